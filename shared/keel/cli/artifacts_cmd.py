@@ -1,0 +1,124 @@
+"""`keel artifacts ...`: put, show, lineage, verify."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from keel.artifacts.ids import ArtifactSpec, file_digest
+from keel.artifacts.recording import record
+from keel.bootstrap import bootstrap
+from keel.cli.common import console, handled, parse_params, print_json
+from keel.errors import KeelError
+
+app = typer.Typer(help="Immutable, content-addressed artifacts and their lineage.", no_args_is_help=True)
+
+# Files made outside Keel have no producing code to digest; their ID rests on their content.
+EXTERNAL_CODE_VERSION = "external"
+
+JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")
+
+
+@app.command("put")
+@handled
+def put(
+    file: Path = typer.Argument(..., help="the file to store"),
+    kind: str = typer.Option(..., "--kind", help="what it is: prompt_template, dataset, model, ..."),
+    parent: list[str] = typer.Option([], "--parent", help="ID (or >= 8-char prefix) it derives from; repeatable"),
+    param: list[str] = typer.Option([], "--param", help="K=V that identifies it; repeatable"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Store a file made outside Keel; prints its ID. The same call twice prints the same ID."""
+    if not file.is_file():
+        raise KeelError(f"{file} is not a readable file", hint="give the path of an existing file")
+    params = parse_params(param)
+    with bootstrap() as rt:
+        parents = [rt.artifacts.resolve(p) for p in parent]
+        digest, _ = file_digest(file)
+        spec = ArtifactSpec(kind, EXTERNAL_CODE_VERSION, params, parents, content_digest=digest)
+        info, created = record(
+            rt, spec, file, service="cli", actor=rt.settings.who(), correlation_id=str(uuid.uuid4())
+        )
+    if json_out:
+        print_json({**info.as_dict(), "created": created})
+    else:
+        console.print(info.id)
+
+
+@app.command("show")
+@handled
+def show(ref: str = typer.Argument(..., help="artifact ID or unique prefix (>= 8 hex chars)"), json_out: bool = JsonOpt) -> None:
+    """An artifact's kind, digest, size, params, code version and parents."""
+    with bootstrap(create=False) as rt:
+        info = rt.artifacts.info(ref)
+    if json_out:
+        print_json(info.as_dict())
+        return
+    table = Table(show_header=False, title=f"artifact {info.id[:16]}")
+    for key, value in info.as_dict().items():
+        table.add_row(key, "\n".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
+
+
+@app.command("lineage")
+@handled
+def lineage(
+    ref: str = typer.Argument(..., help="artifact ID or unique prefix"),
+    direction: str = typer.Option("both", help="up (ancestors), down (descendants) or both"),
+    depth: int = typer.Option(10, min=1, max=100, help="how many hops at most"),
+    limit: int = typer.Option(50, min=1, max=1000, help="rows per page"),
+    offset: int = typer.Option(0, min=0, help="rows to skip (pagination)"),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Ancestors (negative depth) and descendants (positive depth), breadth first."""
+    if direction not in ("up", "down", "both"):
+        raise KeelError(f"--direction {direction!r} is not up, down or both")
+    with bootstrap(create=False) as rt:
+        root = rt.artifacts.info(ref)
+        nodes = rt.artifacts.lineage(root.id, direction, depth)
+    page = nodes[offset : offset + limit]
+    if json_out:
+        print_json(
+            {
+                "artifact": root.id,
+                "kind": root.kind,
+                "total": len(nodes),
+                "offset": offset,
+                "nodes": [{"id": n.id, "kind": n.kind, "depth": n.depth, "via": n.via} for n in page],
+            }
+        )
+        return
+    table = Table(title=f"lineage of {root.kind} {root.id[:16]} ({len(nodes)} nodes)")
+    for col in ("depth", "kind", "id", "via"):
+        table.add_column(col)
+    for n in page:
+        table.add_row(str(n.depth), n.kind, n.id[:16], n.via[:16])
+    console.print(table)
+    if offset + limit < len(nodes):
+        console.print(f"more: --offset {offset + limit}")
+
+
+@app.command("verify")
+@handled
+def verify(ref: str | None = typer.Argument(None, help="one artifact (default: all)"), json_out: bool = JsonOpt) -> None:
+    """Re-hash stored bytes; reports every corrupted or missing artifact; exit 1 if any."""
+    with bootstrap(create=False) as rt:
+        results = list(rt.artifacts.verify(ref))
+    bad = [(i, p) for i, p in results if p is not None]
+    if json_out:
+        print_json(
+            {
+                "checked": len(results),
+                "ok": not bad,
+                "problems": [{"id": i.id, "kind": i.kind, "error": type(p).__name__, "message": str(p)} for i, p in bad],
+            }
+        )
+    else:
+        for i, p in bad:
+            console.print(f"[red]{type(p).__name__}[/] {i.kind} {i.id[:16]}: {p}", highlight=False)
+        console.print(f"checked {len(results)} artifact(s): {len(bad)} problem(s)")
+    if bad:
+        raise typer.Exit(1)

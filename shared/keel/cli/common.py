@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: JSON output, error reporting, `K=V` parsing."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from keel.errors import KeelError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_json(doc: Any) -> None:
+    # Plain print: Rich would wrap long lines and break machine readers.
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    if hint:
+        err_console.print(f"[yellow]hint:[/] {hint}", highlight=False)
+    return typer.Exit(code)
+
+
+def handled(fn: F) -> F:
+    """Turn KeelError into a two-line message (what is wrong, what to do) and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeelError as exc:
+            raise fail(str(exc), exc.hint) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`K=V` pairs; V is read as JSON when it parses (numbers, true, lists), else as a string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise KeelError(f"--param {item!r} is not K=V", hint="e.g. --param lang=en --param temperature=0.2")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out

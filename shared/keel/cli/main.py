@@ -1,0 +1,32 @@
+"""The `keel` command: one Typer app with a sub-command per area."""
+
+from __future__ import annotations
+
+import typer
+
+from keel import __version__
+from keel.cli import artifacts_cmd, audit_cmd, schemas_cmd
+
+app = typer.Typer(
+    name="keel",
+    help="Keel: schemas checked at every layer, immutable content-addressed artifacts with "
+    "lineage, and an audit trail for model-retraining pipelines.\n\n"
+    "State lives in KEEL_HOME (default ./.keel). KEEL_BUS and KEEL_VIEWS choose backends "
+    "(default: embedded SQLite files inside KEEL_HOME).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(schemas_cmd.app, name="schemas")
+app.add_typer(artifacts_cmd.app, name="artifacts")
+app.add_typer(audit_cmd.app, name="audit")
+
+
+@app.command("version")
+def version() -> None:
+    """Print Keel's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,42 @@
+"""Decoding on the consumer side: bad bytes go to the quarantine, never crash the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keel.codec import Codec, CodecError
+from keel.events import Event, decode_event, envelope
+from keel.events.generated import EventQuarantined
+from keel.log.port import LogRecord
+
+
+def quarantine_event(record: LogRecord, error: CodecError, *, service: str, code_version: str) -> EventQuarantined:
+    return EventQuarantined(
+        envelope=envelope(
+            "EventQuarantined",
+            subject=f"{record.topic}/{record.partition}/{record.offset}",
+            service=service,
+            code_version=code_version,
+            actor=service,
+            correlation_id=f"{record.topic}/{record.partition}/{record.offset}",
+        ),
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        error=type(error).__name__,
+        reason=str(error),
+        raw=record.value,
+    )
+
+
+def decode_or_quarantine(
+    codec: Codec,
+    record: LogRecord,
+    quarantine: Callable[[LogRecord, CodecError], None],
+) -> Event | None:
+    """The decoded event, or None after handing the record and the reason to `quarantine`."""
+    try:
+        return decode_event(codec, record.value)
+    except CodecError as exc:
+        quarantine(record, exc)
+        return None

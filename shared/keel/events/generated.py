@@ -1,0 +1,641 @@
+"""Event classes generated from schemas/events/*.avsc by `keel schemas codegen`. Do not edit."""
+
+# ruff: noqa: E501
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArtifactRecorded:
+    """An immutable, content-addressed artifact was stored."""
+
+    EVENT_TYPE: ClassVar[str] = "ArtifactRecorded"
+    envelope: Envelope
+    artifact_id: str
+    kind: str
+    parents: tuple[str, ...]
+    code_version: str
+    params_json: str
+    digest: str
+    size: int
+    location: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "artifact_id": self.artifact_id,
+            "kind": self.kind,
+            "parents": list(self.parents),
+            "code_version": self.code_version,
+            "params_json": self.params_json,
+            "digest": self.digest,
+            "size": self.size,
+            "location": self.location,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ArtifactRecorded:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            artifact_id=r["artifact_id"],
+            kind=r["kind"],
+            parents=tuple(r["parents"]),
+            code_version=r["code_version"],
+            params_json=r["params_json"],
+            digest=r["digest"],
+            size=r["size"],
+            location=r["location"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Envelope:
+    """Carried by every Keel event: who, when, why and about what."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    producer: Producer
+    actor: str
+    correlation_id: str
+    causation_id: str | None = None
+    subject: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "occurred_at": self.occurred_at,
+            "producer": self.producer.to_avro(),
+            "actor": self.actor,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "subject": self.subject,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> Envelope:
+        return cls(
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            occurred_at=r["occurred_at"],
+            producer=Producer.from_avro(r["producer"]),
+            actor=r["actor"],
+            correlation_id=r["correlation_id"],
+            causation_id=r.get("causation_id"),
+            subject=r["subject"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Producer:
+    service: str
+    package_version: str
+    code_version: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "package_version": self.package_version,
+            "code_version": self.code_version,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> Producer:
+        return cls(
+            service=r["service"],
+            package_version=r["package_version"],
+            code_version=r["code_version"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DatasetIngested:
+    """Records validated at the boundary became a dataset artifact; the rest were quarantined."""
+
+    EVENT_TYPE: ClassVar[str] = "DatasetIngested"
+    envelope: Envelope
+    family: str
+    dataset_id: str
+    source_name: str
+    source_digest: str
+    contract_fingerprint: str
+    records_in: int
+    accepted: int
+    quarantined: int
+    quarantine_batch_id: str | None = None
+    period: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "dataset_id": self.dataset_id,
+            "source_name": self.source_name,
+            "source_digest": self.source_digest,
+            "contract_fingerprint": self.contract_fingerprint,
+            "records_in": self.records_in,
+            "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "quarantine_batch_id": self.quarantine_batch_id,
+            "period": self.period,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> DatasetIngested:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            dataset_id=r["dataset_id"],
+            source_name=r["source_name"],
+            source_digest=r["source_digest"],
+            contract_fingerprint=r["contract_fingerprint"],
+            records_in=r["records_in"],
+            accepted=r["accepted"],
+            quarantined=r["quarantined"],
+            quarantine_batch_id=r.get("quarantine_batch_id"),
+            period=r.get("period"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventQuarantined:
+    """A consumer met event bytes it could not decode and set them aside instead of crashing."""
+
+    EVENT_TYPE: ClassVar[str] = "EventQuarantined"
+    envelope: Envelope
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    error: str
+    reason: str
+    raw: bytes
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "error": self.error,
+            "reason": self.reason,
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> EventQuarantined:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            source_topic=r["source_topic"],
+            source_partition=r["source_partition"],
+            source_offset=r["source_offset"],
+            error=r["error"],
+            reason=r["reason"],
+            raw=r["raw"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeaturesBuilt:
+    """A feature set and its stats were built from dataset artifacts."""
+
+    EVENT_TYPE: ClassVar[str] = "FeaturesBuilt"
+    envelope: Envelope
+    family: str
+    dataset_ids: tuple[str, ...]
+    feature_set_id: str
+    feature_stats_id: str
+    transform: str
+    code_version: str
+    rows: int
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "dataset_ids": list(self.dataset_ids),
+            "feature_set_id": self.feature_set_id,
+            "feature_stats_id": self.feature_stats_id,
+            "transform": self.transform,
+            "code_version": self.code_version,
+            "rows": self.rows,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> FeaturesBuilt:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            dataset_ids=tuple(r["dataset_ids"]),
+            feature_set_id=r["feature_set_id"],
+            feature_stats_id=r["feature_stats_id"],
+            transform=r["transform"],
+            code_version=r["code_version"],
+            rows=r["rows"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelDeployed:
+    """A deployment manifest now names the model serving an environment."""
+
+    EVENT_TYPE: ClassVar[str] = "ModelDeployed"
+    envelope: Envelope
+    family: str
+    env: str
+    model_id: str
+    manifest_id: str
+    eval_report_id: str | None = None
+    promotion_event_id: str | None = None
+    previous_model_id: str | None = None
+    kind: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "env": self.env,
+            "model_id": self.model_id,
+            "manifest_id": self.manifest_id,
+            "eval_report_id": self.eval_report_id,
+            "promotion_event_id": self.promotion_event_id,
+            "previous_model_id": self.previous_model_id,
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ModelDeployed:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            env=r["env"],
+            model_id=r["model_id"],
+            manifest_id=r["manifest_id"],
+            eval_report_id=r.get("eval_report_id"),
+            promotion_event_id=r.get("promotion_event_id"),
+            previous_model_id=r.get("previous_model_id"),
+            kind=r["kind"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelEvaluated:
+    """A model was evaluated on a held-out dataset version; the report is an artifact."""
+
+    EVENT_TYPE: ClassVar[str] = "ModelEvaluated"
+    envelope: Envelope
+    family: str
+    model_id: str
+    eval_report_id: str
+    eval_dataset_id: str
+    metrics: Mapping[str, float]
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "model_id": self.model_id,
+            "eval_report_id": self.eval_report_id,
+            "eval_dataset_id": self.eval_dataset_id,
+            "metrics": dict(self.metrics),
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ModelEvaluated:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            model_id=r["model_id"],
+            eval_report_id=r["eval_report_id"],
+            eval_dataset_id=r["eval_dataset_id"],
+            metrics=dict(r["metrics"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelPromoted:
+    """The registry recorded a promotion, with its evidence. Never changed afterwards."""
+
+    EVENT_TYPE: ClassVar[str] = "ModelPromoted"
+    envelope: Envelope
+    family: str
+    model_id: str
+    env: str
+    eval_report_id: str
+    metrics: Mapping[str, float]
+    gates: tuple[GateResult, ...]
+    incumbent_model_id: str | None = None
+    incumbent_metrics: Mapping[str, float] = field(default_factory=dict)
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "model_id": self.model_id,
+            "env": self.env,
+            "eval_report_id": self.eval_report_id,
+            "metrics": dict(self.metrics),
+            "gates": [x.to_avro() for x in self.gates],
+            "incumbent_model_id": self.incumbent_model_id,
+            "incumbent_metrics": dict(self.incumbent_metrics),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ModelPromoted:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            model_id=r["model_id"],
+            env=r["env"],
+            eval_report_id=r["eval_report_id"],
+            metrics=dict(r["metrics"]),
+            gates=tuple(GateResult.from_avro(x) for x in r["gates"]),
+            incumbent_model_id=r.get("incumbent_model_id"),
+            incumbent_metrics=dict(r.get("incumbent_metrics") or {}),
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GateResult:
+    """One promotion gate: a metric compared with a threshold or with the incumbent."""
+
+    name: str
+    metric: str
+    op: str
+    threshold: float
+    value: float | None = None
+    passed: bool
+    margin: float | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "metric": self.metric,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "passed": self.passed,
+            "margin": self.margin,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> GateResult:
+        return cls(
+            name=r["name"],
+            metric=r["metric"],
+            op=r["op"],
+            threshold=r["threshold"],
+            value=r.get("value"),
+            passed=r["passed"],
+            margin=r.get("margin"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelTrained:
+    """A model artifact was trained from feature-set artifacts."""
+
+    EVENT_TYPE: ClassVar[str] = "ModelTrained"
+    envelope: Envelope
+    family: str
+    model_id: str
+    feature_set_ids: tuple[str, ...]
+    trainer: str
+    params: Mapping[str, str]
+    code_version: str
+    reconciliation_event_id: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "model_id": self.model_id,
+            "feature_set_ids": list(self.feature_set_ids),
+            "trainer": self.trainer,
+            "params": dict(self.params),
+            "code_version": self.code_version,
+            "reconciliation_event_id": self.reconciliation_event_id,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ModelTrained:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            model_id=r["model_id"],
+            feature_set_ids=tuple(r["feature_set_ids"]),
+            trainer=r["trainer"],
+            params=dict(r["params"]),
+            code_version=r["code_version"],
+            reconciliation_event_id=r.get("reconciliation_event_id"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PromotionRejected:
+    """A candidate failed the promotion gate; the failed gates say by how much."""
+
+    EVENT_TYPE: ClassVar[str] = "PromotionRejected"
+    envelope: Envelope
+    family: str
+    model_id: str
+    env: str
+    eval_report_id: str
+    metrics: Mapping[str, float]
+    gates: tuple[GateResult, ...]
+    failed_gates: tuple[str, ...]
+    incumbent_model_id: str | None = None
+    incumbent_metrics: Mapping[str, float] = field(default_factory=dict)
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "model_id": self.model_id,
+            "env": self.env,
+            "eval_report_id": self.eval_report_id,
+            "metrics": dict(self.metrics),
+            "gates": [x.to_avro() for x in self.gates],
+            "failed_gates": list(self.failed_gates),
+            "incumbent_model_id": self.incumbent_model_id,
+            "incumbent_metrics": dict(self.incumbent_metrics),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> PromotionRejected:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            model_id=r["model_id"],
+            env=r["env"],
+            eval_report_id=r["eval_report_id"],
+            metrics=dict(r["metrics"]),
+            gates=tuple(GateResult.from_avro(x) for x in r["gates"]),
+            failed_gates=tuple(r["failed_gates"]),
+            incumbent_model_id=r.get("incumbent_model_id"),
+            incumbent_metrics=dict(r.get("incumbent_metrics") or {}),
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordQuarantined:
+    """One input record failed the boundary contract and was set aside with the reason."""
+
+    EVENT_TYPE: ClassVar[str] = "RecordQuarantined"
+    envelope: Envelope
+    family: str
+    source_name: str
+    record_index: int
+    field: str | None = None
+    value: str | None = None
+    rule: str
+    reason: str
+    quarantine_batch_id: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "source_name": self.source_name,
+            "record_index": self.record_index,
+            "field": self.field,
+            "value": self.value,
+            "rule": self.rule,
+            "reason": self.reason,
+            "quarantine_batch_id": self.quarantine_batch_id,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> RecordQuarantined:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            source_name=r["source_name"],
+            record_index=r["record_index"],
+            field=r.get("field"),
+            value=r.get("value"),
+            rule=r["rule"],
+            reason=r["reason"],
+            quarantine_batch_id=r.get("quarantine_batch_id"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SchemaReconciled:
+    """The training and inference contracts of a family were found compatible."""
+
+    EVENT_TYPE: ClassVar[str] = "SchemaReconciled"
+    envelope: Envelope
+    family: str
+    training_fingerprint: str
+    inference_fingerprint: str
+    stage: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "training_fingerprint": self.training_fingerprint,
+            "inference_fingerprint": self.inference_fingerprint,
+            "stage": self.stage,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> SchemaReconciled:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            training_fingerprint=r["training_fingerprint"],
+            inference_fingerprint=r["inference_fingerprint"],
+            stage=r["stage"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SchemaReconciliationFailed:
+    """The contracts diverged incompatibly; the family's pipeline stops until fixed."""
+
+    EVENT_TYPE: ClassVar[str] = "SchemaReconciliationFailed"
+    envelope: Envelope
+    family: str
+    training_fingerprint: str
+    inference_fingerprint: str
+    stage: str
+    problems: tuple[ReconciliationProblem, ...]
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "training_fingerprint": self.training_fingerprint,
+            "inference_fingerprint": self.inference_fingerprint,
+            "stage": self.stage,
+            "problems": [x.to_avro() for x in self.problems],
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> SchemaReconciliationFailed:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            training_fingerprint=r["training_fingerprint"],
+            inference_fingerprint=r["inference_fingerprint"],
+            stage=r["stage"],
+            problems=tuple(ReconciliationProblem.from_avro(x) for x in r["problems"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReconciliationProblem:
+    field: str
+    training_type: str | None = None
+    inference_type: str | None = None
+    rule: str
+    message: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "training_type": self.training_type,
+            "inference_type": self.inference_type,
+            "rule": self.rule,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ReconciliationProblem:
+        return cls(
+            field=r["field"],
+            training_type=r.get("training_type"),
+            inference_type=r.get("inference_type"),
+            rule=r["rule"],
+            message=r["message"],
+        )
+
+
+Event = ArtifactRecorded | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "ArtifactRecorded": ArtifactRecorded,
+    "DatasetIngested": DatasetIngested,
+    "EventQuarantined": EventQuarantined,
+    "FeaturesBuilt": FeaturesBuilt,
+    "ModelDeployed": ModelDeployed,
+    "ModelEvaluated": ModelEvaluated,
+    "ModelPromoted": ModelPromoted,
+    "ModelTrained": ModelTrained,
+    "PromotionRejected": PromotionRejected,
+    "RecordQuarantined": RecordQuarantined,
+    "SchemaReconciled": SchemaReconciled,
+    "SchemaReconciliationFailed": SchemaReconciliationFailed,
+}

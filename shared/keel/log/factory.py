@@ -1,0 +1,29 @@
+"""Pick an EventLog adapter from a URL: sqlite:///path (embedded) or kafka://host:port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from keel.errors import ConfigError
+from keel.log.port import EventLog
+
+
+def open_log(url: str) -> EventLog:
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        from keel.log.sqlite import SqliteEventLog
+
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
+        if not path:
+            raise ConfigError(f"KEEL_BUS {url!r} names no file", hint="use sqlite:///path/to/log.db")
+        return SqliteEventLog(Path(path))
+    if parsed.scheme == "kafka":
+        raise ConfigError(
+            f"KEEL_BUS {url!r}: the Kafka backend is not built yet",
+            hint="unset KEEL_BUS to use the embedded SQLite log",
+        )
+    raise ConfigError(
+        f"KEEL_BUS {url!r}: unknown scheme {parsed.scheme!r}",
+        hint="use sqlite:///path/to/log.db (default) or kafka://host:port",
+    )

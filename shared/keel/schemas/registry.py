@@ -1,0 +1,143 @@
+"""Load every released event schema from `schemas/events/` and index it by fingerprint.
+
+File naming is `<snake_name>.v<N>.avsc`; `common/` holds named types (the envelope, gate
+results) that event files reference by full name. Each event schema is expanded (references
+inlined) before its Parsing Canonical Form and CRC-64-AVRO fingerprint are taken, so any Avro
+implementation can read an event from the expanded schema alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing_canonical_form
+
+from keel.errors import KeelError
+
+_FILE_RE = re.compile(r"^(?P<stem>[a-z0-9_]+)\.v(?P<version>[0-9]+)\.avsc$")
+
+
+class SchemaFileError(KeelError):
+    """An .avsc file that cannot be parsed or is misnamed."""
+
+    hint = "fix the file named in the message; released versions must never be edited"
+
+
+def default_schema_dir() -> Path:
+    """`schemas/` at the repository root, or $KEEL_SCHEMAS when set."""
+    override = os.environ.get("KEEL_SCHEMAS")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / "schemas"
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One released version of one event schema."""
+
+    name: str  # record name, e.g. "ModelPromoted"
+    version: int
+    path: Path
+    schema: dict[str, Any]  # expanded JSON (references inlined)
+    parsed: Any = field(repr=False, compare=False)  # fastavro-parsed form, reused forever
+    canonical: str = field(repr=False)
+    fingerprint: bytes = field(repr=False)  # 8 bytes, little-endian CRC-64-AVRO
+
+    @property
+    def fingerprint_hex(self) -> str:
+        return self.fingerprint.hex()
+
+
+class SchemaRegistry:
+    """Every released version of every event type, resolvable by name or by fingerprint."""
+
+    def __init__(self, versions: Iterable[SchemaVersion]) -> None:
+        self._by_fp: dict[bytes, SchemaVersion] = {}
+        self._by_name: dict[str, list[SchemaVersion]] = {}
+        for v in versions:
+            self.add(v)
+
+    def add(self, v: SchemaVersion) -> None:
+        self._by_fp[v.fingerprint] = v
+        history = self._by_name.setdefault(v.name, [])
+        if all(h.fingerprint != v.fingerprint for h in history):
+            history.append(v)
+            history.sort(key=lambda h: h.version)
+
+    def by_fingerprint(self, fp: bytes) -> SchemaVersion | None:
+        return self._by_fp.get(fp)
+
+    def latest(self, name: str) -> SchemaVersion:
+        try:
+            return self._by_name[name][-1]
+        except KeyError:
+            raise KeelError(
+                f"no schema named {name!r}",
+                hint=f"known event types: {', '.join(sorted(self._by_name))}",
+            ) from None
+
+    def history(self, name: str) -> list[SchemaVersion]:
+        return list(self._by_name.get(name, []))
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemaFileError(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise SchemaFileError(f"{path}: top level must be a JSON object (a record schema)")
+    return data
+
+
+def load_common(common_dir: Path) -> dict[str, Any]:
+    """Parse the shared named types once; returns fastavro's named-schemas map."""
+    named: dict[str, Any] = {}
+    if common_dir.is_dir():
+        for path in sorted(common_dir.glob("*.avsc")):
+            try:
+                parse_schema(_read_json(path), named_schemas=named)
+            except Exception as exc:  # fastavro raises several types; name the file
+                raise SchemaFileError(f"{path}: {exc}") from exc
+    return named
+
+
+def build_version(path: Path, common: dict[str, Any], version: int | None = None) -> SchemaVersion:
+    """Parse one event file against the common named types and fingerprint it."""
+    raw = _read_json(path)
+    if version is None:
+        m = _FILE_RE.match(path.name)
+        if not m:
+            raise SchemaFileError(f"{path.name}: expected a name like model_promoted.v1.avsc")
+        version = int(m["version"])
+    try:
+        parsed = parse_schema(raw, named_schemas=dict(common))
+        expanded = expand_schema(parsed)
+        canonical = to_parsing_canonical_form(expanded)
+    except Exception as exc:
+        raise SchemaFileError(f"{path}: {exc}") from exc
+    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    name = str(raw.get("name", "")).rsplit(".", 1)[-1]
+    return SchemaVersion(name, version, path, expanded, parsed, canonical, fp)
+
+
+def load_registry(schema_dir: Path | None = None) -> SchemaRegistry:
+    """Every `events/*.v*.avsc` under `schema_dir` (default: the repository's `schemas/`)."""
+    root = schema_dir or default_schema_dir()
+    events_dir = root / "events"
+    if not events_dir.is_dir():
+        raise SchemaFileError(
+            f"no event schemas at {events_dir}",
+            hint="run from a Keel checkout or set KEEL_SCHEMAS to its schemas/ directory",
+        )
+    common = load_common(events_dir / "common")
+    return SchemaRegistry(build_version(p, common) for p in sorted(events_dir.glob("*.avsc")))

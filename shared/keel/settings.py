@@ -1,0 +1,74 @@
+"""Settings from the environment (KEEL_*), built once by the bootstrap and passed down."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keel.errors import HomeError
+
+
+class Settings(BaseSettings):
+    """KEEL_HOME holds the embedded log, views and artifacts; KEEL_BUS / KEEL_VIEWS pick backends.
+
+    Empty KEEL_BUS / KEEL_VIEWS mean the embedded SQLite files inside KEEL_HOME.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore")
+
+    home: Path = Path(".keel")
+    bus: str = ""
+    views: str = ""
+    actor: str = ""
+
+    def bus_url(self) -> str:
+        return self.bus or f"sqlite:///{self.home / 'log.db'}"
+
+    def views_url(self) -> str:
+        return self.views or f"sqlite:///{self.home / 'views.db'}"
+
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    def who(self) -> str:
+        return self.actor or os.environ.get("USER") or "unknown"
+
+
+def ensure_home(home: Path, create: bool) -> Path:
+    """Check KEEL_HOME is a writable directory; create it when `create` (write commands).
+
+    Read-only commands pass create=False, so a mistyped KEEL_HOME is reported instead of being
+    silently created empty.
+    """
+    if not home.exists():
+        if not create:
+            raise HomeError(
+                f"KEEL_HOME {home} does not exist",
+                hint="set KEEL_HOME to an existing Keel home, or run a command that records "
+                "something (e.g. `keel demo`, `keel artifacts put`) to create it",
+            )
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HomeError(
+                f"cannot create KEEL_HOME {home}: {exc.strerror or exc}",
+                hint="set KEEL_HOME to a directory you can write, e.g. KEEL_HOME=$HOME/.keel",
+            ) from exc
+    if not home.is_dir():
+        raise HomeError(
+            f"KEEL_HOME {home} is not a directory",
+            hint="point KEEL_HOME at a directory (it holds log.db, views.db and artifacts/)",
+        )
+    if create:
+        try:
+            with tempfile.NamedTemporaryFile(dir=home, prefix=".probe-"):
+                pass
+        except OSError as exc:
+            raise HomeError(
+                f"KEEL_HOME {home} is not writable: {exc.strerror or exc}",
+                hint="fix its permissions or set KEEL_HOME to a directory you can write",
+            ) from exc
+    return home
