@@ -31,7 +31,9 @@ class CodecError(KeelError):
 
 class NotSingleObject(CodecError):
     def __init__(self, prefix: bytes) -> None:
-        super().__init__(f"not Avro single-object encoding: starts with {prefix.hex() or 'nothing'}")
+        super().__init__(
+            f"not Avro single-object encoding: starts with {prefix.hex() or 'nothing'}"
+        )
 
 
 class Truncated(CodecError):
@@ -44,7 +46,8 @@ class UnknownSchema(CodecError):
     def __init__(self, fingerprint: bytes) -> None:
         self.fingerprint = fingerprint.hex()
         super().__init__(
-            f"UnknownSchema(fingerprint={self.fingerprint}): no released schema has this fingerprint",
+            f"UnknownSchema(fingerprint={self.fingerprint}): "
+            "no released schema has this fingerprint",
             hint="the writer used a schema this reader does not know: add its .avsc to schemas/ "
             "or resolve it from the schemas topic",
         )
@@ -107,7 +110,14 @@ class Codec:
                 record = schemaless_reader(buf, writer.parsed, reader.parsed)
         except EOFError as exc:
             raise Truncated(len(data), f"body of {writer.name} ends early") from exc
-        except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, OverflowError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            IndexError,
+            UnicodeDecodeError,
+            OverflowError,
+        ) as exc:
             raise CorruptBody(writer.name, f"{type(exc).__name__}: {exc}") from exc
         rest = len(data) - buf.tell()
         if rest:

@@ -10,7 +10,9 @@ from keel.events.generated import EventQuarantined
 from keel.log.port import LogRecord
 
 
-def quarantine_event(record: LogRecord, error: CodecError, *, service: str, code_version: str) -> EventQuarantined:
+def quarantine_event(
+    record: LogRecord, error: CodecError, *, service: str, code_version: str
+) -> EventQuarantined:
     return EventQuarantined(
         envelope=envelope(
             "EventQuarantined",

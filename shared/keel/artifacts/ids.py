@@ -31,7 +31,9 @@ def _check(value: Any, path: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise NotCanonical(f"param {path} is {value}: NaN and infinities have no canonical form")
+            raise NotCanonical(
+                f"param {path} is {value}: NaN and infinities have no canonical form"
+            )
         return value
     if isinstance(value, Mapping):
         out = {}
@@ -48,7 +50,11 @@ def _check(value: Any, path: str) -> Any:
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8, shortest float repr: one text per value."""
     return json.dumps(
-        _check(value, "$"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        _check(value, "$"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     )
 
 
@@ -64,7 +70,9 @@ class ArtifactSpec:
 
     @property
     def id(self) -> str:
-        return artifact_id(self.kind, self.code_version, self.params, self.inputs, self.content_digest)
+        return artifact_id(
+            self.kind, self.code_version, self.params, self.inputs, self.content_digest
+        )
 
     @property
     def parents(self) -> list[str]:

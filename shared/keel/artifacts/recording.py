@@ -57,7 +57,9 @@ def record(
 ) -> tuple[ArtifactInfo, bool]:
     """Store and announce. A repeated put of the same bytes is a no-op and announces nothing."""
     result = (
-        rt.artifacts.put_file(spec, data) if isinstance(data, Path) else rt.artifacts.put_bytes(spec, data)
+        rt.artifacts.put_file(spec, data)
+        if isinstance(data, Path)
+        else rt.artifacts.put_bytes(spec, data)
     )
     if result.created:
         rt.publish(

@@ -125,7 +125,9 @@ class LocalArtifactStore:
         self.objects = root / "objects"
         self.objects.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(root / "catalog.db"), isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            str(root / "catalog.db"), isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_DDL)
 
@@ -174,8 +176,15 @@ class LocalArtifactStore:
         else:
             os.chmod(final, 0o444)
         info = ArtifactInfo(
-            aid, spec.kind, spec.code_version, dict(spec.params), tuple(spec.parents), digest, size,
-            self.location_of(aid), spec.content_digest,
+            aid,
+            spec.kind,
+            spec.code_version,
+            dict(spec.params),
+            tuple(spec.parents),
+            digest,
+            size,
+            self.location_of(aid),
+            spec.content_digest,
         )
         self._catalog(info)
         return PutResult(info, created)
@@ -186,11 +195,19 @@ class LocalArtifactStore:
             try:
                 self._db.execute(
                     "INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (info.id, info.kind, info.code_version, canonical_json(info.params),
-                     info.digest, info.size, info.content_digest),
+                    (
+                        info.id,
+                        info.kind,
+                        info.code_version,
+                        canonical_json(info.params),
+                        info.digest,
+                        info.size,
+                        info.content_digest,
+                    ),
                 )
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO edges VALUES (?, ?)", [(info.id, p) for p in info.parents]
+                    "INSERT OR IGNORE INTO edges VALUES (?, ?)",
+                    [(info.id, p) for p in info.parents],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -207,7 +224,9 @@ class LocalArtifactStore:
         """A full ID from a full ID or a unique prefix of >= 8 hex characters."""
         ref = ref.strip().lower()
         if len(ref) < MIN_PREFIX or any(c not in "0123456789abcdef" for c in ref):
-            raise ArtifactNotFound(f"{ref!r} is not an artifact ID or a prefix of >= 8 hex characters")
+            raise ArtifactNotFound(
+                f"{ref!r} is not an artifact ID or a prefix of >= 8 hex characters"
+            )
         with self._lock:
             rows = self._db.execute(
                 "SELECT id FROM artifacts WHERE id >= ? AND id < ? ORDER BY id LIMIT 5",
@@ -225,14 +244,22 @@ class LocalArtifactStore:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, kind, code_version, params, digest, size, content_digest "
-                "FROM artifacts WHERE id = ?", [aid]
+                "FROM artifacts WHERE id = ?",
+                [aid],
             ).fetchone()
             parents = self._db.execute(
                 "SELECT parent FROM edges WHERE child = ? ORDER BY parent", [aid]
             ).fetchall()
         return ArtifactInfo(
-            row[0], row[1], row[2], json.loads(row[3]), tuple(p[0] for p in parents), row[4],
-            row[5], self.location_of(aid), row[6],
+            row[0],
+            row[1],
+            row[2],
+            json.loads(row[3]),
+            tuple(p[0] for p in parents),
+            row[4],
+            row[5],
+            self.location_of(aid),
+            row[6],
         )
 
     def exists(self, artifact_id: str) -> bool:
@@ -261,15 +288,16 @@ class LocalArtifactStore:
                 yield info, ArtifactMissing(aid, path)
                 continue
             actual = _hash_path(path)
-            yield info, (None if actual == info.digest else ArtifactCorrupted(aid, info.digest, actual))
+            yield (
+                info,
+                (None if actual == info.digest else ArtifactCorrupted(aid, info.digest, actual)),
+            )
 
     def all_ids(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM artifacts ORDER BY id")]
 
-    def lineage(
-        self, ref: str, direction: str = "both", max_depth: int = 10
-    ) -> list[LineageNode]:
+    def lineage(self, ref: str, direction: str = "both", max_depth: int = 10) -> list[LineageNode]:
         """Ancestors (negative depth) and/or descendants (positive), breadth first, depth-capped."""
         root = self.resolve(ref)
         out: list[LineageNode] = []

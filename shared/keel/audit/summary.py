@@ -24,13 +24,17 @@ def _register(cls: type, fn: Callable[[Any], str]) -> None:
 
 _register(
     g.DatasetIngested,
-    lambda e: f"{e.family}: dataset {short(e.dataset_id)} from {e.source_name}: "
-    f"{e.records_in} in = {e.accepted} accepted + {e.quarantined} quarantined",
+    lambda e: (
+        f"{e.family}: dataset {short(e.dataset_id)} from {e.source_name}: "
+        f"{e.records_in} in = {e.accepted} accepted + {e.quarantined} quarantined"
+    ),
 )
 _register(
     g.RecordQuarantined,
-    lambda e: f"{e.family}: {e.source_name}#{e.record_index} field {e.field or '-'}={e.value} "
-    f"broke {e.rule}",
+    lambda e: (
+        f"{e.family}: {e.source_name}#{e.record_index} field {e.field or '-'}={e.value} "
+        f"broke {e.rule}"
+    ),
 )
 _register(
     g.EventQuarantined,
@@ -38,46 +42,64 @@ _register(
 )
 _register(
     g.FeaturesBuilt,
-    lambda e: f"{e.family}: feature set {short(e.feature_set_id)} (stats "
-    f"{short(e.feature_stats_id)}) from {len(e.dataset_ids)} dataset(s), {e.rows} rows",
+    lambda e: (
+        f"{e.family}: feature set {short(e.feature_set_id)} (stats "
+        f"{short(e.feature_stats_id)}) from {len(e.dataset_ids)} dataset(s), {e.rows} rows"
+    ),
 )
 _register(
     g.ModelTrained,
-    lambda e: f"{e.family}: model {short(e.model_id)} by {e.trainer} on "
-    f"{', '.join(short(f) for f in e.feature_set_ids)}",
+    lambda e: (
+        f"{e.family}: model {short(e.model_id)} by {e.trainer} on "
+        f"{', '.join(short(f) for f in e.feature_set_ids)}"
+    ),
 )
 _register(
     g.ModelEvaluated,
-    lambda e: f"{e.family}: model {short(e.model_id)} on {short(e.eval_dataset_id)}: "
-    + ", ".join(f"{k}={v:.4f}" for k, v in sorted(e.metrics.items())),
+    lambda e: (
+        f"{e.family}: model {short(e.model_id)} on {short(e.eval_dataset_id)}: "
+        + ", ".join(f"{k}={v:.4f}" for k, v in sorted(e.metrics.items()))
+    ),
 )
 _register(
     g.ModelPromoted,
-    lambda e: f"{e.family}: PROMOTED {short(e.model_id)} to {e.env} over "
-    f"{short(e.incumbent_model_id)}: {e.reason}",
+    lambda e: (
+        f"{e.family}: PROMOTED {short(e.model_id)} to {e.env} over "
+        f"{short(e.incumbent_model_id)}: {e.reason}"
+    ),
 )
 _register(
     g.PromotionRejected,
-    lambda e: f"{e.family}: REJECTED {short(e.model_id)} for {e.env}: failed "
-    f"{', '.join(e.failed_gates)}: {e.reason}",
+    lambda e: (
+        f"{e.family}: REJECTED {short(e.model_id)} for {e.env}: failed "
+        f"{', '.join(e.failed_gates)}: {e.reason}"
+    ),
 )
 _register(
     g.ModelDeployed,
-    lambda e: f"{e.family}: {e.env} now serves {short(e.model_id)} ({e.kind}; was "
-    f"{short(e.previous_model_id)}; manifest {short(e.manifest_id)})",
+    lambda e: (
+        f"{e.family}: {e.env} now serves {short(e.model_id)} ({e.kind}; was "
+        f"{short(e.previous_model_id)}; manifest {short(e.manifest_id)})"
+    ),
 )
 _register(
     g.ArtifactRecorded,
-    lambda e: f"{e.kind} {short(e.artifact_id)} ({e.size} B) parents "
-    f"[{', '.join(short(p) for p in e.parents)}]",
+    lambda e: (
+        f"{e.kind} {short(e.artifact_id)} ({e.size} B) parents "
+        f"[{', '.join(short(p) for p in e.parents)}]"
+    ),
 )
 _register(
     g.SchemaReconciled,
-    lambda e: f"{e.family}: contracts reconciled at {e.stage} (training "
-    f"{e.training_fingerprint}, inference {e.inference_fingerprint})",
+    lambda e: (
+        f"{e.family}: contracts reconciled at {e.stage} (training "
+        f"{e.training_fingerprint}, inference {e.inference_fingerprint})"
+    ),
 )
 _register(
     g.SchemaReconciliationFailed,
-    lambda e: f"{e.family}: contracts DIVERGE at {e.stage}: "
-    + "; ".join(f"{p.field}: {p.rule}" for p in e.problems),
+    lambda e: (
+        f"{e.family}: contracts DIVERGE at {e.stage}: "
+        + "; ".join(f"{p.field}: {p.rule}" for p in e.problems)
+    ),
 )

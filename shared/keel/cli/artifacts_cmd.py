@@ -14,7 +14,9 @@ from keel.bootstrap import bootstrap
 from keel.cli.common import console, handled, parse_params, print_json
 from keel.errors import KeelError
 
-app = typer.Typer(help="Immutable, content-addressed artifacts and their lineage.", no_args_is_help=True)
+app = typer.Typer(
+    help="Immutable, content-addressed artifacts and their lineage.", no_args_is_help=True
+)
 
 # Files made outside Keel have no producing code to digest; their ID rests on their content.
 EXTERNAL_CODE_VERSION = "external"
@@ -26,8 +28,12 @@ JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")
 @handled
 def put(
     file: Path = typer.Argument(..., help="the file to store"),
-    kind: str = typer.Option(..., "--kind", help="what it is: prompt_template, dataset, model, ..."),
-    parent: list[str] = typer.Option([], "--parent", help="ID (or >= 8-char prefix) it derives from; repeatable"),
+    kind: str = typer.Option(
+        ..., "--kind", help="what it is: prompt_template, dataset, model, ..."
+    ),
+    parent: list[str] = typer.Option(
+        [], "--parent", help="ID (or >= 8-char prefix) it derives from; repeatable"
+    ),
     param: list[str] = typer.Option([], "--param", help="K=V that identifies it; repeatable"),
     json_out: bool = JsonOpt,
 ) -> None:
@@ -50,7 +56,10 @@ def put(
 
 @app.command("show")
 @handled
-def show(ref: str = typer.Argument(..., help="artifact ID or unique prefix (>= 8 hex chars)"), json_out: bool = JsonOpt) -> None:
+def show(
+    ref: str = typer.Argument(..., help="artifact ID or unique prefix (>= 8 hex chars)"),
+    json_out: bool = JsonOpt,
+) -> None:
     """An artifact's kind, digest, size, params, code version and parents."""
     with bootstrap(create=False) as rt:
         info = rt.artifacts.info(ref)
@@ -87,7 +96,9 @@ def lineage(
                 "kind": root.kind,
                 "total": len(nodes),
                 "offset": offset,
-                "nodes": [{"id": n.id, "kind": n.kind, "depth": n.depth, "via": n.via} for n in page],
+                "nodes": [
+                    {"id": n.id, "kind": n.kind, "depth": n.depth, "via": n.via} for n in page
+                ],
             }
         )
         return
@@ -103,7 +114,10 @@ def lineage(
 
 @app.command("verify")
 @handled
-def verify(ref: str | None = typer.Argument(None, help="one artifact (default: all)"), json_out: bool = JsonOpt) -> None:
+def verify(
+    ref: str | None = typer.Argument(None, help="one artifact (default: all)"),
+    json_out: bool = JsonOpt,
+) -> None:
     """Re-hash stored bytes; reports every corrupted or missing artifact; exit 1 if any."""
     with bootstrap(create=False) as rt:
         results = list(rt.artifacts.verify(ref))
@@ -113,7 +127,10 @@ def verify(ref: str | None = typer.Argument(None, help="one artifact (default: a
             {
                 "checked": len(results),
                 "ok": not bad,
-                "problems": [{"id": i.id, "kind": i.kind, "error": type(p).__name__, "message": str(p)} for i, p in bad],
+                "problems": [
+                    {"id": i.id, "kind": i.kind, "error": type(p).__name__, "message": str(p)}
+                    for i, p in bad
+                ],
             }
         )
     else:

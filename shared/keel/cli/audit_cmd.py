@@ -13,13 +13,15 @@ import typer
 
 from keel.audit.summary import summarize
 from keel.bootstrap import bootstrap
-from keel.codec import Codec, CodecError
 from keel.cli.common import console, handled
+from keel.codec import Codec, CodecError
 from keel.events import decode_event
 from keel.log.port import LogRecord
 from keel.topics import EVENT_TOPICS
 
-app = typer.Typer(help="The audit trail: what happened, when, by whom, and why.", no_args_is_help=True)
+app = typer.Typer(
+    help="The audit trail: what happened, when, by whom, and why.", no_args_is_help=True
+)
 
 
 def _line(codec: Codec, rec: LogRecord, json_out: bool) -> str:
@@ -28,14 +30,22 @@ def _line(codec: Codec, rec: LogRecord, json_out: bool) -> str:
     except CodecError as exc:
         # A bad record is reported where it sits and the tail goes on.
         if json_out:
-            return json.dumps({"topic": rec.topic, "offset": rec.offset, "error": type(exc).__name__, "reason": str(exc)})
+            return json.dumps(
+                {
+                    "topic": rec.topic,
+                    "offset": rec.offset,
+                    "error": type(exc).__name__,
+                    "reason": str(exc),
+                }
+            )
         return f"{rec.offset:>8}  {'?':<24} {'UNDECODABLE':<26} {rec.key:<20} {exc}"
     env = event.envelope
     if json_out:
         doc: dict[str, Any] = {"topic": rec.topic, "offset": rec.offset, **event.to_avro()}
         return json.dumps(doc, default=_jsonable, sort_keys=True)
     when = env.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
-    return f"{rec.offset:>8}  {when:<24} {env.event_type:<26} {env.subject[:20]:<20} {summarize(event)}"
+    head = f"{rec.offset:>8}  {when:<20} {env.event_type:<26} {env.subject[:14]:<14}"
+    return f"{head} {summarize(event)}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -49,11 +59,17 @@ def _jsonable(value: Any) -> Any:
 @app.command("tail")
 @handled
 def tail(
-    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events (Ctrl-C stops)"),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="keep printing new events (Ctrl-C stops)"
+    ),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per line"),
     last: int = typer.Option(0, "--last", "-n", min=0, help="only the last N events (0: all)"),
-    topic: list[str] = typer.Option([], "--topic", help=f"only these topics ({', '.join(EVENT_TOPICS)}); repeatable"),
-    idle_exit: float = typer.Option(0.0, "--idle-exit", hidden=True, help="stop following after N idle seconds"),
+    topic: list[str] = typer.Option(
+        [], "--topic", help=f"only these topics ({', '.join(EVENT_TOPICS)}); repeatable"
+    ),
+    idle_exit: float = typer.Option(
+        0.0, "--idle-exit", hidden=True, help="stop following after N idle seconds"
+    ),
 ) -> None:
     """One readable line per event: offset, time, type, subject, key fields."""
     with bootstrap(create=False) as rt:

@@ -50,7 +50,9 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise KeelError(f"--param {item!r} is not K=V", hint="e.g. --param lang=en --param temperature=0.2")
+            raise KeelError(
+                f"--param {item!r} is not K=V", hint="e.g. --param lang=en --param temperature=0.2"
+            )
         try:
             out[key] = json.loads(raw)
         except ValueError:

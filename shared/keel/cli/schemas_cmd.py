@@ -13,7 +13,9 @@ from keel.schemas.compat import check_registry
 from keel.schemas.registry import default_schema_dir, load_registry
 from keel.schemas.release import check_released, release_all
 
-app = typer.Typer(help="Event schemas: the single source of truth in schemas/events/.", no_args_is_help=True)
+app = typer.Typer(
+    help="Event schemas: the single source of truth in schemas/events/.", no_args_is_help=True
+)
 
 DirOpt = typer.Option(None, "--dir", help="schemas/ directory (default: the repository's)")
 GENERATED = Path(__file__).resolve().parents[1] / "events" / "generated.py"
@@ -21,7 +23,10 @@ GENERATED = Path(__file__).resolve().parents[1] / "events" / "generated.py"
 
 @app.command("check")
 @handled
-def check(json_out: bool = typer.Option(False, "--json", help="print one JSON document"), schema_dir: Path | None = DirOpt) -> None:
+def check(
+    json_out: bool = typer.Option(False, "--json", help="print one JSON document"),
+    schema_dir: Path | None = DirOpt,
+) -> None:
     """Every event schema's versions are FULL_TRANSITIVE compatible; released files are unedited."""
     root = schema_dir or default_schema_dir()
     registry = load_registry(root)
@@ -50,7 +55,11 @@ def check(json_out: bool = typer.Option(False, "--json", help="print one JSON do
             table.add_column(col)
         for name in registry.names():
             versions = ", ".join(f"v{v.version}" for v in registry.history(name))
-            verdict = "[green]compatible[/]" if not problems[name] else f"[red]{len(problems[name])} problem(s)[/]"
+            verdict = (
+                "[green]compatible[/]"
+                if not problems[name]
+                else f"[red]{len(problems[name])} problem(s)[/]"
+            )
             table.add_row(name, versions, verdict)
         console.print(table)
         for plist in problems.values():
@@ -81,7 +90,7 @@ def list_(json_out: bool = typer.Option(False, "--json"), schema_dir: Path | Non
     for col in ("schema", "version", "fingerprint", "file"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["schema"], f"v{r['version']}", r["fingerprint"], r["file"])
+        table.add_row(str(r["schema"]), f"v{r['version']}", str(r["fingerprint"]), str(r["file"]))
     console.print(table)
 
 
@@ -96,7 +105,9 @@ def release(schema_dir: Path | None = DirOpt) -> None:
 
 @app.command("codegen")
 @handled
-def codegen(check_only: bool = typer.Option(False, "--check", help="exit 1 if the module is stale")) -> None:
+def codegen(
+    check_only: bool = typer.Option(False, "--check", help="exit 1 if the module is stale"),
+) -> None:
     """Regenerate keel/events/generated.py from the latest schema of every event."""
     text = generate(load_registry())
     current = GENERATED.read_text(encoding="utf-8") if GENERATED.exists() else ""

@@ -9,7 +9,15 @@ from keel import __version__
 from keel.codec import Codec
 from keel.events.generated import EVENT_TYPES, Envelope, Event, Producer
 
-__all__ = ["EVENT_TYPES", "Envelope", "Event", "Producer", "decode_event", "encode_event", "envelope"]
+__all__ = [
+    "EVENT_TYPES",
+    "Envelope",
+    "Event",
+    "Producer",
+    "decode_event",
+    "encode_event",
+    "envelope",
+]
 
 
 def envelope(

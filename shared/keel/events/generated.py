@@ -1,4 +1,4 @@
-"""Event classes generated from schemas/events/*.avsc by `keel schemas codegen`. Do not edit."""
+"""Generated from schemas/events/*.avsc. Do not edit; run `keel schemas codegen`."""
 
 # ruff: noqa: E501
 from __future__ import annotations

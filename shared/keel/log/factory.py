@@ -16,7 +16,9 @@ def open_log(url: str) -> EventLog:
 
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
         if not path:
-            raise ConfigError(f"KEEL_BUS {url!r} names no file", hint="use sqlite:///path/to/log.db")
+            raise ConfigError(
+                f"KEEL_BUS {url!r} names no file", hint="use sqlite:///path/to/log.db"
+            )
         return SqliteEventLog(Path(path))
     if parsed.scheme == "kafka":
         raise ConfigError(

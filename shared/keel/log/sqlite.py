@@ -82,7 +82,10 @@ class SqliteEventLog:
         ]
 
     def _page(self, where: str, params: list[object]) -> list[LogRecord]:
-        sql = f"SELECT seq, topic, key, ts, value FROM events WHERE {where} ORDER BY seq LIMIT {_PAGE}"
+        sql = (
+            "SELECT seq, topic, key, ts, value FROM events "
+            f"WHERE {where} ORDER BY seq LIMIT {_PAGE}"
+        )
         with self._lock:
             return _rows(self._conn.execute(sql, params).fetchall())
 
@@ -101,7 +104,9 @@ class SqliteEventLog:
         # The ts index finds the first candidate; from there the scan keeps log order and filters
         # exactly, because occurred_at need not increase along the log.
         with self._lock:
-            row = self._conn.execute("SELECT MIN(seq) FROM events WHERE ts >= ?", [since_ms]).fetchone()
+            row = self._conn.execute(
+                "SELECT MIN(seq) FROM events WHERE ts >= ?", [since_ms]
+            ).fetchone()
         if row[0] is None:
             return
         for rec in self._scan(topics, int(row[0]), {}, None):

@@ -77,7 +77,7 @@ class _Gen:
         return expr
 
     def record(self, schema: dict[str, Any], event: bool = False) -> str:
-        name = schema["name"].rsplit(".", 1)[-1]
+        name = str(schema["name"]).rsplit(".", 1)[-1]
         if name in self.classes:
             return name
         self.classes[name] = []  # reserve: nested records are emitted before their users
@@ -103,13 +103,22 @@ class _Gen:
             from_items.append(f"{f['name']}={self.from_avro(f['type'], get)}")
         lines += ["", "    def to_avro(self) -> dict[str, Any]:", "        return {"]
         lines += [f"            {item}," for item in to_items]
-        lines += ["        }", "", "    @classmethod", f"    def from_avro(cls, r: dict[str, Any]) -> {name}:"]
-        lines += ["        return cls("] + [f"            {item}," for item in from_items] + ["        )"]
+        lines += [
+            "        }",
+            "",
+            "    @classmethod",
+            f"    def from_avro(cls, r: dict[str, Any]) -> {name}:",
+        ]
+        lines += (
+            ["        return cls("]
+            + [f"            {item}," for item in from_items]
+            + ["        )"]
+        )
         self.classes[name] = lines
         return name
 
 
-HEADER = '''"""Event classes generated from schemas/events/*.avsc by `keel schemas codegen`. Do not edit."""
+HEADER = '''"""Generated from schemas/events/*.avsc. Do not edit; run `keel schemas codegen`."""
 
 # ruff: noqa: E501
 from __future__ import annotations

@@ -52,7 +52,7 @@ def _parse(schema: dict[str, Any]) -> avro.schema.Schema:
 
 def _type_label(s: avro.schema.Schema) -> str:
     if isinstance(s, avro.schema.NamedSchema):
-        return s.name
+        return str(s.name)
     if isinstance(s, avro.schema.UnionSchema):
         return "[" + ", ".join(_type_label(b) for b in s.schemas) + "]"
     return str(s.type)
@@ -84,11 +84,14 @@ def _field_problems(
             fpath = f"{path}.{rf.name}" if path else rf.name
             if wf is None:
                 if not rf.has_default:
-                    problems.append((fpath, "absent in the writer and has no default in the reader"))
+                    problems.append(
+                        (fpath, "absent in the writer and has no default in the reader")
+                    )
                 continue
             problems.extend(_field_problems(rf.type, wf.type, fpath))
         return problems
-    result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
+    checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    result = checker.get_compatibility(reader, writer)
     if result.compatibility is SchemaCompatibilityType.compatible:
         return []
     return [(path or "<root>", _describe(reader, writer, result.messages))]

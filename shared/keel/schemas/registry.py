@@ -127,6 +127,8 @@ def build_version(path: Path, common: dict[str, Any], version: int | None = None
         raise SchemaFileError(f"{path}: {exc}") from exc
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     name = str(raw.get("name", "")).rsplit(".", 1)[-1]
+    if not isinstance(expanded, dict):
+        raise SchemaFileError(f"{path}: an event schema must be a record")
     return SchemaVersion(name, version, path, expanded, parsed, canonical, fp)
 
 

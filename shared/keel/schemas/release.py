@@ -33,7 +33,9 @@ def read_lock(events_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def check_released(registry: SchemaRegistry, events_dir: Path) -> tuple[list[ReleaseProblem], list[str]]:
+def check_released(
+    registry: SchemaRegistry, events_dir: Path
+) -> tuple[list[ReleaseProblem], list[str]]:
     """(problems with released files, files not yet released)."""
     lock = read_lock(events_dir)
     current = {
