@@ -38,7 +38,8 @@ def _line(codec: Codec, rec: LogRecord, json_out: bool) -> str:
                     "reason": str(exc),
                 }
             )
-        return f"{rec.offset:>8}  {'?':<24} {'UNDECODABLE':<26} {rec.key:<20} {exc}"
+        head = f"{rec.offset:>8}  {'-':<10} {'-':<9} {'UNDECODABLE':<26} {rec.key[:14]:<14}"
+        return f"{head} {rec.topic}@{rec.offset}: {exc}"
     env = event.envelope
     if json_out:
         doc: dict[str, Any] = {"topic": rec.topic, "offset": rec.offset, **event.to_avro()}

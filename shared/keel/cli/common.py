@@ -14,7 +14,7 @@ from rich.console import Console
 from keel.errors import KeelError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # never break a path across lines
 
 F = TypeVar("F", bound=Callable[..., Any])
 

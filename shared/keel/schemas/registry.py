@@ -66,7 +66,10 @@ class SchemaRegistry:
     def add(self, v: SchemaVersion) -> None:
         self._by_fp[v.fingerprint] = v
         history = self._by_name.setdefault(v.name, [])
-        if all(h.fingerprint != v.fingerprint for h in history):
+        # Keep every version even when fingerprints coincide: the canonical form drops defaults,
+        # so two versions differing only in a default share a fingerprint yet differ in
+        # compatibility. Decoding is unaffected (a writer's defaults are never used).
+        if all(h.version != v.version for h in history):
             history.append(v)
             history.sort(key=lambda h: h.version)
 

@@ -1,0 +1,57 @@
+"""Shared fixtures: a registry/codec over the repository's schemas, sample events, temp homes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from keel.codec import Codec
+from keel.events import envelope
+from keel.events import generated as g
+from keel.schemas.registry import SchemaRegistry, load_registry
+
+
+@pytest.fixture(scope="session")
+def registry() -> SchemaRegistry:
+    return load_registry()
+
+
+@pytest.fixture(scope="session")
+def codec(registry: SchemaRegistry) -> Codec:
+    return Codec(registry)
+
+
+def make_deployed(
+    model_id: str = "m" * 64,
+    env: str = "prod",
+    at: datetime | None = None,
+    subject: str = "fam/prod",
+) -> g.ModelDeployed:
+    return g.ModelDeployed(
+        envelope=envelope(
+            "ModelDeployed",
+            subject=subject,
+            service="test",
+            code_version="c0de",
+            actor="tester",
+            correlation_id=str(uuid.uuid4()),
+            occurred_at=at or datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        ),
+        family="fam",
+        env=env,
+        model_id=model_id,
+        manifest_id="f" * 64,
+        kind="promotion",
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    h = tmp_path / "keel-home"
+    monkeypatch.setenv("KEEL_HOME", str(h))
+    monkeypatch.delenv("KEEL_BUS", raising=False)
+    monkeypatch.delenv("KEEL_VIEWS", raising=False)
+    return h

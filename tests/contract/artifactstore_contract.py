@@ -1,0 +1,112 @@
+"""The ArtifactStore contract, written once; adapters subclass it and provide `store`."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel.artifacts import (
+    ArtifactConflict,
+    ArtifactCorrupted,
+    ArtifactMissing,
+    ArtifactNotFound,
+    ArtifactSpec,
+)
+
+
+def spec(kind: str = "model", inputs: tuple[str, ...] = (), **params: Any) -> ArtifactSpec:
+    return ArtifactSpec(kind, "cv-test", params, inputs)
+
+
+def tamper(path: Path, data: bytes) -> None:
+    os.chmod(path, 0o644)
+    path.write_bytes(data)
+
+
+@pytest.mark.contract
+class ArtifactStoreContract:
+    def test_put_stores_under_the_spec_id(self, store: Any) -> None:
+        s = spec(seed=1)
+        result = store.put_bytes(s, b"weights")
+        assert result.created and result.info.id == s.id
+        assert store.read_bytes(s.id) == b"weights"
+        info = store.info(s.id)
+        assert (info.kind, info.size, info.params) == ("model", 7, {"seed": 1})
+
+    def test_same_id_same_bytes_is_a_no_op(self, store: Any) -> None:
+        s = spec(seed=1)
+        first = store.put_bytes(s, b"weights")
+        second = store.put_bytes(s, b"weights")
+        assert not second.created and second.info == first.info
+
+    def test_same_id_different_bytes_is_refused_and_nothing_changes(self, store: Any) -> None:
+        s = spec(seed=1)
+        store.put_bytes(s, b"weights-A")
+        with pytest.raises(ArtifactConflict) as info:
+            store.put_bytes(s, b"weights-B")
+        assert "non-determinism" in info.value.hint
+        assert store.read_bytes(s.id) == b"weights-A"
+
+    def test_bytes_are_verified_on_read(self, store: Any) -> None:
+        s = spec(seed=2)
+        store.put_bytes(s, b"original")
+        tamper(store.path_of(s.id), b"tampered")
+        with pytest.raises(ArtifactCorrupted):
+            store.read_bytes(s.id)
+        store.path_of(s.id).unlink()
+        with pytest.raises(ArtifactMissing):
+            store.read_bytes(s.id)
+
+    def test_verify_reports_every_problem(self, store: Any) -> None:
+        ids = [store.put_bytes(spec(n=i), f"bytes {i}".encode()).info.id for i in range(4)]
+        tamper(store.path_of(ids[1]), b"x")
+        store.path_of(ids[3]).unlink()
+        problems = {i.id: type(p).__name__ for i, p in store.verify() if p is not None}
+        assert problems == {ids[1]: "ArtifactCorrupted", ids[3]: "ArtifactMissing"}
+
+    def test_prefixes_resolve_like_git(self, store: Any) -> None:
+        aid = store.put_bytes(spec(n=1), b"a").info.id
+        assert store.resolve(aid[:8]) == aid
+        assert store.resolve(aid.upper()) == aid
+        with pytest.raises(ArtifactNotFound, match=">= 8"):
+            store.resolve(aid[:7])
+        with pytest.raises(ArtifactNotFound):
+            store.resolve("0" * 64 if not aid.startswith("0" * 8) else "f" * 64)
+
+    def test_ambiguous_prefix_is_refused(self, store: Any) -> None:
+        # Birthday search for two specs whose IDs share 8 hex chars (~2^16 tries expected).
+        seen: dict[str, int] = {}
+        n = 0
+        while (prefix := spec(n=n).id[:8]) not in seen and n < 2_000_000:
+            seen[prefix] = n
+            n += 1
+        store.put_bytes(spec(n=n), b"1")
+        store.put_bytes(spec(n=seen[prefix]), b"2")
+        with pytest.raises(ArtifactNotFound, match="ambiguous"):
+            store.resolve(prefix)
+
+    def test_lineage_goes_both_ways_and_is_depth_capped(self, store: Any) -> None:
+        raw = store.put_bytes(spec("dataset", n=0), b"raw").info.id
+        feats = store.put_bytes(spec("feature_set", (raw,)), b"f").info.id
+        model = store.put_bytes(spec("model", (feats,)), b"m").info.id
+        report = store.put_bytes(spec("eval_report", (model, raw)), b"r").info.id
+        up = {(n.id, n.depth) for n in store.lineage(report, "up")}
+        assert up == {(model, -1), (raw, -1), (feats, -2)}
+        down = [(n.id, n.depth) for n in store.lineage(raw, "down", max_depth=1)]
+        assert sorted(down) == sorted([(feats, 1), (report, 1)])
+        assert (model, 2) in {(n.id, n.depth) for n in store.lineage(raw, "down")}
+
+    def test_hashing_streams_in_bounded_memory(self, store: Any, tmp_path: Path) -> None:
+        big = tmp_path / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(32):
+                f.write(os.urandom(1 << 20))
+        tracemalloc.start()
+        store.put_file(spec("dataset", n=99), big)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 8 << 20, f"peak {peak} B while storing a 32 MiB file"
