@@ -58,28 +58,46 @@ class CorruptBody(CodecError):
         super().__init__(f"corrupt {schema} body: {detail}")
 
 
+def _encode_error(version: SchemaVersion, exc: Exception) -> KeelError:
+    return KeelError(
+        f"cannot encode {version.name} v{version.version}: {exc}",
+        hint="the record does not match its schema; fix the producer",
+    )
+
+
 class Codec:
     """Encodes event records (dicts) and decodes bytes back, resolving writer schemas."""
 
     def __init__(self, registry: SchemaRegistry) -> None:
         self.registry = registry
+        # event type -> (header, schema): schemas are parsed once, at load, never per message
+        self._writers: dict[str, tuple[bytes, SchemaVersion]] = {}
 
     def encode(self, event_type: str, record: dict[str, Any]) -> bytes:
         """Encode `record` with the latest released schema of `event_type`."""
-        return self.encode_with(self.registry.latest(event_type), record)
-
-    @staticmethod
-    def encode_with(version: SchemaVersion, record: dict[str, Any]) -> bytes:
+        try:
+            header, version = self._writers[event_type]
+        except KeyError:
+            version = self.registry.latest(event_type)
+            header = MAGIC + version.fingerprint
+            self._writers[event_type] = (header, version)
         buf = BytesIO()
-        buf.write(MAGIC)
-        buf.write(version.fingerprint)
+        buf.write(header)
         try:
             schemaless_writer(buf, version.parsed, record)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise KeelError(
-                f"cannot encode {version.name} v{version.version}: {exc}",
-                hint="the record does not match its schema; fix the producer",
-            ) from exc
+            raise _encode_error(version, exc) from exc
+        return buf.getvalue()
+
+    @staticmethod
+    def encode_with(version: SchemaVersion, record: dict[str, Any]) -> bytes:
+        """Encode with a given (possibly older) version: for tests and migrations."""
+        buf = BytesIO()
+        buf.write(MAGIC + version.fingerprint)
+        try:
+            schemaless_writer(buf, version.parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise _encode_error(version, exc) from exc
         return buf.getvalue()
 
     def writer_of(self, data: bytes) -> SchemaVersion:

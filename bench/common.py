@@ -1,0 +1,65 @@
+"""Benchmark plumbing: time things, print a table, write JSON. Benchmarks are not tests."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> list[float]:
+    """Wall seconds of `repeat` runs of fn."""
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def report(
+    name: str, title: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> Path:
+    """Print rows as a table and write them, with machine facts, to bench/results/<name>.json."""
+    table = Table(title=title)
+    cols = list(rows[0]) if rows else []
+    for c in cols:
+        table.add_column(c, justify="right" if isinstance(rows[0][c], (int, float)) else "left")
+    for r in rows:
+        table.add_row(
+            *(
+                f"{v:,.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+                for v in r.values()
+            )
+        )
+    Console().print(table)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    doc = {
+        "benchmark": name,
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        "rows": rows,
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    Console().print(f"wrote {path}")
+    return path
