@@ -34,30 +34,54 @@ def test_class_fields_match_schema_fields(registry: SchemaRegistry) -> None:
 
 def test_required_events_exist(registry: SchemaRegistry) -> None:
     required = {
-        "DatasetIngested", "RecordQuarantined", "FeaturesBuilt", "ModelTrained", "ModelEvaluated",
-        "ModelPromoted", "PromotionRejected", "ModelDeployed", "ArtifactRecorded",
-        "SchemaReconciled", "SchemaReconciliationFailed",
-    }  # fmt: skip
+        "DatasetIngested",
+        "RecordQuarantined",
+        "FeaturesBuilt",
+        "ModelTrained",
+        "ModelEvaluated",
+        "ModelPromoted",
+        "PromotionRejected",
+        "ModelDeployed",
+        "ArtifactRecorded",
+        "SchemaReconciled",
+        "SchemaReconciliationFailed",
+    }
     assert required <= set(registry.names())
     for name in registry.names():
         env = registry.latest(name).schema["fields"][0]
         assert env["name"] == "envelope"
         names = {f["name"] for f in env["type"]["fields"]}
-        assert {"event_id", "event_type", "occurred_at", "producer", "actor", "correlation_id",
-                "causation_id", "subject"} <= names  # fmt: skip
+        assert {
+            "event_id",
+            "event_type",
+            "occurred_at",
+            "producer",
+            "actor",
+            "correlation_id",
+            "causation_id",
+            "subject",
+        } <= names
 
 
 def test_promoted_event_round_trips_through_bare_fastavro(registry: SchemaRegistry) -> None:
     from tests.conftest import make_deployed
 
     env = make_deployed().envelope
-    gate = g.GateResult(name="auc", metric="roc_auc", op=">=", threshold=0.9, value=0.95,
-                        passed=True, margin=0.05)  # fmt: skip
+    gate = g.GateResult(
+        name="auc", metric="roc_auc", op=">=", threshold=0.9, value=0.95, passed=True, margin=0.05
+    )
     event = g.ModelPromoted(
-        envelope=env, family="f", model_id="m", env="prod", eval_report_id="e",
-        metrics={"roc_auc": 0.95}, gates=(gate,), incumbent_model_id=None,
-        incumbent_metrics={}, reason="first model",
-    )  # fmt: skip
+        envelope=env,
+        family="f",
+        model_id="m",
+        env="prod",
+        eval_report_id="e",
+        metrics={"roc_auc": 0.95},
+        gates=(gate,),
+        incumbent_model_id=None,
+        incumbent_metrics={},
+        reason="first model",
+    )
     buf = BytesIO()
     schema = registry.latest("ModelPromoted").parsed
     schemaless_writer(buf, schema, event.to_avro())

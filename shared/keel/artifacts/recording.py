@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from keel.artifacts.ids import ArtifactSpec, canonical_json
-from keel.artifacts.store import ArtifactInfo
-from keel.bootstrap import Runtime
-from keel.events import envelope
+from keel.artifacts.store import ArtifactInfo, LocalArtifactStore
+from keel.events import Event, envelope
 from keel.events.generated import ArtifactRecorded
 
 
@@ -45,9 +45,10 @@ def recorded_event(
 
 
 def record(
-    rt: Runtime,
+    store: LocalArtifactStore,
     spec: ArtifactSpec,
     data: bytes | Path,
+    publish: Callable[[list[Event]], object],
     *,
     service: str,
     actor: str,
@@ -56,13 +57,9 @@ def record(
     causation_id: str | None = None,
 ) -> tuple[ArtifactInfo, bool]:
     """Store and announce. A repeated put of the same bytes is a no-op and announces nothing."""
-    result = (
-        rt.artifacts.put_file(spec, data)
-        if isinstance(data, Path)
-        else rt.artifacts.put_bytes(spec, data)
-    )
+    result = store.put_file(spec, data) if isinstance(data, Path) else store.put_bytes(spec, data)
     if result.created:
-        rt.publish(
+        publish(
             [
                 recorded_event(
                     result.info,

@@ -46,7 +46,13 @@ def put(
         digest, _ = file_digest(file)
         spec = ArtifactSpec(kind, EXTERNAL_CODE_VERSION, params, parents, content_digest=digest)
         info, created = record(
-            rt, spec, file, service="cli", actor=rt.settings.who(), correlation_id=str(uuid.uuid4())
+            rt.artifacts,
+            spec,
+            file,
+            rt.publish,
+            service="cli",
+            actor=rt.settings.who(),
+            correlation_id=str(uuid.uuid4()),
         )
     if json_out:
         print_json({**info.as_dict(), "created": created})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from keel import __version__
-from keel.cli import artifacts_cmd, audit_cmd, schemas_cmd
+from keel.cli import artifacts_cmd, audit_cmd, demo_cmd, schemas_cmd
 
 app = typer.Typer(
     name="keel",
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(audit_cmd.app, name="audit")
+app.command("demo")(demo_cmd.demo)
 
 
 @app.command("version")

@@ -1,0 +1,85 @@
+"""deploy: on promotion, write a deployment manifest (an artifact) and record ModelDeployed.
+Rollback deploys an earlier model the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from keel.artifacts.ids import ArtifactSpec
+from keel.events import Event
+from keel.events import generated as g
+from keel.pipeline import Context
+from services.common import make_envelope, service_code_version, store
+from services.deploy.domain import manifest, rollback_target
+from services.ingest.domain import canonical_lines
+
+SERVICE = "deploy"
+
+
+def deploy(
+    ctx: Context,
+    family: str,
+    env: str,
+    model_id: str,
+    eval_report_id: str | None,
+    at: datetime,
+    kind: str,
+    promotion_event_id: str | None,
+    causation_id: str | None,
+) -> g.ModelDeployed:
+    current = ctx.state.serving_now(family, env)
+    previous = current.model_id if current else None
+    doc = manifest(family, env, model_id, eval_report_id, previous, at, kind)
+    parents = [p for p in (model_id, eval_report_id) if p]
+    spec = ArtifactSpec("deployment_manifest", service_code_version(SERVICE), doc, parents)
+    info = store(ctx, SERVICE, spec, canonical_lines([doc]), at)
+    return g.ModelDeployed(
+        envelope=make_envelope(ctx, SERVICE, "ModelDeployed", f"{family}/{env}", at, causation_id),
+        family=family,
+        env=env,
+        model_id=model_id,
+        manifest_id=info.id,
+        eval_report_id=eval_report_id,
+        promotion_event_id=promotion_event_id,
+        previous_model_id=previous,
+        kind=kind,
+    )
+
+
+def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
+    assert isinstance(event, g.ModelPromoted)
+    eid = event.envelope.event_id
+    return [
+        deploy(
+            ctx,
+            event.family,
+            event.env,
+            event.model_id,
+            event.eval_report_id,
+            event.envelope.occurred_at,
+            "promotion",
+            eid,
+            eid,
+        )
+    ]
+
+
+def rollback(ctx: Context, family: str, env: str, to: str | None, at: datetime) -> g.ModelDeployed:
+    ctx.project.family(family)
+    target = rollback_target(ctx.state.serving.get((family, env), []), to)
+    event = deploy(
+        ctx,
+        family,
+        env,
+        target.model_id,
+        target.eval_report_id,
+        at,
+        "rollback",
+        target.promotion_event_id,
+        None,
+    )
+    ctx.publish([event])
+    return event
+
+
+HANDLERS = {"ModelPromoted": on_model_promoted}

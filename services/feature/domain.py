@@ -1,0 +1,72 @@
+"""Feature decisions, pure: apply the user's transform, describe the result."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    columns: list[str]
+    rows: list[list[Any]]
+    label: str | None
+    y: list[Any]
+
+    def as_doc(self) -> dict[str, Any]:
+        return {"columns": self.columns, "label": self.label, "X": self.rows, "y": self.y}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> FeatureTable:
+        return cls(doc["columns"], doc["X"], doc["label"], doc["y"])
+
+
+def build_table(
+    records: Sequence[dict[str, Any]],
+    transform: Callable[[dict[str, Any]], dict[str, Any]],
+    label: str | None,
+) -> FeatureTable:
+    """Run the transform on every record; columns are the sorted union of what it returns."""
+    feats = [transform(r) for r in records]
+    columns = sorted({k for f in feats for k in f})
+    rows = [[f.get(c) for c in columns] for f in feats]
+    y = [r.get(label) for r in records] if label else []
+    return FeatureTable(columns, rows, label, y)
+
+
+def _numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def column_stats(values: list[Any]) -> dict[str, Any]:
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    out: dict[str, Any] = {"count": len(values), "nulls": len(values) - len(present)}
+    if present and _numeric(present):
+        arr = np.asarray(present, dtype=float)
+        out.update(
+            mean=float(arr.mean()),
+            std=float(arr.std()),
+            min=float(arr.min()),
+            max=float(arr.max()),
+            quantiles={f"p{int(q * 100):02d}": float(np.quantile(arr, q)) for q in QUANTILES},
+        )
+    elif present:
+        counts = Counter(str(v) for v in present)
+        out["categories"] = {k: counts[k] for k in sorted(counts)}
+    return out
+
+
+def table_stats(table: FeatureTable) -> dict[str, Any]:
+    cols = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
+    stats = {c: column_stats(list(v)) for c, v in zip(table.columns, cols, strict=True)}
+    doc: dict[str, Any] = {"rows": len(table.rows), "features": stats}
+    if table.label:
+        doc["label"] = {table.label: column_stats(table.y)}
+    return doc

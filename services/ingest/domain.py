@@ -1,0 +1,82 @@
+"""Ingest decisions, pure: split records into accepted and quarantined, encode canonically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from keel.contracts import Violation
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    """A record the reader could not even parse (bad JSON line, ragged CSV row, huge line)."""
+
+    rule: str
+    message: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    index: int
+    raw: Any
+    violations: tuple[Violation, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: list[dict[str, Any]]
+    rejected: list[Rejected]
+
+    @property
+    def records_in(self) -> int:
+        return len(self.accepted) + len(self.rejected)
+
+
+Validator = Callable[[Any], tuple[dict[str, Any], list[Violation]]]
+
+
+def partition(records: Iterable[tuple[int, Any]], validate: Validator) -> Outcome:
+    """Every record ends up in exactly one of accepted / rejected: in = accepted + quarantined."""
+    accepted: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for index, raw in records:
+        if isinstance(raw, ReadProblem):
+            rejected.append(
+                Rejected(index, raw.raw, (Violation(None, raw.raw[:80], raw.rule, raw.message),))
+            )
+            continue
+        clean, problems = validate(raw)
+        if problems:
+            rejected.append(Rejected(index, raw, tuple(problems)))
+        else:
+            accepted.append(clean)
+    return Outcome(accepted, rejected)
+
+
+def canonical_lines(rows: Iterable[Any]) -> bytes:
+    """JSON Lines with sorted keys and shortest float repr: equal data, equal bytes."""
+    return b"".join(
+        json.dumps(
+            r, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode()
+        + b"\n"
+        for r in rows
+    )
+
+
+def quarantine_lines(rejected: list[Rejected]) -> bytes:
+    return canonical_lines(
+        {
+            "index": r.index,
+            "raw": r.raw if isinstance(r.raw, (dict, str)) else repr(r.raw),
+            "violations": [
+                {"field": v.field, "value": v.value, "rule": v.rule, "message": v.message}
+                for v in r.violations
+            ],
+        }
+        for r in rejected
+    )

@@ -1,0 +1,130 @@
+"""The promotion gate, pure: candidate metrics vs absolute thresholds and vs the incumbent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from keel.events.generated import GateResult
+from keel.project import HIGHER_IS_BETTER, Policy
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    model_id: str
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Decision:
+    promoted: bool
+    gates: tuple[GateResult, ...]
+    reason: str
+
+    @property
+    def failed(self) -> list[str]:
+        return [g.name for g in self.gates if not g.passed]
+
+
+def _compare(metric: str, value: float, required: float) -> tuple[bool, float]:
+    """(passed, margin): margin > 0 means better than required, in the metric's direction."""
+    margin = value - required if HIGHER_IS_BETTER[metric] else required - value
+    return margin >= 0, round(margin, 6)
+
+
+def _word(metric: str) -> str:
+    return ">=" if HIGHER_IS_BETTER[metric] else "<="
+
+
+def decide(metrics: Mapping[str, float], incumbent: Incumbent | None, policy: Policy) -> Decision:
+    gates: list[GateResult] = []
+    notes: list[str] = []
+    for metric, threshold in sorted(policy.thresholds.items()):
+        value = metrics.get(metric)
+        if value is None:
+            gates.append(
+                GateResult(
+                    name=f"{metric}_threshold",
+                    metric=metric,
+                    op=_word(metric),
+                    threshold=threshold,
+                    value=None,
+                    passed=False,
+                    margin=None,
+                )
+            )
+            notes.append(f"{metric} was not measured")
+            continue
+        passed, margin = _compare(metric, value, threshold)
+        gates.append(
+            GateResult(
+                name=f"{metric}_threshold",
+                metric=metric,
+                op=_word(metric),
+                threshold=threshold,
+                value=value,
+                passed=passed,
+                margin=margin,
+            )
+        )
+        notes.append(
+            f"{metric} {value:.4f} {_word(metric)} {threshold} ({margin:+.4f})"
+            if passed
+            else f"{metric} {value:.4f} misses {_word(metric)} {threshold} by {-margin:.4f}"
+        )
+    beat = policy.beat_incumbent
+    if beat is not None:
+        m, by = beat.metric, beat.by
+        value = metrics.get(m)
+        inc_value = incumbent.metrics.get(m) if incumbent else None
+        if incumbent is None or inc_value is None:
+            gates.append(
+                GateResult(
+                    name="beats_incumbent",
+                    metric=m,
+                    op="beats_incumbent_by",
+                    threshold=by,
+                    value=value,
+                    passed=value is not None,
+                    margin=None,
+                )
+            )
+            notes.append("no incumbent to beat" if incumbent is None else f"incumbent has no {m}")
+        elif value is None:
+            gates.append(
+                GateResult(
+                    name="beats_incumbent",
+                    metric=m,
+                    op="beats_incumbent_by",
+                    threshold=by,
+                    value=None,
+                    passed=False,
+                    margin=None,
+                )
+            )
+            notes.append(f"{m} was not measured")
+        else:
+            required = inc_value + by if HIGHER_IS_BETTER[m] else inc_value - by
+            passed, margin = _compare(m, value, required)
+            gates.append(
+                GateResult(
+                    name="beats_incumbent",
+                    metric=m,
+                    op="beats_incumbent_by",
+                    threshold=by,
+                    value=value,
+                    passed=passed,
+                    margin=margin,
+                )
+            )
+            who = incumbent.model_id[:12]
+            notes.append(
+                f"{m} {value:.4f} beats incumbent {who} ({inc_value:.4f}) "
+                f"by {value - inc_value:+.4f}, needed {by:+.4f}"
+                if passed
+                else f"{m} {value:.4f} does not beat incumbent {who} ({inc_value:.4f}) "
+                f"by {by:+.4f}: short by {-margin:.4f}"
+            )
+    promoted = all(g.passed for g in gates)
+    head = "promoted: " if promoted else "rejected: "
+    return Decision(promoted, tuple(gates), head + "; ".join(notes))

@@ -1,0 +1,104 @@
+"""train: feature-set IDs in (never paths); a model artifact, an eval report and events out."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime
+
+import numpy as np
+
+from keel.artifacts.ids import ArtifactSpec, canonical_json
+from keel.errors import KeelError
+from keel.events import generated as g
+from keel.pipeline import Context
+from keel.plugins import load_entry_point, plugin_code_version
+from services.common import make_envelope, store
+from services.feature.handlers import build_features, load_table
+from services.ingest.domain import canonical_lines
+from services.train.domain import calibration_table, metrics
+
+SERVICE = "train"
+
+
+def train_model(
+    ctx: Context, family: str, feature_set_id: str, at: datetime, causation_id: str | None = None
+) -> g.ModelTrained:
+    fam = ctx.project.family(family)
+    cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
+    params = {"family": family, "trainer": fam.trainer, "params": dict(fam.trainer_params)}
+    spec = ArtifactSpec("model", cv, params, [feature_set_id])
+    known = ctx.state.models.get(spec.id)
+    if known is not None:
+        return known
+    table = load_table(ctx, feature_set_id)
+    if not table.rows:
+        raise KeelError(f"feature set {feature_set_id[:12]} has no rows to train on")
+    trainer = load_entry_point(fam.trainer)
+    model = trainer(
+        np.asarray(table.rows, dtype=float), np.asarray(table.y), dict(fam.trainer_params)
+    )
+    info = store(ctx, SERVICE, spec, pickle.dumps(model, protocol=5), at)
+    event = g.ModelTrained(
+        envelope=make_envelope(ctx, SERVICE, "ModelTrained", info.id, at, causation_id),
+        family=family,
+        model_id=info.id,
+        feature_set_ids=(feature_set_id,),
+        trainer=fam.trainer,
+        params={k: canonical_json(v) for k, v in sorted(fam.trainer_params.items())},
+        code_version=cv,
+    )
+    ctx.publish([event])
+    return event
+
+
+def evaluate_model(
+    ctx: Context, family: str, model_id: str, eval_feature_set_id: str, at: datetime
+) -> g.ModelEvaluated:
+    fam = ctx.project.family(family)
+    cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
+    eval_fs = ctx.state.feature_sets[eval_feature_set_id]
+    spec = ArtifactSpec(
+        "eval_report",
+        cv,
+        {"family": family, "metrics": fam.metrics},
+        [model_id, eval_feature_set_id],
+    )
+    for existing in ctx.state.evaluations.get(model_id, []):
+        if existing.eval_report_id == spec.id:
+            return existing
+    model = pickle.loads(ctx.rt.artifacts.read_bytes(model_id))  # verified bytes from our store
+    table = load_table(ctx, eval_feature_set_id)
+    y = np.asarray(table.y, dtype=int)
+    p = model.predict_proba(np.asarray(table.rows, dtype=float))[:, 1]
+    scores = metrics(y, p, fam.metrics)
+    report = {
+        "model_id": model_id,
+        "eval_feature_set_id": eval_feature_set_id,
+        "eval_dataset_ids": list(eval_fs.dataset_ids),
+        "rows": len(y),
+        "metrics": scores,
+        "calibration": calibration_table(y, p),
+    }
+    info = store(ctx, SERVICE, spec, canonical_lines([report]), at)
+    event = g.ModelEvaluated(
+        envelope=make_envelope(ctx, SERVICE, "ModelEvaluated", model_id, at),
+        family=family,
+        model_id=model_id,
+        eval_report_id=info.id,
+        eval_dataset_id=eval_fs.dataset_ids[0],
+        metrics=scores,
+    )
+    ctx.publish([event])
+    return event
+
+
+def retrain(
+    ctx: Context, family: str, dataset_ids: list[str], eval_dataset_id: str, at: datetime
+) -> tuple[g.ModelTrained, g.ModelEvaluated]:
+    """The retrain command: features for the training and held-out datasets, a model, its eval.
+    Promotion and deployment follow from the ModelEvaluated event."""
+    train_fs = build_features(ctx, family, dataset_ids, at)
+    eval_fs = build_features(ctx, family, [eval_dataset_id], at)
+    trained = train_model(ctx, family, train_fs.feature_set_id, at, train_fs.envelope.event_id)
+    evaluated = evaluate_model(ctx, family, trained.model_id, eval_fs.feature_set_id, at)
+    return trained, evaluated

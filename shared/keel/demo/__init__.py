@@ -1,0 +1,1 @@
+"""The demo: a year of retraining on scikit-learn's breast-cancer data."""

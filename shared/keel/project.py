@@ -1,0 +1,117 @@
+"""The project file, `keel.toml`: model families, their contracts, plugins and promotion policy.
+
+Example (the demo writes this one):
+
+    [families.breast_cancer]
+    training_contract = "schemas/contracts/breast_cancer/training.avsc"
+    inference_contract = "schemas/contracts/breast_cancer/inference.avsc"
+    transform = "keel.demo.plugins:features"      # record -> features, the user's code
+    trainer = "keel.demo.plugins:train"           # (X, y, params) -> fitted model
+    trainer_params = { C = 1.0 }
+    metrics = ["roc_auc", "accuracy", "log_loss"]
+    environments = ["staging", "prod"]
+
+    [families.breast_cancer.promotion.prod]
+    thresholds = { roc_auc = 0.95 }
+    beat_incumbent = { metric = "roc_auc", by = 0.0 }
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from keel.contracts import Contract, load_contract
+from keel.errors import ConfigError
+
+# Direction of every metric Keel computes: gates read "at least" or "at most" from it.
+HIGHER_IS_BETTER = {"roc_auc": True, "accuracy": True, "log_loss": False, "brier": False}
+
+
+class BeatIncumbent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metric: str
+    by: float = 0.0
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    beat_incumbent: BeatIncumbent | None = None
+
+
+class Family(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    training_contract: Path
+    inference_contract: Path
+    transform: str
+    trainer: str
+    trainer_params: dict[str, Any] = Field(default_factory=dict)
+    metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "accuracy", "log_loss"])
+    environments: list[str] = Field(default_factory=lambda: ["staging", "prod"])
+    promotion: dict[str, Policy] = Field(default_factory=dict)
+
+    @field_validator("transform", "trainer")
+    @classmethod
+    def _entry_point(cls, v: str) -> str:
+        if ":" not in v:
+            raise ValueError(f"{v!r} is not an entry point like package.module:function")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(HIGHER_IS_BETTER))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}")
+        return v
+
+
+class Project(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    families: dict[str, Family]
+    root: Path = Path(".")
+
+    def family(self, name: str) -> Family:
+        try:
+            return self.families[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown family {name!r}",
+                hint=f"families in keel.toml: {', '.join(sorted(self.families)) or 'none'}",
+            ) from None
+
+    def contracts(self, name: str) -> tuple[Contract, Contract]:
+        fam = self.family(name)
+        return (
+            load_contract(self.root / fam.training_contract),
+            load_contract(self.root / fam.inference_contract),
+        )
+
+
+def load_project(path: Path) -> Project:
+    """Parse keel.toml; any problem is one ConfigError naming the key."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no project file at {path}",
+            hint="create keel.toml (see `keel demo` for a complete one) or pass --project",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    try:
+        project = Project.model_validate({**data, "root": path.parent})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {key}: {first['msg']}{more}") from None
+    for name, fam in project.families.items():
+        for env in fam.promotion:
+            if env not in fam.environments:
+                raise ConfigError(f"{path}: families.{name}.promotion.{env}: not in environments")
+    return project
