@@ -73,8 +73,10 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
             continue
         try:
             yield n, json.loads(line)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except json.JSONDecodeError as exc:
             yield n, ReadProblem("format.json", f"line {i + 1} is not JSON ({exc.msg})", line[:80])
+        except RecursionError:
+            yield n, ReadProblem("format.json", f"line {i + 1} nests too deeply", line[:80])
         n += 1
 
 

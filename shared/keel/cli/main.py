@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from keel import __version__
-from keel.cli import artifacts_cmd, audit_cmd, demo_cmd, schemas_cmd
+from keel.cli import artifacts_cmd, audit_cmd, demo_cmd, pipeline_cmd, schemas_cmd
 
 app = typer.Typer(
     name="keel",
@@ -21,6 +21,9 @@ app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(audit_cmd.app, name="audit")
 app.command("demo")(demo_cmd.demo)
+app.command("ingest")(pipeline_cmd.ingest)
+app.command("retrain")(pipeline_cmd.retrain)
+app.add_typer(pipeline_cmd.deploy_app, name="deploy")
 
 
 @app.command("version")

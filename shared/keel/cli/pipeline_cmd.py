@@ -1,0 +1,154 @@
+"""Pipeline commands: `keel ingest`, `keel retrain`, `keel deploy rollback`."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from keel.bootstrap import bootstrap
+from keel.cli.common import console, err_console, handled, print_json
+from keel.errors import KeelError
+from keel.pipeline import Context
+from keel.project import load_project
+from keel.timeparse import parse_time
+
+ProjectOpt = typer.Option(
+    None, "--project", help="keel.toml (default: $KEEL_PROJECT or ./keel.toml)"
+)
+AtOpt = typer.Option(None, "--at", help="business time, ISO 8601 (default: now; no zone = UTC)")
+FamilyOpt = typer.Option(..., "--family", help="model family declared in keel.toml")
+JsonOpt = typer.Option(False, "--json", help="print JSON")
+
+deploy_app = typer.Typer(help="Deployments: what serves each environment.", no_args_is_help=True)
+
+
+def _when(at: str | None) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    when, assumed = parse_time(at)
+    if assumed:
+        err_console.print(f"note: --at {at} has no zone; UTC assumed")
+    return when
+
+
+@contextmanager
+def pipeline(project: Path | None) -> Iterator[Context]:
+    from services.app import build_bus
+
+    path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
+    proj = load_project(path)
+    with bootstrap() as rt:
+        bus = build_bus(rt, proj, actor=rt.settings.who())
+        bus.ctx.correlation_id = str(uuid.uuid4())
+        yield bus.ctx
+
+
+@handled
+def ingest(
+    file: Path = typer.Argument(..., help="CSV, JSON Lines or Parquet file of records"),
+    family: str = FamilyOpt,
+    at: str | None = AtOpt,
+    period: str | None = typer.Option(None, help="which batch this is, e.g. 2026-03"),
+    project: Path | None = ProjectOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Validate every record against the family's training contract; valid ones become a
+    dataset artifact, invalid ones go to the quarantine with field, value and rule."""
+    from services.ingest.handlers import ingest_file
+
+    with pipeline(project) as ctx:
+        ctx.project.family(family)
+        res = ingest_file(ctx, family, file, _when(at), period)
+    if json_out:
+        print_json(res.__dict__)
+        return
+    console.print(f"dataset {res.dataset_id}", highlight=False)
+    console.print(
+        f"{res.records_in} records in = {res.accepted} accepted + {res.quarantined} quarantined"
+    )
+    if res.quarantine_batch_id:
+        console.print(
+            f"quarantine batch {res.quarantine_batch_id} (see `keel audit tail --topic quarantine`)"
+        )
+
+
+@handled
+def retrain(
+    family: str = FamilyOpt,
+    eval_dataset: str = typer.Option(..., "--eval-dataset", help="held-out dataset ID (or prefix)"),
+    dataset: list[str] = typer.Option(
+        [], "--dataset", help="training dataset IDs (default: all but the eval one)"
+    ),
+    at: str | None = AtOpt,
+    project: Path | None = ProjectOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Build features, train, evaluate; the promotion gate and deployment follow."""
+    from services.train.handlers import retrain as do_retrain
+
+    with pipeline(project) as ctx:
+        store = ctx.rt.artifacts
+        eval_id = store.resolve(eval_dataset)
+        ids = [store.resolve(d) for d in dataset] or sorted(
+            d for d, e in ctx.state.datasets.items() if e.family == family and d != eval_id
+        )
+        if not ids:
+            raise KeelError(
+                f"no datasets to train {family} on", hint="ingest some with `keel ingest`"
+            )
+        before = len(ctx.state.decisions)
+        trained, evaluated = do_retrain(ctx, family, ids, eval_id, _when(at))
+        decisions = [
+            {"env": d.env, "decision": type(d).__name__, "reason": d.reason}
+            for d in ctx.state.decisions[before:]
+        ]
+    doc = {
+        "model_id": trained.model_id,
+        "eval_report_id": evaluated.eval_report_id,
+        "metrics": dict(evaluated.metrics),
+        "decisions": decisions,
+    }
+    if json_out:
+        print_json(doc)
+        return
+    console.print(f"model {trained.model_id}", highlight=False)
+    console.print(", ".join(f"{k}={v:.4f}" for k, v in sorted(evaluated.metrics.items())))
+    for d in decisions:
+        console.print(f"{d['env']}: {d['decision']}: {d['reason']}", highlight=False)
+
+
+@deploy_app.command("rollback")
+@handled
+def rollback(
+    family: str = FamilyOpt,
+    env: str = typer.Option(..., "--env", help="environment to roll back, e.g. prod"),
+    to: str | None = typer.Option(
+        None, "--to", help="model ID or prefix (default: the previous one)"
+    ),
+    at: str | None = AtOpt,
+    project: Path | None = ProjectOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Deploy an earlier model to ENV again; recorded like any deployment (kind=rollback)."""
+    from services.deploy.handlers import rollback as do_rollback
+
+    with pipeline(project) as ctx:
+        event = do_rollback(ctx, family, env, to, _when(at))
+    doc = {
+        "env": env,
+        "model_id": event.model_id,
+        "previous_model_id": event.previous_model_id,
+        "manifest_id": event.manifest_id,
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        console.print(
+            f"{env} now serves {event.model_id} (was {event.previous_model_id})", highlight=False
+        )

@@ -1,0 +1,99 @@
+"""`keel demo` end to end, through the installed command, twice in fresh homes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def run_demo(workdir: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    doc: dict[str, Any] = json.loads(out.stdout)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return run_demo(tmp_path_factory.mktemp("demo-a"))
+
+
+def test_story_has_every_required_beat(demo: dict[str, Any]) -> None:
+    assert demo["quarantined"] >= 1
+    decisions = {(p["env"], p["decision"]) for p in demo["promotions"]}
+    assert ("prod", "rejected") in decisions
+    prod = [d for d in demo["deployments"] if d["env"] == "prod"]
+    assert len(prod) >= 2
+    kinds = demo["artifacts_by_kind"]
+    for kind in (
+        "raw_batch",
+        "dataset",
+        "quarantine_batch",
+        "feature_set",
+        "feature_stats",
+        "model",
+        "eval_report",
+        "deployment_manifest",
+    ):
+        assert kinds.get(kind, 0) >= 1, kind
+    retrains = [p for p in demo["promotions"] if p["env"] == "staging"]
+    assert len(retrains) >= 3
+
+
+def test_answers_agree_with_the_deployment_history(demo: dict[str, Any]) -> None:
+    a = demo["answers"]
+    at = a["serving_prod_at"]["at"]
+    prod = sorted((d for d in demo["deployments"] if d["env"] == "prod"), key=lambda d: d["at"])
+    expected = [d for d in prod if d["at"] <= at][-1]["model_id"]
+    assert a["serving_prod_at"]["serving"]["model_id"] == expected
+    why = a["why_current_prod"]
+    assert why["promotion"]["model_id"] == prod[-1]["model_id"]
+    assert why["over"] == prod[-2]["model_id"]
+    assert all(g["passed"] for g in why["promotion"]["gates"])
+    diff = a["staging_vs_prod"]
+    assert diff["a"] == prod[-1]["model_id"] and diff["b"] != diff["a"]
+    assert diff["datasets"]["only_b"], "staging was trained on data prod never saw"
+
+
+def test_same_artifact_ids_in_a_fresh_home(demo: dict[str, Any], tmp_path: Path) -> None:
+    again = run_demo(tmp_path / "demo-b")
+    assert again["artifacts"] == demo["artifacts"]
+    assert [(p["model_id"], p["decision"]) for p in again["promotions"]] == [
+        (p["model_id"], p["decision"]) for p in demo["promotions"]
+    ]
+
+
+def test_the_demo_home_is_a_normal_keel_home(demo: dict[str, Any]) -> None:
+    env = {**os.environ, "KEEL_HOME": demo["home"]}
+    verify = subprocess.run(
+        [KEEL, "artifacts", "verify", "--json"], capture_output=True, text=True, env=env
+    )
+    assert verify.returncode == 0 and json.loads(verify.stdout)["checked"] == len(demo["artifacts"])
+    tail = subprocess.run(
+        [KEEL, "audit", "tail", "--topic", "registry"], capture_output=True, text=True, env=env
+    )
+    assert tail.returncode == 0 and "REJECTED" in tail.stdout and "PROMOTED" in tail.stdout
+
+
+def test_a_used_workdir_is_refused(demo: dict[str, Any]) -> None:
+    out = subprocess.run(
+        [KEEL, "demo", "--workdir", demo["workdir"]], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "already holds a Keel home" in out.stderr
