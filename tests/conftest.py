@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,3 +56,20 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("KEEL_BUS", raising=False)
     monkeypatch.delenv("KEEL_VIEWS", raising=False)
     return h
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real broker per test session (starting one takes seconds)."""
+    from tests.infra import kafka_server
+
+    with kafka_server(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from tests.infra import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -21,10 +21,16 @@ def open_log(url: str) -> EventLog:
             )
         return SqliteEventLog(Path(path))
     if parsed.scheme == "kafka":
-        raise ConfigError(
-            f"KEEL_BUS {url!r}: the Kafka backend is not built yet",
-            hint="unset KEEL_BUS to use the embedded SQLite log",
-        )
+        from urllib.parse import parse_qs
+
+        from keel.log.kafka import DEFAULT_PREFIX, KafkaEventLog
+
+        if not parsed.hostname or not parsed.port:
+            raise ConfigError(
+                f"KEEL_BUS {url!r} names no host:port", hint="use kafka://127.0.0.1:9092"
+            )
+        prefix = parse_qs(parsed.query).get("prefix", [DEFAULT_PREFIX])[0]
+        return KafkaEventLog(f"{parsed.hostname}:{parsed.port}", prefix=prefix)
     raise ConfigError(
         f"KEEL_BUS {url!r}: unknown scheme {parsed.scheme!r}",
         hint="use sqlite:///path/to/log.db (default) or kafka://host:port",

@@ -1,0 +1,1 @@
+"""How the real components start: the local launcher for Kafka (KRaft) and Redis."""

@@ -1,0 +1,348 @@
+"""Local launcher: a real Apache Kafka broker (KRaft, single node) and a real redis-server, on
+127.0.0.1, with no Docker engine.
+
+Kafka's jars come from Maven Central through `mvn` (deploy/kafka/pom.xml) into
+~/.cache/keel/kafka-<version>/libs, once. Each instance lives in its own directory (config, data,
+logs, pid) so tests can run one on free ports beside a developer's `make up`.
+
+    python -m deploy.launcher up [--kafka-port 9092] [--redis-port 6379] [--dir .keel/infra]
+    python -m deploy.launcher down [--dir .keel/infra]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.1"  # keep in step with deploy/kafka/pom.xml
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("KEEL_CACHE", Path.home() / ".cache" / "keel"))
+
+
+class LaunchError(RuntimeError):
+    """A component could not be fetched or started; the message says which and what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def kafka_libs() -> Path:
+    """The broker's jars, fetched from Maven Central on first use."""
+    libs = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
+    if (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
+        return libs
+    if shutil.which("mvn") is None:
+        raise LaunchError("mvn is not installed: it fetches Kafka's jars from Maven Central")
+    tmp = libs.with_name("libs.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(HERE / "kafka" / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={tmp}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LaunchError(
+            f"mvn could not fetch Kafka {KAFKA_VERSION}:\n"
+            f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    tmp.rename(libs)  # only a complete download becomes the cache
+    return libs
+
+
+def _java(libs: Path, main: str, args: list[str], logs: Path, heap: str = "512m") -> list[str]:
+    return [
+        os.environ.get("JAVA", "java"),
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={logs}",
+        f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+        main,
+        *args,
+    ]
+
+
+@dataclass
+class Process:
+    name: str
+    pid_file: Path
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            # Reap it if it is our own exited child: a zombie still answers kill(pid, 0).
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass  # not our child (started by an earlier `make up`)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def stop(self, timeout: float = 30.0) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid() is not None:
+            time.sleep(0.2)
+        if self.pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL, for fault tests."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            for _ in range(100):
+                if self.pid() is None:
+                    break
+                time.sleep(0.05)
+
+
+def _spawn(cmd: list[str], log: Path, pid_file: Path) -> int:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid_file.write_text(str(proc.pid))
+    return proc.pid
+
+
+@dataclass
+class Kafka:
+    """One single-node KRaft broker in `root` (config, data, logs)."""
+
+    root: Path
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def process(self) -> Process:
+        return Process("kafka", self.root / "kafka.pid")
+
+    def config(self) -> Path:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.root / "data"),
+            # One node: internal topics cannot have more replicas than brokers.
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "num.partitions": "1",
+            # Topics are provisioned from Keel's declarative table, never by accident.
+            "auto.create.topics.enable": "false",
+        }
+        path = self.root / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return path
+
+    def start(self, timeout: float = 90.0) -> Kafka:
+        if self.process.pid() is not None and port_open(self.port):
+            return self
+        if port_open(self.port):
+            raise LaunchError(
+                f"port {self.port} is taken by something else",
+            )
+        libs = kafka_libs()
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        cfg = self.config()
+        if not (self.root / "data" / "meta.properties").exists():
+            cluster_id = _kafka_uuid()
+            fmt = subprocess.run(
+                _java(
+                    libs,
+                    "kafka.tools.StorageTool",
+                    ["format", "-t", cluster_id, "-c", str(cfg)],
+                    self.root / "logs",
+                    "256m",
+                ),
+                capture_output=True,
+                text=True,
+            )
+            if fmt.returncode != 0:
+                raise LaunchError(
+                    f"formatting Kafka storage failed:\n{fmt.stdout[-2000:]}{fmt.stderr[-2000:]}"
+                )
+        _spawn(
+            _java(libs, "kafka.Kafka", [str(cfg)], self.root / "logs"),
+            self.root / "logs" / "stdout.log",
+            self.process.pid_file,
+        )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process.pid() is None:
+                tail = (self.root / "logs" / "stdout.log").read_text()[-2000:]
+                raise LaunchError(f"the Kafka broker exited while starting:\n{tail}")
+            if port_open(self.port):
+                try:
+                    AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=5)
+                    return
+                except Exception as exc:  # not ready yet: the admin client raises KafkaException
+                    last = str(exc)
+            time.sleep(0.5)
+        raise LaunchError(
+            f"Kafka on {self.bootstrap} did not answer within {timeout:.0f} s ({last})"
+        )
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def _kafka_uuid() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class Redis:
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def process(self) -> Process:
+        return Process("redis", self.root / "redis.pid")
+
+    def start(self, timeout: float = 20.0) -> Redis:
+        if self.process.pid() is not None and port_open(self.port):
+            return self
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise LaunchError(
+                "redis-server is not installed",
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        # appendonly + fsync always: a Redis restart keeps every acknowledged MULTI/EXEC.
+        cmd = [
+            exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.root),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
+        _spawn(cmd, self.root / "redis.log", self.process.pid_file)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port_open(self.port):
+                return self
+            if self.process.pid() is None:
+                raise LaunchError(
+                    "redis-server exited while starting: "
+                    + (self.root / "redis.log").read_text()[-1000:]
+                )
+            time.sleep(0.1)
+        raise LaunchError(f"redis-server on port {self.port} did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m deploy.launcher",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("action", choices=["up", "down", "fetch"])
+    ap.add_argument("--dir", type=Path, default=Path(".keel/infra"), help="instance directory")
+    ap.add_argument("--kafka-port", type=int, default=9092)
+    ap.add_argument("--controller-port", type=int, default=9093)
+    ap.add_argument("--redis-port", type=int, default=6379)
+    args = ap.parse_args(argv)
+    kafka = Kafka(args.dir / "kafka", args.kafka_port, args.controller_port)
+    redis = Redis(args.dir / "redis", args.redis_port)
+    try:
+        if args.action == "fetch":
+            print(kafka_libs())
+        elif args.action == "up":
+            kafka.start()
+            redis.start()
+            print(f"KEEL_BUS=kafka://{kafka.bootstrap}")
+            print(f"KEEL_VIEWS={redis.url}")
+        else:
+            kafka.stop()
+            redis.stop()
+            print("stopped")
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+"""EventLog on Apache Kafka: confluent-kafka produces, aiokafka consumes.
+
+Producer: idempotent, acks=all, key = subject (per-aggregate order), timestamp = occurred_at.
+Consumers: aiokafka on a private asyncio loop in a daemon thread, so the port stays synchronous
+for the CLI and the embedded-style callers while group heartbeats keep running between polls.
+Logical topic names get a prefix (default "keel."), so several Keel deployments or test runs can
+share one cluster without seeing each other's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from keel.errors import KeelError
+from keel.log import provision
+from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
+from keel.topics import EVENT_TOPICS
+
+T = TypeVar("T")
+DEFAULT_PREFIX = "keel."
+SCAN_STALL_S = 30
+
+
+class _Loop:
+    """One asyncio loop in a daemon thread; run coroutines on it from sync code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="keel-kafka", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 120) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+class KafkaEventLog:
+    def __init__(
+        self, bootstrap: str, prefix: str = DEFAULT_PREFIX, provision_topics: bool = True
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.prefix = prefix
+        provision.check_reachable(bootstrap)
+        if provision_topics:
+            provision.apply(bootstrap, prefix)
+        from confluent_kafka import Producer
+
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                "message.timeout.ms": 60000,
+                # librdkafka logs every reconnect attempt; failures reach us through delivery
+                # reports and raise, so only critical log lines are worth printing.
+                "log_level": 2,
+            }
+        )
+        self._loop = _Loop()
+        self._closed = False
+
+    # -- names -----------------------------------------------------------------------------
+    def _phys(self, topic: str) -> str:
+        return self.prefix + topic
+
+    def _logical(self, topic: str) -> str:
+        return topic[len(self.prefix) :] if topic.startswith(self.prefix) else topic
+
+    # -- producing -------------------------------------------------------------------------
+    def append(self, events: Sequence[OutgoingEvent]) -> list[LogRecord]:
+        results: list[LogRecord | None] = [None] * len(events)
+        errors: list[str] = []
+
+        def report(i: int, e: OutgoingEvent) -> Any:
+            def cb(err: Any, msg: Any) -> None:
+                if err is not None:
+                    errors.append(f"{e.topic}/{e.key}: {err.str()}")
+                else:
+                    results[i] = LogRecord(
+                        e.topic, msg.partition(), msg.offset(), e.key, e.timestamp_ms, e.value
+                    )
+
+            return cb
+
+        for i, e in enumerate(events):
+            while True:
+                try:
+                    self._producer.produce(
+                        self._phys(e.topic),
+                        value=e.value,
+                        key=e.key.encode(),
+                        timestamp=e.timestamp_ms,
+                        on_delivery=report(i, e),
+                    )
+                    break
+                except BufferError:  # local queue full: let deliveries drain, then retry
+                    self._producer.poll(0.1)
+        remaining = self._producer.flush(60)
+        if remaining or errors:
+            raise KeelError(
+                f"Kafka at {self.bootstrap} did not acknowledge {remaining + len(errors)} of "
+                f"{len(events)} events: {'; '.join(errors[:3]) or 'timed out'}",
+                hint="events not acknowledged may or may not be stored; re-publishing is safe "
+                "because consumers skip duplicates by event_id",
+            )
+        return [r for r in results if r is not None]
+
+    # -- reading ---------------------------------------------------------------------------
+    def _consumer(self, group: str | None = None) -> Any:
+        from aiokafka import AIOKafkaConsumer
+
+        async def make() -> Any:
+            c = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.prefix + group if group else None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_partition_fetch_bytes=4 << 20,
+                fetch_max_wait_ms=100,
+            )
+            await c.start()
+            return c
+
+        return self._loop.run(make())
+
+    def _partitions(self, consumer: Any, topics: Sequence[str]) -> list[Any]:
+        from aiokafka import TopicPartition as TP
+
+        async def parts() -> list[Any]:
+            out = []
+            for t in topics:
+                ps = consumer.partitions_for_topic(self._phys(t))
+                if ps is None:
+                    await consumer._client.force_metadata_update()
+                    ps = consumer.partitions_for_topic(self._phys(t)) or set()
+                out += [TP(self._phys(t), p) for p in sorted(ps)]
+            return out
+
+        return self._loop.run(parts())
+
+    def _scan(
+        self,
+        topics: Sequence[str],
+        start: Mapping[TopicPartition, int] | None,
+        since_ms: int | None,
+    ) -> Iterator[LogRecord]:
+        """Records from start (or the beginning, or the first offset at since_ms) up to the end
+        offsets as they were when the scan began."""
+        consumer = self._consumer()
+        try:
+            tps = self._partitions(consumer, topics)
+            if not tps:
+                return
+            self._loop.run(_assign(consumer, tps))
+
+            async def positions() -> dict[Any, int]:
+                end = await consumer.end_offsets(tps)
+                begin = await consumer.beginning_offsets(tps)
+                firsts: dict[Any, int] = {}
+                hints = (
+                    await consumer.offsets_for_times({tp: since_ms for tp in tps})
+                    if since_ms is not None
+                    else {}
+                )
+                for tp in tps:
+                    first = begin[tp]
+                    if start is not None:
+                        first = max(first, start.get((self._logical(tp.topic), tp.partition), 0))
+                    if since_ms is not None:
+                        # The earliest offset with timestamp >= since_ms; every earlier offset
+                        # has an older timestamp, so starting here loses nothing.
+                        hint = hints.get(tp)
+                        first = end[tp] if hint is None else max(first, hint.offset)
+                    firsts[tp] = first
+                    consumer.seek(tp, first)
+                return {tp: end[tp] for tp in tps if firsts[tp] < end[tp]}
+
+            pending = self._loop.run(positions())
+            idle_since = time.monotonic()
+            while pending:
+                batch = self._loop.run(
+                    consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
+                )
+                if any(batch.values()):
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > SCAN_STALL_S:
+                    raise KeelError(
+                        f"reading {sorted(tp.topic for tp in pending)} from {self.bootstrap} "
+                        f"made no progress for {SCAN_STALL_S} s",
+                        hint="check the broker's health (`keel topics check`)",
+                    )
+                for tp, msgs in batch.items():
+                    stop = pending.get(tp)
+                    if stop is None:
+                        continue
+                    for m in msgs:
+                        if m.offset >= stop:
+                            break
+                        yield LogRecord(
+                            self._logical(tp.topic),
+                            tp.partition,
+                            m.offset,
+                            m.key.decode() if m.key else "",
+                            m.timestamp,
+                            m.value,
+                        )
+                    done = msgs[-1].offset >= stop - 1 if msgs else self._at(consumer, tp) >= stop
+                    if done:
+                        del pending[tp]
+        finally:
+            self._loop.run(consumer.stop())
+
+    def read(
+        self,
+        topics: Sequence[str] | None = None,
+        start: Mapping[TopicPartition, int] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[LogRecord]:
+        records = self._scan(list(topics or EVENT_TOPICS), start, None)
+        return records if limit is None else itertools.islice(records, limit)
+
+    def _at(self, consumer: Any, tp: Any) -> int:
+        return int(self._loop.run(consumer.position(tp)))
+
+    def read_since(self, since_ms: int, topics: Sequence[str] | None = None) -> Iterator[LogRecord]:
+        for rec in self._scan(list(topics or EVENT_TOPICS), None, since_ms):
+            if rec.timestamp_ms >= since_ms:  # exact: timestamps need not grow along a partition
+                yield rec
+
+    # -- groups ----------------------------------------------------------------------------
+    def commit(self, group: str, positions: Mapping[TopicPartition, int]) -> None:
+        from aiokafka import TopicPartition as TP
+        from aiokafka.structs import OffsetAndMetadata
+
+        consumer = self._consumer(group)
+        try:
+            offsets = {
+                TP(self._phys(t), p): OffsetAndMetadata(o, "") for (t, p), o in positions.items()
+            }
+            self._loop.run(_assign(consumer, list(offsets)))
+            self._loop.run(consumer.commit(offsets))
+        finally:
+            self._loop.run(consumer.stop())
+
+    def committed(self, group: str) -> dict[TopicPartition, int]:
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        admin = provision._admin(self.bootstrap)
+        fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(self.prefix + group)])
+        out: dict[TopicPartition, int] = {}
+        for f in fut.values():
+            for tp in f.result().topic_partitions or []:
+                if tp.offset >= 0 and tp.topic.startswith(self.prefix):
+                    out[(self._logical(tp.topic), tp.partition)] = tp.offset
+        return out
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
+        return KafkaSubscription(self, group, list(topics))
+
+    def topics(self) -> list[str]:
+        meta = provision._admin(self.bootstrap).list_topics(timeout=10).topics
+        return sorted(self._logical(t) for t in meta if t.startswith(self.prefix))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._producer.flush(30)
+        del self._producer  # destroy the librdkafka handle now, not at garbage collection
+        self._loop.close()
+
+
+class KafkaSubscription:
+    """A consumer-group member (aiokafka) that commits only what `poll` returned, on `commit`."""
+
+    def __init__(self, log: KafkaEventLog, group: str, topics: list[str]) -> None:
+        self._log = log
+        self._consumer = log._consumer(group)
+        self._log._loop.run(_subscribe(self._consumer, [log._phys(t) for t in topics]))
+        self._returned: dict[Any, int] = {}
+
+    def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[LogRecord]:
+        c = self._consumer
+        batch = self._log._loop.run(
+            c.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
+        )
+        out = []
+        for tp, msgs in batch.items():
+            for m in msgs:
+                out.append(
+                    LogRecord(
+                        self._log._logical(tp.topic),
+                        tp.partition,
+                        m.offset,
+                        m.key.decode() if m.key else "",
+                        m.timestamp,
+                        m.value,
+                    )
+                )
+            if msgs:
+                self._returned[tp] = msgs[-1].offset + 1
+        return out
+
+    def commit(self) -> None:
+        if self._returned:
+            self._log._loop.run(self._consumer.commit(dict(self._returned)))
+
+    def close(self) -> None:
+        self._log._loop.run(self._consumer.stop())
+
+
+async def _assign(consumer: Any, tps: list[Any]) -> None:
+    consumer.assign(tps)  # aiokafka builds futures here, so it must run on the loop
+
+
+async def _subscribe(consumer: Any, topics: list[str]) -> None:
+    consumer.subscribe(topics)
+
+
+def new_prefix() -> str:
+    """A fresh topic prefix, for tests and throwaway runs."""
+    return f"t{uuid.uuid4().hex[:10]}."

@@ -1,0 +1,149 @@
+"""Kafka topics from one declarative table: `keel topics apply` creates them, `check` diffs them.
+
+Event topics keep history forever (retention.ms=-1, cleanup.policy=delete: never compacted,
+never expired). The schemas topic is compacted by fingerprint. Record timestamps are the events'
+occurred_at (CreateTime): any past time is accepted, because backfilled facts are real facts;
+the future is bounded to one hour of clock skew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keel.errors import KeelError
+from keel.topics import EVENT_TOPICS
+
+SCHEMAS_TOPIC = "schemas"
+AUDIT_TOPIC = "audit"
+NEVER = "-1"
+LONG_MAX = "9223372036854775807"
+
+_EVENT_CONFIG = {
+    "retention.ms": NEVER,
+    "retention.bytes": NEVER,
+    "cleanup.policy": "delete",
+    "message.timestamp.type": "CreateTime",
+    "message.timestamp.before.max.ms": LONG_MAX,
+    "message.timestamp.after.max.ms": "3600000",
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str  # logical name; the physical name is prefix + name
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def declared_topics() -> list[TopicSpec]:
+    # 3 partitions per context: keyed by subject, so each aggregate keeps its order.
+    specs = [TopicSpec(t, 3, dict(_EVENT_CONFIG)) for t in EVENT_TOPICS]
+    # The audit topic is one total order (hash-chained by the projector): one partition.
+    specs.append(TopicSpec(AUDIT_TOPIC, 1, dict(_EVENT_CONFIG)))
+    specs.append(
+        TopicSpec(
+            SCHEMAS_TOPIC,
+            1,
+            {
+                "cleanup.policy": "compact",
+                "retention.ms": NEVER,
+                "message.timestamp.type": "CreateTime",
+            },
+        )
+    )
+    return specs
+
+
+@dataclass(frozen=True)
+class Drift:
+    topic: str
+    item: str
+    declared: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.item} declared {self.declared}, actual {self.actual}"
+
+
+def _admin(bootstrap: str) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def check_reachable(bootstrap: str, timeout: float = 10.0) -> None:
+    """Fail within `timeout` seconds, naming the address, when no broker answers."""
+    from confluent_kafka import KafkaException
+
+    try:
+        _admin(bootstrap).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise KeelError(
+            f"Kafka at {bootstrap} is unreachable ({exc.args[0].str() if exc.args else exc})",
+            hint="start it (`make up`) or fix KEEL_BUS=kafka://host:port",
+        ) from None
+
+
+def apply(bootstrap: str, prefix: str) -> list[str]:
+    """Create missing topics and set declared configs on existing ones. Returns what changed."""
+    from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-defined]
+
+    admin = _admin(bootstrap)
+    existing = set(admin.list_topics(timeout=10).topics)
+    changes = []
+    new = [
+        NewTopic(prefix + s.name, s.partitions, 1, config=s.config)
+        for s in declared_topics()
+        if prefix + s.name not in existing
+    ]
+    if new:
+        for name, fut in admin.create_topics(new, operation_timeout=30).items():
+            try:
+                fut.result()
+                changes.append(f"created {name}")
+            except Exception as exc:  # TOPIC_ALREADY_EXISTS from a concurrent apply is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise KeelError(f"cannot create topic {name}: {exc}") from exc
+    for drift in check(bootstrap, prefix):
+        if drift.item == "partitions":
+            raise KeelError(f"{drift}", hint="partitions can only grow; fix by hand if intended")
+        if drift.item == "missing":
+            continue
+        res = ConfigResource("topic", prefix + drift.topic)
+        spec = next(s for s in declared_topics() if s.name == drift.topic)
+        for k, v in spec.config.items():
+            res.set_config(k, v)
+        for fut in admin.alter_configs([res]).values():
+            fut.result()
+        changes.append(f"configured {prefix + drift.topic}")
+    return changes
+
+
+def check(bootstrap: str, prefix: str) -> list[Drift]:
+    """Every difference between the declared table and the broker."""
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+    admin = _admin(bootstrap)
+    meta = admin.list_topics(timeout=10).topics
+    drifts: list[Drift] = []
+    specs = declared_topics()
+    resources = []
+    for s in specs:
+        name = prefix + s.name
+        if name not in meta:
+            drifts.append(Drift(s.name, "missing", "present", "absent"))
+            continue
+        actual = len(meta[name].partitions)
+        if actual != s.partitions:
+            drifts.append(Drift(s.name, "partitions", str(s.partitions), str(actual)))
+        resources.append((s, ConfigResource("topic", name)))
+    if resources:
+        futures = admin.describe_configs([r for _, r in resources])
+        for s, r in resources:
+            entries = futures[r].result()
+            for key, want in s.config.items():
+                got = entries[key].value if key in entries else None
+                if got != want:
+                    drifts.append(Drift(s.name, key, want, str(got)))
+    return drifts

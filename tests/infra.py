@@ -1,0 +1,61 @@
+"""Real Kafka and Redis for tests, chosen in order: KEEL_KAFKA / KEEL_REDIS from the
+environment; testcontainers when a Docker engine answers; else the local launcher on free ports.
+A test that needs them and gets none fails; it never skips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from deploy.launcher import Kafka, Redis, free_port
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@contextmanager
+def kafka_server(workdir: Path) -> Iterator[str]:
+    """Yields a bootstrap address host:port."""
+    if os.environ.get("KEEL_KAFKA"):
+        yield os.environ["KEEL_KAFKA"].removeprefix("kafka://")
+        return
+    if docker_engine_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kc:
+            yield kc.get_bootstrap_server()
+        return
+    broker = Kafka(workdir / "kafka", free_port(), free_port()).start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """Yields a redis:// URL."""
+    if os.environ.get("KEEL_REDIS"):
+        yield os.environ["KEEL_REDIS"]
+        return
+    if docker_engine_answers():
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer("redis:7") as rc:
+            yield f"redis://{rc.get_container_host_ip()}:{rc.get_exposed_port(6379)}/0"
+        return
+    server = Redis(workdir / "redis", free_port()).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
