@@ -6,15 +6,16 @@ Nothing in Keel opens a file or a socket at import time; commands and services c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from keel.artifacts.store import LocalArtifactStore
 from keel.codec import Codec
 from keel.events import Event, encode_event
 from keel.log.factory import open_log
 from keel.log.port import EventLog, LogRecord, OutgoingEvent
-from keel.schemas.registry import SchemaRegistry, load_registry
+from keel.schemas.registry import SchemaRegistry, SchemaVersion, load_registry, version_from_json
 from keel.settings import Settings, ensure_home
 from keel.topics import topic_for
 
@@ -26,10 +27,23 @@ class Runtime:
     codec: Codec
     log: EventLog
     artifacts: LocalArtifactStore
+    announced: set[str] = field(default_factory=set)
 
     def publish(self, events: Sequence[Event]) -> list[LogRecord]:
         """Encode and append events as one batch; key = subject, timestamp = occurred_at."""
+        self._announce({e.EVENT_TYPE for e in events})
         return self.log.append([to_outgoing(self.codec, e) for e in events])
+
+    def _announce(self, event_types: set[str]) -> None:
+        """Where the log has a schemas topic, publish each writer schema before its first use,
+        so consumers running older code can still resolve it by fingerprint."""
+        publish = getattr(self.log, "publish_schema", None)
+        if publish is None:
+            return
+        for name in sorted(event_types - self.announced):
+            v = self.registry.latest(name)
+            publish(v.fingerprint_hex, json.dumps(v.schema, sort_keys=True))
+            self.announced.add(name)
 
     def close(self) -> None:
         self.log.close()
@@ -57,10 +71,24 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runti
     s = settings or Settings()
     ensure_home(s.home, create=create)
     registry = load_registry()
+    log = open_log(s.bus_url())
     return Runtime(
         settings=s,
         registry=registry,
-        codec=Codec(registry),
-        log=open_log(s.bus_url()),
+        codec=Codec(registry, schema_resolver(log)),
+        log=log,
         artifacts=LocalArtifactStore(s.artifacts_dir()),
     )
+
+
+def schema_resolver(log: EventLog) -> Callable[[bytes], SchemaVersion | None] | None:
+    """Resolve unknown fingerprints from the log's schemas topic, when it has one."""
+    read = getattr(log, "read_schemas", None)
+    if read is None:
+        return None
+
+    def resolve(fp: bytes) -> SchemaVersion | None:
+        text = read().get(fp.hex())
+        return None if text is None else version_from_json(text)
+
+    return resolve

@@ -11,6 +11,7 @@ problem; they never escape as a fastavro or struct error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
@@ -68,8 +69,14 @@ def _encode_error(version: SchemaVersion, exc: Exception) -> KeelError:
 class Codec:
     """Encodes event records (dicts) and decodes bytes back, resolving writer schemas."""
 
-    def __init__(self, registry: SchemaRegistry) -> None:
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        resolve_unknown: Callable[[bytes], SchemaVersion | None] | None = None,
+    ) -> None:
         self.registry = registry
+        # Asked once per unknown fingerprint (e.g. reads the schemas topic); None = unknown.
+        self._resolve_unknown = resolve_unknown
         # event type -> (header, schema): schemas are parsed once, at load, never per message
         self._writers: dict[str, tuple[bytes, SchemaVersion]] = {}
 
@@ -110,6 +117,10 @@ class Codec:
             raise Truncated(len(data), "header needs 10 bytes")
         fp = bytes(data[2:HEADER_LEN])
         writer = self.registry.by_fingerprint(fp)
+        if writer is None and self._resolve_unknown is not None:
+            writer = self._resolve_unknown(fp)
+            if writer is not None:
+                self.registry.learn(writer)
         if writer is None:
             raise UnknownSchema(fp)
         return writer
@@ -117,7 +128,8 @@ class Codec:
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """Return (event_type, record read with the latest schema of that type)."""
         writer = self.writer_of(data)
-        reader = self.registry.latest(writer.name)
+        # A type this code has never seen (learnt from the schemas topic) reads as written.
+        reader = self.registry.latest(writer.name) if self.registry.knows(writer.name) else writer
         buf = BytesIO(data)
         buf.seek(HEADER_LEN)
         try:

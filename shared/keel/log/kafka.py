@@ -265,6 +265,23 @@ class KafkaEventLog:
                     out[(self._logical(tp.topic), tp.partition)] = tp.offset
         return out
 
+    # -- the schemas topic -------------------------------------------------------------------
+    def publish_schema(self, fingerprint_hex: str, schema_json: str) -> None:
+        """Compacted, keyed by fingerprint: published before a schema's first use."""
+        self._producer.produce(
+            self._phys(provision.SCHEMAS_TOPIC),
+            key=fingerprint_hex.encode(),
+            value=schema_json.encode(),
+        )
+        if self._producer.flush(30):
+            raise KeelError(
+                f"Kafka at {self.bootstrap} did not acknowledge schema {fingerprint_hex}"
+            )
+
+    def read_schemas(self) -> dict[str, str]:
+        """fingerprint hex -> schema JSON, the latest value per key."""
+        return {r.key: r.value.decode() for r in self._scan([provision.SCHEMAS_TOPIC], None, None)}
+
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
         return KafkaSubscription(self, group, list(topics))
 

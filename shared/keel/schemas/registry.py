@@ -73,6 +73,13 @@ class SchemaRegistry:
             history.append(v)
             history.sort(key=lambda h: h.version)
 
+    def learn(self, v: SchemaVersion) -> None:
+        """Make a writer schema resolvable by fingerprint without making it a released version."""
+        self._by_fp.setdefault(v.fingerprint, v)
+
+    def knows(self, name: str) -> bool:
+        return name in self._by_name
+
     def by_fingerprint(self, fp: bytes) -> SchemaVersion | None:
         return self._by_fp.get(fp)
 
@@ -133,6 +140,21 @@ def build_version(path: Path, common: dict[str, Any], version: int | None = None
     if not isinstance(expanded, dict):
         raise SchemaFileError(f"{path}: an event schema must be a record")
     return SchemaVersion(name, version, path, expanded, parsed, canonical, fp)
+
+
+def version_from_json(text: str, version: int = 0) -> SchemaVersion:
+    """A writer schema learnt from the schemas topic (self-contained, references inlined)."""
+    raw = json.loads(text)
+    parsed = parse_schema(raw)
+    expanded = expand_schema(parsed)
+    canonical = to_parsing_canonical_form(expanded)
+    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+    name = str(raw.get("name", "")).rsplit(".", 1)[-1]
+    if not isinstance(expanded, dict):
+        raise SchemaFileError(f"schema {fp.hex()} from the schemas topic is not a record")
+    return SchemaVersion(
+        name, version, Path(f"<schemas topic {fp.hex()}>"), expanded, parsed, canonical, fp
+    )
 
 
 def load_registry(schema_dir: Path | None = None) -> SchemaRegistry:

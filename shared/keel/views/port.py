@@ -1,0 +1,84 @@
+"""The ViewStore port: what a projector writes and what queries read.
+
+- documents by key (JSON objects);
+- indexes: members ordered by a numeric score (e.g. occurred_at in ms), for "as of T" lookups;
+- tracking: per projector, the next log position to read for each (topic, partition).
+
+`apply(updates, tracking)` is atomic: after a crash, either the whole batch and its tracking
+position are visible, or neither is. That is what makes a restarted projector exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from keel.log.port import TopicPartition
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    doc: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexAdd:
+    index: str
+    member: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRemove:
+    index: str
+    member: str
+
+
+Update = Put | Remove | IndexAdd | IndexRemove
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    projector: str
+    positions: Mapping[TopicPartition, int]
+
+
+class ViewStore(Protocol):
+    def apply(self, updates: Sequence[Update], tracking: Tracking | None = None) -> None:
+        """Write every update and the tracking positions in one atomic step."""
+        ...
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]: ...
+
+    def index_range(
+        self,
+        index: str,
+        low: float = float("-inf"),
+        high: float = float("inf"),
+        offset: int = 0,
+        limit: int = 100,
+        reverse: bool = False,
+    ) -> list[tuple[str, float]]:
+        """(member, score) pairs with low <= score <= high, paginated."""
+        ...
+
+    def index_floor(self, index: str, score: float) -> tuple[str, float] | None:
+        """The member with the greatest score <= `score` ("what was current at T")."""
+        ...
+
+    def tracking(self, projector: str) -> dict[TopicPartition, int]: ...
+
+    def clear(self) -> None:
+        """Drop every view and tracking position (for a rebuild)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,125 @@
+"""Embedded ViewStore: SQLite tables; `apply` is one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from keel.log.port import TopicPartition
+from keel.views.port import IndexAdd, IndexRemove, Put, Remove, Tracking, Update
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idx (
+    name TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (name, member)
+);
+CREATE INDEX IF NOT EXISTS idx_score ON idx (name, score);
+CREATE TABLE IF NOT EXISTS tracking (
+    projector TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (projector, topic, part)
+);
+"""
+
+
+_SQL: dict[type, str] = {
+    Put: "INSERT OR REPLACE INTO docs VALUES (?, ?)",
+    Remove: "DELETE FROM docs WHERE key = ?",
+    IndexAdd: "INSERT OR REPLACE INTO idx VALUES (?, ?, ?)",
+    IndexRemove: "DELETE FROM idx WHERE name = ? AND member = ?",
+}
+
+
+def _row(u: Update) -> tuple[Any, ...]:
+    if isinstance(u, Put):
+        return (u.key, json.dumps(u.doc, sort_keys=True, separators=(",", ":")))
+    if isinstance(u, Remove):
+        return (u.key,)
+    if isinstance(u, IndexAdd):
+        return (u.index, u.member, u.score)
+    return (u.index, u.member)
+
+
+class SqliteViewStore:
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_DDL)
+
+    def apply(self, updates: Sequence[Update], tracking: Tracking | None = None) -> None:
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                # Consecutive updates of one kind go in one executemany; order is kept.
+                for kind, run in groupby(updates, key=type):
+                    sql, rows = _SQL[kind], [_row(u) for u in run]
+                    cur.executemany(sql, rows)
+                if tracking is not None:
+                    cur.executemany(
+                        "INSERT OR REPLACE INTO tracking VALUES (?, ?, ?, ?)",
+                        [(tracking.projector, t, p, o) for (t, p), o in tracking.positions.items()],
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT doc FROM docs WHERE key = ?", [key]).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        return [self.get(k) for k in keys]
+
+    def index_range(
+        self,
+        index: str,
+        low: float = float("-inf"),
+        high: float = float("inf"),
+        offset: int = 0,
+        limit: int = 100,
+        reverse: bool = False,
+    ) -> list[tuple[str, float]]:
+        order = "DESC" if reverse else "ASC"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT member, score FROM idx WHERE name = ? AND score >= ? AND score <= ? "
+                f"ORDER BY score {order}, member {order} LIMIT ? OFFSET ?",
+                [index, low, high, limit, offset],
+            ).fetchall()
+        return [(m, float(s)) for m, s in rows]
+
+    def index_floor(self, index: str, score: float) -> tuple[str, float] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT member, score FROM idx WHERE name = ? AND score <= ? "
+                "ORDER BY score DESC, member DESC LIMIT 1",
+                [index, score],
+            ).fetchone()
+        return None if row is None else (row[0], float(row[1]))
+
+    def tracking(self, projector: str) -> dict[TopicPartition, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT topic, part, next_offset FROM tracking WHERE projector = ?", [projector]
+            ).fetchall()
+        return {(t, p): o for t, p, o in rows}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._db.executescript("DELETE FROM docs; DELETE FROM idx; DELETE FROM tracking;")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

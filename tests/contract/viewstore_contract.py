@@ -1,0 +1,70 @@
+"""The ViewStore contract, written once; `make_views` opens the same store again on each call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from keel.views.port import IndexAdd, IndexRemove, Put, Remove, Tracking, ViewStore
+
+MakeViews = Callable[[], ViewStore]
+
+
+@pytest.mark.contract
+class ViewStoreContract:
+    def test_documents_by_key(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([Put("a", {"x": 1, "nested": {"y": [1, 2]}}), Put("b", {"x": 2})])
+        assert v.get("a") == {"x": 1, "nested": {"y": [1, 2]}}
+        assert v.get_many(["b", "zz", "a"]) == [{"x": 2}, None, {"x": 1, "nested": {"y": [1, 2]}}]
+        v.apply([Put("a", {"x": 3}), Remove("b")])
+        assert v.get("a") == {"x": 3} and v.get("b") is None
+
+    def test_updates_apply_in_order(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([Remove("k"), Put("k", {"v": 1}), Put("j", {"v": 1}), Remove("j")])
+        assert v.get("k") == {"v": 1} and v.get("j") is None
+
+    def test_time_ordered_index(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([IndexAdd("serving:prod", f"m{i}", 1000.0 * i) for i in range(1, 11)])
+        assert v.index_floor("serving:prod", 3500) == ("m3", 3000.0)
+        assert v.index_floor("serving:prod", 3000) == ("m3", 3000.0)
+        assert v.index_floor("serving:prod", 999) is None
+        assert [m for m, _ in v.index_range("serving:prod", 2000, 5000)] == ["m2", "m3", "m4", "m5"]
+        page2 = v.index_range("serving:prod", offset=3, limit=3)
+        assert [m for m, _ in page2] == ["m4", "m5", "m6"]
+        assert [m for m, _ in v.index_range("serving:prod", limit=2, reverse=True)] == ["m10", "m9"]
+        v.apply([IndexRemove("serving:prod", "m10")])
+        assert v.index_floor("serving:prod", 1e12) == ("m9", 9000.0)
+
+    def test_tracking_is_written_with_the_updates(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([Put("a", {"n": 1})], Tracking("proj", {("ingest", 0): 10, ("registry", 2): 4}))
+        v.apply([Put("a", {"n": 2})], Tracking("proj", {("ingest", 0): 11}))
+        assert v.tracking("proj") == {("ingest", 0): 11, ("registry", 2): 4}
+        assert v.tracking("other") == {}
+
+    def test_a_failed_batch_leaves_nothing_behind(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([Put("a", {"n": 1})], Tracking("proj", {("t", 0): 1}))
+        with pytest.raises((TypeError, ValueError)):
+            v.apply(
+                [Put("a", {"n": 2}), Put("b", {"bad": object()})], Tracking("proj", {("t", 0): 2})
+            )
+        assert v.get("a") == {"n": 1} and v.get("b") is None
+        assert v.tracking("proj") == {("t", 0): 1}
+
+    def test_views_survive_reopen_and_clear_drops_them(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([Put("a", {"n": 1}), IndexAdd("i", "m", 1.0)], Tracking("proj", {("t", 0): 5}))
+        v.close()
+        again = make_views()
+        assert again.get("a") == {"n": 1} and again.tracking("proj") == {("t", 0): 5}
+        again.clear()
+        assert (
+            again.get("a") is None
+            and again.index_floor("i", 10) is None
+            and again.tracking("proj") == {}
+        )
