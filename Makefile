@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean up down
 
 install: $(STAMP)
 
@@ -32,6 +32,12 @@ format: install
 
 bench: install  ## benchmarks: tables on stdout, JSON in bench/results/
 	$(BIN)/python -m bench.run_all
+
+up: install  ## a real Kafka (KRaft) and redis-server on 127.0.0.1; prints KEEL_BUS / KEEL_VIEWS
+	$(BIN)/python -m deploy.launcher up
+
+down:
+	$(BIN)/python -m deploy.launcher down
 
 clean:
 	rm -rf $(VENV) .keel .pytest_cache .mypy_cache .ruff_cache

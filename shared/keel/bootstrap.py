@@ -18,6 +18,8 @@ from keel.log.port import EventLog, LogRecord, OutgoingEvent
 from keel.schemas.registry import SchemaRegistry, SchemaVersion, load_registry, version_from_json
 from keel.settings import Settings, ensure_home
 from keel.topics import topic_for
+from keel.views.factory import open_views
+from keel.views.port import ViewStore
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Runtime:
     codec: Codec
     log: EventLog
     artifacts: LocalArtifactStore
+    views: ViewStore
     announced: set[str] = field(default_factory=set)
 
     def publish(self, events: Sequence[Event]) -> list[LogRecord]:
@@ -47,6 +50,7 @@ class Runtime:
 
     def close(self) -> None:
         self.log.close()
+        self.views.close()
         self.artifacts.close()
 
     def __enter__(self) -> Runtime:
@@ -78,6 +82,7 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runti
         codec=Codec(registry, schema_resolver(log)),
         log=log,
         artifacts=LocalArtifactStore(s.artifacts_dir()),
+        views=open_views(s.views_url()),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from keel import __version__
-from keel.cli import artifacts_cmd, audit_cmd, demo_cmd, pipeline_cmd, schemas_cmd
+from keel.cli import artifacts_cmd, audit_cmd, demo_cmd, pipeline_cmd, schemas_cmd, topics_cmd
 
 app = typer.Typer(
     name="keel",
@@ -24,6 +24,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("ingest")(pipeline_cmd.ingest)
 app.command("retrain")(pipeline_cmd.retrain)
 app.add_typer(pipeline_cmd.deploy_app, name="deploy")
+app.add_typer(topics_cmd.app, name="topics")
 
 
 @app.command("version")

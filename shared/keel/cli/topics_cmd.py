@@ -1,0 +1,78 @@
+"""`keel topics apply|check`: Kafka topics from the declarative table in keel.log.provision."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import typer
+from rich.table import Table
+
+from keel.cli.common import console, handled, print_json
+from keel.errors import ConfigError
+from keel.log import provision
+from keel.log.kafka import DEFAULT_PREFIX
+from keel.settings import Settings
+
+app = typer.Typer(
+    help="Kafka topics: declared once, applied idempotently, checked for drift.",
+    no_args_is_help=True,
+)
+
+
+def _target() -> tuple[str, str]:
+    url = Settings().bus_url()
+    parsed = urlparse(url)
+    if parsed.scheme != "kafka":
+        raise ConfigError(
+            f"KEEL_BUS is {url}: topics exist only on Kafka",
+            hint="set KEEL_BUS=kafka://host:port (see `make up`)",
+        )
+    prefix = parse_qs(parsed.query).get("prefix", [DEFAULT_PREFIX])[0]
+    return f"{parsed.hostname}:{parsed.port}", prefix
+
+
+@app.command("apply")
+@handled
+def apply_(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Create missing topics and reset drifted configs. Running it twice changes nothing."""
+    bootstrap, prefix = _target()
+    provision.check_reachable(bootstrap)
+    changes = provision.apply(bootstrap, prefix)
+    if json_out:
+        print_json({"bootstrap": bootstrap, "prefix": prefix, "changes": changes})
+    else:
+        console.print("\n".join(changes) or "nothing to change")
+
+
+@app.command("check")
+@handled
+def check(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Report every difference between declared and actual topics; exit 1 on any drift."""
+    bootstrap, prefix = _target()
+    provision.check_reachable(bootstrap)
+    drifts = provision.check(bootstrap, prefix)
+    if json_out:
+        print_json(
+            {
+                "bootstrap": bootstrap,
+                "prefix": prefix,
+                "ok": not drifts,
+                "drift": [d.__dict__ for d in drifts],
+            }
+        )
+    else:
+        table = Table(title=f"topics on {bootstrap} (prefix {prefix!r})")
+        for col in ("topic", "partitions", "config"):
+            table.add_column(col)
+        for spec in provision.declared_topics():
+            table.add_row(
+                prefix + spec.name,
+                str(spec.partitions),
+                ", ".join(f"{k}={v}" for k, v in sorted(spec.config.items())),
+            )
+        console.print(table)
+        for d in drifts:
+            console.print(f"[red]DRIFT[/] {d}", highlight=False)
+        console.print("no drift" if not drifts else f"{len(drifts)} difference(s)")
+    if drifts:
+        raise typer.Exit(1)
