@@ -97,3 +97,49 @@ def test_a_used_workdir_is_refused(demo: dict[str, Any]) -> None:
         [KEEL, "demo", "--workdir", demo["workdir"]], capture_output=True, text=True
     )
     assert out.returncode == 2 and "already holds a Keel home" in out.stderr
+
+
+@pytest.mark.integration
+def test_the_same_story_on_kafka_and_redis(
+    demo: dict[str, Any], tmp_path: Path, kafka_bootstrap: str, redis_url: str
+) -> None:
+    from keel.codec import Codec
+    from keel.events import decode_event
+    from keel.log.kafka import KafkaEventLog, new_prefix
+    from keel.schemas.registry import load_registry
+
+    prefix = new_prefix()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    out = subprocess.run(
+        [
+            KEEL,
+            "demo",
+            "--json",
+            "--workdir",
+            str(tmp_path / "k"),
+            "--bus",
+            f"kafka://{kafka_bootstrap}?prefix={prefix}",
+            "--views",
+            redis_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    on_kafka = json.loads(out.stdout)
+    assert on_kafka["bus"].startswith("kafka://")
+    assert on_kafka["artifacts"] == demo["artifacts"]
+    assert [(p["model_id"], p["env"], p["decision"]) for p in on_kafka["promotions"]] == [
+        (p["model_id"], p["env"], p["decision"]) for p in demo["promotions"]
+    ]
+    # every event of the story is on the broker, decodable, keyed by its subject
+    log = KafkaEventLog(kafka_bootstrap, prefix=prefix, provision_topics=False)
+    codec = Codec(load_registry())
+    records = list(log.read())
+    log.close()
+    events = [decode_event(codec, r.value) for r in records]
+    assert len(events) == on_kafka["events"]
+    assert all(r.key == e.envelope.subject for r, e in zip(records, events, strict=True))
+    assert sum(type(e).__name__ == "ModelDeployed" for e in events) == len(on_kafka["deployments"])

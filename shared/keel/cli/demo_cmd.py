@@ -104,6 +104,8 @@ def demo(
     json_out: bool = typer.Option(
         False, "--json", help="print one JSON document instead of tables"
     ),
+    bus: str = typer.Option("", "--bus", help="event log URL, e.g. kafka://127.0.0.1:9092"),
+    views: str = typer.Option("", "--views", help="views URL, e.g. redis://127.0.0.1:6379/0"),
 ) -> None:
     """Run a year of retraining on scikit-learn's breast-cancer data, then answer the audit
     questions: which model served prod on a past date, why the current prod model was
@@ -116,7 +118,7 @@ def demo(
     )
     if not json_out:
         console.print(f"[bold]keel demo[/] in {wd}")
-    doc = run_story(wd, say)
+    doc = run_story(wd, say, bus=bus, views=views)
     if json_out:
         print_json(doc)
         return

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 FAMILY = "breast_cancer"
-YEAR = 2026
+# A past year: on Kafka, record timestamps (= occurred_at) may not lie in the future.
+YEAR = 2025
 RETRAIN_MONTHS = (2, 4, 6, 8, 10, 12)
 FLIPPED_MONTHS = (11, 12)
 CORRUPT_MONTH = 3
@@ -114,7 +115,9 @@ class StoryLog:
         self.steps.append({"step": name, "seconds": round(time.perf_counter() - t0, 4)})
 
 
-def run_story(workdir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+def run_story(
+    workdir: Path, progress: Callable[[str], None], bus: str = "", views: str = ""
+) -> dict[str, Any]:
     from keel.audit.queries import diff_models, serving_at, why_promoted
     from keel.bootstrap import bootstrap
     from keel.project import load_project
@@ -128,7 +131,7 @@ def run_story(workdir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
     project = load_project(project_file)
     holdout, batches = monthly_batches()
     log = StoryLog()
-    with bootstrap(Settings(home=home, bus="", views="")) as rt:
+    with bootstrap(Settings(home=home, bus=bus, views=views)) as rt:
         bus = build_bus(rt, project, actor="keel-demo")
         ctx = bus.ctx
         ctx.correlation_id = f"{YEAR}-holdout"
@@ -181,6 +184,8 @@ def run_story(workdir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
         }
         doc = {
             "workdir": str(workdir),
+            "bus": rt.settings.bus_url(),
+            "views": rt.settings.views_url(),
             "home": str(home),
             "family": FAMILY,
             "artifacts": sorted(state.artifacts),
