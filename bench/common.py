@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,7 @@ def report(
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "cpus": __import__("os").cpu_count(),
+            "cpus": os.cpu_count(),
         },
         "rows": rows,
         **(extra or {}),
@@ -63,3 +66,27 @@ def report(
     path.write_text(json.dumps(doc, indent=2) + "\n")
     Console().print(f"wrote {path}")
     return path
+
+
+@contextmanager
+def kafka_and_redis() -> Iterator[tuple[str, str]]:
+    """(bootstrap, redis URL): from KEEL_KAFKA / KEEL_REDIS, else the local launcher on free ports."""
+    from deploy.launcher import Kafka, Redis, free_port
+
+    with tempfile.TemporaryDirectory(prefix="keel-bench-infra-") as d:
+        kafka = redis = None
+        try:
+            bootstrap = os.environ.get("KEEL_KAFKA", "").removeprefix("kafka://")
+            if not bootstrap:
+                kafka = Kafka(Path(d) / "kafka", free_port(), free_port()).start()
+                bootstrap = kafka.bootstrap
+            url = os.environ.get("KEEL_REDIS", "")
+            if not url:
+                redis = Redis(Path(d) / "redis", free_port()).start()
+                url = redis.url
+            yield bootstrap, url
+        finally:
+            if kafka:
+                kafka.stop()
+            if redis:
+                redis.stop()

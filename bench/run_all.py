@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bench import bench_codec, bench_hashing, bench_sqlite_log
+from bench import bench_codec, bench_hashing, bench_kafka, bench_redis_views, bench_sqlite_log
 
 
 def main() -> None:
-    for mod in (bench_hashing, bench_codec, bench_sqlite_log):
+    for mod in (bench_hashing, bench_codec, bench_sqlite_log, bench_kafka, bench_redis_views):
         mod.main([])
 
 
