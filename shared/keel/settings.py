@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     bus: str = ""
     views: str = ""
     actor: str = ""
+    # True: commands run the event-driven services (promote, deploy) in their own process.
+    # Set KEEL_INLINE_SERVICES=false when `keel service run` processes do that job instead.
+    inline_services: bool = True
 
     def bus_url(self) -> str:
         return self.bus or f"sqlite:///{self.home / 'log.db'}"

@@ -25,6 +25,7 @@ app.command("ingest")(pipeline_cmd.ingest)
 app.command("retrain")(pipeline_cmd.retrain)
 app.add_typer(pipeline_cmd.deploy_app, name="deploy")
 app.add_typer(topics_cmd.app, name="topics")
+app.add_typer(pipeline_cmd.service_app, name="service")
 
 
 @app.command("version")

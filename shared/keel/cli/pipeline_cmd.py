@@ -26,6 +26,9 @@ FamilyOpt = typer.Option(..., "--family", help="model family declared in keel.to
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 
 deploy_app = typer.Typer(help="Deployments: what serves each environment.", no_args_is_help=True)
+service_app = typer.Typer(
+    help="Run a long-lived service in its own consumer group.", no_args_is_help=True
+)
 
 
 def _when(at: str | None) -> datetime:
@@ -152,3 +155,23 @@ def rollback(
         console.print(
             f"{env} now serves {event.model_id} (was {event.previous_model_id})", highlight=False
         )
+
+
+@service_app.command("run")
+@handled
+def service_run(
+    name: str = typer.Argument(..., help="promote or deploy"),
+    project: Path | None = ProjectOpt,
+    max_idle: float | None = typer.Option(
+        None, "--max-idle", help="stop after this many idle seconds"
+    ),
+) -> None:
+    """Consume every event topic as consumer group service-NAME and act on NAME's events."""
+    from services.runner import handlers_of, run_service
+
+    handlers_of(name)  # fail fast on an unknown name
+    with pipeline(project) as ctx:
+        # Events this service publishes are folded when they come back from the log.
+        ctx.publish = lambda events: ctx.rt.publish(events)  # type: ignore[assignment]
+        stats = run_service(ctx, name, lambda msg: console.print(msg, highlight=False), max_idle)
+    console.print(f"{name}: {stats}")

@@ -132,8 +132,7 @@ def run_story(
     holdout, batches = monthly_batches()
     log = StoryLog()
     with bootstrap(Settings(home=home, bus=bus, views=views)) as rt:
-        bus = build_bus(rt, project, actor="keel-demo")
-        ctx = bus.ctx
+        ctx = build_bus(rt, project, actor="keel-demo").ctx
         ctx.correlation_id = f"{YEAR}-holdout"
         with log.step("ingest holdout"):
             holdout_csv = write_csv(workdir / "incoming" / "holdout.csv", holdout)

@@ -27,6 +27,18 @@ DEFAULT_PREFIX = "keel."
 SCAN_STALL_S = 30
 
 
+class _Report:
+    """Delivery callback shared by a whole batch: appends (error, message)."""
+
+    __slots__ = ("sink",)
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        self.sink((err, msg))
+
+
 class _Loop:
     """One asyncio loop in a daemon thread; run coroutines on it from sync code."""
 
@@ -79,34 +91,22 @@ class KafkaEventLog:
 
     # -- producing -------------------------------------------------------------------------
     def append(self, events: Sequence[OutgoingEvent]) -> list[LogRecord]:
-        results: list[LogRecord | None] = [None] * len(events)
-        errors: list[str] = []
-
-        def report(i: int, e: OutgoingEvent) -> Any:
-            def cb(err: Any, msg: Any) -> None:
-                if err is not None:
-                    errors.append(f"{e.topic}/{e.key}: {err.str()}")
-                else:
-                    results[i] = LogRecord(
-                        e.topic, msg.partition(), msg.offset(), e.key, e.timestamp_ms, e.value
-                    )
-
-            return cb
-
-        for i, e in enumerate(events):
+        delivered: list[Any] = []
+        produce, report = self._producer.produce, _Report(delivered.append)  # one callback object
+        phys = {t: self._phys(t) for t in {e.topic for e in events}}
+        for e in events:
             while True:
                 try:
-                    self._producer.produce(
-                        self._phys(e.topic),
-                        value=e.value,
-                        key=e.key.encode(),
-                        timestamp=e.timestamp_ms,
-                        on_delivery=report(i, e),
+                    produce(
+                        phys[e.topic], e.value, e.key, timestamp=e.timestamp_ms, on_delivery=report
                     )
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     self._producer.poll(0.1)
         remaining = self._producer.flush(60)
+        errors = [
+            f"{m.topic()}/{m.key()!r}: {err.str()}" for err, m in delivered if err is not None
+        ]
         if remaining or errors:
             raise KeelError(
                 f"Kafka at {self.bootstrap} did not acknowledge {remaining + len(errors)} of "
@@ -114,7 +114,33 @@ class KafkaEventLog:
                 hint="events not acknowledged may or may not be stored; re-publishing is safe "
                 "because consumers skip duplicates by event_id",
             )
-        return [r for r in results if r is not None]
+        return self._in_input_order(events, [m for _, m in delivered])
+
+    def _in_input_order(self, events: Sequence[OutgoingEvent], msgs: list[Any]) -> list[LogRecord]:
+        """Delivery reports arrive per partition in produce order, not in input order. Keys pin
+        partitions, so each input finds its partition by key, then the next offset reported
+        for that partition."""
+        partition_of: dict[tuple[str, bytes], int] = {}
+        offsets: dict[tuple[str, int], list[int]] = {}
+        for m in msgs:
+            tp = (m.topic(), m.partition())
+            partition_of[(tp[0], m.key())] = tp[1]
+            got = offsets.get(tp)
+            if got is None:
+                offsets[tp] = got = []
+            got.append(m.offset())
+        cursors = {tp: iter(offs) for tp, offs in offsets.items()}
+        phys = {t: self._phys(t) for t in {e.topic for e in events}}
+        out = []
+        for e in events:
+            topic = phys[e.topic]
+            part = partition_of[(topic, e.key.encode())]
+            out.append(
+                LogRecord(
+                    e.topic, part, next(cursors[(topic, part)]), e.key, e.timestamp_ms, e.value
+                )
+            )
+        return out
 
     # -- reading ---------------------------------------------------------------------------
     def _consumer(self, group: str | None = None) -> Any:
