@@ -36,8 +36,20 @@ def main(argv: list[str] | None = None) -> None:
     ]
     from confluent_kafka import Consumer, Producer
 
+    def append_all(lg: KafkaEventLog, batch: int) -> None:
+        for j in range(0, n, batch):
+            lg.append(events[j : j + batch])
+
     t: dict[str, list[float]] = {
-        k: [] for k in ("raw_produce", "keel_produce", "raw_consume", "keel_consume")
+        k: []
+        for k in (
+            "raw_produce",
+            "keel_produce",
+            "keel_produce_10k",
+            "keel_produce_idem",
+            "raw_consume",
+            "keel_consume",
+        )
     }
     with kafka_and_redis() as (bootstrap, _):
         for _ in range(args.repeat):
@@ -70,9 +82,13 @@ def main(argv: list[str] | None = None) -> None:
                 assert p.flush(60) == 0
 
             t["raw_produce"] += timed(raw_produce, 1)
-            t["keel_produce"] += timed(
-                lambda lg=log: [lg.append(events[j : j + 1000]) for j in range(0, n, 1000)], 1
-            )
+            t["keel_produce"] += timed(lambda lg=log: append_all(lg, 1000), 1)
+            big = KafkaEventLog(bootstrap, prefix=new_prefix())
+            t["keel_produce_10k"] += timed(lambda lg=big: append_all(lg, 10_000), 1)
+            big.close()
+            idem = KafkaEventLog(bootstrap, prefix=new_prefix(), exactly_once=False)
+            t["keel_produce_idem"] += timed(lambda lg=idem: append_all(lg, 1000), 1)
+            idem.close()
 
             def raw_consume(topic: str = topic) -> None:
                 c = Consumer(
@@ -108,11 +124,17 @@ def main(argv: list[str] | None = None) -> None:
     m = {k: median(v) for k, v in t.items()}
     rows = [
         {
-            "op": "produce",
+            "op": f"produce: {label}",
             "raw_ev_per_s": n / m["raw_produce"],
-            "keel_ev_per_s": n / m["keel_produce"],
-            "ratio": m["raw_produce"] / m["keel_produce"],
-        },
+            "keel_ev_per_s": n / m[key],
+            "ratio": m["raw_produce"] / m[key],
+        }
+        for label, key in (
+            ("exactly-once, 1k-event transactions (default)", "keel_produce"),
+            ("exactly-once, 10k-event transactions", "keel_produce_10k"),
+            ("idempotent only, 1k batches (exactly_once=false)", "keel_produce_idem"),
+        )
+    ] + [
         {
             "op": "consume + decode",
             "raw_ev_per_s": n / m["raw_consume"],

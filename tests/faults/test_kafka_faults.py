@@ -68,13 +68,24 @@ def test_acknowledged_events_survive_a_broker_sigkill_exactly_once(tmp_path: Pat
         stop.set()
         assert not t.is_alive()
         assert len(acked) > 500
-        values = [r.value.decode() for r in log.read(["ingest"])]
+        records = list(log.read(["ingest"]))
+        values = [r.value.decode() for r in records]
         counts: dict[str, int] = {}
         for v in values:
             counts[v] = counts.get(v, 0) + 1
         missing = [e for e in acked if counts.get(e, 0) == 0]
         doubled = [e for e in acked if counts.get(e, 0) > 1]
-        assert missing == [] and doubled == [], (len(missing), len(doubled), len(failed))
+        where = [
+            (r.partition, r.offset, r.value.decode())
+            for r in records
+            if r.value.decode() in doubled
+        ]
+        assert missing == [] and doubled == [], (
+            len(missing),
+            len(doubled),
+            len(failed),
+            where[:10],
+        )
         log.close()
     finally:
         broker.stop()

@@ -29,8 +29,12 @@ def open_log(url: str) -> EventLog:
             raise ConfigError(
                 f"KEEL_BUS {url!r} names no host:port", hint="use kafka://127.0.0.1:9092"
             )
-        prefix = parse_qs(parsed.query).get("prefix", [DEFAULT_PREFIX])[0]
-        return KafkaEventLog(f"{parsed.hostname}:{parsed.port}", prefix=prefix)
+        query = parse_qs(parsed.query)
+        prefix = query.get("prefix", [DEFAULT_PREFIX])[0]
+        exactly_once = query.get("exactly_once", ["true"])[0].lower() != "false"
+        return KafkaEventLog(
+            f"{parsed.hostname}:{parsed.port}", prefix=prefix, exactly_once=exactly_once
+        )
     raise ConfigError(
         f"KEEL_BUS {url!r}: unknown scheme {parsed.scheme!r}",
         hint="use sqlite:///path/to/log.db (default) or kafka://host:port",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import socket
 import threading
 import time
 import uuid
@@ -25,6 +27,11 @@ from keel.topics import EVENT_TOPICS
 T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
 SCAN_STALL_S = 30
+
+
+def _transactional_id() -> str:
+    # Unique per producer instance: no fencing between processes is wanted, only atomic batches.
+    return f"keel-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
 
 
 class _Report:
@@ -57,20 +64,44 @@ class _Loop:
 
 class KafkaEventLog:
     def __init__(
-        self, bootstrap: str, prefix: str = DEFAULT_PREFIX, provision_topics: bool = True
+        self,
+        bootstrap: str,
+        prefix: str = DEFAULT_PREFIX,
+        provision_topics: bool = True,
+        exactly_once: bool = True,
     ) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
+        self.exactly_once = exactly_once
         provision.check_reachable(bootstrap)
         if provision_topics:
             provision.apply(bootstrap, prefix)
+        self._producer = self._new_producer()
+        if exactly_once:
+            self._producer.init_transactions(30)
+        self._loop = _Loop()
+        self._closed = False
+
+    def _new_producer(self) -> Any:
         from confluent_kafka import Producer
 
-        self._producer = Producer(
+        return Producer(
             {
-                "bootstrap.servers": bootstrap,
+                "bootstrap.servers": self.bootstrap,
                 "enable.idempotence": True,
                 "acks": "all",
+                # Each append is one transaction. Idempotence alone is not enough: after a
+                # broker crash librdkafka may bump the producer epoch and re-send a batch the
+                # broker had already written (confluentinc/librdkafka#4953); a transaction that
+                # did not commit is invisible to read_committed consumers instead.
+                **(
+                    {
+                        "transactional.id": _transactional_id(),
+                        "transaction.timeout.ms": 60000,
+                    }
+                    if self.exactly_once
+                    else {}
+                ),
                 "linger.ms": 5,
                 "compression.type": "lz4",
                 "message.timeout.ms": 60000,
@@ -79,8 +110,6 @@ class KafkaEventLog:
                 "log_level": 2,
             }
         )
-        self._loop = _Loop()
-        self._closed = False
 
     # -- names -----------------------------------------------------------------------------
     def _phys(self, topic: str) -> str:
@@ -91,30 +120,82 @@ class KafkaEventLog:
 
     # -- producing -------------------------------------------------------------------------
     def append(self, events: Sequence[OutgoingEvent]) -> list[LogRecord]:
+        """exactly_once (default): one transaction; on return every event is committed exactly
+        once; on KeelError none is visible to (read_committed) consumers, so re-appending the
+        batch is safe. Otherwise idempotent produce + flush: faster, but a broker crash can
+        leave a re-sent batch twice (consumers then skip duplicates by event_id)."""
+        if not events:
+            return []
+        from confluent_kafka import KafkaException
+
         delivered: list[Any] = []
         produce, report = self._producer.produce, _Report(delivered.append)  # one callback object
         phys = {t: self._phys(t) for t in {e.topic for e in events}}
-        for e in events:
-            while True:
-                try:
-                    produce(
-                        phys[e.topic], e.value, e.key, timestamp=e.timestamp_ms, on_delivery=report
-                    )
-                    break
-                except BufferError:  # local queue full: let deliveries drain, then retry
-                    self._producer.poll(0.1)
+        try:
+            if self.exactly_once:
+                self._producer.begin_transaction()
+            for e in events:
+                while True:
+                    try:
+                        produce(
+                            phys[e.topic],
+                            e.value,
+                            e.key,
+                            timestamp=e.timestamp_ms,
+                            on_delivery=report,
+                        )
+                        break
+                    except BufferError:  # local queue full: let deliveries drain, then retry
+                        self._producer.poll(0.1)
+            if self.exactly_once:
+                self._commit()
+            else:
+                self._flush(len(events), delivered)
+        except KafkaException as exc:
+            if self.exactly_once:
+                self._abort()
+            raise KeelError(
+                f"Kafka at {self.bootstrap} did not commit a batch of {len(events)} events: "
+                f"{exc.args[0].str() if exc.args else exc}",
+                hint="nothing of the batch is visible to consumers; appending it again is safe",
+            ) from None
+        return self._in_input_order(events, [m for _, m in delivered])
+
+    def _flush(self, n: int, delivered: list[Any]) -> None:
         remaining = self._producer.flush(60)
-        errors = [
-            f"{m.topic()}/{m.key()!r}: {err.str()}" for err, m in delivered if err is not None
-        ]
+        errors = [f"{m.topic()}/{m.key()!r}: {e.str()}" for e, m in delivered if e is not None]
         if remaining or errors:
             raise KeelError(
                 f"Kafka at {self.bootstrap} did not acknowledge {remaining + len(errors)} of "
-                f"{len(events)} events: {'; '.join(errors[:3]) or 'timed out'}",
+                f"{n} events: {'; '.join(errors[:3]) or 'timed out'}",
                 hint="events not acknowledged may or may not be stored; re-publishing is safe "
                 "because consumers skip duplicates by event_id",
             )
-        return self._in_input_order(events, [m for _, m in delivered])
+
+    def _commit(self) -> None:
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self._producer.commit_transaction(60)
+                return
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if err is None or not err.retriable() or time.monotonic() > deadline:
+                    raise
+
+    def _abort(self) -> None:
+        from confluent_kafka import KafkaException
+
+        try:
+            self._producer.abort_transaction(60)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if err is not None and err.fatal():
+                # The producer is fenced or broken: start a fresh transactional producer.
+                self._producer = self._new_producer()
+                self._producer.init_transactions(30)  # only reached in exactly_once mode
 
     def _in_input_order(self, events: Sequence[OutgoingEvent], msgs: list[Any]) -> list[LogRecord]:
         """Delivery reports arrive per partition in produce order, not in input order. Keys pin
@@ -150,6 +231,7 @@ class KafkaEventLog:
             c = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap,
                 group_id=self.prefix + group if group else None,
+                isolation_level="read_committed",  # aborted appends are never seen
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_partition_fetch_bytes=4 << 20,
@@ -215,17 +297,7 @@ class KafkaEventLog:
             pending = self._loop.run(positions())
             idle_since = time.monotonic()
             while pending:
-                batch = self._loop.run(
-                    consumer.getmany(*pending, timeout_ms=1000, max_records=5000)
-                )
-                if any(batch.values()):
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > SCAN_STALL_S:
-                    raise KeelError(
-                        f"reading {sorted(tp.topic for tp in pending)} from {self.bootstrap} "
-                        f"made no progress for {SCAN_STALL_S} s",
-                        hint="check the broker's health (`keel topics check`)",
-                    )
+                batch = self._loop.run(consumer.getmany(*pending, timeout_ms=500, max_records=5000))
                 for tp, msgs in batch.items():
                     stop = pending.get(tp)
                     if stop is None:
@@ -233,17 +305,27 @@ class KafkaEventLog:
                     for m in msgs:
                         if m.offset >= stop:
                             break
+                        key = m.key.decode() if m.key else ""
                         yield LogRecord(
                             self._logical(tp.topic),
                             tp.partition,
                             m.offset,
-                            m.key.decode() if m.key else "",
+                            key,
                             m.timestamp,
                             m.value,
                         )
-                    done = msgs[-1].offset >= stop - 1 if msgs else self._at(consumer, tp) >= stop
-                    if done:
-                        del pending[tp]
+                # Done with a partition once its position passes the end snapshot. Transaction
+                # markers take offsets but are never returned, so offsets alone cannot tell.
+                for tp in [tp for tp, stop in pending.items() if self._at(consumer, tp) >= stop]:
+                    del pending[tp]
+                if any(batch.values()):
+                    idle_since = time.monotonic()
+                elif pending and time.monotonic() - idle_since > SCAN_STALL_S:
+                    raise KeelError(
+                        f"reading {sorted(tp.topic for tp in pending)} from {self.bootstrap} "
+                        f"made no progress for {SCAN_STALL_S} s",
+                        hint="check the broker's health (`keel topics check`)",
+                    )
         finally:
             self._loop.run(consumer.stop())
 
@@ -294,15 +376,16 @@ class KafkaEventLog:
     # -- the schemas topic -------------------------------------------------------------------
     def publish_schema(self, fingerprint_hex: str, schema_json: str) -> None:
         """Compacted, keyed by fingerprint: published before a schema's first use."""
-        self._producer.produce(
-            self._phys(provision.SCHEMAS_TOPIC),
-            key=fingerprint_hex.encode(),
-            value=schema_json.encode(),
+        self.append(
+            [
+                OutgoingEvent(
+                    provision.SCHEMAS_TOPIC,
+                    fingerprint_hex,
+                    int(time.time() * 1000),
+                    schema_json.encode(),
+                )
+            ]
         )
-        if self._producer.flush(30):
-            raise KeelError(
-                f"Kafka at {self.bootstrap} did not acknowledge schema {fingerprint_hex}"
-            )
 
     def read_schemas(self) -> dict[str, str]:
         """fingerprint hex -> schema JSON, the latest value per key."""
