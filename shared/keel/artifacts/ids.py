@@ -98,14 +98,17 @@ def artifact_id(
     return hashlib.sha256(_ID_DOMAIN + canonical_json(doc).encode("utf-8")).hexdigest()
 
 
-def stream_digest(source: BinaryIO) -> tuple[str, int]:
-    """sha256 and size of a stream, in bounded memory (one reusable 1 MiB buffer)."""
+def stream_digest(source: BinaryIO, copy_to: BinaryIO | None = None) -> tuple[str, int]:
+    """sha256 and size of a stream, in bounded memory (one reusable 1 MiB buffer), optionally
+    copying the bytes to `copy_to` on the way (one read for hashing and storing)."""
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     size = 0
     while n := source.readinto(view):  # type: ignore[attr-defined]
         h.update(view[:n])
+        if copy_to is not None:
+            copy_to.write(view[:n])
         size += n
     return h.hexdigest(), size
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keel.artifacts.ids import CHUNK, ArtifactSpec, canonical_json, stream_digest
+from keel.artifacts.ids import ArtifactSpec, canonical_json, stream_digest
 from keel.errors import KeelError
 
 MIN_PREFIX = 8
@@ -157,7 +157,7 @@ class LocalArtifactStore:
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                digest, size = _copy_hashing(source, out)
+                digest, size = stream_digest(source, copy_to=out)
                 out.flush()
                 os.fsync(out.fileno())
             if spec.content_digest is not None and spec.content_digest != digest:
@@ -331,18 +331,6 @@ class LocalArtifactStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _copy_hashing(source: BinaryIO, out: BinaryIO) -> tuple[str, int]:
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    size = 0
-    while n := source.readinto(view):  # type: ignore[attr-defined]
-        h.update(view[:n])
-        out.write(view[:n])
-        size += n
-    return h.hexdigest(), size
 
 
 def _hash_path(path: Path) -> str:
