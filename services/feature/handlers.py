@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import orjson
+
 from keel.artifacts.ids import ArtifactSpec
 from keel.events import generated as g
 from keel.pipeline import Context
@@ -20,7 +22,7 @@ def load_rows(ctx: Context, dataset_ids: list[str]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for ds in dataset_ids:
         data = ctx.rt.artifacts.read_bytes(ds)  # verified against its digest
-        rows.extend(json.loads(line) for line in data.splitlines() if line)
+        rows.extend(orjson.loads(line) for line in data.splitlines() if line)
     return rows
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from keel.contracts import Violation
 
@@ -58,14 +59,10 @@ def partition(records: Iterable[tuple[int, Any]], validate: Validator) -> Outcom
 
 
 def canonical_lines(rows: Iterable[Any]) -> bytes:
-    """JSON Lines with sorted keys and shortest float repr: equal data, equal bytes."""
-    return b"".join(
-        json.dumps(
-            r, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-        ).encode()
-        + b"\n"
-        for r in rows
-    )
+    """JSON Lines with sorted keys and shortest round-trip floats: equal data, equal bytes.
+    orjson: ~10x the stdlib encoder, which dominated ingest (see bench/bench_ingest.py)."""
+    dumps, opt = orjson.dumps, orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    return b"".join(dumps(r, option=opt, default=str) + b"\n" for r in rows)
 
 
 def quarantine_lines(rejected: list[Rejected]) -> bytes:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from keel.errors import KeelError
 from services.ingest.domain import ReadProblem
@@ -72,8 +73,8 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as exc:
+            yield n, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
             yield n, ReadProblem("format.json", f"line {i + 1} is not JSON ({exc.msg})", line[:80])
         except RecursionError:
             yield n, ReadProblem("format.json", f"line {i + 1} nests too deeply", line[:80])

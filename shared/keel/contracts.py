@@ -158,8 +158,18 @@ def compile_validator(
             )
         )
     known = {name for name, *_ in checks}
+    from keel.fastpath import compile_fast_path
+
+    fast = compile_fast_path(contract, coerce_strings)
 
     def validate(record: Any) -> tuple[dict[str, Any], list[Violation]]:
+        if fast is not None:
+            clean = fast(record)
+            if clean is not None:
+                return clean, []
+        return explain(record)
+
+    def explain(record: Any) -> tuple[dict[str, Any], list[Violation]]:
         if not isinstance(record, dict):
             kind = type(record).__name__
             return {}, [

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
 
 from keel.contracts import compile_validator, load_contract
 
@@ -90,3 +92,78 @@ def test_contract_knows_labels_and_features(tmp_path: Path) -> None:
     c = load_contract(p)
     assert c.labels == ["y"] and c.feature_names == ["x", "n", "color"]
     assert len(c.fingerprint) == 16
+
+
+values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.text(max_size=6),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["1.5", "nan", "inf", "-3", "0", "", " 2 "]),
+)
+
+
+def mostly_valid(csv_mode: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """Records that are usually valid (so the fast path is exercised), sometimes not."""
+    good = {
+        "id": st.text(min_size=1, max_size=5),
+        "x": st.floats(min_value=0, max_value=10),
+        "y": st.sampled_from([0, 1]),
+        "z": st.integers(min_value=-(2**40), max_value=2**40),
+    }
+    if csv_mode:
+        good = {k: v.map(str) for k, v in good.items()}
+    else:
+        good["flag"] = st.booleans()
+    clean = st.fixed_dictionaries(good)
+    spoiled = st.tuples(clean, st.sampled_from([*good, "extra"]), values).map(
+        lambda t: {**t[0], t[1]: t[2]}
+    )
+    return st.one_of(clean, clean, spoiled)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), st.booleans())
+def test_fast_path_agrees_with_the_full_validator(data: st.DataObject, csv_mode: bool) -> None:
+    record = data.draw(mostly_valid(csv_mode))
+    import tempfile
+
+    from keel.fastpath import compile_fast_path
+
+    schema = {
+        "type": "record",
+        "name": "F",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "x", "type": "double", "keel.min": 0.0, "keel.max": 10.0},
+            {"name": "y", "type": "int", "keel.enum": [0, 1]},
+            {"name": "z", "type": "long"},
+        ]
+        + ([] if csv_mode else [{"name": "flag", "type": "boolean"}]),
+    }
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "c.avsc"
+        p.write_text(json.dumps(schema))
+        contract = load_contract(p)
+    fast = compile_fast_path(contract, coerce_strings=csv_mode)
+    assert fast is not None
+    accepted = fast(record)
+    note(f"fast path accepted: {accepted is not None}")
+    if accepted is not None:
+        from keel.contracts import compile_validator as slow_only
+
+        # the slow path on its own (bypassing the fast path inside compile_validator)
+        clean, problems = _explain(slow_only, contract, csv_mode, record)
+        assert problems == [] and clean == accepted
+
+
+def _explain(factory: Any, contract: Any, csv_mode: bool, record: Any) -> Any:
+    import keel.fastpath as fp
+
+    saved = fp.compile_fast_path
+    fp.compile_fast_path = lambda *a, **k: None  # type: ignore[assignment]
+    try:
+        return factory(contract, coerce_strings=csv_mode)(record)
+    finally:
+        fp.compile_fast_path = saved
