@@ -199,12 +199,14 @@ class Kafka:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         cfg = self.config()
         if not (self.root / "data" / "meta.properties").exists():
+            # May start with "-" (URL-safe base64): passed as --cluster-id=… so argparse
+            # does not take it for an option.
             cluster_id = _kafka_uuid()
             fmt = subprocess.run(
                 _java(
                     libs,
                     "kafka.tools.StorageTool",
-                    ["format", "-t", cluster_id, "-c", str(cfg)],
+                    ["format", f"--cluster-id={cluster_id}", f"--config={cfg}"],
                     self.root / "logs",
                     "256m",
                 ),

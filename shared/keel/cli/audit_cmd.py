@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
+import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -73,23 +73,28 @@ def tail(
     ),
 ) -> None:
     """One readable line per event: offset, time, type, subject, key fields."""
+    topics = topic or list(EVENT_TOPICS)
     with bootstrap(create=False) as rt:
-        # An ephemeral group that never commits: tailing must not move anyone's position.
-        sub = rt.log.subscribe(f"tail-{uuid.uuid4()}", topic or list(EVENT_TOPICS))
+        # Plain reads from positions, no consumer group: tailing never moves anyone's offsets,
+        # and a read ends at the log's end, so the backlog is complete on every backend.
         backlog: deque[LogRecord] | list[LogRecord] = deque(maxlen=last) if last else []
-        while batch := sub.poll(timeout=0, max_records=5000):
-            backlog.extend(batch)
+        positions: dict[tuple[str, int], int] = {}
+        for rec in rt.log.read(topics):
+            backlog.append(rec)
+            positions[rec.tp] = rec.offset + 1
         _emit(rt.codec, backlog, json_out)
         idle = 0.0
         try:
             while follow and not (idle_exit and idle >= idle_exit):
-                batch = sub.poll(timeout=0.5)
-                _emit(rt.codec, batch, json_out)
-                idle = 0.0 if batch else idle + 0.5
+                new = list(rt.log.read(topics, positions))
+                for rec in new:
+                    positions[rec.tp] = rec.offset + 1
+                _emit(rt.codec, new, json_out)
+                idle = 0.0 if new else idle + 0.5
+                if not new:
+                    time.sleep(0.5)
         except KeyboardInterrupt:
             console.print("stopped")
-        finally:
-            sub.close()
 
 
 def _emit(codec: Codec, records: Iterable[LogRecord], json_out: bool) -> None:

@@ -88,7 +88,12 @@ def check_reachable(bootstrap: str, timeout: float = 8.0) -> None:
 
 def apply(bootstrap: str, prefix: str) -> list[str]:
     """Create missing topics and set declared configs on existing ones. Returns what changed."""
-    from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-defined]
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        NewTopic,
+    )
 
     admin = _admin(bootstrap)
     existing = set(admin.list_topics(timeout=10).topics)
@@ -111,13 +116,17 @@ def apply(bootstrap: str, prefix: str) -> list[str]:
             raise KeelError(f"{drift}", hint="partitions can only grow; fix by hand if intended")
         if drift.item == "missing":
             continue
-        res = ConfigResource("topic", prefix + drift.topic)
-        spec = next(s for s in declared_topics() if s.name == drift.topic)
-        for k, v in spec.config.items():
-            res.set_config(k, v)
-        for fut in admin.alter_configs([res]).values():
+        # Incremental SET touches only the declared keys; anything else set by hand stays.
+        res = ConfigResource(
+            "topic",
+            prefix + drift.topic,
+            incremental_configs=[
+                ConfigEntry(drift.item, drift.declared, incremental_operation=AlterConfigOpType.SET)
+            ],
+        )
+        for fut in admin.incremental_alter_configs([res]).values():
             fut.result()
-        changes.append(f"configured {prefix + drift.topic}")
+        changes.append(f"set {prefix + drift.topic} {drift.item}={drift.declared}")
     return changes
 
 
