@@ -1,0 +1,99 @@
+"""The ingest service over HTTP: `POST /v1/families/{family}/records`.
+
+The body is a JSON array of records, or JSON Lines (`application/x-ndjson`). It goes through the
+same path as `keel ingest FILE`: the received bytes become a raw-batch artifact, every record is
+validated against the family's training contract, bad ones are quarantined with their reasons.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import tempfile
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, HTTPException, Request
+
+from keel.errors import KeelError
+from keel.pipeline import Context
+from keel.timeparse import parse_time
+from services.ingest.handlers import ingest_file
+
+MAX_BODY = 64 << 20  # one request at most 64 MiB; larger batches go through `keel ingest FILE`
+
+
+def create_app(ctx: Context, token: str | None = None) -> FastAPI:
+    app = FastAPI(title="Keel ingest", version="1", description=__doc__)
+    lock = threading.Lock()  # one ingest at a time: the bus and its state are not thread-safe
+
+    def authorize(request: Request) -> None:
+        if not token:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(
+                401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
+            )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/families/{family}/records")
+    async def ingest(
+        family: str, request: Request, at: str | None = None, period: str | None = None
+    ) -> dict[str, Any]:
+        authorize(request)
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HTTPException(
+                413, f"body of {len(body):,} bytes exceeds {MAX_BODY:,}; use `keel ingest FILE`"
+            )
+        if not body.strip():
+            raise HTTPException(422, "empty body: send a JSON array of records or JSON Lines")
+        lines = _as_json_lines(body, request.headers.get("content-type", ""))
+        try:
+            when = parse_time(at)[0] if at else datetime.now(UTC)
+            with tempfile.TemporaryDirectory(prefix="keel-ingest-") as d:
+                path = Path(d) / f"http-{family}.jsonl"
+                path.write_bytes(lines)
+                with lock:
+                    ctx.project.family(family)
+                    result = ingest_file(ctx, family, path, when, period)
+        except KeelError as exc:
+            status = 404 if "unknown family" in str(exc) else 422
+            raise HTTPException(status, f"{exc} ({exc.hint})" if exc.hint else str(exc)) from None
+        return result.__dict__
+
+    return app
+
+
+def _as_json_lines(body: bytes, content_type: str) -> bytes:
+    """A JSON array becomes one line per element; anything else is taken as JSON Lines, so a
+    malformed line is quarantined at its position rather than failing the whole request."""
+    if "ndjson" in content_type or "jsonl" in content_type:
+        return body
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
+        doc = doc["records"]
+    if not isinstance(doc, list):
+        raise HTTPException(422, 'send a JSON array of records, {"records": [...]}, or JSON Lines')
+    return b"".join(orjson.dumps(r) + b"\n" for r in doc)
+
+
+def serve(ctx: Context, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        create_app(ctx, os.environ.get("KEEL_API_TOKEN") or None),
+        host=host,
+        port=port,
+        log_level="warning",
+    )

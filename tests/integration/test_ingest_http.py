@@ -1,0 +1,83 @@
+"""The ingest HTTP endpoint: same validation and quarantine as the CLI; hostile bodies never 500."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from keel.bootstrap import bootstrap
+from keel.demo.story import monthly_batches, prepare_workdir
+from keel.project import load_project
+from keel.settings import Settings
+from services.app import build_bus
+from services.ingest.http import create_app
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    home, project = prepare_workdir(tmp_path / "wd")
+    with bootstrap(Settings(home=home, bus="", views="")) as rt:
+        ctx = build_bus(rt, load_project(project), actor="http-test").ctx
+        yield TestClient(create_app(ctx, token="s3cret"))
+
+
+AUTH = {"Authorization": "Bearer s3cret"}
+URL = "/v1/families/breast_cancer/records"
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    return monthly_batches()[1][0][:n]
+
+
+def test_json_array_and_json_lines_are_ingested(client: TestClient) -> None:
+    batch = rows(10)
+    batch[2] = {**batch[2], "mean_radius": "n/a"}
+    r = client.post(URL, json=batch, headers=AUTH, params={"at": "2025-02-01", "period": "2025-02"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["records_in"], r.json()["accepted"], r.json()["quarantined"]) == (10, 9, 1)
+    body = "\n".join(json.dumps(x) for x in rows(4)) + "\n{broken\n"
+    r = client.post(URL, content=body, headers={**AUTH, "content-type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["quarantined"] == 1 and r.json()["accepted"] == 4
+
+
+def test_auth_is_required_when_a_token_is_set(client: TestClient) -> None:
+    assert client.post(URL, json=rows(1)).status_code == 401
+    assert (
+        client.post(URL, json=rows(1), headers={"Authorization": "Bearer wrong"}).status_code == 401
+    )
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b"", {}, 422),
+        (b"   ", {}, 422),
+        (b'{"not": "a list"}', {"content-type": "application/json"}, 422),
+        (b"\x00\xff binary", {}, 200),  # taken as one bad line: quarantined, not a crash
+        (b"[" * 100_000, {}, 200),
+        (json.dumps([{"mean_radius": 1e308 * 10}]).encode(), {}, 200),
+        (json.dumps([[1, 2], "x", None, 3]).encode(), {"content-type": "application/json"}, 200),
+        (json.dumps([{"record_id": "x" * 1_000_000}]).encode(), {}, 200),
+    ],
+)
+def test_hostile_bodies_never_500(
+    client: TestClient, body: bytes, headers: dict[str, str], status: int
+) -> None:
+    r = client.post(URL, content=body, headers={**AUTH, **headers})
+    assert r.status_code == status, r.text
+    if status == 200:
+        doc = r.json()
+        assert doc["records_in"] == doc["accepted"] + doc["quarantined"]
+
+
+def test_unknown_family_is_404(client: TestClient) -> None:
+    r = client.post("/v1/families/nope/records", json=rows(1), headers=AUTH)
+    assert r.status_code == 404 and "unknown family" in r.json()["detail"]
