@@ -17,9 +17,12 @@ TOPIC_OF: dict[str, str] = {
     "PromotionRejected": "registry",
     "ModelDeployed": "deployments",
     "ArtifactRecorded": "artifacts",
+    "AuditRecord": "audit",
 }
 
-EVENT_TOPICS: tuple[str, ...] = tuple(sorted(set(TOPIC_OF.values())))
+AUDIT_TOPIC = "audit"
+# The topics facts are recorded on; the audit topic is derived from them by the projector.
+EVENT_TOPICS: tuple[str, ...] = tuple(sorted(set(TOPIC_OF.values()) - {AUDIT_TOPIC}))
 
 
 def topic_for(event_type: str) -> str:

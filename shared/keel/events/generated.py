@@ -114,6 +114,55 @@ class Producer:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AuditRecord:
+    """One link of the audit chain: an event the projector folded, in one total order, hash-chained to the previous link."""
+
+    EVENT_TYPE: ClassVar[str] = "AuditRecord"
+    envelope: Envelope
+    seq: int
+    prev_hash: str
+    hash: str
+    event_id: str
+    event_type: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    event_sha256: str
+    summary: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "event_sha256": self.event_sha256,
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> AuditRecord:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            seq=r["seq"],
+            prev_hash=r["prev_hash"],
+            hash=r["hash"],
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            source_topic=r["source_topic"],
+            source_partition=r["source_partition"],
+            source_offset=r["source_offset"],
+            event_sha256=r["event_sha256"],
+            summary=r["summary"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DatasetIngested:
     """Records validated at the boundary became a dataset artifact; the rest were quarantined."""
 
@@ -623,10 +672,11 @@ class ReconciliationProblem:
         )
 
 
-Event = ArtifactRecorded | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed
+Event = ArtifactRecorded | AuditRecord | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
+    "AuditRecord": AuditRecord,
     "DatasetIngested": DatasetIngested,
     "EventQuarantined": EventQuarantined,
     "FeaturesBuilt": FeaturesBuilt,

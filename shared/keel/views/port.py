@@ -81,4 +81,9 @@ class ViewStore(Protocol):
         """Drop every view and tracking position (for a rebuild)."""
         ...
 
+    def snapshot(self) -> dict[str, Any]:
+        """Every document, index entry and tracking position: for comparing two stores entry
+        by entry (a rebuild must equal the original) and for export."""
+        ...
+
     def close(self) -> None: ...

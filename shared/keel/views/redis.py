@@ -105,6 +105,25 @@ class RedisViewStore:
             out[(topic, int(part))] = int(v)
         return out
 
+    def snapshot(self) -> dict[str, Any]:
+        docs: dict[str, Any] = {}
+        idx: dict[str, dict[str, float]] = {}
+        trk: dict[str, dict[str, int]] = {}
+        for raw in self._r.scan_iter(match=f"{self.ns}*", count=1000):
+            key = raw.decode()[len(self.ns) :]
+            kind, _, name = key.partition(":")
+            if kind == "doc":
+                docs[name] = json.loads(self._r.get(raw))
+            elif kind == "idx":
+                idx[name] = {
+                    m.decode(): float(s) for m, s in self._r.zrange(raw, 0, -1, withscores=True)
+                }
+            elif kind == "tracking":
+                trk[name] = {
+                    k.decode().replace("\x00", "/"): int(v) for k, v in self._r.hgetall(raw).items()
+                }
+        return {"docs": docs, "indexes": idx, "tracking": trk}
+
     def clear(self) -> None:
         cursor = 0
         while True:

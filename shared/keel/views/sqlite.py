@@ -116,6 +116,19 @@ class SqliteViewStore:
             ).fetchall()
         return {(t, p): o for t, p, o in rows}
 
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            docs = {k: json.loads(d) for k, d in self._db.execute("SELECT key, doc FROM docs")}
+            idx: dict[str, dict[str, float]] = {}
+            for name, member, score in self._db.execute("SELECT name, member, score FROM idx"):
+                idx.setdefault(name, {})[member] = float(score)
+            trk: dict[str, dict[str, int]] = {}
+            for p, t, part, o in self._db.execute(
+                "SELECT projector, topic, part, next_offset FROM tracking"
+            ):
+                trk.setdefault(p, {})[f"{t}/{part}"] = int(o)
+        return {"docs": docs, "indexes": idx, "tracking": trk}
+
     def clear(self) -> None:
         with self._lock:
             self._db.executescript("DELETE FROM docs; DELETE FROM idx; DELETE FROM tracking;")

@@ -1,0 +1,251 @@
+"""The audit views as a pure fold: `evolve(docs, event) -> Change`.
+
+`keys_for(event)` names the documents an event reads; the runner loads them (from its batch
+cache or the ViewStore) and `evolve` returns the documents to write and the index entries to add.
+No I/O here, so the fold is tested alone and replayed anywhere.
+
+Views (keys):
+  artifact:{id}        kind, parents, children, code version, params        (lineage graph)
+  dataset:{id}, featureset:{id}, model:{id}                                 (model lineage)
+  decision:{event_id}  + index registry:{family} by time                    (registry history)
+  deployment:{event_id} + index serving:{family}:{env} by time              (serving intervals)
+  quarantine:{family}  counts by rule                                        (quarantine summary)
+  projector:stats      events applied (each event exactly once)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import singledispatch
+from typing import Any
+
+from keel.audit.queries import decision_doc
+from keel.events import generated as g
+from keel.views.port import IndexAdd
+
+STATS = "projector:stats"
+
+
+@dataclass
+class Change:
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    index: list[IndexAdd] = field(default_factory=list)
+
+
+def ms(event: Any) -> float:
+    return float(int(event.envelope.occurred_at.timestamp() * 1000))
+
+
+def keys_for(event: Any) -> list[str]:
+    return [STATS, *_keys(event)]
+
+
+def evolve(docs: dict[str, dict[str, Any] | None], event: Any) -> Change:
+    """What applying `event` to `docs` writes. `docs` holds every key of keys_for(event)."""
+    change = Change()
+    stats = dict(docs.get(STATS) or {"applied": 0, "by_type": {}})
+    stats["applied"] += 1
+    by_type = dict(stats["by_type"])
+    by_type[event.EVENT_TYPE] = by_type.get(event.EVENT_TYPE, 0) + 1
+    stats["by_type"] = by_type
+    change.docs[STATS] = stats
+    _apply(event, docs, change)
+    return change
+
+
+@singledispatch
+def _keys(event: Any) -> list[str]:
+    return []
+
+
+@singledispatch
+def _apply(event: Any, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    """Event types without a view change only the stats."""
+
+
+def _doc(docs: dict[str, dict[str, Any] | None], change: Change, key: str) -> dict[str, Any]:
+    """The latest version of a document within this change (a copy, safe to modify)."""
+    if key in change.docs:
+        return change.docs[key]
+    return dict(docs.get(key) or {})
+
+
+# -- lineage ------------------------------------------------------------------------------------
+@_keys.register
+def _(e: g.ArtifactRecorded) -> list[str]:
+    return [f"artifact:{e.artifact_id}", *[f"artifact:{p}" for p in e.parents]]
+
+
+@_apply.register
+def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    key = f"artifact:{e.artifact_id}"
+    doc = _doc(docs, change, key)
+    doc.update(
+        id=e.artifact_id,
+        kind=e.kind,
+        parents=list(e.parents),
+        code_version=e.code_version,
+        params=json.loads(e.params_json),
+        digest=e.digest,
+        size=e.size,
+        recorded_at=e.envelope.occurred_at.isoformat(),
+    )
+    doc.setdefault("children", [])
+    change.docs[key] = doc
+    for p in e.parents:
+        pkey = f"artifact:{p}"
+        parent = _doc(docs, change, pkey)
+        parent.setdefault("id", p)
+        children = list(parent.get("children", []))
+        if e.artifact_id not in children:
+            children.append(e.artifact_id)
+        parent["children"] = sorted(children)
+        change.docs[pkey] = parent
+
+
+# -- data, features, models --------------------------------------------------------------------
+@_keys.register
+def _(e: g.DatasetIngested) -> list[str]:
+    return [f"dataset:{e.dataset_id}", f"quarantine:{e.family}"]
+
+
+@_apply.register
+def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    change.docs[f"dataset:{e.dataset_id}"] = {
+        "id": e.dataset_id,
+        "family": e.family,
+        "source": e.source_name,
+        "period": e.period,
+        "records_in": e.records_in,
+        "accepted": e.accepted,
+        "quarantined": e.quarantined,
+        "quarantine_batch_id": e.quarantine_batch_id,
+        "contract": e.contract_fingerprint,
+        "at": e.envelope.occurred_at.isoformat(),
+    }
+    q = _doc(docs, change, f"quarantine:{e.family}")
+    q["records_in"] = q.get("records_in", 0) + e.records_in
+    q["accepted"] = q.get("accepted", 0) + e.accepted
+    change.docs[f"quarantine:{e.family}"] = q
+
+
+@_keys.register
+def _(e: g.RecordQuarantined) -> list[str]:
+    return [f"quarantine:{e.family}"]
+
+
+@_apply.register
+def _(e: g.RecordQuarantined, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    q = _doc(docs, change, f"quarantine:{e.family}")
+    q["quarantined"] = q.get("quarantined", 0) + 1
+    rules = dict(q.get("by_rule", {}))
+    rules[e.rule] = rules.get(e.rule, 0) + 1
+    q["by_rule"] = rules
+    change.docs[f"quarantine:{e.family}"] = q
+
+
+@_keys.register
+def _(e: g.FeaturesBuilt) -> list[str]:
+    return [f"featureset:{e.feature_set_id}"]
+
+
+@_apply.register
+def _(e: g.FeaturesBuilt, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    change.docs[f"featureset:{e.feature_set_id}"] = {
+        "id": e.feature_set_id,
+        "family": e.family,
+        "dataset_ids": list(e.dataset_ids),
+        "stats_id": e.feature_stats_id,
+        "transform": e.transform,
+        "code_version": e.code_version,
+        "rows": e.rows,
+    }
+
+
+@_keys.register
+def _(e: g.ModelTrained) -> list[str]:
+    return [f"model:{e.model_id}"]
+
+
+@_apply.register
+def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    m = _doc(docs, change, f"model:{e.model_id}")
+    m.update(
+        id=e.model_id,
+        family=e.family,
+        feature_set_ids=list(e.feature_set_ids),
+        trainer=e.trainer,
+        params=dict(e.params),
+        code_version=e.code_version,
+        trained_at=e.envelope.occurred_at.isoformat(),
+    )
+    m.setdefault("evaluations", [])
+    m.setdefault("decisions", [])
+    change.docs[f"model:{e.model_id}"] = m
+
+
+@_keys.register
+def _(e: g.ModelEvaluated) -> list[str]:
+    return [f"model:{e.model_id}"]
+
+
+@_apply.register
+def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    m = _doc(docs, change, f"model:{e.model_id}")
+    evals = list(m.get("evaluations", []))
+    evals.append(
+        {
+            "eval_report_id": e.eval_report_id,
+            "eval_dataset_id": e.eval_dataset_id,
+            "metrics": dict(e.metrics),
+            "at": e.envelope.occurred_at.isoformat(),
+        }
+    )
+    m["evaluations"] = evals
+    m.setdefault("id", e.model_id)
+    change.docs[f"model:{e.model_id}"] = m
+
+
+# -- registry and serving ----------------------------------------------------------------------
+def _decision_keys(e: g.ModelPromoted | g.PromotionRejected) -> list[str]:
+    return [f"model:{e.model_id}"]
+
+
+def _decision(
+    e: g.ModelPromoted | g.PromotionRejected, docs: dict[str, dict[str, Any] | None], change: Change
+) -> None:
+    eid = e.envelope.event_id
+    change.docs[f"decision:{eid}"] = decision_doc(e)
+    change.index.append(IndexAdd(f"registry:{e.family}", eid, ms(e)))
+    m = _doc(docs, change, f"model:{e.model_id}")
+    m.setdefault("id", e.model_id)
+    m["decisions"] = [*m.get("decisions", []), eid]
+    change.docs[f"model:{e.model_id}"] = m
+
+
+_keys.register(g.ModelPromoted)(_decision_keys)
+_keys.register(g.PromotionRejected)(_decision_keys)
+_apply.register(g.ModelPromoted)(_decision)
+_apply.register(g.PromotionRejected)(_decision)
+
+
+@_apply.register
+def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    eid = e.envelope.event_id
+    change.docs[f"deployment:{eid}"] = {
+        "event_id": eid,
+        "family": e.family,
+        "env": e.env,
+        "model_id": e.model_id,
+        "manifest_id": e.manifest_id,
+        "eval_report_id": e.eval_report_id,
+        "promotion_event_id": e.promotion_event_id,
+        "previous_model_id": e.previous_model_id,
+        "kind": e.kind,
+        "since": e.envelope.occurred_at.isoformat(),
+        "actor": e.envelope.actor,
+    }
+    # An interval ends where the next deployment of the same environment begins: one index
+    # floor lookup answers "what served at T", whatever order the events arrived in.
+    change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", eid, ms(e)))
