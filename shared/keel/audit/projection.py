@@ -37,8 +37,11 @@ def ms(event: Any) -> float:
     return float(int(event.envelope.occurred_at.timestamp() * 1000))
 
 
+FAMILIES = "meta:families"
+
+
 def keys_for(event: Any) -> list[str]:
-    return [STATS, *_keys(event)]
+    return [STATS, FAMILIES, *_keys(event)]
 
 
 def evolve(docs: dict[str, dict[str, Any] | None], event: Any) -> Change:
@@ -50,6 +53,10 @@ def evolve(docs: dict[str, dict[str, Any] | None], event: Any) -> Change:
     by_type[event.EVENT_TYPE] = by_type.get(event.EVENT_TYPE, 0) + 1
     stats["by_type"] = by_type
     change.docs[STATS] = stats
+    family = getattr(event, "family", None)
+    known = (docs.get(FAMILIES) or {}).get("families", [])
+    if family and family not in known:
+        change.docs[FAMILIES] = {"families": sorted([*known, family])}
     _apply(event, docs, change)
     return change
 

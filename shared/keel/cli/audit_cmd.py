@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
+from rich.progress import Progress as RichProgress
+from rich.table import Table
 
+from keel.audit import view_queries as vq
+from keel.audit.chain import source_of, verify_chain
+from keel.audit.projection import FAMILIES, STATS
+from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
-from keel.bootstrap import bootstrap
-from keel.cli.common import console, handled
+from keel.bootstrap import Runtime, bootstrap
+from keel.cli.common import console, err_console, handled, print_json
 from keel.codec import Codec, CodecError
+from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import LogRecord
-from keel.topics import EVENT_TOPICS
+from keel.timeparse import parse_time
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
+from keel.views.port import ViewStore
+from keel.views.sqlite import SqliteViewStore
 
 app = typer.Typer(
     help="The audit trail: what happened, when, by whom, and why.", no_args_is_help=True
@@ -101,3 +115,212 @@ def _emit(codec: Codec, records: Iterable[LogRecord], json_out: bool) -> None:
     for rec in records:
         sys.stdout.write(_line(codec, rec, json_out) + "\n")
     sys.stdout.flush()
+
+
+# -- the projector and the audit questions ----------------------------------------------------
+JsonOpt = typer.Option(False, "--json", help="print JSON")
+AtOpt = typer.Option(None, "--at", help="ISO 8601 time (default: now; no zone = UTC)")
+AsOfOpt = typer.Option(
+    None, "--as-of", help="answer from the log as it stood at this time (replayed)"
+)
+FamilyOpt = typer.Option(None, "--family", help="model family (default: the only one there is)")
+
+
+def _project(rt: Runtime, quiet: bool = True) -> Progress:
+    """Bring the persisted views up to the log's end (incremental: only new events)."""
+    projector = Projector(rt.log, rt.views, rt.codec)
+    if quiet:
+        return projector.run()
+    with _progress() as bar:
+        task = bar.add_task("projecting", total=None)
+        return projector.run(lambda p: bar.update(task, completed=p.applied))
+
+
+def _progress() -> RichProgress:
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+
+    return RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} events"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def _time(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    when, assumed = parse_time(text)
+    if assumed:
+        err_console.print(f"note: {text} has no zone; UTC assumed")
+    return when
+
+
+@contextmanager
+def _views(as_of: str | None) -> Iterator[tuple[Runtime, ViewStore]]:
+    """The current views (brought up to date), or a replay of the log as of a time."""
+    with bootstrap(create=False) as rt:
+        if as_of is None:
+            _project(rt)
+            yield rt, rt.views
+            return
+        when = _time(as_of)
+        with tempfile.TemporaryDirectory(prefix="keel-asof-") as d:
+            snap = SqliteViewStore(Path(d) / "views.db")
+            Projector(
+                rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), chain=False
+            ).run()
+            try:
+                yield rt, snap
+            finally:
+                snap.close()
+
+
+def _family(views: ViewStore, family: str | None) -> str:
+    known = (views.get(FAMILIES) or {}).get("families", [])
+    if family:
+        if family not in known:
+            raise KeelError(
+                f"no events for family {family!r}", hint=f"known: {', '.join(known) or 'none'}"
+            )
+        return family
+    if len(known) == 1:
+        return str(known[0])
+    raise KeelError("give --family", hint=f"known families: {', '.join(known) or 'none yet'}")
+
+
+@app.command("project")
+@handled
+def project(json_out: bool = JsonOpt) -> None:
+    """Fold new events into the persisted views and extend the audit chain (idempotent)."""
+    with bootstrap(create=False) as rt:
+        p = _project(rt, quiet=json_out)
+        stats = rt.views.get(STATS) or {}
+    doc = {**p.__dict__, "total_applied": stats.get("applied", 0)}
+    print_json(doc) if json_out else console.print(doc)
+
+
+@app.command("verify")
+@handled
+def verify(json_out: bool = JsonOpt) -> None:
+    """Re-walk the hash chain against the source events; report the first break, exit 1 on any."""
+    with bootstrap(create=False) as rt:
+        _project(rt)
+        sources: dict[str, tuple[bytes, str]] = {}
+        for rec in rt.log.read(list(EVENT_TOPICS)):
+            try:
+                eid = decode_event(rt.codec, rec.value).envelope.event_id
+            except CodecError:
+                continue
+            sources[source_of(rec.topic, rec.partition, rec.offset)] = (rec.value, eid)
+        links = (decode_event(rt.codec, r.value) for r in rt.log.read([AUDIT_TOPIC]))
+        checked, brk = verify_chain(links, sources)
+    doc = {
+        "ok": brk is None,
+        "links": checked,
+        "events": len(sources),
+        "break": brk.as_dict() if brk else None,
+    }
+    if json_out:
+        print_json(doc)
+    elif brk is None:
+        console.print(f"chain intact: {checked} links cover all {len(sources)} events")
+    else:
+        console.print(
+            f"[red]BREAK[/] at link {brk.position}: {brk.kind}: {brk.detail}", highlight=False
+        )
+    if brk is not None:
+        raise typer.Exit(1)
+
+
+@app.command("serving")
+@handled
+def serving(
+    env: str = typer.Option(..., "--env"),
+    at: str | None = AtOpt,
+    family: str | None = FamilyOpt,
+    as_of: str | None = AsOfOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The model serving ENV at a time, with its deployment, promotion and eval IDs."""
+    with _views(as_of) as (_, views):
+        doc = vq.serving_at(views, _family(views, family), env, _time(at))
+    if json_out:
+        print_json(doc)
+        return
+    if doc["serving"] is None:
+        console.print(doc["message"])
+        return
+    table = Table(title=f"{doc['env']} at {doc['at']}", show_header=False)
+    for k in (
+        "model_id",
+        "since",
+        "until",
+        "kind",
+        "event_id",
+        "manifest_id",
+        "promotion_event_id",
+        "eval_report_id",
+        "actor",
+    ):
+        table.add_row(k, str(doc["serving"].get(k)))
+    console.print(table)
+
+
+@app.command("why")
+@handled
+def why(
+    env: str = typer.Option(..., "--env"),
+    at: str | None = AtOpt,
+    family: str | None = FamilyOpt,
+    as_of: str | None = AsOfOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Why this model serves ENV: deployment -> promotion -> eval -> model -> features/datasets."""
+    with _views(as_of) as (_, views):
+        doc = vq.why(views, _family(views, family), env, _time(at))
+    if json_out:
+        print_json(doc)
+        return
+    if doc["serving"] is None:
+        console.print(doc["message"])
+        return
+    for i, step in enumerate(doc["steps"], start=1):
+        console.print(f"[bold]{i}. {step['step']}[/]", highlight=False)
+        for k, v in step.items():
+            if k != "step":
+                console.print(f"   {k}: {v}", highlight=False)
+
+
+@app.command("why-promoted")
+@handled
+def why_promoted_cmd(
+    model: str = typer.Argument(..., help="model artifact ID (or prefix)"),
+    over: str | None = typer.Option(
+        None, "--over", help="compare with this model (default: the one it replaced)"
+    ),
+    env: str | None = typer.Option(None, "--env"),
+    as_of: str | None = AsOfOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The promotion record of MODEL, its gates, and the metrics beside the model it replaced."""
+    with _views(as_of) as (rt, views):
+        model_id = rt.artifacts.resolve(model)
+        other = rt.artifacts.resolve(over) if over else None
+        doc = vq.why_promoted(views, model_id, env, other)
+    if json_out:
+        print_json(doc)
+        return
+    p = doc["promotion"]
+    console.print(
+        f"{p['model_id'][:12]} promoted to {p['env']} at {p['at']} by {p['actor']}", highlight=False
+    )
+    console.print(f"reason: {p['reason']}", highlight=False)
+    table = Table(title=f"metrics vs {str(doc['over'])[:12]}")
+    for c in ("metric", "model", "other", "delta"):
+        table.add_column(c)
+    for c in doc["comparison"]:
+        table.add_row(c["metric"], str(c["model"]), str(c["other"]), str(c["delta"]))
+    console.print(table)

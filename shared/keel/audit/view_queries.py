@@ -1,0 +1,137 @@
+"""The audit questions answered from the persisted views (any ViewStore). Lookups only: each
+answer is a handful of key reads and at most two index lookups, whatever the history size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from keel.errors import KeelError
+from keel.views.port import ViewStore
+
+ReadJson = Callable[[str], Any]
+
+
+def _ms(at: datetime) -> float:
+    return float(int(at.timestamp() * 1000))
+
+
+def serving_at(views: ViewStore, family: str, env: str, at: datetime) -> dict[str, Any]:
+    index = f"serving:{family}:{env}"
+    hit = views.index_floor(index, _ms(at))
+    base = {"family": family, "env": env, "at": at.isoformat()}
+    if hit is None:
+        return {
+            **base,
+            "serving": None,
+            "message": f"nothing was serving in {env} at {at.isoformat()}",
+        }
+    member, score = hit
+    doc = views.get(f"deployment:{member}") or {}
+    after = [m for m, s in views.index_range(index, low=score, limit=5) if s > score or m > member]
+    until = views.get(f"deployment:{after[0]}") if after else None
+    return {**base, "serving": {**doc, "until": until["since"] if until else None}}
+
+
+def why(views: ViewStore, family: str, env: str, at: datetime) -> dict[str, Any]:
+    """deployment -> promotion -> eval report -> model -> feature set -> datasets (5 steps)."""
+    s = serving_at(views, family, env, at)
+    dep = s["serving"]
+    if dep is None:
+        return {**s, "steps": []}
+    steps: list[dict[str, Any]] = [{"step": "deployment", **dep}]
+    promo = (
+        views.get(f"decision:{dep['promotion_event_id']}")
+        if dep.get("promotion_event_id")
+        else None
+    )
+    if promo:
+        steps.append(
+            {
+                "step": "promotion",
+                "decision": promo["decision"],
+                "reason": promo["reason"],
+                "gates": promo["gates"],
+                "at": promo["at"],
+                "actor": promo["actor"],
+                "event_id": promo["event_id"],
+            }
+        )
+    model = views.get(f"model:{dep['model_id']}") or {}
+    ev = next(
+        (
+            e
+            for e in model.get("evaluations", [])
+            if e["eval_report_id"] == dep.get("eval_report_id")
+        ),
+        None,
+    )
+    if ev:
+        steps.append({"step": "eval_report", **ev})
+    steps.append(
+        {
+            "step": "model",
+            "id": dep["model_id"],
+            "trainer": model.get("trainer"),
+            "params": model.get("params"),
+            "code_version": model.get("code_version"),
+            "feature_set_ids": model.get("feature_set_ids", []),
+        }
+    )
+    fsets = [views.get(f"featureset:{f}") or {"id": f} for f in model.get("feature_set_ids", [])]
+    datasets = sorted({d for f in fsets for d in f.get("dataset_ids", [])})
+    steps.append({"step": "feature_sets", "feature_sets": fsets, "datasets": datasets})
+    return {**s, "steps": steps}
+
+
+def why_promoted(
+    views: ViewStore, model_id: str, env: str | None = None, over: str | None = None
+) -> dict[str, Any]:
+    model = views.get(f"model:{model_id}")
+    if model is None:
+        raise KeelError(
+            f"no model {model_id[:12]} in the audit views",
+            hint="check the ID; run `keel audit project`",
+        )
+    decisions = [
+        d for d in views.get_many([f"decision:{e}" for e in model.get("decisions", [])]) if d
+    ]
+    promos = [
+        d for d in decisions if d["decision"] == "promoted" and (env is None or d["env"] == env)
+    ]
+    if not promos:
+        raise KeelError(
+            f"model {model_id[:12]} was never promoted{' to ' + env if env else ''}",
+            hint="`keel audit tail --topic registry` lists every decision",
+        )
+    promo = promos[-1]
+    other = over or promo["incumbent_model_id"]
+    comparison = []
+    if other:
+        theirs_doc = views.get(f"model:{other}") or {}
+        evals = theirs_doc.get("evaluations", [])
+        theirs = evals[-1]["metrics"] if evals else {}
+        for m in sorted(set(promo["metrics"]) | set(theirs)):
+            a, b = promo["metrics"].get(m), theirs.get(m)
+            comparison.append(
+                {
+                    "metric": m,
+                    "model": a,
+                    "other": b,
+                    "delta": None if a is None or b is None else round(a - b, 6),
+                }
+            )
+    return {
+        "promotion": promo,
+        "over": other,
+        "comparison": comparison,
+        "rejections": [d for d in decisions if d["decision"] == "rejected"],
+    }
+
+
+def registry_history(
+    views: ViewStore, family: str, offset: int = 0, limit: int = 50
+) -> list[dict[str, Any]]:
+    members = views.index_range(f"registry:{family}", offset=offset, limit=limit)
+    return [d for d in views.get_many([f"decision:{m}" for m, _ in members]) if d]
