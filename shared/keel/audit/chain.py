@@ -38,14 +38,19 @@ def verify_chain(
     """(links checked, first break). `links` are AuditRecord events in chain order; `sources`
     maps "topic/partition/offset" to (stored bytes, event_id) for every source event."""
     prev, expected_seq, seen = GENESIS, 1, set()
+    chain = list(links)
+    seqs = [link.seq for link in chain]
     n = 0
-    for link in links:
+    for i, link in enumerate(chain):
         n += 1
         src = source_of(link.source_topic, link.source_partition, link.source_offset)
         if link.seq != expected_seq:
-            kind = "inserted" if link.seq < expected_seq or link.prev_hash != prev else "missing"
-            if link.seq > expected_seq and link.prev_hash == prev:
-                kind = "reordered"
+            if expected_seq in seqs[i + 1 :]:
+                kind = "reordered"  # the link that belongs here comes later
+            elif link.seq < expected_seq:
+                kind = "inserted"  # a position that was already filled, seen again
+            else:
+                kind = "missing"  # the link that belongs here is nowhere
             return n, Break(
                 expected_seq, kind, f"link {n} has seq {link.seq}, expected {expected_seq}"
             )

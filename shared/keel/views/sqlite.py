@@ -80,7 +80,15 @@ class SqliteViewStore:
         return None if row is None else dict(json.loads(row[0]))
 
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
-        return [self.get(k) for k in keys]
+        found: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
+                chunk = list(keys[i : i + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(f"SELECT key, doc FROM docs WHERE key IN ({marks})", chunk)
+                )
+        return [None if (d := found.get(k)) is None else dict(json.loads(d)) for k in keys]
 
     def index_range(
         self,
