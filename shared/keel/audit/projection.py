@@ -5,7 +5,7 @@ cache or the ViewStore) and `evolve` returns the documents to write and the inde
 No I/O here, so the fold is tested alone and replayed anywhere.
 
 Views (keys):
-  artifact:{id}        kind, parents, children, code version, params        (lineage graph)
+  artifact:{id}        kind, parents, code version, params; index children:{id}  (lineage)
   dataset:{id}, featureset:{id}, model:{id}                                 (model lineage)
   decision:{event_id}  + index registry:{family} by time                    (registry history)
   deployment:{event_id} + index serving:{family}:{env} by time              (serving intervals)
@@ -81,34 +81,25 @@ def _doc(docs: dict[str, dict[str, Any] | None], change: Change, key: str) -> di
 # -- lineage ------------------------------------------------------------------------------------
 @_keys.register
 def _(e: g.ArtifactRecorded) -> list[str]:
-    return [f"artifact:{e.artifact_id}", *[f"artifact:{p}" for p in e.parents]]
+    return [f"artifact:{e.artifact_id}"]
 
 
 @_apply.register
 def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    key = f"artifact:{e.artifact_id}"
-    doc = _doc(docs, change, key)
-    doc.update(
-        id=e.artifact_id,
-        kind=e.kind,
-        parents=list(e.parents),
-        code_version=e.code_version,
-        params=json.loads(e.params_json),
-        digest=e.digest,
-        size=e.size,
-        recorded_at=e.envelope.occurred_at.isoformat(),
-    )
-    doc.setdefault("children", [])
-    change.docs[key] = doc
+    change.docs[f"artifact:{e.artifact_id}"] = {
+        "id": e.artifact_id,
+        "kind": e.kind,
+        "parents": list(e.parents),
+        "code_version": e.code_version,
+        "params": json.loads(e.params_json),
+        "digest": e.digest,
+        "size": e.size,
+        "recorded_at": e.envelope.occurred_at.isoformat(),
+    }
+    # Children live in an index per parent, not in the parent's document: a dataset with
+    # thousands of descendants must not be rewritten each time one more appears.
     for p in e.parents:
-        pkey = f"artifact:{p}"
-        parent = _doc(docs, change, pkey)
-        parent.setdefault("id", p)
-        children = list(parent.get("children", []))
-        if e.artifact_id not in children:
-            children.append(e.artifact_id)
-        parent["children"] = sorted(children)
-        change.docs[pkey] = parent
+        change.index.append(IndexAdd(f"children:{p}", e.artifact_id, ms(e)))
 
 
 # -- data, features, models --------------------------------------------------------------------

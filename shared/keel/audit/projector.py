@@ -104,7 +104,8 @@ class Projector:
         docs: dict[str, dict[str, Any] | None] = dict(
             zip(keys, self.views.get_many(keys), strict=True)
         )
-        updates: list[Update] = []
+        index: list[Update] = []
+        seen: list[Update] = []
         changed: set[str] = set()
         links: list[g.AuditRecord] = []
         for rec, event in events:
@@ -116,12 +117,14 @@ class Projector:
             change: Change = evolve(docs, event)
             docs.update(change.docs)
             changed.update(change.docs)
-            updates.extend(change.index)
-            updates.append(Put(key, {}))
+            index.extend(change.index)
+            seen.append(Put(key, {}))
             progress.applied += 1
             if self.chain and event.envelope.event_id not in adopted:
                 links.append(self._link(rec, event, head))
-        updates.extend(Put(k, docs[k] or {}) for k in sorted(changed))
+        # Grouped by kind (different keys, so order between groups does not matter): each
+        # group is one executemany / one run of pipelined commands.
+        updates: list[Update] = [*index, *seen, *(Put(k, docs[k] or {}) for k in sorted(changed))]
         if links:
             stored = self.log.append([to_outgoing(self.codec, link) for link in links])
             head["next_offset"] = stored[-1].offset + 1
