@@ -37,7 +37,7 @@ def handlers_of(name: str) -> dict[str, Handler]:
 
     raise KeelError(
         f"no long-running service named {name!r}",
-        hint=f"runnable services: {', '.join(RUNNABLE)}; ingest and retrain are commands",
+        hint="runnable services: promote, deploy (consumer groups); ingest, audit (HTTP)",
     )
 
 

@@ -8,7 +8,6 @@ validated against the family's training contract, bad ones are quarantined with 
 from __future__ import annotations
 
 import hmac
-import os
 import tempfile
 import threading
 from datetime import UTC, datetime
@@ -86,14 +85,3 @@ def _as_json_lines(body: bytes, content_type: str) -> bytes:
     if not isinstance(doc, list):
         raise HTTPException(422, 'send a JSON array of records, {"records": [...]}, or JSON Lines')
     return b"".join(orjson.dumps(r) + b"\n" for r in doc)
-
-
-def serve(ctx: Context, host: str, port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        create_app(ctx, os.environ.get("KEEL_API_TOKEN") or None),
-        host=host,
-        port=port,
-        log_level="warning",
-    )

@@ -143,3 +143,54 @@ def test_the_same_story_on_kafka_and_redis(
     assert len(events) == on_kafka["events"]
     assert all(r.key == e.envelope.subject for r, e in zip(records, events, strict=True))
     assert sum(type(e).__name__ == "ModelDeployed" for e in events) == len(on_kafka["deployments"])
+
+
+@pytest.mark.integration
+def test_audit_queries_answer_the_story_on_kafka_and_redis(
+    demo: dict[str, Any], tmp_path: Path, kafka_bootstrap: str, redis_url: str
+) -> None:
+    from keel.log.kafka import new_prefix
+
+    prefix = new_prefix()
+    views = redis_url.rsplit("/", 1)[0] + "/3?namespace=" + prefix.replace(".", ":")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    bus = f"kafka://{kafka_bootstrap}?prefix={prefix}"
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(tmp_path / "k"), "--bus", bus, "--views", views],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    story = json.loads(out.stdout)
+    env.update(KEEL_BUS=bus, KEEL_VIEWS=views, KEEL_HOME=story["home"])
+    at = story["answers"]["serving_prod_at"]["at"]
+    q = subprocess.run(
+        [KEEL, "audit", "serving", "--env", "prod", "--at", at, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert q.returncode == 0, q.stderr
+    assert (
+        json.loads(q.stdout)["serving"]["model_id"]
+        == story["answers"]["serving_prod_at"]["serving"]["model_id"]
+    )
+    prod = [d["model_id"] for d in story["deployments"] if d["env"] == "prod"]
+    w = subprocess.run(
+        [KEEL, "audit", "why-promoted", prod[-1], "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert w.returncode == 0, w.stderr
+    assert json.loads(w.stdout)["over"] == prod[-2]
+    v = subprocess.run(
+        [KEEL, "audit", "verify", "--json"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert v.returncode == 0 and json.loads(v.stdout)["links"] == story["events"], (
+        v.stdout + v.stderr
+    )

@@ -135,3 +135,62 @@ def registry_history(
 ) -> list[dict[str, Any]]:
     members = views.index_range(f"registry:{family}", offset=offset, limit=limit)
     return [d for d in views.get_many([f"decision:{m}" for m, _ in members]) if d]
+
+
+def diff(views: ViewStore, a: str, b: str, read_json: ReadJson, top: int = 5) -> dict[str, Any]:
+    """What differs between two models: training datasets, feature sets and the features whose
+    distribution moved most, code versions, trainer params, contracts, eval metrics."""
+    from keel.audit.queries import feature_shift
+
+    ma, mb = (views.get(f"model:{m}") for m in (a, b))
+    for mid, doc in ((a, ma), (b, mb)):
+        if doc is None or "trainer" not in doc:
+            raise KeelError(f"no trained model {mid[:12]} in the audit views", hint="check the ID")
+    assert ma is not None and mb is not None
+    fa = [views.get(f"featureset:{f}") or {} for f in ma["feature_set_ids"]]
+    fb = [views.get(f"featureset:{f}") or {} for f in mb["feature_set_ids"]]
+    da = {d for f in fa for d in f.get("dataset_ids", [])}
+    db = {d for f in fb for d in f.get("dataset_ids", [])}
+    dsa = [views.get(f"dataset:{d}") or {} for d in sorted(da)]
+    dsb = [views.get(f"dataset:{d}") or {} for d in sorted(db)]
+    ea = ma["evaluations"][-1]["metrics"] if ma.get("evaluations") else {}
+    eb = mb["evaluations"][-1]["metrics"] if mb.get("evaluations") else {}
+    out: dict[str, Any] = {
+        "a": a,
+        "b": b,
+        "datasets": {"only_a": sorted(da - db), "only_b": sorted(db - da), "shared": len(da & db)},
+        "feature_sets": {"a": ma["feature_set_ids"], "b": mb["feature_set_ids"]},
+        "code_version": {
+            "a": ma["code_version"],
+            "b": mb["code_version"],
+            "same": ma["code_version"] == mb["code_version"],
+        },
+        "feature_code": {
+            "a": sorted({f.get("code_version") for f in fa}),
+            "b": sorted({f.get("code_version") for f in fb}),
+        },
+        "trainer": {"a": ma["trainer"], "b": mb["trainer"]},
+        "params": {
+            k: {"a": ma["params"].get(k), "b": mb["params"].get(k)}
+            for k in sorted(set(ma["params"]) | set(mb["params"]))
+            if ma["params"].get(k) != mb["params"].get(k)
+        },
+        "contracts": {
+            "a": sorted({d.get("contract") for d in dsa}),
+            "b": sorted({d.get("contract") for d in dsb}),
+        },
+        "metrics": [
+            {
+                "metric": m,
+                "a": ea.get(m),
+                "b": eb.get(m),
+                "delta": None if m not in ea or m not in eb else round(eb[m] - ea[m], 6),
+            }
+            for m in sorted(set(ea) | set(eb))
+        ],
+    }
+    if fa and fb and fa[0].get("stats_id") and fb[0].get("stats_id"):
+        sa, sb = read_json(fa[0]["stats_id"]), read_json(fb[0]["stats_id"])
+        out["feature_shift"] = feature_shift(sa, sb)[:top]
+        out["label_shift"] = {"a": sa.get("label"), "b": sb.get("label")}
+    return out

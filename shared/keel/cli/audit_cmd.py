@@ -324,3 +324,119 @@ def why_promoted_cmd(
     for c in doc["comparison"]:
         table.add_row(c["metric"], str(c["model"]), str(c["other"]), str(c["delta"]))
     console.print(table)
+
+
+@app.command("diff")
+@handled
+def diff_cmd(
+    a: str = typer.Argument(..., help="model ID or prefix (e.g. the one that worked in staging)"),
+    b: str = typer.Argument(..., help="model ID or prefix (e.g. the one misbehaving in prod)"),
+    top: int = typer.Option(5, min=1, max=100, help="how many shifted features to list"),
+    as_of: str | None = AsOfOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """What changed between two models: data, features, code, params, contracts, metrics."""
+    with _views(as_of) as (rt, views):
+        ida, idb = rt.artifacts.resolve(a), rt.artifacts.resolve(b)
+        doc = vq.diff(views, ida, idb, lambda aid: json.loads(rt.artifacts.read_bytes(aid)), top)
+    if json_out:
+        print_json(doc)
+        return
+    table = Table(title=f"{ida[:12]} -> {idb[:12]}", show_header=False)
+    table.add_row(
+        "datasets only in A", ", ".join(x[:12] for x in doc["datasets"]["only_a"]) or "none"
+    )
+    table.add_row(
+        "datasets only in B", ", ".join(x[:12] for x in doc["datasets"]["only_b"]) or "none"
+    )
+    table.add_row("shared datasets", str(doc["datasets"]["shared"]))
+    table.add_row(
+        "code version",
+        "same"
+        if doc["code_version"]["same"]
+        else f"{doc['code_version']['a'][:12]} -> {doc['code_version']['b'][:12]}",
+    )
+    table.add_row(
+        "params changed",
+        ", ".join(f"{k}: {v['a']} -> {v['b']}" for k, v in doc["params"].items()) or "none",
+    )
+    table.add_row(
+        "contracts", f"{', '.join(doc['contracts']['a'])} -> {', '.join(doc['contracts']['b'])}"
+    )
+    for m in doc["metrics"]:
+        table.add_row(
+            f"eval {m['metric']}",
+            f"{m['a']} -> {m['b']} ({m['delta']:+.4f})"
+            if m["delta"] is not None
+            else f"{m['a']} -> {m['b']}",
+        )
+    labels = doc.get("label_shift") or {}
+    if labels.get("a") and labels.get("b"):
+        ((name, la),) = labels["a"].items()
+        lb = labels["b"][name]
+        table.add_row(f"label {name} mean", f"{la.get('mean', 0):.4f} -> {lb.get('mean', 0):.4f}")
+    for f in doc.get("feature_shift", []):
+        table.add_row(
+            f"shift {f['feature']}",
+            f"{f['mean_a']:.4g} -> {f['mean_b']:.4g} ({f['shift_sd']:+.2f} sd)",
+        )
+    console.print(table)
+
+
+@app.command("history")
+@handled
+def history(
+    family: str | None = FamilyOpt,
+    offset: int = typer.Option(0, min=0, help="rows to skip (pagination)"),
+    limit: int = typer.Option(50, min=1, max=1000, help="rows per page"),
+    as_of: str | None = AsOfOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Registry history: every promotion and rejection, oldest first, with its reason."""
+    with _views(as_of) as (_, views):
+        rows = vq.registry_history(views, _family(views, family), offset, limit)
+    if json_out:
+        print_json({"offset": offset, "limit": limit, "decisions": rows})
+        return
+    table = Table(title="registry history")
+    for c in ("at", "env", "model", "decision", "reason"):
+        table.add_column(c)
+    for d in rows:
+        table.add_row(d["at"][:19], d["env"], d["model_id"][:12], d["decision"], d["reason"])
+    console.print(table)
+
+
+@handled
+def replay(
+    as_of: str = typer.Option(..., "--as-of", help="rebuild the views as of this time (ISO 8601)"),
+    out: Path | None = typer.Option(
+        None, "--out", help="SQLite file for the snapshot (default: in KEEL_HOME)"
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Rebuild every view as of TIME from the log alone (exact: filtered on occurred_at), into a
+    separate snapshot; the current views are untouched."""
+    when = _time(as_of)
+    with bootstrap(create=False) as rt:
+        path = out or rt.settings.home / f"views-as-of-{when.strftime('%Y%m%dT%H%M%SZ')}.db"
+        if path.exists():
+            raise KeelError(f"{path} exists", hint="remove it or give --out")
+        snap = SqliteViewStore(path)
+        projector = Projector(
+            rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), chain=False
+        )
+        with _progress() as bar:
+            task = bar.add_task(f"replaying as of {when.isoformat()}", total=None)
+            p = projector.run(lambda pr: bar.update(task, completed=pr.applied))
+        snap.close()
+    doc = {
+        "as_of": when.isoformat(),
+        "snapshot": str(path),
+        "applied": p.applied,
+        "after_as_of": p.after_as_of,
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        console.print(f"{p.applied:,} events up to {when.isoformat()} -> {path}")
+        console.print(f"{p.after_as_of:,} later events left out")

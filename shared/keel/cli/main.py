@@ -26,6 +26,7 @@ app.command("retrain")(pipeline_cmd.retrain)
 app.add_typer(pipeline_cmd.deploy_app, name="deploy")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(pipeline_cmd.service_app, name="service")
+app.command("replay")(audit_cmd.replay)
 
 
 @app.command("version")

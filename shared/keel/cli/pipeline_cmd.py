@@ -160,15 +160,36 @@ def rollback(
 @service_app.command("run")
 @handled
 def service_run(
-    name: str = typer.Argument(..., help="promote or deploy"),
+    name: str = typer.Argument(..., help="promote, deploy (consumer groups); ingest, audit (HTTP)"),
     project: Path | None = ProjectOpt,
     max_idle: float | None = typer.Option(
         None, "--max-idle", help="stop after this many idle seconds"
     ),
+    host: str = typer.Option("127.0.0.1", help="ingest/audit: address to listen on"),
+    port: int = typer.Option(8081, help="ingest/audit: port to listen on"),
 ) -> None:
-    """Consume every event topic as consumer group service-NAME and act on NAME's events."""
+    """promote / deploy: consume every event topic as consumer group service-NAME and act on
+    NAME's events. ingest: POST /v1/families/{family}/records. audit: the audit questions as a
+    JSON API. HTTP services publish OpenAPI at /docs."""
     from services.runner import handlers_of, run_service
 
+    token = os.environ.get("KEEL_API_TOKEN") or None
+    if name in ("ingest", "audit"):
+        import uvicorn
+
+        if name == "audit":
+            from services.audit_http import create_app as audit_app
+
+            with bootstrap() as rt:
+                console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
+                uvicorn.run(audit_app(rt, token), host=host, port=port, log_level="warning")
+            return
+        from services.ingest.http import create_app as ingest_app
+
+        with pipeline(project) as ctx:
+            console.print(f"ingest on http://{host}:{port} (OpenAPI at /docs)")
+            uvicorn.run(ingest_app(ctx, token), host=host, port=port, log_level="warning")
+        return
     handlers_of(name)  # fail fast on an unknown name
     with pipeline(project) as ctx:
         # Events this service publishes are folded when they come back from the log.
