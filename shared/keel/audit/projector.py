@@ -60,14 +60,25 @@ class Projector:
     def run(self, on_batch: Callable[[Progress], None] | None = None) -> Progress:
         """Fold everything up to the log's current end, batch by batch."""
         progress = Progress()
-        positions = self.views.tracking(self.name)
-        head = self.views.get(HEAD) or {"seq": 0, "hash": GENESIS, "next_offset": 0}
-        adopted = self._adopt_links(head, progress) if self.chain else set()
-        records = self.log.read(list(EVENT_TOPICS), positions or None)
-        for batch in _chunks(records, self.batch_size):
-            self._apply_batch(batch, positions, head, adopted, progress)
-            if on_batch:
-                on_batch(progress)
+        # The chain writer has a stable identity (where the log supports one), so a killed
+        # predecessor's open append is aborted before the chain is read back below.
+        for_writer = getattr(self.log, "for_writer", None)
+        self.writer: EventLog = (
+            for_writer(f"projector-{self.name}") if for_writer and self.chain else self.log
+        )
+        try:
+            positions = self.views.tracking(self.name)
+            head = self.views.get(HEAD) or {"seq": 0, "hash": GENESIS, "next_offset": 0}
+            if self.chain:
+                self._adopt_links(head, progress)
+            records = self.log.read(list(EVENT_TOPICS), positions or None)
+            for batch in _chunks(records, self.batch_size):
+                self._apply_batch(batch, positions, head, progress)
+                if on_batch:
+                    on_batch(progress)
+        finally:
+            if self.writer is not self.log:
+                self.writer.close()
         return progress
 
     # -- one batch ---------------------------------------------------------------------------
@@ -76,7 +87,6 @@ class Projector:
         batch: list[LogRecord],
         positions: dict[TopicPartition, int],
         head: dict[str, Any],
-        adopted: set[str],
         progress: Progress,
     ) -> None:
         events: list[tuple[LogRecord, Any]] = []
@@ -95,11 +105,12 @@ class Projector:
                 continue
             events.append((rec, event))
         seen_keys = [f"seen:{e.envelope.event_id}" for _, e in events]
-        already = {
-            k
-            for k, d in zip(seen_keys, self.views.get_many(seen_keys), strict=True)
-            if d is not None
-        }
+        found = self.views.get_many(seen_keys)
+        already = {k for k, d in zip(seen_keys, found, strict=True) if d is not None}
+        # Events already in the chain (links adopted after a crash) get no second link.
+        chain_keys = [f"chained:{e.envelope.event_id}" for _, e in events] if self.chain else []
+        found = self.views.get_many(chain_keys)
+        chained = {k for k, d in zip(chain_keys, found, strict=True) if d}
         keys = sorted({k for _, e in events for k in keys_for(e)})
         docs: dict[str, dict[str, Any] | None] = dict(
             zip(keys, self.views.get_many(keys), strict=True)
@@ -120,13 +131,16 @@ class Projector:
             index.extend(change.index)
             seen.append(Put(key, {}))
             progress.applied += 1
-            if self.chain and event.envelope.event_id not in adopted:
+            ckey = f"chained:{event.envelope.event_id}"
+            if self.chain and ckey not in chained:
+                chained.add(ckey)
                 links.append(self._link(rec, event, head))
+                seen.append(Put(ckey, {"seq": head["seq"]}))
         # Grouped by kind (different keys, so order between groups does not matter): each
         # group is one executemany / one run of pipelined commands.
         updates: list[Update] = [*index, *seen, *(Put(k, docs[k] or {}) for k in sorted(changed))]
         if links:
-            stored = self.log.append([to_outgoing(self.codec, link) for link in links])
+            stored = self.writer.append([to_outgoing(self.codec, link) for link in links])
             head["next_offset"] = stored[-1].offset + 1
         updates.append(Put(HEAD, dict(head)))
         self.views.apply(updates, Tracking(self.name, dict(positions)))
@@ -164,9 +178,12 @@ class Projector:
             summary=summary,
         )
 
-    def _adopt_links(self, head: dict[str, Any], progress: Progress) -> set[str]:
-        """Links appended after the stored head by a run that crashed before its views landed."""
-        adopted: set[str] = set()
+    def _adopt_links(self, head: dict[str, Any], progress: Progress) -> None:
+        """Links appended after the stored head by a run that crashed before its views landed
+        continue the chain, so they are kept, and marked (chained:{event_id}) together with the
+        new head in one apply before any batch: no later run links those events again, whatever
+        batch boundaries it reads (on Kafka, partitions interleave differently each time)."""
+        updates: list[Update] = []
         start = {(AUDIT_TOPIC, 0): int(head["next_offset"])}
         for rec in self.log.read([AUDIT_TOPIC], start):
             try:
@@ -176,9 +193,11 @@ class Projector:
             if not isinstance(link, g.AuditRecord) or link.prev_hash != head["hash"]:
                 continue
             head.update(seq=link.seq, hash=link.hash, next_offset=rec.offset + 1)
-            adopted.add(link.event_id)
+            updates.append(Put(f"chained:{link.event_id}", {"seq": link.seq}))
             progress.adopted_links += 1
-        return adopted
+        if updates:
+            updates.append(Put(HEAD, dict(head)))
+            self.views.apply(updates)
 
 
 def _chunks(records: Iterator[LogRecord], n: int) -> Iterator[list[LogRecord]]:

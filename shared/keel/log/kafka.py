@@ -26,7 +26,7 @@ from keel.topics import EVENT_TOPICS
 
 T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
-SCAN_STALL_S = 30
+SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
 
 
 def _transactional_id() -> str:
@@ -69,10 +69,12 @@ class KafkaEventLog:
         prefix: str = DEFAULT_PREFIX,
         provision_topics: bool = True,
         exactly_once: bool = True,
+        transactional_id: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.exactly_once = exactly_once
+        self.transactional_id = transactional_id or _transactional_id()
         provision.check_reachable(bootstrap)
         if provision_topics:
             provision.apply(bootstrap, prefix)
@@ -96,19 +98,33 @@ class KafkaEventLog:
                 # did not commit is invisible to read_committed consumers instead.
                 **(
                     {
-                        "transactional.id": _transactional_id(),
-                        "transaction.timeout.ms": 60000,
+                        "transactional.id": self.transactional_id,
+                        # A writer killed mid-transaction holds back read_committed readers
+                        # until the broker aborts it; keep that window short.
+                        "transaction.timeout.ms": 30000,
                     }
                     if self.exactly_once
                     else {}
                 ),
                 "linger.ms": 5,
                 "compression.type": "lz4",
-                "message.timeout.ms": 60000,
+                "message.timeout.ms": 30000,  # <= transaction.timeout.ms
                 # librdkafka logs every reconnect attempt; failures reach us through delivery
                 # reports and raise, so only critical log lines are worth printing.
                 "log_level": 2,
             }
+        )
+
+    def for_writer(self, role: str) -> KafkaEventLog:
+        """A log handle whose producer has a stable transactional ID for `role`: when a new
+        incarnation starts, the broker aborts the open transaction of the one that was killed
+        at once (instead of after the timeout), so readers see past it immediately."""
+        return KafkaEventLog(
+            self.bootstrap,
+            self.prefix,
+            provision_topics=False,
+            exactly_once=self.exactly_once,
+            transactional_id=f"keel-{self.prefix}{role}",
         )
 
     # -- names -----------------------------------------------------------------------------
