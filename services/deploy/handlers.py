@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from keel.artifacts.ids import ArtifactSpec
+from keel.errors import KeelError
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
 from services.common import make_envelope, service_code_version, store
+from services.contracts import check_contracts
 from services.deploy.domain import manifest, rollback_target
 from services.ingest.domain import canonical_lines
 
@@ -49,6 +51,9 @@ def deploy(
 def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     assert isinstance(event, g.ModelPromoted)
     eid = event.envelope.event_id
+    verdict = check_contracts(ctx, event.family, "deploy", event.envelope.occurred_at, SERVICE, eid)
+    if isinstance(verdict, g.SchemaReconciliationFailed):
+        return []  # the failure is recorded; nothing is deployed until the contracts are fixed
     return [
         deploy(
             ctx,
@@ -67,6 +72,13 @@ def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
 def rollback(ctx: Context, family: str, env: str, to: str | None, at: datetime) -> g.ModelDeployed:
     ctx.project.family(family)
     target = rollback_target(ctx.state.serving.get((family, env), []), to)
+    verdict = check_contracts(ctx, family, "deploy", at, SERVICE)
+    if isinstance(verdict, g.SchemaReconciliationFailed):
+        raise KeelError(
+            f"{family}: contracts diverge, nothing was deployed: "
+            + "; ".join(p.message for p in verdict.problems),
+            hint=f"fix the contracts, then check with `keel schemas reconcile --family {family}`",
+        )
     event = deploy(
         ctx,
         family,

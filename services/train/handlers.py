@@ -13,6 +13,7 @@ from keel.events import generated as g
 from keel.pipeline import Context
 from keel.plugins import load_entry_point, plugin_code_version
 from services.common import make_envelope, store
+from services.contracts import check_contracts
 from services.feature.handlers import build_features, load_table
 from services.ingest.domain import canonical_lines
 from services.train.domain import calibration_table, metrics
@@ -21,7 +22,12 @@ SERVICE = "train"
 
 
 def train_model(
-    ctx: Context, family: str, feature_set_id: str, at: datetime, causation_id: str | None = None
+    ctx: Context,
+    family: str,
+    feature_set_id: str,
+    at: datetime,
+    causation_id: str | None = None,
+    reconciliation_event_id: str | None = None,
 ) -> g.ModelTrained:
     fam = ctx.project.family(family)
     cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
@@ -46,6 +52,7 @@ def train_model(
         trainer=fam.trainer,
         params={k: canonical_json(v) for k, v in sorted(fam.trainer_params.items())},
         code_version=cv,
+        reconciliation_event_id=reconciliation_event_id,
     )
     ctx.publish([event])
     return event
@@ -96,9 +103,24 @@ def retrain(
     ctx: Context, family: str, dataset_ids: list[str], eval_dataset_id: str, at: datetime
 ) -> tuple[g.ModelTrained, g.ModelEvaluated]:
     """The retrain command: features for the training and held-out datasets, a model, its eval.
-    Promotion and deployment follow from the ModelEvaluated event."""
+    Promotion and deployment follow from the ModelEvaluated event. Contracts that diverge stop
+    it before any work (SchemaReconciliationFailed is recorded, nothing is trained)."""
+    verdict = check_contracts(ctx, family, "train", at, SERVICE)
+    if isinstance(verdict, g.SchemaReconciliationFailed):
+        reasons = "; ".join(p.message for p in verdict.problems)
+        raise KeelError(
+            f"{family}: training and inference contracts diverge, nothing was trained: {reasons}",
+            hint=f"fix the contracts, then check with `keel schemas reconcile --family {family}`",
+        )
     train_fs = build_features(ctx, family, dataset_ids, at)
     eval_fs = build_features(ctx, family, [eval_dataset_id], at)
-    trained = train_model(ctx, family, train_fs.feature_set_id, at, train_fs.envelope.event_id)
+    trained = train_model(
+        ctx,
+        family,
+        train_fs.feature_set_id,
+        at,
+        train_fs.envelope.event_id,
+        verdict.envelope.event_id,
+    )
     evaluated = evaluate_model(ctx, family, trained.model_id, eval_fs.feature_set_id, at)
     return trained, evaluated

@@ -196,3 +196,42 @@ def service_run(
         ctx.publish = lambda events: ctx.rt.publish(events)  # type: ignore[assignment]
         stats = run_service(ctx, name, lambda msg: console.print(msg, highlight=False), max_idle)
     console.print(f"{name}: {stats}")
+
+
+@handled
+def reconcile_cmd(
+    family: str = FamilyOpt,
+    project: Path | None = ProjectOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check the family's training contract against its inference contract and record the
+    verdict (SchemaReconciled / SchemaReconciliationFailed). Exit 1 when they diverge."""
+    from keel.events import generated as g
+    from services.contracts import check_contracts
+
+    with pipeline(project) as ctx:
+        ctx.project.family(family)
+        verdict = check_contracts(ctx, family, "cli", datetime.now(UTC), "contracts")
+    failed = isinstance(verdict, g.SchemaReconciliationFailed)
+    problems = (
+        [p.to_avro() for p in verdict.problems]
+        if isinstance(verdict, g.SchemaReconciliationFailed)
+        else []
+    )
+    doc = {
+        "family": family,
+        "compatible": not failed,
+        "training_fingerprint": verdict.training_fingerprint,
+        "inference_fingerprint": verdict.inference_fingerprint,
+        "event_id": verdict.envelope.event_id,
+        "problems": problems,
+    }
+    if json_out:
+        print_json(doc)
+    elif not failed:
+        console.print(f"{family}: training and inference contracts are compatible")
+    else:
+        for p in problems:
+            console.print(f"[red]{p['rule']}[/] {p['message']}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
