@@ -28,6 +28,7 @@ app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(pipeline_cmd.service_app, name="service")
 app.command("replay")(audit_cmd.replay)
 schemas_cmd.app.command("reconcile")(pipeline_cmd.reconcile_cmd)
+app.command("serve")(pipeline_cmd.serve_cmd)
 
 
 @app.command("version")

@@ -235,3 +235,34 @@ def reconcile_cmd(
             console.print(f"[red]{p['rule']}[/] {p['message']}", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+@handled
+def serve_cmd(
+    family: str = FamilyOpt,
+    env: str = typer.Option("prod", "--env", help="serve the model deployed to this environment"),
+    project: Path | None = ProjectOpt,
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8080, help="port to listen on"),
+) -> None:
+    """Serve predictions for FAMILY from ENV's current deployment; payloads are validated against
+    the inference contract; hot-swaps on ModelDeployed. OpenAPI at /docs."""
+    import uvicorn
+
+    from services.serve.app import Server, create_app
+
+    path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
+    proj = load_project(path)
+    proj.family(family)
+    with bootstrap(create=False) as rt:
+        server = Server(rt, proj, family, env)
+        server.follow()
+        current = server.current.model_id[:12] if server.current else "none yet"
+        console.print(f"serving {family}/{env} on http://{host}:{port} (model {current})")
+        uvicorn.run(
+            create_app(server, os.environ.get("KEEL_API_TOKEN") or None),
+            host=host,
+            port=port,
+            log_level="warning",
+        )
+        server.stop()

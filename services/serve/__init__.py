@@ -1,0 +1,1 @@
+"""The serve service: predictions behind a contract-checked HTTP boundary."""

@@ -1,0 +1,150 @@
+"""The serving boundary: payloads validated against a model derived from inference.avsc; valid,
+invalid and hostile payloads; never a 500; token; readiness; hot swap on ModelDeployed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keel.bootstrap import bootstrap
+from keel.demo.story import FAMILY, monthly_batches
+from keel.project import load_project
+from keel.settings import Settings
+from services.serve.app import Server, create_app
+
+pytestmark = pytest.mark.integration
+KEEL = str(Path(sys.executable).with_name("keel"))
+URL = f"/v1/models/{FAMILY}/predict"
+AUTH = {"Authorization": "Bearer tok"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    wd = tmp_path_factory.mktemp("serve")
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(wd / "d")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    doc: dict[str, Any] = json.loads(out.stdout)
+    doc["project"] = str(wd / "d" / "keel.toml")
+    return doc
+
+
+@pytest.fixture(scope="module")
+def client(demo: dict[str, Any]) -> Iterator[tuple[TestClient, Server]]:
+    with bootstrap(Settings(home=Path(demo["home"]), bus="", views=""), create=False) as rt:
+        server = Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
+        yield TestClient(create_app(server, token="tok")), server
+
+
+def payload() -> dict[str, Any]:
+    row = dict(monthly_batches()[0][0])
+    row.pop("record_id")
+    row.pop("malignant")
+    return row
+
+
+def test_valid_payload_gets_a_prediction_from_the_deployed_model(
+    client: Any, demo: dict[str, Any]
+) -> None:
+    c, _ = client
+    r = c.post(URL, json=payload(), headers=AUTH)
+    assert r.status_code == 200, r.text
+    prod = [d for d in demo["deployments"] if d["env"] == "prod"]
+    assert r.json()["model_id"] == prod[-1]["model_id"] and 0 <= r.json()["probability"] <= 1
+    assert c.get("/readyz").json()["ready"] is True
+
+
+def test_token_is_required(client: Any) -> None:
+    c, _ = client
+    assert c.post(URL, json=payload()).status_code == 401
+    assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"mean_radius": "12.5"}, "mean_radius"),  # a string where the contract says double
+        ({"mean_radius": -3.0}, "mean_radius"),  # below keel.min
+        ({"mean_radius": None}, "mean_radius"),
+        ({"extra": 1}, "extra"),
+        ({"malignant": 1}, "malignant"),  # labels are not accepted for inference
+        ({"mean_radius": True}, "mean_radius"),
+        ({"mean_radius": "x" * 1_000_000}, "mean_radius"),
+    ],
+)
+def test_invalid_payloads_get_field_level_422(
+    client: Any, change: dict[str, Any], field: str
+) -> None:
+    c, _ = client
+    r = c.post(URL, json={**payload(), **change}, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert field in {e["field"] for e in r.json()["detail"]}
+
+
+def test_missing_field_nan_infinity_huge_nested_and_wrong_content_type_never_500(
+    client: Any,
+) -> None:
+    c, _ = client
+    body = payload()
+    del body["mean_texture"]
+    assert c.post(URL, json=body, headers=AUTH).status_code == 422
+    text = json.dumps(payload())
+    for bad in (
+        text.replace('"mean_radius": ', '"mean_radius": NaN, "x": ', 1),
+        text.replace('"mean_area": ', '"mean_area": Infinity, "y": ', 1),
+        text.replace('"mean_area": ', '"mean_area": 1e400, "z": ', 1),
+        "[" * 100_000,
+        "{" * 50_000,
+        "not json",
+        "",
+    ):
+        r = c.post(URL, content=bad, headers={**AUTH, "content-type": "application/json"})
+        assert r.status_code in (400, 422), (bad[:40], r.status_code)
+    r = c.post(URL, content=text, headers={**AUTH, "content-type": "text/plain"})
+    assert r.status_code in (415, 422)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+            max_leaves=10,
+        ),
+    )
+)
+def test_fuzzed_payloads_never_500(client: Any, junk: dict[str, Any]) -> None:
+    c, _ = client
+    body = json.dumps({**payload(), **junk})  # allow_nan: NaN/Infinity tokens are sent too
+    r = c.post(URL, content=body, headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code in (200, 422), r.text
+
+
+def test_hot_swap_on_a_new_deployment(client: Any, demo: dict[str, Any]) -> None:
+    c, server = client
+    before = c.post(URL, json=payload(), headers=AUTH).json()["model_id"]
+    out = subprocess.run(
+        [KEEL, "deploy", "rollback", "--family", FAMILY, "--env", "prod", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"KEEL_HOME": demo["home"], "KEEL_PROJECT": demo["project"], "PATH": ""},
+    )
+    assert out.returncode == 0, out.stderr
+    server.refresh()  # what the follower thread does every second
+    after = c.post(URL, json=payload(), headers=AUTH).json()
+    assert after["model_id"] == json.loads(out.stdout)["model_id"] != before
