@@ -8,11 +8,12 @@ nothing is left. On Kafka each service runs the same handlers in its own consume
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from keel.audit.folds import AuditState, evolve, fold
 from keel.bootstrap import Runtime
+from keel.codec import CodecError
 from keel.events import Event, decode_event
 from keel.project import Project
 
@@ -30,10 +31,20 @@ class Context:
 Handler = Callable[[Context, Event], list[Event]]
 
 
+def _decodable(rt: Runtime) -> Iterator[Event]:
+    """Every event of the log that decodes; undecodable bytes are reported by `keel audit tail`
+    and quarantined by consumers, and must not stop a command from starting."""
+    for r in rt.log.read():
+        try:
+            yield decode_event(rt.codec, r.value)
+        except CodecError:
+            continue
+
+
 class InProcessBus:
     def __init__(self, rt: Runtime, project: Project, actor: str) -> None:
         self.handlers: dict[str, list[Handler]] = {}
-        state = fold(decode_event(rt.codec, r.value) for r in rt.log.read())
+        state = fold(_decodable(rt))
         self.ctx = Context(rt, project, state, actor, publish=self.publish)
         self._queue: deque[Event] = deque()
         self._draining = False

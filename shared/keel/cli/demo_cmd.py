@@ -27,7 +27,7 @@ def _answers(doc: dict[str, Any]) -> None:
             "kind",
             "manifest_id",
             "eval_report_id",
-            "deployment_event_id",
+            "event_id",
         ):
             t.add_row(k, str(iv[k]))
     console.print(t)

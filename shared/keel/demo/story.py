@@ -118,7 +118,8 @@ class StoryLog:
 def run_story(
     workdir: Path, progress: Callable[[str], None], bus: str = "", views: str = ""
 ) -> dict[str, Any]:
-    from keel.audit.queries import diff_models, serving_at, why_promoted
+    from keel.audit import view_queries as vq
+    from keel.audit.projector import Projector
     from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
@@ -174,11 +175,14 @@ def run_story(
 
             return json.loads(rt.artifacts.read_bytes(aid))
 
+        # The answers come from the audit views, folded from the log like any later query.
+        with log.step("project audit views"):
+            Projector(rt.log, rt.views, rt.codec).run()
         answers = {
-            "serving_prod_at": serving_at(state, FAMILY, "prod", QUESTION_DATE),
-            "why_current_prod": why_promoted(state, prod_now.model_id, "prod"),
-            "staging_vs_prod": diff_models(
-                state, prod_now.model_id, staging_now.model_id, read_json
+            "serving_prod_at": vq.serving_at(rt.views, FAMILY, "prod", QUESTION_DATE),
+            "why_current_prod": vq.why_promoted(rt.views, prod_now.model_id, "prod"),
+            "staging_vs_prod": vq.diff(
+                rt.views, prod_now.model_id, staging_now.model_id, read_json
             ),
         }
         doc = {
