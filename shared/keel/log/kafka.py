@@ -83,6 +83,10 @@ class KafkaEventLog:
             self._producer.init_transactions(30)
         self._loop = _Loop()
         self._closed = False
+        # Highest offset + 1 this handle appended per partition: a read_committed consumer's
+        # end offset (the last stable offset) can lag a commit by the time the broker takes to
+        # write its markers, and a read right after an append must still see the append.
+        self._written: dict[tuple[str, int], int] = {}
 
     def _new_producer(self) -> Any:
         from confluent_kafka import Producer
@@ -175,7 +179,11 @@ class KafkaEventLog:
                 f"{exc.args[0].str() if exc.args else exc}",
                 hint="nothing of the batch is visible to consumers; appending it again is safe",
             ) from None
-        return self._in_input_order(events, [m for _, m in delivered])
+        msgs = [m for _, m in delivered]
+        for m in msgs:
+            key = (m.topic(), m.partition())
+            self._written[key] = max(self._written.get(key, 0), m.offset() + 1)
+        return self._in_input_order(events, msgs)
 
     def _flush(self, n: int, delivered: list[Any]) -> None:
         remaining = self._producer.flush(60)
@@ -308,7 +316,10 @@ class KafkaEventLog:
                         first = end[tp] if hint is None else max(first, hint.offset)
                     firsts[tp] = first
                     consumer.seek(tp, first)
-                return {tp: end[tp] for tp in tps if firsts[tp] < end[tp]}
+                stops = {
+                    tp: max(end[tp], self._written.get((tp.topic, tp.partition), 0)) for tp in tps
+                }
+                return {tp: stops[tp] for tp in tps if firsts[tp] < stops[tp]}
 
             pending = self._loop.run(positions())
             idle_since = time.monotonic()
