@@ -41,21 +41,7 @@ def decide(metrics: Mapping[str, float], incumbent: Incumbent | None, policy: Po
     notes: list[str] = []
     for metric, threshold in sorted(policy.thresholds.items()):
         value = metrics.get(metric)
-        if value is None:
-            gates.append(
-                GateResult(
-                    name=f"{metric}_threshold",
-                    metric=metric,
-                    op=_word(metric),
-                    threshold=threshold,
-                    value=None,
-                    passed=False,
-                    margin=None,
-                )
-            )
-            notes.append(f"{metric} was not measured")
-            continue
-        passed, margin = _compare(metric, value, threshold)
+        passed, margin = _compare(metric, value, threshold) if value is not None else (False, None)
         gates.append(
             GateResult(
                 name=f"{metric}_threshold",
@@ -67,64 +53,53 @@ def decide(metrics: Mapping[str, float], incumbent: Incumbent | None, policy: Po
                 margin=margin,
             )
         )
-        notes.append(
-            f"{metric} {value:.4f} {_word(metric)} {threshold} ({margin:+.4f})"
-            if passed
-            else f"{metric} {value:.4f} misses {_word(metric)} {threshold} by {-margin:.4f}"
-        )
+        if value is None or margin is None:
+            notes.append(f"{metric} was not measured")
+        elif passed:
+            notes.append(f"{metric} {value:.4f} {_word(metric)} {threshold} ({margin:+.4f})")
+        else:
+            notes.append(
+                f"{metric} {value:.4f} misses {_word(metric)} {threshold} by {-margin:.4f}"
+            )
     beat = policy.beat_incumbent
     if beat is not None:
-        m, by = beat.metric, beat.by
-        value = metrics.get(m)
-        inc_value = incumbent.metrics.get(m) if incumbent else None
-        if incumbent is None or inc_value is None:
-            gates.append(
-                GateResult(
-                    name="beats_incumbent",
-                    metric=m,
-                    op="beats_incumbent_by",
-                    threshold=by,
-                    value=value,
-                    passed=value is not None,
-                    margin=None,
-                )
-            )
-            notes.append("no incumbent to beat" if incumbent is None else f"incumbent has no {m}")
-        elif value is None:
-            gates.append(
-                GateResult(
-                    name="beats_incumbent",
-                    metric=m,
-                    op="beats_incumbent_by",
-                    threshold=by,
-                    value=None,
-                    passed=False,
-                    margin=None,
-                )
-            )
-            notes.append(f"{m} was not measured")
-        else:
-            required = inc_value + by if HIGHER_IS_BETTER[m] else inc_value - by
-            passed, margin = _compare(m, value, required)
-            gates.append(
-                GateResult(
-                    name="beats_incumbent",
-                    metric=m,
-                    op="beats_incumbent_by",
-                    threshold=by,
-                    value=value,
-                    passed=passed,
-                    margin=margin,
-                )
-            )
-            who = incumbent.model_id[:12]
-            notes.append(
-                f"{m} {value:.4f} beats incumbent {who} ({inc_value:.4f}) "
-                f"by {value - inc_value:+.4f}, needed {by:+.4f}"
-                if passed
-                else f"{m} {value:.4f} does not beat incumbent {who} ({inc_value:.4f}) "
-                f"by {by:+.4f}: short by {-margin:.4f}"
-            )
+        gate, note = _beat_gate(beat.metric, beat.by, metrics.get(beat.metric), incumbent)
+        gates.append(gate)
+        notes.append(note)
     promoted = all(g.passed for g in gates)
     head = "promoted: " if promoted else "rejected: "
     return Decision(promoted, tuple(gates), head + "; ".join(notes))
+
+
+def _beat_gate(
+    m: str, by: float, value: float | None, incumbent: Incumbent | None
+) -> tuple[GateResult, str]:
+    """The "beat the incumbent by at least `by` on metric `m`" gate, and its sentence."""
+    inc_value = incumbent.metrics.get(m) if incumbent else None
+    margin: float | None = None
+    if incumbent is None or inc_value is None:
+        passed = value is not None
+        note = "no incumbent to beat" if incumbent is None else f"incumbent has no {m}"
+    elif value is None:
+        passed, note = False, f"{m} was not measured"
+    else:
+        required = inc_value + by if HIGHER_IS_BETTER[m] else inc_value - by
+        passed, margin = _compare(m, value, required)
+        who = incumbent.model_id[:12]
+        note = (
+            f"{m} {value:.4f} beats incumbent {who} ({inc_value:.4f}) "
+            f"by {value - inc_value:+.4f}, needed {by:+.4f}"
+            if passed
+            else f"{m} {value:.4f} does not beat incumbent {who} ({inc_value:.4f}) "
+            f"by {by:+.4f}: short by {-margin:.4f}"
+        )
+    gate = GateResult(
+        name="beats_incumbent",
+        metric=m,
+        op="beats_incumbent_by",
+        threshold=by,
+        value=value,
+        passed=passed,
+        margin=margin,
+    )
+    return gate, note

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from keel.events import generated as g
-
-ReadJson = Callable[[str], Any]
 
 
 def _gate_doc(gate: g.GateResult) -> dict[str, Any]:
