@@ -30,7 +30,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## benchmarks: tables on stdout, JSON in bench/results/
+bench: install  ## benchmarks: tables on stdout, JSON in bench/results/ (~20 min)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run_all
 
 up: install  ## a real Kafka (KRaft) and redis-server on 127.0.0.1; prints KEEL_BUS / KEEL_VIEWS

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from bench import bench_codec, bench_hashing, bench_kafka, bench_redis_views, bench_sqlite_log
+from bench import (
+    bench_codec,
+    bench_faust,
+    bench_hashing,
+    bench_ingest,
+    bench_kafka,
+    bench_projector,
+    bench_redis_views,
+    bench_registry,
+    bench_serve,
+    bench_sqlite_log,
+)
 
 
 def main() -> None:
-    for mod in (bench_hashing, bench_codec, bench_sqlite_log, bench_kafka, bench_redis_views):
-        mod.main([])
+    for mod, args in (
+        (bench_hashing, []),
+        (bench_codec, []),
+        (bench_sqlite_log, []),
+        (bench_kafka, []),
+        (bench_redis_views, []),
+        (bench_ingest, []),
+        (bench_registry, []),
+        (bench_serve, []),
+        (bench_projector, ["--kafka"]),
+        (bench_faust, []),
+    ):
+        mod.main(args)
 
 
 if __name__ == "__main__":

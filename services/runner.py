@@ -9,11 +9,15 @@ already recorded (deploy and promote look at the state before acting).
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from keel.audit.folds import evolve, fold
+from keel.audit.projector import Progress, Projector
+from keel.bootstrap import Runtime
 from keel.codec import CodecError
 from keel.consume import quarantine_event
 from keel.events import decode_event
@@ -21,7 +25,7 @@ from keel.pipeline import Context, Handler
 from keel.topics import EVENT_TOPICS
 from services.common import service_code_version
 
-RUNNABLE = ("promote", "deploy")
+RUNNABLE = ("promote", "deploy", "projector")
 
 
 def handlers_of(name: str) -> dict[str, Handler]:
@@ -37,7 +41,7 @@ def handlers_of(name: str) -> dict[str, Handler]:
 
     raise KeelError(
         f"no long-running service named {name!r}",
-        hint="runnable services: promote, deploy (consumer groups); ingest, audit (HTTP)",
+        hint="consumer groups: promote, deploy, projector; HTTP: ingest, audit",
     )
 
 
@@ -80,6 +84,28 @@ def run_service(
     finally:
         sub.close()
     return stats
+
+
+def run_projector(
+    rt: Runtime, say: Callable[[str], None], max_idle: float | None = None
+) -> Progress:
+    """The audit projector as a service: catch up, then follow the log as consumer group
+    service-projector until SIGTERM / SIGINT (or idle for max_idle seconds)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    last = {"applied": 0, "at": time.monotonic()}
+
+    def on_batch(p: Progress) -> None:
+        say(f"folded {p.applied - last['applied']:,} event(s); {p.applied:,} this run")
+        last.update(applied=p.applied, at=time.monotonic())
+
+    def should_stop() -> bool:
+        idle = time.monotonic() - last["at"]
+        return stop.is_set() or (max_idle is not None and idle >= max_idle)
+
+    projector = Projector(rt.log, rt.views, rt.codec, batch_size=5000)
+    return projector.follow("service-projector", should_stop, on_batch)
 
 
 def _decoded(

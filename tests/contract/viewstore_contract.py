@@ -6,7 +6,16 @@ from collections.abc import Callable
 
 import pytest
 
-from keel.views.port import IndexAdd, IndexRemove, Put, Remove, Tracking, ViewStore
+from keel.views.port import (
+    IndexAdd,
+    IndexRemove,
+    Put,
+    Remove,
+    SetAdd,
+    SetRemove,
+    Tracking,
+    ViewStore,
+)
 
 MakeViews = Callable[[], ViewStore]
 
@@ -39,6 +48,22 @@ class ViewStoreContract:
         v.apply([IndexRemove("serving:prod", "m10")])
         assert v.index_floor("serving:prod", 1e12) == ("m9", 9000.0)
 
+    def test_sets_add_in_bulk_and_answer_membership_in_bulk(self, make_views: MakeViews) -> None:
+        v = make_views()
+        v.apply([SetAdd("seen", ("e1", "e2")), Put("a", {"n": 1}), SetAdd("seen", ("e2", "e3"))])
+        v.apply([SetAdd("other", ("e9",)), SetAdd("seen", ())])
+        assert v.contains("seen", ["e3", "e9", "e1", "zz"]) == [True, False, True, False]
+        assert v.contains("nothing", ["e1"]) == [False] and v.contains("seen", []) == []
+        v.apply([SetAdd("other", ("e8",)), SetRemove("other", ("e8", "zz")), SetRemove("x", ())])
+        assert v.members("other") == ["e9"] and v.members("nothing") == []
+        many = [f"m{i}" for i in range(1200)]  # more than one statement's worth of parameters
+        v.apply([SetAdd("big", tuple(many))])
+        assert all(v.contains("big", many)) and v.contains("big", ["m1200"]) == [False]
+        snap = v.snapshot()
+        assert snap["sets"]["seen"] == {"e1", "e2", "e3"} and snap["sets"]["other"] == {"e9"}
+        v.clear()
+        assert v.contains("seen", ["e1"]) == [False] and v.snapshot()["sets"] == {}
+
     def test_tracking_is_written_with_the_updates(self, make_views: MakeViews) -> None:
         v = make_views()
         v.apply([Put("a", {"n": 1})], Tracking("proj", {("ingest", 0): 10, ("registry", 2): 4}))
@@ -51,9 +76,11 @@ class ViewStoreContract:
         v.apply([Put("a", {"n": 1})], Tracking("proj", {("t", 0): 1}))
         with pytest.raises((TypeError, ValueError)):
             v.apply(
-                [Put("a", {"n": 2}), Put("b", {"bad": object()})], Tracking("proj", {("t", 0): 2})
+                [SetAdd("s", ("x",)), Put("a", {"n": 2}), Put("b", {"bad": object()})],
+                Tracking("proj", {("t", 0): 2}),
             )
         assert v.get("a") == {"n": 1} and v.get("b") is None
+        assert v.contains("s", ["x"]) == [False]
         assert v.tracking("proj") == {("t", 0): 1}
 
     def test_views_survive_reopen_and_clear_drops_them(self, make_views: MakeViews) -> None:

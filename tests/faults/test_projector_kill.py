@@ -4,13 +4,8 @@ the same chain."""
 
 from __future__ import annotations
 
-import os
-import random
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +20,7 @@ from keel.events import generated as g
 from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
 from keel.views.sqlite import SqliteViewStore
+from tests.faults.killing import clean_env, kill_repeatedly
 
 pytestmark = pytest.mark.faults
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -94,34 +90,24 @@ def test_projector_survives_sigkill_exactly(tmp_path: Path) -> None:
     Projector(log_b, views_b, codec).run()
     clean = views_b.snapshot()
 
-    # the fold killed 20 times
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
-        "KEEL_HOME": str(a),
-    }
-    rnd = random.Random(20)
-    killed = 0
-    deadline = time.monotonic() + 600  # bounded in time as well as in count
-    while killed < KILLS and time.monotonic() < deadline:
-        proc = subprocess.Popen(
-            [KEEL, "audit", "project", "--json"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rnd.uniform(0.3, 1.5))
-        if proc.poll() is not None:
-            break  # it finished before the kill: nothing left to interrupt
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        killed += 1
+    # the fold killed 20 times, at random points
+    probe = SqliteViewStore(a / "views.db")
+    killed = kill_repeatedly(
+        clean_env(KEEL_HOME=str(a)),
+        lambda: int((probe.get("projector:stats") or {}).get("applied", 0)),
+        EVENTS,
+        KILLS,
+        seed=20,
+    )
+    probe.close()
     log_a, views_a = SqliteEventLog(a / "log.db"), SqliteViewStore(a / "views.db")
     Projector(log_a, views_a, codec).run()
     after = views_a.snapshot()
 
-    assert killed >= 10, f"only {killed} kills landed before the fold finished"
+    assert killed == KILLS, f"only {killed} kills landed before the fold finished"
     assert after["docs"]["projector:stats"]["applied"] == EVENTS  # each event exactly once
     assert after["docs"] == clean["docs"]
     assert after["indexes"] == clean["indexes"]
+    assert after["sets"] == clean["sets"]  # applied IDs; no adopted link left pending
     assert after["tracking"] == clean["tracking"]
     assert chain(log_a, codec) == chain(log_b, codec)

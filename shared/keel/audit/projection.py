@@ -79,11 +79,6 @@ def _doc(docs: dict[str, dict[str, Any] | None], change: Change, key: str) -> di
 
 
 # -- lineage ------------------------------------------------------------------------------------
-@_keys.register
-def _(e: g.ArtifactRecorded) -> list[str]:
-    return [f"artifact:{e.artifact_id}"]
-
-
 @_apply.register
 def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     change.docs[f"artifact:{e.artifact_id}"] = {

@@ -160,7 +160,9 @@ def rollback(
 @service_app.command("run")
 @handled
 def service_run(
-    name: str = typer.Argument(..., help="promote, deploy (consumer groups); ingest, audit (HTTP)"),
+    name: str = typer.Argument(
+        ..., help="promote, deploy, projector (consumer groups); ingest, audit (HTTP)"
+    ),
     project: Path | None = ProjectOpt,
     max_idle: float | None = typer.Option(
         None, "--max-idle", help="stop after this many idle seconds"
@@ -169,11 +171,18 @@ def service_run(
     port: int = typer.Option(8081, help="ingest/audit: port to listen on"),
 ) -> None:
     """promote / deploy: consume every event topic as consumer group service-NAME and act on
-    NAME's events. ingest: POST /v1/families/{family}/records. audit: the audit questions as a
-    JSON API. HTTP services publish OpenAPI at /docs."""
-    from services.runner import handlers_of, run_service
+    NAME's events. projector: fold every event into the audit views and extend the audit chain,
+    as consumer group service-projector (run one at a time: a second one is fenced off).
+    ingest: POST /v1/families/{family}/records. audit: the audit questions as a JSON API.
+    HTTP services publish OpenAPI at /docs."""
+    from services.runner import handlers_of, run_projector, run_service
 
     token = os.environ.get("KEEL_API_TOKEN") or None
+    if name == "projector":
+        with bootstrap() as rt:
+            progress = run_projector(rt, lambda msg: console.print(msg, highlight=False), max_idle)
+        console.print(f"projector: {progress}")
+        return
     if name in ("ingest", "audit"):
         import uvicorn
 

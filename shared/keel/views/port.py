@@ -2,6 +2,8 @@
 
 - documents by key (JSON objects);
 - indexes: members ordered by a numeric score (e.g. occurred_at in ms), for "as of T" lookups;
+- sets: named sets of strings (e.g. the event IDs a projector has applied), added to in bulk
+  and probed in bulk, so per-event bookkeeping costs one command per batch, not one per event;
 - tracking: per projector, the next log position to read for each (topic, partition).
 
 `apply(updates, tracking)` is atomic: after a crash, either the whole batch and its tracking
@@ -41,7 +43,19 @@ class IndexRemove:
     member: str
 
 
-Update = Put | Remove | IndexAdd | IndexRemove
+@dataclass(frozen=True, slots=True)
+class SetAdd:
+    name: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetRemove:
+    name: str
+    members: tuple[str, ...]
+
+
+Update = Put | Remove | IndexAdd | IndexRemove | SetAdd | SetRemove
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +89,14 @@ class ViewStore(Protocol):
         """The member with the greatest score <= `score` ("what was current at T")."""
         ...
 
+    def contains(self, name: str, members: Sequence[str]) -> list[bool]:
+        """For each member, whether it is in set `name` (one round trip for the lot)."""
+        ...
+
+    def members(self, name: str) -> list[str]:
+        """Every member of set `name`, sorted (for small sets)."""
+        ...
+
     def tracking(self, projector: str) -> dict[TopicPartition, int]: ...
 
     def clear(self) -> None:
@@ -82,7 +104,7 @@ class ViewStore(Protocol):
         ...
 
     def snapshot(self) -> dict[str, Any]:
-        """Every document, index entry and tracking position: for comparing two stores entry
+        """Every document, index entry, set and tracking position: for comparing two stores entry
         by entry (a rebuild must equal the original) and for export."""
         ...
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from keel.log.port import TopicPartition
-from keel.views.port import IndexAdd, IndexRemove, Put, Remove, Tracking, Update
+from keel.views.docjson import dumps, loads
+from keel.views.port import (
+    IndexAdd,
+    IndexRemove,
+    Put,
+    Remove,
+    SetAdd,
+    SetRemove,
+    Tracking,
+    Update,
+)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -19,6 +28,9 @@ CREATE TABLE IF NOT EXISTS idx (
     name TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (name, member)
 );
 CREATE INDEX IF NOT EXISTS idx_score ON idx (name, score);
+CREATE TABLE IF NOT EXISTS sets (
+    name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (name, member)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tracking (
     projector TEXT NOT NULL, topic TEXT NOT NULL, part INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
@@ -32,17 +44,21 @@ _SQL: dict[type, str] = {
     Remove: "DELETE FROM docs WHERE key = ?",
     IndexAdd: "INSERT OR REPLACE INTO idx VALUES (?, ?, ?)",
     IndexRemove: "DELETE FROM idx WHERE name = ? AND member = ?",
+    SetAdd: "INSERT OR IGNORE INTO sets VALUES (?, ?)",
+    SetRemove: "DELETE FROM sets WHERE name = ? AND member = ?",
 }
 
 
-def _row(u: Update) -> tuple[Any, ...]:
-    if isinstance(u, Put):
-        return (u.key, json.dumps(u.doc, sort_keys=True, separators=(",", ":")))
-    if isinstance(u, Remove):
-        return (u.key,)
-    if isinstance(u, IndexAdd):
-        return (u.index, u.member, u.score)
-    return (u.index, u.member)
+def _rows(kind: type, run: Iterable[Any]) -> list[tuple[Any, ...]]:
+    if kind is Put:
+        return [(u.key, dumps(u.doc).decode()) for u in run]
+    if kind is Remove:
+        return [(u.key,) for u in run]
+    if kind is IndexAdd:
+        return [(u.index, u.member, u.score) for u in run]
+    if kind is SetAdd or kind is SetRemove:
+        return [(u.name, m) for u in run for m in u.members]
+    return [(u.index, u.member) for u in run]
 
 
 class SqliteViewStore:
@@ -62,8 +78,7 @@ class SqliteViewStore:
             try:
                 # Consecutive updates of one kind go in one executemany; order is kept.
                 for kind, run in groupby(updates, key=type):
-                    sql, rows = _SQL[kind], [_row(u) for u in run]
-                    cur.executemany(sql, rows)
+                    cur.executemany(_SQL[kind], _rows(kind, run))
                 if tracking is not None:
                     cur.executemany(
                         "INSERT OR REPLACE INTO tracking VALUES (?, ?, ?, ?)",
@@ -77,7 +92,7 @@ class SqliteViewStore:
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute("SELECT doc FROM docs WHERE key = ?", [key]).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else dict(loads(row[0]))
 
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         found: dict[str, str] = {}
@@ -88,7 +103,29 @@ class SqliteViewStore:
                 found.update(
                     self._db.execute(f"SELECT key, doc FROM docs WHERE key IN ({marks})", chunk)
                 )
-        return [None if (d := found.get(k)) is None else dict(json.loads(d)) for k in keys]
+        return [None if (d := found.get(k)) is None else dict(loads(d)) for k in keys]
+
+    def contains(self, name: str, members: Sequence[str]) -> list[bool]:
+        found: set[str] = set()
+        with self._lock:
+            for i in range(0, len(members), 500):
+                chunk = list(members[i : i + 500])
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    m
+                    for (m,) in self._db.execute(
+                        f"SELECT member FROM sets WHERE name = ? AND member IN ({marks})",
+                        [name, *chunk],
+                    )
+                )
+        return [m in found for m in members]
+
+    def members(self, name: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT member FROM sets WHERE name = ? ORDER BY member", [name]
+            ).fetchall()
+        return [m for (m,) in rows]
 
     def index_range(
         self,
@@ -126,20 +163,25 @@ class SqliteViewStore:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            docs = {k: json.loads(d) for k, d in self._db.execute("SELECT key, doc FROM docs")}
+            docs = {k: loads(d) for k, d in self._db.execute("SELECT key, doc FROM docs")}
             idx: dict[str, dict[str, float]] = {}
             for name, member, score in self._db.execute("SELECT name, member, score FROM idx"):
                 idx.setdefault(name, {})[member] = float(score)
+            sets: dict[str, set[str]] = {}
+            for name, member in self._db.execute("SELECT name, member FROM sets"):
+                sets.setdefault(name, set()).add(member)
             trk: dict[str, dict[str, int]] = {}
             for p, t, part, o in self._db.execute(
                 "SELECT projector, topic, part, next_offset FROM tracking"
             ):
                 trk.setdefault(p, {})[f"{t}/{part}"] = int(o)
-        return {"docs": docs, "indexes": idx, "tracking": trk}
+        return {"docs": docs, "indexes": idx, "sets": sets, "tracking": trk}
 
     def clear(self) -> None:
         with self._lock:
-            self._db.executescript("DELETE FROM docs; DELETE FROM idx; DELETE FROM tracking;")
+            self._db.executescript(
+                "DELETE FROM docs; DELETE FROM idx; DELETE FROM sets; DELETE FROM tracking;"
+            )
 
     def close(self) -> None:
         with self._lock:

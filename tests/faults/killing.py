@@ -1,0 +1,54 @@
+"""Kill a projector process at random points of its fold, 20 times, bounded in time.
+
+A point is chosen by progress, not by wall time: each run is killed once the views show a
+random number more events applied, plus a random sub-batch delay, so kills land in every phase
+of a batch (fold, link append, view apply) whatever the machine's speed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def kill_repeatedly(
+    env: dict[str, str],
+    applied: Callable[[], int],
+    total: int,
+    kills: int,
+    seed: int,
+    budget_s: float = 600,
+) -> int:
+    """Run `keel audit project` with `env` until `kills` SIGKILLs landed or the fold finished;
+    returns the number of kills."""
+    rnd = random.Random(seed)
+    killed = 0
+    deadline = time.monotonic() + budget_s
+    while killed < kills and time.monotonic() < deadline:
+        target = min(total - 1, applied() + rnd.randint(1, 2 * total // (3 * kills)))
+        proc = subprocess.Popen(
+            [KEEL, "audit", "project", "--json"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while proc.poll() is None and applied() < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rnd.uniform(0, 0.2))  # somewhere inside the next batch
+        if proc.poll() is not None:
+            break  # it finished before the kill: nothing left to interrupt
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed += 1
+    return killed
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}, **extra}
