@@ -108,3 +108,33 @@ def test_projector_service_follows_the_log(
             proc.kill()
         views.clear()
         log.close()
+
+
+def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -> None:
+    from keel.log.sqlite import SqliteEventLog
+    from keel.views.sqlite import SqliteViewStore
+
+    codec = Codec(load_registry())
+    log = SqliteEventLog(tmp_path / "log.db")
+    log.append([to_outgoing(codec, e) for i in range(0, 300) for e in events(i)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["KEEL_HOME"] = str(tmp_path)
+    proc = subprocess.Popen(
+        [KEEL, "service", "run", "projector", "--max-idle", "3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    views = SqliteViewStore(tmp_path / "views.db")
+    deadline = time.monotonic() + 60
+    while (views.get("projector:stats") or {}).get("applied") != 600:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    log.append([to_outgoing(codec, e) for i in range(300, 400) for e in events(i)])
+    out, err = proc.communicate(timeout=60)  # folds the new events, then 3 s idle: exits
+    assert proc.returncode == 0, err
+    assert (views.get("projector:stats") or {})["applied"] == 800
+    committed = {tp: o for tp, o in log.committed("service-projector").items() if o}
+    assert committed == views.tracking("audit")  # the group ends where the views do
+    assert "folded" in out
