@@ -1,32 +1,31 @@
 """Single-prediction latency (p50/p99) and requests/s of `keel serve`, beside a bare FastAPI
-endpoint calling the same model in the same run (loopback only, bounded request count), and the
+endpoint calling the same model in the same run, each in its own process (one uvicorn worker),
+at 1 and at 8 concurrent clients (asyncio + httpx on loopback, bounded request count); and the
 hot-swap time (refresh that loads a newly deployed model)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import uvicorn
-from fastapi import FastAPI
 
 from bench.common import report
 from keel.bootstrap import bootstrap
 from keel.demo.story import FAMILY, monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
-from services.serve.app import Server, create_app
+from services.serve.app import Server
 
 
 def free_port() -> int:
@@ -35,34 +34,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(app: FastAPI) -> str:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-    threading.Thread(target=uvicorn.Server(config).run, daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         try:
-            httpx.get(url + "/healthz", timeout=1)
-            return url
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
         except httpx.HTTPError:
             time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    proc.kill()
+    raise RuntimeError(f"{cmd[:3]} did not start")
 
 
-def measure(url: str, body: dict[str, Any], n: int) -> tuple[float, float, float]:
-    lat = []
-    with httpx.Client(timeout=10) as c:
+async def _load(url: str, body: dict[str, Any], n: int, clients: int) -> tuple[list[float], float]:
+    lat: list[float] = []
+    left = n
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as c:
         for _ in range(50):  # warm-up
-            c.post(url, json=body)
+            await c.post(url, json=body)
+
+        async def client() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                s = time.perf_counter()
+                r = await c.post(url, json=body)
+                lat.append(time.perf_counter() - s)
+                assert r.status_code == 200, r.text
+
         t0 = time.perf_counter()
-        for _ in range(n):
-            s = time.perf_counter()
-            r = c.post(url, json=body)
-            lat.append(time.perf_counter() - s)
-            assert r.status_code == 200, r.text
-        wall = time.perf_counter() - t0
+        await asyncio.gather(*(client() for _ in range(clients)))
+        return lat, time.perf_counter() - t0
+
+
+def measure(url: str, body: dict[str, Any], n: int, clients: int) -> tuple[float, float, float]:
+    lat, wall = asyncio.run(_load(url, body, n, clients))
     lat.sort()
-    return statistics.median(lat) * 1000, lat[int(n * 0.99)] * 1000, n / wall
+    return statistics.median(lat) * 1000, lat[int(len(lat) * 0.99)] * 1000, len(lat) / wall
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,54 +89,79 @@ def main(argv: list[str] | None = None) -> None:
                 check=True,
             ).stdout
         )
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
+            "KEEL_HOME": demo["home"],
+            "KEEL_PROJECT": f"{d}/w/keel.toml",
+        }
+        kp, bp = free_port(), free_port()
+        procs = [
+            start([keel, "serve", "--family", FAMILY, "--port", str(kp)], env, kp),
+            start(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.bare_serve",
+                    demo["home"],
+                    env["KEEL_PROJECT"],
+                    str(bp),
+                ],
+                env,
+                bp,
+            ),
+        ]
+        body = dict(monthly_batches()[0][0])
+        body.pop("record_id")
+        body.pop("malignant")
+        rows = []
+        try:
+            for clients in (1, 8):
+                b50, b99, brps = measure(
+                    f"http://127.0.0.1:{bp}/predict", body, args.requests, clients
+                )
+                k50, k99, krps = measure(
+                    f"http://127.0.0.1:{kp}/v1/models/{FAMILY}/predict",
+                    body,
+                    args.requests,
+                    clients,
+                )
+                rows += [
+                    {
+                        "endpoint": "bare FastAPI, same model",
+                        "clients": clients,
+                        "p50_ms": b50,
+                        "p99_ms": b99,
+                        "req_per_s": brps,
+                        "ratio": 1.0,
+                    },
+                    {
+                        "endpoint": "keel serve (contract-derived validation)",
+                        "clients": clients,
+                        "p50_ms": k50,
+                        "p99_ms": k99,
+                        "req_per_s": krps,
+                        "ratio": krps / brps,
+                    },
+                ]
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(timeout=30)
         project = load_project(Path(f"{d}/w/keel.toml"))
         with bootstrap(Settings(home=Path(demo["home"]), bus="", views=""), create=False) as rt:
             server = Server(rt, project, FAMILY, "prod")
-            keel_url = start(create_app(server)) + f"/v1/models/{FAMILY}/predict"
-            bare = FastAPI()
-            loaded = server.current
-            assert loaded is not None
-
-            @bare.post("/predict")
-            def predict(payload: dict[str, Any]) -> dict[str, Any]:
-                features = server.transform(payload)
-                row = np.asarray([[features[c] for c in loaded.columns]], dtype=float)
-                return {"probability": float(loaded.model.predict_proba(row)[0, 1])}
-
-            bare_url = start(bare) + "/predict"
-            body = dict(monthly_batches()[0][0])
-            body.pop("record_id")
-            body.pop("malignant")
-            b50, b99, brps = measure(bare_url, body, args.requests)
-            k50, k99, krps = measure(keel_url, body, args.requests)
             subprocess.run(
                 [keel, "deploy", "rollback", "--family", FAMILY, "--env", "prod"],
                 check=True,
                 capture_output=True,
-                env={"KEEL_HOME": demo["home"], "KEEL_PROJECT": f"{d}/w/keel.toml", "PATH": ""},
+                env=env,
             )
             t0 = time.perf_counter()
             server.refresh()
             swap_ms = (time.perf_counter() - t0) * 1000
-    rows = [
-        {
-            "endpoint": "bare FastAPI, same model",
-            "p50_ms": b50,
-            "p99_ms": b99,
-            "req_per_s": brps,
-            "ratio": 1.0,
-        },
-        {
-            "endpoint": "keel serve (contract-derived validation)",
-            "p50_ms": k50,
-            "p99_ms": k99,
-            "req_per_s": krps,
-            "ratio": krps / brps,
-        },
-    ]
     report(
         "serve",
-        f"prediction latency, {args.requests:,} sequential requests on loopback",
+        f"prediction latency, {args.requests:,} requests per row on loopback",
         rows,
         {"hot_swap_ms": swap_ms},
     )

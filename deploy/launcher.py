@@ -193,7 +193,9 @@ class Kafka:
             return self
         if port_open(self.port):
             raise LaunchError(
-                f"port {self.port} is taken by something else",
+                f"port {self.port} is taken by something else (not a broker this launcher "
+                f"started from {self.root}): stop that process, or pick another port with "
+                f"`python -m deploy.launcher up --kafka-port N`",
             )
         libs = kafka_libs()
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
@@ -274,7 +276,7 @@ class Redis:
         exe = shutil.which("redis-server")
         if exe is None:
             raise LaunchError(
-                "redis-server is not installed",
+                "redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu)",
             )
         self.root.mkdir(parents=True, exist_ok=True)
         # appendonly + fsync always: a Redis restart keeps every acknowledged MULTI/EXEC.
