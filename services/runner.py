@@ -104,7 +104,7 @@ def run_projector(
         idle = time.monotonic() - last["at"]
         return stop.is_set() or (max_idle is not None and idle >= max_idle)
 
-    projector = Projector(rt.log, rt.views, rt.codec, batch_size=5000)
+    projector = Projector(rt.log, rt.views, rt.codec)
     return projector.follow("service-projector", should_stop, on_batch)
 
 

@@ -74,7 +74,7 @@ class Projector:
         views: ViewStore,
         codec: Codec,
         name: str = "audit",
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         as_of_ms: int | None = None,
         chain: bool = True,
         code_version: str = "projector",

@@ -69,6 +69,11 @@ class SqliteViewStore:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # A projector batch inserts thousands of random keys (event IDs, artifact IDs), each in
+        # a different page; checkpointing the WAL every 1000 pages (the default) rewrote the
+        # same pages over and over. 20000 pages (~80 MB of WAL) made a 300k-event fold ~12%
+        # faster (decision 0008).
+        self._db.execute("PRAGMA wal_autocheckpoint=20000")
         self._db.executescript(_DDL)
 
     def apply(self, updates: Sequence[Update], tracking: Tracking | None = None) -> None:
