@@ -185,3 +185,57 @@ def test_projector_service_restarts_while_its_killed_predecessor_holds_the_group
             proc.kill()
         views.clear()
         log.close()
+
+
+def test_a_second_projector_fences_off_the_first(
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str
+) -> None:
+    """Two projector services on one log: the newer one's chain writer fences the older one's
+    (same transactional ID), the older one stops with a clear error at its next append, and
+    the chain stays one chain with every event once."""
+    codec = Codec(load_registry())
+    prefix = new_prefix()
+    ns = prefix.replace(".", ":")
+    log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
+    views = RedisViewStore(redis_url, namespace=ns)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env.update(
+        KEEL_HOME=str(tmp_path),
+        KEEL_BUS=f"kafka://{kafka_bootstrap}?prefix={prefix}",
+        KEEL_VIEWS=f"{redis_url}?namespace={ns}",
+    )
+    cmd = [KEEL, "service", "run", "projector"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    log.append([to_outgoing(codec, e) for i in range(0, 500) for e in events(i)])
+    first = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
+    second = None
+    try:
+        _wait_for(1000, views, first)
+        second = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
+        time.sleep(8)  # started, fenced the first, joined the group
+        for start in range(500, 1000, 100):  # every partition gets events: both try to write
+            log.append(
+                [to_outgoing(codec, e) for i in range(start, start + 100) for e in events(i)]
+            )
+        _wait_for(2000, views, second)
+        _out, first_err = first.communicate(timeout=60)
+        assert first.returncode != 0 and "took over" in first_err, first_err
+        second.send_signal(signal.SIGTERM)
+        _out, err = second.communicate(timeout=60)
+        assert second.returncode == 0, err
+        assert (views.get("projector:stats") or {})["applied"] == 2000
+        verify = subprocess.run(
+            [KEEL, "audit", "verify", "--json"], env=env, capture_output=True, text=True
+        )
+        assert json.loads(verify.stdout) == {
+            "ok": True,
+            "links": 2000,
+            "events": 2000,
+            "break": None,
+        }
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+        views.clear()
+        log.close()

@@ -83,6 +83,7 @@ class KafkaEventLog:
             self._producer.init_transactions(30)
         self._loop = _Loop()
         self._closed = False
+        self._fenced = False  # a newer producer with our transactional ID took over
         # Highest offset + 1 this handle appended per partition: a read_committed consumer's
         # end offset (the last stable offset) can lag a commit by the time the broker takes to
         # write its markers, and a read right after an append must still see the append.
@@ -146,6 +147,8 @@ class KafkaEventLog:
         leave a re-sent batch twice (consumers then skip duplicates by event_id)."""
         if not events:
             return []
+        if self._fenced:
+            raise self._fenced_error()
         from confluent_kafka import KafkaException
 
         delivered: list[Any] = []
@@ -173,7 +176,11 @@ class KafkaEventLog:
                 self._flush(len(events), delivered)
         except KafkaException as exc:
             if self.exactly_once:
-                self._abort()
+                if not _fenced(exc):
+                    self._abort()
+                if _fenced(exc) or self._fenced:
+                    self._fenced = True
+                    raise self._fenced_error() from None
             raise KeelError(
                 f"Kafka at {self.bootstrap} did not commit a batch of {len(events)} events: "
                 f"{exc.args[0].str() if exc.args else exc}",
@@ -216,10 +223,21 @@ class KafkaEventLog:
             self._producer.abort_transaction(60)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            if err is not None and err.fatal():
-                # The producer is fenced or broken: start a fresh transactional producer.
+            if _fenced(exc):
+                # Another producer with this transactional ID took over: re-initialising would
+                # fence *it* in turn, and both would die. This one stops instead.
+                self._fenced = True
+            elif err is not None and err.fatal():
+                # The producer is broken (e.g. after a broker restart): start a fresh one.
                 self._producer = self._new_producer()
                 self._producer.init_transactions(30)  # only reached in exactly_once mode
+
+    def _fenced_error(self) -> KeelError:
+        return KeelError(
+            f"another writer with this one's identity ({self.transactional_id}) took over on "
+            f"Kafka at {self.bootstrap}; this one stops (nothing of its last batch is visible)",
+            hint="run one instance at a time (e.g. one projector); the newer one keeps going",
+        )
 
     def _in_input_order(self, events: Sequence[OutgoingEvent], msgs: list[Any]) -> list[LogRecord]:
         """Delivery reports arrive per partition in produce order, not in input order. Keys pin
@@ -479,6 +497,14 @@ async def _assign(consumer: Any, tps: list[Any]) -> None:
 
 async def _subscribe(consumer: Any, topics: list[str]) -> None:
     consumer.subscribe(topics)
+
+
+def _fenced(exc: Exception) -> bool:
+    from confluent_kafka import KafkaError
+
+    err = exc.args[0] if exc.args else None
+    codes = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+    return isinstance(err, KafkaError) and err.code() in codes
 
 
 def new_prefix() -> str:
