@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,6 +14,7 @@ from keel.events import decode_event
 from keel.events import generated as g
 from keel.schemas.registry import load_registry
 
+pytestmark = pytest.mark.unit
 CODEC = Codec(load_registry())
 ENC = LinkEncoder(CODEC, "code-v1")
 text = st.text(max_size=300)
