@@ -11,7 +11,7 @@ between leaves links whose views are missing. On restart the projector adopts th
 A batch is folded (pure: decode, evolve, build links) and then written (append links, apply
 views). Overlapping the two on a writer thread was measured and dropped: the work is CPU-bound
 Python on both sides, so the GIL serialised it (no gain on Kafka -> Redis) and SQLite's per-row
-GIL hand-offs made the embedded fold slower (see decision 0007).
+GIL hand-offs made the embedded fold slower (see decision 0008).
 """
 
 from __future__ import annotations
