@@ -152,6 +152,36 @@ def lookups(views: ViewStore, n_deploys: int, samples: int = 2000) -> tuple[floa
     return statistics.median(times) * 1000, times[int(len(times) * 0.99)] * 1000
 
 
+def backend_row(
+    backend: str,
+    log: EventLog,
+    views: ViewStore,
+    bare_views: ViewStore,
+    raw: float,
+    codec: Codec,
+    n: int,
+) -> dict[str, Any]:
+    """Keel's read + decode, the fold with and without the chain, lookups and a replay, on the
+    filled `log`; `raw` is the backend's raw client loop, measured by the caller."""
+    keel_read = raw_rate(log, codec)
+    fold = fold_rate(log, views, codec)
+    p50, p99 = lookups(views, n // 2)
+    bare = fold_rate(log, bare_views, codec, chain=False)
+    with tempfile.TemporaryDirectory(prefix="keel-bench-proj-") as d:
+        replay = replay_seconds(log, codec, d, n)
+    return {
+        "backend": backend,
+        "fold_ev_per_s": fold,
+        "fold_no_chain_ev_per_s": bare,
+        "keel_read_decode_ev_per_s": keel_read,
+        "raw_client_decode_ev_per_s": raw,
+        "ratio": fold / raw,
+        "lookup_p50_ms": p50,
+        "lookup_p99_ms": p99,
+        "replay_as_of_s": replay,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -163,25 +193,10 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="keel-bench-proj-") as d:
         log = SqliteEventLog(Path(d) / "log.db")
         fill(log, codec, n)
-        keel_read = raw_rate(log, codec)
         raw = raw_sqlite_rate(Path(d) / "log.db", codec)
         views = SqliteViewStore(Path(d) / "views.db")
-        fold = fold_rate(log, views, codec)
-        p50, p99 = lookups(views, n // 2)
-        bare = fold_rate(log, SqliteViewStore(Path(d) / "bare.db"), codec, chain=False)
-        rows.append(
-            {
-                "backend": "sqlite -> sqlite",
-                "fold_ev_per_s": fold,
-                "fold_no_chain_ev_per_s": bare,
-                "keel_read_decode_ev_per_s": keel_read,
-                "raw_client_decode_ev_per_s": raw,
-                "ratio": fold / raw,
-                "lookup_p50_ms": p50,
-                "lookup_p99_ms": p99,
-                "replay_as_of_s": replay_seconds(log, codec, d, n),
-            }
-        )
+        bare = SqliteViewStore(Path(d) / "bare.db")
+        rows.append(backend_row("sqlite -> sqlite", log, views, bare, raw, codec, n))
     if args.kafka:
         from keel.log.kafka import KafkaEventLog, new_prefix
         from keel.views.redis import RedisViewStore
@@ -189,30 +204,12 @@ def main(argv: list[str] | None = None) -> None:
         with kafka_and_redis() as (bootstrap, url):
             klog = KafkaEventLog(bootstrap, prefix=new_prefix())
             fill(klog, codec, n)
-            keel_read = raw_rate(klog, codec)
             raw = raw_kafka_rate(bootstrap, klog.prefix, codec, n)
             rviews = RedisViewStore(url, namespace=f"bench{time.time_ns()}:")
-            fold = fold_rate(klog, rviews, codec)
-            p50, p99 = lookups(rviews, n // 2)
-            bare_views = RedisViewStore(url, namespace=f"bare{time.time_ns()}:")
-            bare = fold_rate(klog, bare_views, codec, chain=False)
-            bare_views.clear()
-            with tempfile.TemporaryDirectory(prefix="keel-bench-proj-") as d:
-                replay = replay_seconds(klog, codec, d, n)
-            rows.append(
-                {
-                    "backend": "kafka -> redis",
-                    "fold_ev_per_s": fold,
-                    "fold_no_chain_ev_per_s": bare,
-                    "keel_read_decode_ev_per_s": keel_read,
-                    "raw_client_decode_ev_per_s": raw,
-                    "ratio": fold / raw,
-                    "lookup_p50_ms": p50,
-                    "lookup_p99_ms": p99,
-                    "replay_as_of_s": replay,
-                }
-            )
+            rbare = RedisViewStore(url, namespace=f"bare{time.time_ns()}:")
+            rows.append(backend_row("kafka -> redis", klog, rviews, rbare, raw, codec, n))
             rviews.clear()
+            rbare.clear()
             klog.close()
     report(
         "projector",

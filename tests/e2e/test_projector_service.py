@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +26,15 @@ from tests.faults.test_projector_kill import events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 KEEL = str(Path(sys.executable).with_name("keel"))
+CODEC = Codec(load_registry())
 
 
-def _wait_for(applied: int, views: RedisViewStore, proc: subprocess.Popen[str]) -> None:
+def _append(log: Any, lo: int, hi: int) -> None:
+    """The events of steps lo..hi-1 (two per step: an artifact and a deployment)."""
+    log.append([to_outgoing(CODEC, e) for i in range(lo, hi) for e in events(i)])
+
+
+def _wait_for(applied: int, views: Any, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if (views.get("projector:stats") or {}).get("applied") == applied:
@@ -36,87 +44,104 @@ def _wait_for(applied: int, views: RedisViewStore, proc: subprocess.Popen[str]) 
     pytest.fail(f"projector did not reach {applied} events: {proc.communicate(timeout=30)}")
 
 
-def test_projector_service_follows_the_log(
-    tmp_path: Path, kafka_bootstrap: str, redis_url: str
-) -> None:
-    codec = Codec(load_registry())
-    prefix = new_prefix()
-    ns = prefix.replace(".", ":")
-    log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
-    views = RedisViewStore(redis_url, namespace=ns)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env.update(
-        KEEL_HOME=str(tmp_path),
-        KEEL_BUS=f"kafka://{kafka_bootstrap}?prefix={prefix}",
-        KEEL_VIEWS=f"{redis_url}?namespace={ns}",
-    )
+class OnKafka:
+    """A fresh topic prefix and Redis namespace, the env that points `keel` at them, and the
+    projector processes started in it (killed at the end if still running)."""
 
-    def start() -> subprocess.Popen[str]:
-        return subprocess.Popen(
+    def __init__(self, home: Path, kafka: str, redis_url: str) -> None:
+        prefix = new_prefix()
+        self.ns = prefix.replace(".", ":")
+        self.redis_url = redis_url
+        self.log = KafkaEventLog(kafka, prefix=prefix)
+        self.views = RedisViewStore(redis_url, namespace=self.ns)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+        self.env.update(
+            KEEL_HOME=str(home),
+            KEEL_BUS=f"kafka://{kafka}?prefix={prefix}",
+            KEEL_VIEWS=f"{redis_url}?namespace={self.ns}",
+        )
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def start(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
             [KEEL, "service", "run", "projector"],
-            env=env,
+            env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.procs.append(proc)
+        return proc
 
-    log.append([to_outgoing(codec, e) for i in range(0, 1500) for e in events(i)])
-    proc = start()
-    try:
-        _wait_for(3000, views, proc)  # caught up
-        log.append([to_outgoing(codec, e) for i in range(1500, 2000) for e in events(i)])
-        _wait_for(4000, views, proc)  # followed
+    def keel(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([KEEL, *args], env=self.env, capture_output=True, text=True)
+
+    def stop(self, proc: subprocess.Popen[str]) -> tuple[str, str]:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
-        assert "projector:" in out
-        tracking = views.tracking("audit")
-        # the group is committed only behind the views: its lag is what is left to fold
-        committed = log.committed("service-projector")
-        assert all(committed.get(tp, 0) <= o for tp, o in tracking.items())
+        return out, err
 
-        # events appended while it is down are folded on restart, once
-        log.append([to_outgoing(codec, e) for i in range(2000, 2500) for e in events(i)])
-        proc = start()
-        _wait_for(5000, views, proc)
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
-        stats = views.get("projector:stats") or {}
-        assert stats["applied"] == 5000
-        assert (views.get("audit:head") or {})["seq"] == 5000  # one chain link per event
-        # the same views as one batch fold of the same log
-        clean = RedisViewStore(redis_url, namespace=ns + "clean:")
-        Projector(log, clean, codec, chain=False).run()
-        ours, theirs = views.snapshot(), clean.snapshot()
-        assert ours["indexes"] == theirs["indexes"]
-        assert {k: v for k, v in ours["docs"].items() if k != "audit:head"} == {
-            k: v for k, v in theirs["docs"].items() if k != "audit:head"
-        }
-        verify = subprocess.run(
-            [KEEL, "audit", "verify", "--json"], env=env, capture_output=True, text=True
-        )
+    def assert_chain(self, n: int) -> None:
+        verify = self.keel("audit", "verify", "--json")
         assert verify.returncode == 0, verify.stdout + verify.stderr
-        assert json.loads(verify.stdout) == {
-            "ok": True,
-            "links": 5000,
-            "events": 5000,
-            "break": None,
-        }
-        clean.clear()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        views.clear()
-        log.close()
+        assert json.loads(verify.stdout) == {"ok": True, "links": n, "events": n, "break": None}
+
+    def close(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        self.views.clear()
+        self.log.close()
+
+
+@pytest.fixture
+def on_kafka(tmp_path: Path, kafka_bootstrap: str, redis_url: str) -> Iterator[OnKafka]:
+    k = OnKafka(tmp_path, kafka_bootstrap, redis_url)
+    yield k
+    k.close()
+
+
+def test_projector_service_follows_the_log(on_kafka: OnKafka) -> None:
+    k = on_kafka
+    _append(k.log, 0, 1500)
+    proc = k.start()
+    _wait_for(3000, k.views, proc)  # caught up
+    _append(k.log, 1500, 2000)
+    _wait_for(4000, k.views, proc)  # followed
+    out, _err = k.stop(proc)
+    assert "projector:" in out
+    tracking = k.views.tracking("audit")
+    # the group is committed only behind the views: its lag is what is left to fold
+    committed = k.log.committed("service-projector")
+    assert all(committed.get(tp, 0) <= o for tp, o in tracking.items())
+
+    # events appended while it is down are folded on restart, once
+    _append(k.log, 2000, 2500)
+    proc = k.start()
+    _wait_for(5000, k.views, proc)
+    k.stop(proc)
+    stats = k.views.get("projector:stats") or {}
+    assert stats["applied"] == 5000
+    assert (k.views.get("audit:head") or {})["seq"] == 5000  # one chain link per event
+    # the same views as one batch fold of the same log
+    clean = RedisViewStore(k.redis_url, namespace=k.ns + "clean:")
+    Projector(k.log, clean, CODEC, chain=False).run()
+    ours, theirs = k.views.snapshot(), clean.snapshot()
+    clean.clear()
+    assert ours["indexes"] == theirs["indexes"]
+    assert {key: v for key, v in ours["docs"].items() if key != "audit:head"} == {
+        key: v for key, v in theirs["docs"].items() if key != "audit:head"
+    }
+    k.assert_chain(5000)
 
 
 def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -> None:
     from keel.log.sqlite import SqliteEventLog
     from keel.views.sqlite import SqliteViewStore
 
-    codec = Codec(load_registry())
     log = SqliteEventLog(tmp_path / "log.db")
-    log.append([to_outgoing(codec, e) for i in range(0, 300) for e in events(i)])
+    _append(log, 0, 300)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env["KEEL_HOME"] = str(tmp_path)
     proc = subprocess.Popen(
@@ -131,7 +156,7 @@ def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -
     while (views.get("projector:stats") or {}).get("applied") != 600:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    log.append([to_outgoing(codec, e) for i in range(300, 400) for e in events(i)])
+    _append(log, 300, 400)
     out, err = proc.communicate(timeout=60)  # folds the new events, then 3 s idle: exits
     assert proc.returncode == 0, err
     assert (views.get("projector:stats") or {})["applied"] == 800
@@ -141,101 +166,45 @@ def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -
 
 
 def test_projector_service_restarts_while_its_killed_predecessor_holds_the_group(
-    tmp_path: Path, kafka_bootstrap: str, redis_url: str
+    on_kafka: OnKafka,
 ) -> None:
     """After a SIGKILL the dead member stays in the group until its session times out, and the
     views moved on meanwhile (a batch `keel audit project`): the restarted service moves the
     group to the views (or, if the broker refuses that, skips what the views have) and folds
     every event exactly once. (On Kafka 4.1 here the move was accepted.)"""
-    codec = Codec(load_registry())
-    prefix = new_prefix()
-    ns = prefix.replace(".", ":")
-    log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
-    views = RedisViewStore(redis_url, namespace=ns)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env.update(
-        KEEL_HOME=str(tmp_path),
-        KEEL_BUS=f"kafka://{kafka_bootstrap}?prefix={prefix}",
-        KEEL_VIEWS=f"{redis_url}?namespace={ns}",
-    )
-    cmd = [KEEL, "service", "run", "projector"]
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    log.append([to_outgoing(codec, e) for i in range(0, 500) for e in events(i)])
-    proc = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
-    try:
-        _wait_for(1000, views, proc)
-        proc.kill()
-        proc.wait()
-        log.append([to_outgoing(codec, e) for i in range(500, 750) for e in events(i)])
-        done = subprocess.run(
-            [KEEL, "audit", "project", "--json"], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        proc = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
-        log.append([to_outgoing(codec, e) for i in range(750, 1000) for e in events(i)])
-        _wait_for(2000, views, proc)
-        time.sleep(1)  # nothing more may arrive
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        assert (views.get("projector:stats") or {})["applied"] == 2000
-        assert (views.get("audit:head") or {})["seq"] == 2000
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        views.clear()
-        log.close()
+    k = on_kafka
+    _append(k.log, 0, 500)
+    proc = k.start()
+    _wait_for(1000, k.views, proc)
+    proc.kill()
+    proc.wait()
+    _append(k.log, 500, 750)
+    done = k.keel("audit", "project", "--json")
+    assert done.returncode == 0, done.stderr
+    proc = k.start()
+    _append(k.log, 750, 1000)
+    _wait_for(2000, k.views, proc)
+    time.sleep(1)  # nothing more may arrive
+    k.stop(proc)
+    assert (k.views.get("projector:stats") or {})["applied"] == 2000
+    assert (k.views.get("audit:head") or {})["seq"] == 2000
 
 
-def test_a_second_projector_fences_off_the_first(
-    tmp_path: Path, kafka_bootstrap: str, redis_url: str
-) -> None:
+def test_a_second_projector_fences_off_the_first(on_kafka: OnKafka) -> None:
     """Two projector services on one log: the newer one's chain writer fences the older one's
     (same transactional ID), the older one stops with a clear error at its next append, and
     the chain stays one chain with every event once."""
-    codec = Codec(load_registry())
-    prefix = new_prefix()
-    ns = prefix.replace(".", ":")
-    log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
-    views = RedisViewStore(redis_url, namespace=ns)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env.update(
-        KEEL_HOME=str(tmp_path),
-        KEEL_BUS=f"kafka://{kafka_bootstrap}?prefix={prefix}",
-        KEEL_VIEWS=f"{redis_url}?namespace={ns}",
-    )
-    cmd = [KEEL, "service", "run", "projector"]
-    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    log.append([to_outgoing(codec, e) for i in range(0, 500) for e in events(i)])
-    first = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
-    second = None
-    try:
-        _wait_for(1000, views, first)
-        second = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
-        time.sleep(8)  # started, fenced the first, joined the group
-        for start in range(500, 1000, 100):  # every partition gets events: both try to write
-            log.append(
-                [to_outgoing(codec, e) for i in range(start, start + 100) for e in events(i)]
-            )
-        _wait_for(2000, views, second)
-        _out, first_err = first.communicate(timeout=60)
-        assert first.returncode != 0 and "took over" in first_err, first_err
-        second.send_signal(signal.SIGTERM)
-        _out, err = second.communicate(timeout=60)
-        assert second.returncode == 0, err
-        assert (views.get("projector:stats") or {})["applied"] == 2000
-        verify = subprocess.run(
-            [KEEL, "audit", "verify", "--json"], env=env, capture_output=True, text=True
-        )
-        assert json.loads(verify.stdout) == {
-            "ok": True,
-            "links": 2000,
-            "events": 2000,
-            "break": None,
-        }
-    finally:
-        for p in (first, second):
-            if p is not None and p.poll() is None:
-                p.kill()
-        views.clear()
-        log.close()
+    k = on_kafka
+    _append(k.log, 0, 500)
+    first = k.start()
+    _wait_for(1000, k.views, first)
+    second = k.start()
+    time.sleep(8)  # started, fenced the first, joined the group
+    for start in range(500, 1000, 100):  # every partition gets events: both try to write
+        _append(k.log, start, start + 100)
+    _wait_for(2000, k.views, second)
+    _out, first_err = first.communicate(timeout=60)
+    assert first.returncode != 0 and "took over" in first_err, first_err
+    k.stop(second)
+    assert (k.views.get("projector:stats") or {})["applied"] == 2000
+    k.assert_chain(2000)
