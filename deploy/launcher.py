@@ -7,6 +7,8 @@ logs, pid) so tests can run one on free ports beside a developer's `make up`.
 
     python -m deploy.launcher up [--kafka-port 9092] [--redis-port 6379] [--dir .keel/infra]
     python -m deploy.launcher down [--dir .keel/infra]
+    python -m deploy.launcher ensure     # find or install java, mvn, Kafka's jars, redis-server
+    python -m deploy.launcher check      # ensure, then start each on free ports and stop it
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy import components
+
 KAFKA_VERSION = "4.1.1"  # keep in step with deploy/kafka/pom.xml
 HERE = Path(__file__).resolve().parent
-CACHE = Path(os.environ.get("KEEL_CACHE", Path.home() / ".cache" / "keel"))
-
-
-class LaunchError(RuntimeError):
-    """A component could not be fetched or started; the message says which and what to do."""
+CACHE = components.CACHE
+LaunchError = components.SetupError  # one error type: what failed and what to do
 
 
 def free_port() -> int:
@@ -49,12 +50,10 @@ def kafka_libs() -> Path:
     libs = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
     if (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
         return libs
-    if shutil.which("mvn") is None:
-        raise LaunchError("mvn is not installed: it fetches Kafka's jars from Maven Central")
     tmp = libs.with_name("libs.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     cmd = [
-        "mvn",
+        components.mvn(),
         "-q",
         "-B",
         "-f",
@@ -62,7 +61,9 @@ def kafka_libs() -> Path:
         "dependency:copy-dependencies",
         f"-DoutputDirectory={tmp}",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    print(f"keel setup: fetching Kafka {KAFKA_VERSION}'s jars from Maven Central into {libs}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, env=components.java_env())
     if done.returncode != 0:
         raise LaunchError(
             f"mvn could not fetch Kafka {KAFKA_VERSION}:\n"
@@ -74,7 +75,7 @@ def kafka_libs() -> Path:
 
 def _java(libs: Path, main: str, args: list[str], logs: Path, heap: str = "512m") -> list[str]:
     return [
-        os.environ.get("JAVA", "java"),
+        components.java(),
         f"-Xmx{heap}",
         f"-Xms{heap}",
         "-XX:+UseG1GC",
@@ -273,11 +274,7 @@ class Redis:
     def start(self, timeout: float = 20.0) -> Redis:
         if self.process.pid() is not None and port_open(self.port):
             return self
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise LaunchError(
-                "redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu)",
-            )
+        exe = components.redis_server()
         self.root.mkdir(parents=True, exist_ok=True)
         # appendonly + fsync always: a Redis restart keeps every acknowledged MULTI/EXEC.
         cmd = [
@@ -316,13 +313,37 @@ class Redis:
         self.process.stop()
 
 
+def check(root: Path) -> None:
+    """Start every component on free ports in `root`, ask each to answer, stop them."""
+    import redis as redis_client
+    from confluent_kafka.admin import AdminClient
+
+    kafka = Kafka(root / "kafka", free_port(), free_port()).start()
+    server = Redis(root / "redis", free_port()).start()
+    try:
+        topics = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10)
+        print(f"kafka: broker {kafka.bootstrap} answers ({len(topics.brokers)} broker)")
+        if not redis_client.Redis.from_url(server.url).ping():
+            raise LaunchError(f"redis-server on {server.url} did not answer PING")
+        print(f"redis: {server.url} answers PING")
+    finally:
+        kafka.stop()
+        server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m deploy.launcher",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("action", choices=["up", "down", "fetch"])
+    ap.add_argument(
+        "action",
+        choices=["up", "down", "fetch", "ensure", "check"],
+        help="up/down: start/stop on fixed ports; fetch: Kafka's jars only; ensure: find or "
+        "install every component (java, mvn, Kafka jars, redis-server); check: ensure, then "
+        "start each on free ports and stop it",
+    )
     ap.add_argument("--dir", type=Path, default=Path(".keel/infra"), help="instance directory")
     ap.add_argument("--kafka-port", type=int, default=9092)
     ap.add_argument("--controller-port", type=int, default=9093)
@@ -333,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.action == "fetch":
             print(kafka_libs())
+        elif args.action in ("ensure", "check"):
+            for name, where in components.ensure_all().items():
+                print(f"{name:13} {where}")
+            if args.action == "check":
+                check(args.dir / "check")
         elif args.action == "up":
             kafka.start()
             redis.start()
