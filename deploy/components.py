@@ -162,7 +162,7 @@ def mvn() -> str:
     CACHE.mkdir(parents=True, exist_ok=True)
     archive = CACHE / f"apache-maven-{MAVEN_VERSION}-bin.tar.gz.partial"
     try:
-        urllib.request.urlretrieve(url, archive)  # noqa: S310 (a fixed https URL)
+        urllib.request.urlretrieve(url, archive)
         with tarfile.open(archive) as tar:
             tar.extractall(CACHE, filter="data")
     except OSError as exc:
