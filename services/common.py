@@ -9,8 +9,9 @@ from pathlib import Path
 from keel.artifacts.codeversion import code_version
 from keel.artifacts.ids import ArtifactSpec
 from keel.artifacts.recording import record
-from keel.artifacts.store import ArtifactInfo
+from keel.artifacts.store import ArtifactError, ArtifactInfo
 from keel.events import Envelope, envelope
+from keel.events.generated import ArtifactRejected
 from keel.pipeline import Context
 
 
@@ -55,3 +56,28 @@ def store(
         occurred_at=at,
     )
     return info
+
+
+def rejected_artifact(
+    ctx: Context, service: str, artifact_id: str, action: str, at: datetime
+) -> ArtifactRejected | None:
+    """None if the artifact's bytes hash to the digest its signed ArtifactRecorded states;
+    otherwise the ArtifactRejected to record (the caller publishes it and refuses)."""
+    node = ctx.state.artifacts.get(artifact_id)
+    recorded = node.digest if node else ""
+    try:
+        ctx.rt.artifacts.read_bytes(artifact_id, recorded or None)
+        if recorded:
+            return None
+        reason = "no signed ArtifactRecorded announces it"
+        actual = ""
+    except ArtifactError as exc:
+        reason, actual = str(exc), getattr(exc, "actual", "")
+    return ArtifactRejected(
+        envelope=make_envelope(ctx, service, "ArtifactRejected", artifact_id, at),
+        artifact_id=artifact_id,
+        action=action,
+        recorded_digest=recorded,
+        actual_digest=actual,
+        reason=reason,
+    )

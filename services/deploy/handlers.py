@@ -10,7 +10,7 @@ from keel.errors import KeelError
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
-from services.common import make_envelope, service_code_version, store
+from services.common import make_envelope, rejected_artifact, service_code_version, store
 from services.contracts import check_contracts
 from services.deploy.domain import manifest, rollback_target
 from services.ingest.domain import canonical_lines
@@ -54,6 +54,9 @@ def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     verdict = check_contracts(ctx, event.family, "deploy", event.envelope.occurred_at, SERVICE, eid)
     if isinstance(verdict, g.SchemaReconciliationFailed):
         return []  # the failure is recorded; nothing is deployed until the contracts are fixed
+    refused = rejected_artifact(ctx, SERVICE, event.model_id, "deploy", event.envelope.occurred_at)
+    if refused is not None:
+        return [refused]  # recorded; the environment keeps serving what it served
     return [
         deploy(
             ctx,
@@ -72,6 +75,14 @@ def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
 def rollback(ctx: Context, family: str, env: str, to: str | None, at: datetime) -> g.ModelDeployed:
     ctx.project.family(family)
     target = rollback_target(ctx.state.serving.get((family, env), []), to)
+    refused = rejected_artifact(ctx, SERVICE, target.model_id, "rollback", at)
+    if refused is not None:
+        ctx.publish([refused])
+        raise KeelError(
+            f"refused to roll {family}/{env} back to {target.model_id[:16]}: {refused.reason}",
+            hint="restore the model's bytes from a backup (`keel audit verify` lists every "
+            "damaged artifact), or roll back to another model",
+        )
     verdict = check_contracts(ctx, family, "deploy", at, SERVICE)
     if isinstance(verdict, g.SchemaReconciliationFailed):
         raise KeelError(

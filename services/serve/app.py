@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import pickle
 import threading
 from dataclasses import dataclass
@@ -15,15 +16,20 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from keel.artifacts.codeversion import code_version
+from keel.artifacts.store import ArtifactError
 from keel.audit.folds import AuditState, fold
 from keel.bootstrap import Runtime
-from keel.codec import CodecError
-from keel.events import decode_event
+from keel.consume import trusted_events
+from keel.errors import KeelError
+from keel.events import envelope
+from keel.events import generated as g
 from keel.plugins import load_entry_point
 from keel.project import Project
 from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,16 +53,15 @@ class Server:
         self.refresh()
 
     def refresh(self) -> None:
-        events = []
-        for rec in self.rt.log.read(
-            ["deployments", "features", "training"], self._positions or None
-        ):
+        records = list(
+            self.rt.log.read(
+                ["artifacts", "deployments", "features", "training"], self._positions or None
+            )
+        )
+        for rec in records:
             self._positions[rec.tp] = rec.offset + 1
-            try:
-                events.append(decode_event(self.rt.codec, rec.value))
-            except CodecError:
-                continue
-        fold(events, self.state)
+        # Forged or undecodable records never reach the server (keel audit verify lists them).
+        fold(trusted_events(self.rt.codec, self.rt.trust, records), self.state)
         iv = self.state.serving_now(self.family, self.env)
         if iv is not None and (
             self.current is None or self.current.deployment_id != iv.deployment_event_id
@@ -66,12 +71,26 @@ class Server:
             )  # one assignment: atomic swap
 
     def _load(self, model_id: str, deployment_id: str) -> Loaded:
-        model = pickle.loads(
-            self.rt.artifacts.read_bytes(model_id)
-        )  # verified bytes from our store
+        model = pickle.loads(self._verified(model_id))
         trained = self.state.models[model_id]
-        fs = json.loads(self.rt.artifacts.read_bytes(trained.feature_set_ids[0]).splitlines()[0])
+        fs = json.loads(self._verified(trained.feature_set_ids[0]).splitlines()[0])
         return Loaded(model_id, deployment_id, model, fs["columns"])
+
+    def _verified(self, artifact_id: str) -> bytes:
+        """The artifact's bytes, checked against the digest its signed ArtifactRecorded
+        states; a failure is recorded (ArtifactRejected) and raised."""
+        node = self.state.artifacts.get(artifact_id)
+        recorded = node.digest if node else ""
+        try:
+            if not recorded and self.rt.trust.enabled:
+                raise ArtifactError(
+                    f"{artifact_id[:16]}: no signed ArtifactRecorded announces it",
+                    hint="run `keel audit verify` to see what is wrong with the trail",
+                )
+            return self.rt.artifacts.read_bytes(artifact_id, recorded or None)
+        except ArtifactError as exc:
+            record_rejection(self.rt, artifact_id, "serve", recorded, exc)
+            raise
 
     def follow(self, every: float = 1.0) -> None:
         def loop() -> None:
@@ -82,6 +101,31 @@ class Server:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def record_rejection(
+    rt: Runtime, artifact_id: str, action: str, recorded: str, exc: ArtifactError
+) -> None:
+    """Best effort: the refusal itself never depends on the record landing."""
+    event = g.ArtifactRejected(
+        envelope=envelope(
+            "ArtifactRejected",
+            subject=artifact_id,
+            service="serve",
+            code_version=code_version("services.serve", "keel"),
+            actor=rt.settings.who(),
+            correlation_id=artifact_id,
+        ),
+        artifact_id=artifact_id,
+        action=action,
+        recorded_digest=recorded,
+        actual_digest=getattr(exc, "actual", ""),
+        reason=str(exc),
+    )
+    try:
+        rt.publish([event])
+    except KeelError as err:
+        logger.warning("could not record the refusal of %s: %s", artifact_id[:16], err)
 
 
 def create_app(server: Server, token: str | None = None) -> FastAPI:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from keel.artifacts.store import LocalArtifactStore
 from keel.codec import Codec
@@ -17,6 +17,7 @@ from keel.log.factory import open_log
 from keel.log.port import EventLog, LogRecord, OutgoingEvent
 from keel.schemas.registry import SchemaRegistry, SchemaVersion, load_registry, version_from_json
 from keel.settings import Settings, ensure_home
+from keel.signing import Signer, Trust, load_private, load_trust
 from keel.topics import topic_for
 from keel.views.factory import open_views
 from keel.views.port import ViewStore
@@ -30,12 +31,17 @@ class Runtime:
     log: EventLog
     artifacts: LocalArtifactStore
     views: ViewStore
+    signer: Signer = field(default_factory=lambda: Signer(Trust()))
     announced: set[str] = field(default_factory=set)
 
+    @property
+    def trust(self) -> Trust:
+        return self.signer.trust
+
     def publish(self, events: Sequence[Event]) -> list[LogRecord]:
-        """Encode and append events as one batch; key = subject, timestamp = occurred_at."""
+        """Encode, sign and append events as one batch; key = subject, timestamp = occurred_at."""
         self._announce({e.EVENT_TYPE for e in events})
-        return self.log.append([to_outgoing(self.codec, e) for e in events])
+        return self.log.append(sign_all(self.signer, self.codec, events))
 
     def _announce(self, event_types: set[str]) -> None:
         """Where the log has a schemas topic, publish each writer schema before its first use,
@@ -70,6 +76,25 @@ def to_outgoing(codec: Codec, event: Event) -> OutgoingEvent:
     )
 
 
+def sign_all(signer: Signer, codec: Codec, events: Sequence[Event]) -> list[OutgoingEvent]:
+    """Outgoing events with their writers' signature records (none in unsigned mode)."""
+    out = [to_outgoing(codec, e) for e in events]
+    sigs = signer.sign(
+        [
+            (e.envelope.producer.service, e.EVENT_TYPE, o.value)
+            for e, o in zip(events, out, strict=True)
+        ]
+    )
+    return [replace(o, sig=sig) for o, sig in zip(out, sigs, strict=True)]
+
+
+def load_signer(s: Settings) -> Signer:
+    """The project's public keys and roles, and the private keys this process may use."""
+    trust = load_trust(s.trust_file(), s.project)
+    private = load_private(s.private_keys_dir()) if trust.enabled else {}
+    return Signer(trust, private, s.identity or None)
+
+
 def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runtime:
     """Build the runtime. create=False (read-only commands) refuses a missing KEEL_HOME."""
     s = settings or Settings()
@@ -83,6 +108,7 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runti
         log=log,
         artifacts=LocalArtifactStore(s.artifacts_dir()),
         views=open_views(s.views_url()),
+        signer=load_signer(s),
     )
 
 

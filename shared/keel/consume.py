@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from keel.codec import Codec, CodecError
 from keel.events import Event, decode_event, envelope
 from keel.events.generated import EventQuarantined
 from keel.log.port import LogRecord
+from keel.signing import Trust
 
 
 def quarantine_event(
@@ -42,3 +43,17 @@ def decode_or_quarantine(
     except CodecError as exc:
         quarantine(record, exc)
         return None
+
+
+def trusted_events(codec: Codec, trust: Trust, records: Iterable[LogRecord]) -> Iterator[Event]:
+    """The events of `records` that decode and whose signature checks against the project's
+    keys (every decodable one when the project declares no keys: unsigned mode). What fails is
+    left out here and reported by `keel audit verify`; a command never builds on it."""
+    for rec in records:
+        try:
+            event = decode_event(codec, rec.value)
+        except CodecError:
+            continue
+        if trust.enabled and trust.check(rec.value, rec.sig, event.EVENT_TYPE).problem:
+            continue
+        yield event

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from keel.audit.folds import AuditState, evolve, fold
 from keel.bootstrap import Runtime
-from keel.codec import CodecError
-from keel.events import Event, decode_event
+from keel.consume import trusted_events
+from keel.events import Event
 from keel.project import Project
 
 
@@ -32,13 +32,9 @@ Handler = Callable[[Context, Event], list[Event]]
 
 
 def _decodable(rt: Runtime) -> Iterator[Event]:
-    """Every event of the log that decodes; undecodable bytes are reported by `keel audit tail`
-    and quarantined by consumers, and must not stop a command from starting."""
-    for r in rt.log.read():
-        try:
-            yield decode_event(rt.codec, r.value)
-        except CodecError:
-            continue
+    """Every event of the log that decodes and whose signature checks; undecodable or forged
+    records are reported by `keel audit verify` and must not stop a command from starting."""
+    return trusted_events(rt.codec, rt.trust, rt.log.read())
 
 
 class InProcessBus:

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     # True: commands run the event-driven services (promote, deploy) in their own process.
     # Set KEEL_INLINE_SERVICES=false when `keel service run` processes do that job instead.
     inline_services: bool = True
+    # Trust (keel.signing): the project's keel.toml and the public keys beside it (keys.toml,
+    # or KEEL_TRUST); private keys from KEEL_KEYS_DIR, never from the home or the repo;
+    # KEEL_IDENTITY signs as a person instead of as the producing service.
+    project: Path = Path("keel.toml")
+    trust: Path | None = None
+    keys_dir: Path | None = None
+    identity: str = ""
 
     def bus_url(self) -> str:
         return self.bus or f"sqlite:///{self.home / 'log.db'}"
@@ -35,6 +42,14 @@ class Settings(BaseSettings):
 
     def artifacts_dir(self) -> Path:
         return self.home / "artifacts"
+
+    def trust_file(self) -> Path:
+        return self.trust or self.project.with_name("keys.toml")
+
+    def private_keys_dir(self) -> Path:
+        from keel.signing import default_keys_dir
+
+        return self.keys_dir or default_keys_dir()
 
     def who(self) -> str:
         return self.actor or os.environ.get("USER") or "unknown"

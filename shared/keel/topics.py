@@ -17,7 +17,9 @@ TOPIC_OF: dict[str, str] = {
     "PromotionRejected": "registry",
     "ModelDeployed": "deployments",
     "ArtifactRecorded": "artifacts",
-    "AuditRecord": "audit",
+    "ArtifactRejected": "artifacts",
+    "AuditRecord": "audit",  # the hash chain of earlier versions (decision 0009 replaced it)
+    "Checkpoint": "audit",
 }
 
 AUDIT_TOPIC = "audit"

@@ -71,6 +71,22 @@ class EventLogContract:
         log.append([ev("artifacts", "k", 1, blob), ev("artifacts", "k", 2, b"")])
         assert [r.value for r in log.read(["artifacts"])] == [blob, b""]
 
+    def test_signature_records_are_kept_beside_the_value(self, make_log: MakeLog) -> None:
+        log = make_log()
+        sig = b"KS1" + bytes(range(200))
+        signed = OutgoingEvent("registry", "k", 1, b"v1", sig)
+        stored = log.append([signed, ev("registry", "k", 2)])
+        assert [r.sig for r in stored] == [sig, None]
+        assert [(r.value, r.sig) for r in log.read(["registry"])] == [
+            (b"v1", sig),
+            (b"registry:k:2", None),
+        ]
+        sub = log.subscribe("sig-readers", ["registry"])
+        try:
+            assert [r.sig for r in poll_until(sub, 2)] == [sig, None]
+        finally:
+            sub.close()
+
     def test_read_by_topic_and_from_offset(self, make_log: MakeLog) -> None:
         log = make_log()
         stored = log.append(

@@ -265,8 +265,10 @@ class LocalArtifactStore:
     def exists(self, artifact_id: str) -> bool:
         return self._catalog_digest(artifact_id) is not None
 
-    def read_bytes(self, ref: str) -> bytes:
-        """The artifact's bytes, verified against the recorded digest."""
+    def read_bytes(self, ref: str, recorded: str | None = None) -> bytes:
+        """The artifact's bytes, verified against the catalog's digest and, when given,
+        against `recorded`: the digest its signed ArtifactRecorded states (the catalog is as
+        writable as the blobs, so only the signed record is evidence)."""
         info = self.info(ref)
         path = self.path_of(info.id)
         try:
@@ -274,8 +276,9 @@ class LocalArtifactStore:
         except FileNotFoundError:
             raise ArtifactMissing(info.id, path) from None
         actual = hashlib.sha256(data).hexdigest()
-        if actual != info.digest:
-            raise ArtifactCorrupted(info.id, info.digest, actual)
+        expected = recorded or info.digest
+        if actual != expected or info.digest != expected:
+            raise ArtifactCorrupted(info.id, expected, actual)
         return data
 
     def verify(self, ref: str | None = None) -> Iterator[tuple[ArtifactInfo, ArtifactError | None]]:

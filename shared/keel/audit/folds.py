@@ -42,6 +42,7 @@ class ArtifactNode:
     code_version: str
     params: dict[str, Any]
     recorded_at: datetime
+    digest: str = ""  # sha256 of the bytes, as the signed ArtifactRecorded states it
 
 
 @dataclass
@@ -117,6 +118,7 @@ def _(e: g.ArtifactRecorded, s: AuditState) -> None:
         e.code_version,
         json.loads(e.params_json),
         e.envelope.occurred_at,
+        e.digest,
     )
 
 

@@ -4,9 +4,13 @@ Each batch writes its view updates, its events' IDs (the applied set) and its tr
 in one ViewStore.apply: a crash anywhere, then a restart, resumes exactly after the last applied
 batch, and an event is never applied twice (duplicates in the log are skipped by event_id).
 
-Chain links are appended to the audit topic before the batch's views are applied; a crash in
-between leaves links whose views are missing. On restart the projector adopts those links
-(they continue the stored chain head) instead of writing them again.
+Trust (decision 0009): every record, decodable or not, becomes a leaf of its topic-partition's
+Merkle tree (RFC 9162); the trees' right edges are written in the same apply as the views and
+tracking, so a crash never adds a leaf twice or loses one. An event whose signature does not
+check (unsigned, altered, unknown key, identity not allowed to write the type) is not folded into
+any view: it is recorded under audit:rejected with the problem, so no answer is built from it.
+At the end of a run that grew the trees, a Checkpoint (signed C2SP notes of every tree's size
+and root) is appended to the audit topic.
 
 A batch is folded (pure: decode, evolve, build links) and then written (append links, apply
 views). Overlapping the two on a writer thread was measured and dropped: the work is CPU-bound
@@ -23,18 +27,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from keel.audit.chain import GENESIS
-from keel.audit.links import LinkEncoder
+from keel.audit import trees as tr
+from keel.audit.merkle import Frontier
 from keel.audit.projection import evolve, keys_for
 from keel.codec import Codec, CodecError
 from keel.events import decode_event
-from keel.events import generated as g
-from keel.log.port import EventLog, LogRecord, OutgoingEvent, TopicPartition
-from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
-from keel.views.port import Put, SetAdd, SetRemove, Tracking, Update, ViewStore
+from keel.log.port import EventLog, LogRecord, TopicPartition
+from keel.signing import Signer, Trust
+from keel.topics import EVENT_TOPICS
+from keel.views.port import Put, SetAdd, Tracking, Update, ViewStore
 
 logger = logging.getLogger(__name__)
-HEAD = "audit:head"
+
 # Documents the fold reads are cached for the run (the projector is their only writer); past
 # this many the cache starts over, so memory stays bounded on any log.
 _CACHE_LIMIT = 200_000
@@ -46,24 +50,14 @@ class Progress:
     skipped_duplicates: int = 0
     undecodable: int = 0
     after_as_of: int = 0
-    adopted_links: int = 0
-
-
-@dataclass
-class _Write:
-    """One batch's effects, in the order they must land."""
-
-    links: list[OutgoingEvent]
-    updates: list[Update]
-    tracking: Tracking
-    head: dict[str, Any]
+    rejected: int = 0  # signature problems: kept out of the views, listed under audit:rejected
+    checkpoint: dict[str, int] | None = None  # tree sizes of the checkpoint this run published
 
 
 @dataclass
 class _Session:
     positions: dict[TopicPartition, int]
-    head: dict[str, Any]
-    chain_pending: set[str]  # event IDs whose links were adopted, views not yet landed
+    trees: dict[TopicPartition, Frontier]
     progress: Progress
 
 
@@ -76,20 +70,24 @@ class Projector:
         name: str = "audit",
         batch_size: int = 5000,
         as_of_ms: int | None = None,
-        chain: bool = True,
+        trees: bool = True,
+        signer: Signer | None = None,
+        trust: Trust | None = None,
         code_version: str = "projector",
     ) -> None:
+        """signer: publishes checkpoints (needs the audit key); trust: which events to fold
+        (default the signer's; with neither, every decodable event: unsigned mode)."""
         self.log, self.views, self.codec, self.name = log, views, codec, name
-        self.batch_size, self.as_of_ms, self.chain = batch_size, as_of_ms, chain
-        self.links = LinkEncoder(codec, code_version)
-        # Event IDs applied (for duplicates), and event IDs whose links were adopted after a
-        # crash but whose views have not landed yet (normally empty; see _adopt_links).
-        self.applied_set, self.pending_set = f"{name}:applied", f"{name}:chained-pending"
+        self.batch_size, self.as_of_ms, self.trees = batch_size, as_of_ms, trees
+        self.signer, self.code_version = signer, code_version
+        self.trust = trust or (signer.trust if signer is not None else Trust())
+        self.applied_set = f"{name}:applied"  # event IDs applied, for duplicates
 
     def run(self, on_batch: Callable[[Progress], None] | None = None) -> Progress:
         """Fold everything up to the log's current end, batch by batch."""
         with self._session() as session:
             self._catch_up(session, on_batch)
+            self._checkpoint(session)
         return session.progress
 
     def follow(
@@ -127,26 +125,29 @@ class Projector:
                         self._step(session, fresh, on_batch)
                     if records:
                         sub.commit()
+                    elif fresh_since_checkpoint(session):
+                        self._checkpoint(session)  # caught up: say where the trees are
             finally:
                 sub.close()
+            self._checkpoint(session)
         return session.progress
 
     @contextmanager
     def _session(self) -> Iterator[_Session]:
-        # The chain writer has a stable identity (where the log supports one), so a killed
-        # predecessor's open append is aborted before the chain is read back below; a second
+        # The checkpoint writer has a stable identity (where the log supports one): a second
         # live projector with the same name is fenced off by the broker.
         for_writer = getattr(self.log, "for_writer", None)
         self.writer: EventLog = (
-            for_writer(f"projector-{self.name}") if for_writer and self.chain else self.log
+            for_writer(f"projector-{self.name}") if for_writer and self.trees else self.log
         )
         self._docs: dict[str, dict[str, Any] | None] = {}
         try:
-            progress = Progress()
-            head = self.views.get(HEAD) or {"seq": 0, "hash": GENESIS, "next_offset": 0}
-            pending = self._adopt_links(head, progress) if self.chain else set()
-            self._next_offset = int(head["next_offset"])  # where the audit topic ends
-            yield _Session(self.views.tracking(self.name), head, pending, progress)
+            positions = self.views.tracking(self.name)
+            trees: dict[TopicPartition, Frontier] = {}
+            if self.trees:
+                stored = self.views.get(tr.TREES) or {}
+                trees = {tr.parse_tp(k): Frontier.from_doc(v) for k, v in stored.items()}
+            yield _Session(positions, trees, Progress())
         finally:
             if self.writer is not self.log:
                 self.writer.close()
@@ -159,29 +160,36 @@ class Projector:
     def _step(
         self, s: _Session, batch: list[LogRecord], on_batch: Callable[[Progress], None] | None
     ) -> None:
-        self._write(self._fold(batch, s.positions, s.head, s.chain_pending, s.progress))
+        updates, tracking = self._fold(batch, s)
+        self.views.apply(updates, tracking)
         if len(self._docs) > _CACHE_LIMIT:
             self._docs.clear()
         if on_batch:
             on_batch(s.progress)
 
     # -- fold one batch: no writes -----------------------------------------------------------
-    def _fold(
-        self,
-        batch: list[LogRecord],
-        positions: dict[TopicPartition, int],
-        head: dict[str, Any],
-        chain_pending: set[str],
-        progress: Progress,
-    ) -> _Write:
+    def _fold(self, batch: list[LogRecord], s: _Session) -> tuple[list[Update], Tracking]:
+        positions, progress = s.positions, s.progress
         events: list[tuple[LogRecord, Any]] = []
+        rejected: list[Update] = []
         for rec in batch:
             positions[rec.tp] = rec.offset + 1
+            if self.trees:
+                tree = s.trees.get(rec.tp)
+                if tree is None:
+                    s.trees[rec.tp] = tree = Frontier()
+                tree.append(tr.leaf(rec))
             try:
                 event = decode_event(self.codec, rec.value)
             except CodecError:
-                progress.undecodable += 1  # reported by `keel audit tail`; position still moves
+                progress.undecodable += 1  # reported by `keel audit verify`; position still moves
                 continue
+            if self.trust.enabled:
+                verdict = self.trust.check(rec.value, rec.sig, event.EVENT_TYPE)
+                if verdict.problem is not None:
+                    progress.rejected += 1
+                    rejected += tr.rejection(rec, event, verdict)
+                    continue
             if (
                 self.as_of_ms is not None
                 and event.envelope.occurred_at.timestamp() * 1000 > self.as_of_ms
@@ -194,9 +202,7 @@ class Projector:
         index: list[Update] = []
         changed: set[str] = set()
         applied: list[str] = []
-        links: list[OutgoingEvent] = []
-        unpended: list[str] = []
-        for rec, event in events:
+        for _rec, event in events:
             eid = event.envelope.event_id
             if eid in already:
                 progress.skipped_duplicates += 1
@@ -208,23 +214,17 @@ class Projector:
             index.extend(change.index)
             applied.append(eid)
             progress.applied += 1
-            if not self.chain:
-                continue
-            if eid in chain_pending:  # its link was adopted: it is in the chain already
-                chain_pending.discard(eid)
-                unpended.append(eid)
-            else:
-                links.append(self.links.link(rec, event, head))
         # Grouped by kind (different keys, so order between groups does not matter): each
         # group is one executemany / a few multi-key commands.
         updates: list[Update] = [
             *index,
             *(Put(k, docs[k] or {}) for k in sorted(changed)),
             SetAdd(self.applied_set, tuple(applied)),
+            *rejected,
         ]
-        if unpended:
-            updates.append(SetRemove(self.pending_set, tuple(unpended)))
-        return _Write(links, updates, Tracking(self.name, dict(positions)), dict(head))
+        if self.trees:
+            updates.append(Put(tr.TREES, {tr.tp_key(tp): t.to_doc() for tp, t in s.trees.items()}))
+        return updates, Tracking(self.name, dict(positions))
 
     def _applied(self, ids: list[str]) -> set[str]:
         hits = self.views.contains(self.applied_set, ids)
@@ -236,35 +236,30 @@ class Projector:
             self._docs.update(zip(missing, self.views.get_many(missing), strict=True))
         return self._docs
 
-    # -- write one batch: links first, then views + tracking in one apply -----------------
-    def _write(self, write: _Write) -> None:
-        if write.links:
-            stored = self.writer.append(write.links)
-            self._next_offset = stored[-1].offset + 1
-        write.head["next_offset"] = self._next_offset
-        self.views.apply([*write.updates, Put(HEAD, write.head)], write.tracking)
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _checkpoint(self, s: _Session) -> None:
+        """Append a signed Checkpoint when the trees grew since the last one (and this process
+        holds the audit key; without it the trees still grow, and `verify` says none covers
+        the newest events)."""
+        if not self.trees or self.signer is None or not self.trust.enabled:
+            return
+        sizes = {tr.tp_key(tp): t.size for tp, t in s.trees.items()}
+        if not sizes or (self.views.get(tr.CHECKPOINTED) or {}) == sizes:
+            return
+        if self.trust.active_key(tr.AUDIT_IDENTITY) is None:
+            logger.warning("no audit key in keys.toml: no checkpoint published")
+            return
+        event = tr.checkpoint_event(s.trees, self.signer, self.code_version)
+        self.writer.append([tr.outgoing(self.codec, event)])
+        self.views.apply([Put(tr.CHECKPOINTED, sizes)])
+        s.progress.checkpoint = sizes
 
-    def _adopt_links(self, head: dict[str, Any], progress: Progress) -> set[str]:
-        """Links appended after the stored head by a run that crashed before its views landed
-        continue the chain, so they are kept, and their events put in the pending set with the
-        new head in one apply before any batch: no later run links those events again, whatever
-        batch boundaries it reads (on Kafka, partitions interleave differently each time).
-        Returns the whole pending set (event IDs in the chain whose views have not landed)."""
-        adopted: list[str] = []
-        start = {(AUDIT_TOPIC, 0): int(head["next_offset"])}
-        for rec in self.log.read([AUDIT_TOPIC], start):
-            try:
-                link = decode_event(self.codec, rec.value)
-            except CodecError:
-                continue
-            if not isinstance(link, g.AuditRecord) or link.prev_hash != head["hash"]:
-                continue
-            head.update(seq=link.seq, hash=link.hash, next_offset=rec.offset + 1)
-            adopted.append(link.event_id)
-            progress.adopted_links += 1
-        if adopted:
-            self.views.apply([SetAdd(self.pending_set, tuple(adopted)), Put(HEAD, dict(head))])
-        return set(self.views.members(self.pending_set))
+
+def fresh_since_checkpoint(s: _Session) -> bool:
+    return s.progress.applied + s.progress.rejected + s.progress.undecodable > 0 and (
+        s.progress.checkpoint is None
+        or sum(t.size for t in s.trees.values()) > sum(s.progress.checkpoint.values())
+    )
 
 
 def _chunks(records: Iterator[LogRecord], n: int) -> Iterator[list[LogRecord]]:

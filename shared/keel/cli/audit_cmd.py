@@ -18,7 +18,6 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from keel.audit import view_queries as vq
-from keel.audit.chain import source_of, verify_chain
 from keel.audit.projection import FAMILIES, STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
@@ -29,7 +28,7 @@ from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import LogRecord
 from keel.timeparse import parse_time
-from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
+from keel.topics import EVENT_TOPICS
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
 
@@ -128,7 +127,7 @@ FamilyOpt = typer.Option(None, "--family", help="model family (default: the only
 
 def _project(rt: Runtime, quiet: bool = True) -> Progress:
     """Bring the persisted views up to the log's end (incremental: only new events)."""
-    projector = Projector(rt.log, rt.views, rt.codec)
+    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer)
     if quiet:
         return projector.run()
     with _progress() as bar:
@@ -170,7 +169,12 @@ def _views(as_of: str | None) -> Iterator[tuple[Runtime, ViewStore]]:
         with tempfile.TemporaryDirectory(prefix="keel-asof-") as d:
             snap = SqliteViewStore(Path(d) / "views.db")
             Projector(
-                rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), chain=False
+                rt.log,
+                snap,
+                rt.codec,
+                as_of_ms=int(when.timestamp() * 1000),
+                trees=False,
+                trust=rt.trust,
             ).run()
             try:
                 yield rt, snap
@@ -194,45 +198,13 @@ def _family(views: ViewStore, family: str | None) -> str:
 @app.command("project")
 @handled
 def project(json_out: bool = JsonOpt) -> None:
-    """Fold new events into the persisted views and extend the audit chain (idempotent)."""
+    """Fold new events into the persisted views, extend the log's Merkle trees and publish a
+    signed checkpoint when they grew (idempotent)."""
     with bootstrap(create=False) as rt:
         p = _project(rt, quiet=json_out)
         stats = rt.views.get(STATS) or {}
     doc = {**p.__dict__, "total_applied": stats.get("applied", 0)}
     print_json(doc) if json_out else console.print(doc)
-
-
-@app.command("verify")
-@handled
-def verify(json_out: bool = JsonOpt) -> None:
-    """Re-walk the hash chain against the source events; report the first break, exit 1 on any."""
-    with bootstrap(create=False) as rt:
-        _project(rt)
-        sources: dict[str, tuple[bytes, str]] = {}
-        for rec in rt.log.read(list(EVENT_TOPICS)):
-            try:
-                eid = decode_event(rt.codec, rec.value).envelope.event_id
-            except CodecError:
-                continue
-            sources[source_of(rec.topic, rec.partition, rec.offset)] = (rec.value, eid)
-        links = (decode_event(rt.codec, r.value) for r in rt.log.read([AUDIT_TOPIC]))
-        checked, brk = verify_chain(links, sources)
-    doc = {
-        "ok": brk is None,
-        "links": checked,
-        "events": len(sources),
-        "break": brk.as_dict() if brk else None,
-    }
-    if json_out:
-        print_json(doc)
-    elif brk is None:
-        console.print(f"chain intact: {checked} links cover all {len(sources)} events")
-    else:
-        console.print(
-            f"[red]BREAK[/] at link {brk.position}: {brk.kind}: {brk.detail}", highlight=False
-        )
-    if brk is not None:
-        raise typer.Exit(1)
 
 
 @app.command("serving")
@@ -423,7 +395,12 @@ def replay(
             raise KeelError(f"{path} exists", hint="remove it or give --out")
         snap = SqliteViewStore(path)
         projector = Projector(
-            rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), chain=False
+            rt.log,
+            snap,
+            rt.codec,
+            as_of_ms=int(when.timestamp() * 1000),
+            trees=False,
+            trust=rt.trust,
         )
         with _progress() as bar:
             task = bar.add_task(f"replaying as of {when.isoformat()}", total=None)
@@ -440,3 +417,8 @@ def replay(
     else:
         console.print(f"{p.applied:,} events up to {when.isoformat()} -> {path}")
         console.print(f"{p.after_as_of:,} later events left out")
+
+
+from keel.cli import trail_cmd  # noqa: E402  (registers verify, checkpoint, prove, rebuild)
+
+trail_cmd.register(app)

@@ -131,4 +131,7 @@ def demo(
         f"{doc['timings']['total_seconds']:.1f} s\n"
     )
     _answers(doc)
-    console.print(f"\nexplore it: [bold]export KEEL_HOME={doc['home']}[/] then `keel audit tail`")
+    console.print(
+        f"\nexplore it: [bold]export KEEL_HOME={doc['home']} KEEL_PROJECT={doc['project']} "
+        f"KEEL_KEYS_DIR={doc['keys_dir']}[/] then `keel audit tail`, `keel audit verify`"
+    )

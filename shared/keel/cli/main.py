@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from keel import __version__
-from keel.cli import artifacts_cmd, audit_cmd, demo_cmd, pipeline_cmd, schemas_cmd, topics_cmd
+from keel.cli import (
+    artifacts_cmd,
+    audit_cmd,
+    demo_cmd,
+    keys_cmd,
+    pipeline_cmd,
+    schemas_cmd,
+    topics_cmd,
+)
 
 app = typer.Typer(
     name="keel",
@@ -20,6 +28,7 @@ app = typer.Typer(
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(keys_cmd.app, name="keys")
 app.command("demo")(demo_cmd.demo)
 app.command("ingest")(pipeline_cmd.ingest)
 app.command("retrain")(pipeline_cmd.retrain)

@@ -101,7 +101,17 @@ def prepare_workdir(workdir: Path) -> tuple[Path, Path]:
         shutil.copyfile(default_schema_dir() / "contracts" / FAMILY / name, contracts / name)
     project_file = workdir / "keel.toml"
     shutil.copyfile(Path(__file__).with_name("keel.toml"), project_file)
+    # Every identity gets a key: public halves in keys.toml beside keel.toml, private halves in
+    # workdir/keys, outside the home (whoever can write the home cannot sign).
+    from keel.signing import DEFAULT_ROLES, create_key
+
+    for identity in DEFAULT_ROLES:
+        create_key(identity, project_file.with_name("keys.toml"), keys_dir(workdir))
     return home, project_file
+
+
+def keys_dir(workdir: Path) -> Path:
+    return workdir / "keys"
 
 
 @dataclass
@@ -132,7 +142,10 @@ def run_story(
     project = load_project(project_file)
     holdout, batches = monthly_batches()
     log = StoryLog()
-    with bootstrap(Settings(home=home, bus=bus, views=views)) as rt:
+    settings = Settings(
+        home=home, bus=bus, views=views, project=project_file, keys_dir=keys_dir(workdir)
+    )
+    with bootstrap(settings) as rt:
         ctx = build_bus(rt, project, actor="keel-demo").ctx
         ctx.correlation_id = f"{YEAR}-holdout"
         with log.step("ingest holdout"):
@@ -177,7 +190,7 @@ def run_story(
 
         # The answers come from the audit views, folded from the log like any later query.
         with log.step("project audit views"):
-            Projector(rt.log, rt.views, rt.codec).run()
+            Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
         answers = {
             "serving_prod_at": vq.serving_at(rt.views, FAMILY, "prod", QUESTION_DATE),
             "why_current_prod": vq.why_promoted(rt.views, prod_now.model_id, "prod"),
@@ -190,6 +203,8 @@ def run_story(
             "bus": rt.settings.bus_url(),
             "views": rt.settings.views_url(),
             "home": str(home),
+            "project": str(project_file),
+            "keys_dir": str(keys_dir(workdir)),
             "family": FAMILY,
             "artifacts": sorted(state.artifacts),
             "artifacts_by_kind": _count_kinds(state.artifacts),

@@ -114,6 +114,40 @@ class Producer:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ArtifactRejected:
+    """An artifact's bytes failed verification when something was about to use them (deploy, rollback, serve): they do not hash to the digest its signed ArtifactRecorded states, or the blob is gone. Nothing used them."""
+
+    EVENT_TYPE: ClassVar[str] = "ArtifactRejected"
+    envelope: Envelope
+    artifact_id: str
+    action: str
+    recorded_digest: str
+    actual_digest: str
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "artifact_id": self.artifact_id,
+            "action": self.action,
+            "recorded_digest": self.recorded_digest,
+            "actual_digest": self.actual_digest,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ArtifactRejected:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            artifact_id=r["artifact_id"],
+            action=r["action"],
+            recorded_digest=r["recorded_digest"],
+            actual_digest=r["actual_digest"],
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AuditRecord:
     """One link of the audit chain: an event the projector folded, in one total order, hash-chained to the previous link."""
 
@@ -159,6 +193,59 @@ class AuditRecord:
             source_offset=r["source_offset"],
             event_sha256=r["event_sha256"],
             summary=r["summary"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Checkpoint:
+    """The audit projector's signed statement of the log's Merkle trees (RFC 9162), one per topic-partition: sizes and root hashes at a time. Each tree's statement is a C2SP tlog-checkpoint signed note, checkable without Keel."""
+
+    EVENT_TYPE: ClassVar[str] = "Checkpoint"
+    envelope: Envelope
+    trees: tuple[TreeHead, ...]
+    key_id: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "trees": [x.to_avro() for x in self.trees],
+            "key_id": self.key_id,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> Checkpoint:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            trees=tuple(TreeHead.from_avro(x) for x in r["trees"]),
+            key_id=r["key_id"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TreeHead:
+    topic: str
+    partition: int
+    size: int
+    root: str
+    note: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "size": self.size,
+            "root": self.root,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> TreeHead:
+        return cls(
+            topic=r["topic"],
+            partition=r["partition"],
+            size=r["size"],
+            root=r["root"],
+            note=r["note"],
         )
 
 
@@ -672,11 +759,13 @@ class ReconciliationProblem:
         )
 
 
-Event = ArtifactRecorded | AuditRecord | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
+    "ArtifactRejected": ArtifactRejected,
     "AuditRecord": AuditRecord,
+    "Checkpoint": Checkpoint,
     "DatasetIngested": DatasetIngested,
     "EventQuarantined": EventQuarantined,
     "FeaturesBuilt": FeaturesBuilt,

@@ -27,6 +27,7 @@ from keel.topics import EVENT_TOPICS
 T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
 SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
+SIG_HEADER = "keel-sig"  # the writer's signature record (keel.signing)
 
 
 def _transactional_id() -> str:
@@ -165,6 +166,7 @@ class KafkaEventLog:
                             e.value,
                             e.key,
                             timestamp=e.timestamp_ms,
+                            headers=[(SIG_HEADER, e.sig)] if e.sig else None,
                             on_delivery=report,
                         )
                         break
@@ -260,7 +262,13 @@ class KafkaEventLog:
             part = partition_of[(topic, e.key.encode())]
             out.append(
                 LogRecord(
-                    e.topic, part, next(cursors[(topic, part)]), e.key, e.timestamp_ms, e.value
+                    e.topic,
+                    part,
+                    next(cursors[(topic, part)]),
+                    e.key,
+                    e.timestamp_ms,
+                    e.value,
+                    e.sig,
                 )
             )
         return out
@@ -358,6 +366,7 @@ class KafkaEventLog:
                             key,
                             m.timestamp,
                             m.value,
+                            _sig(m.headers),
                         )
                 # Done with a partition once its position passes the end snapshot. Transaction
                 # markers take offsets but are never returned, so offsets alone cannot tell.
@@ -477,6 +486,7 @@ class KafkaSubscription:
                         m.key.decode() if m.key else "",
                         m.timestamp,
                         m.value,
+                        _sig(m.headers),
                     )
                 )
             if msgs:
@@ -505,6 +515,14 @@ def _fenced(exc: Exception) -> bool:
     err = exc.args[0] if exc.args else None
     codes = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
     return isinstance(err, KafkaError) and err.code() in codes
+
+
+def _sig(headers: Any) -> bytes | None:
+    """The writer's signature record, from the record's headers."""
+    for name, value in headers or ():
+        if name == SIG_HEADER:
+            return bytes(value)
+    return None
 
 
 def new_prefix() -> str:

@@ -22,6 +22,7 @@ class OutgoingEvent:
     key: str
     timestamp_ms: int
     value: bytes
+    sig: bytes | None = None  # the writer's signature record (keel.signing), kept beside value
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class LogRecord:
     key: str
     timestamp_ms: int
     value: bytes
+    sig: bytes | None = None
 
     @property
     def tp(self) -> TopicPartition:

@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS events (
     topic TEXT NOT NULL,
     key TEXT NOT NULL,
     ts INTEGER NOT NULL,
-    value BLOB NOT NULL
+    value BLOB NOT NULL,
+    sig BLOB
 );
 CREATE INDEX IF NOT EXISTS events_topic_seq ON events (topic, seq);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
@@ -45,8 +46,8 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _rows(rows: list[tuple[int, str, str, int, bytes]]) -> list[LogRecord]:
-    return [LogRecord(t, 0, seq, k, ts, v) for seq, t, k, ts, v in rows]
+def _rows(rows: list[tuple[int, str, str, int, bytes, bytes | None]]) -> list[LogRecord]:
+    return [LogRecord(t, 0, seq, k, ts, v, sig) for seq, t, k, ts, v, sig in rows]
 
 
 class SqliteEventLog:
@@ -55,6 +56,9 @@ class SqliteEventLog:
         self._lock = threading.Lock()
         self._conn = connect(path)
         self._conn.executescript(_DDL)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
+        if "sig" not in columns:  # a log written before events were signed
+            self._conn.execute("ALTER TABLE events ADD COLUMN sig BLOB")
 
     def append(self, events: Sequence[OutgoingEvent]) -> list[LogRecord]:
         if not events:
@@ -66,9 +70,10 @@ class SqliteEventLog:
                 row = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
                 first = int(row[0]) + 1
                 cur.executemany(
-                    "INSERT INTO events (seq, topic, key, ts, value) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO events (seq, topic, key, ts, value, sig) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (first + i, e.topic, e.key, e.timestamp_ms, e.value)
+                        (first + i, e.topic, e.key, e.timestamp_ms, e.value, e.sig)
                         for i, e in enumerate(events)
                     ],
                 )
@@ -77,13 +82,13 @@ class SqliteEventLog:
                 cur.execute("ROLLBACK")
                 raise
         return [
-            LogRecord(e.topic, 0, first + i, e.key, e.timestamp_ms, e.value)
+            LogRecord(e.topic, 0, first + i, e.key, e.timestamp_ms, e.value, e.sig)
             for i, e in enumerate(events)
         ]
 
     def _page(self, where: str, params: list[object]) -> list[LogRecord]:
         sql = (
-            "SELECT seq, topic, key, ts, value FROM events "
+            "SELECT seq, topic, key, ts, value, sig FROM events "
             f"WHERE {where} ORDER BY seq LIMIT {_PAGE}"
         )
         with self._lock:

@@ -1,0 +1,106 @@
+"""The log's Merkle trees as Keel keeps them: what a leaf is, where the trees' right edges live
+in the views, and the events the projector writes about them (Checkpoint) or about events it
+refused (audit:rejected).
+
+A leaf is one stored log record: `topic/partition/offset\\n` followed by the record's bytes as
+stored, so a leaf cannot be moved to another position or topic without changing the tree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from keel import __version__
+from keel.audit import checkpoint as cp
+from keel.audit import merkle
+from keel.codec import Codec
+from keel.events import encode_event
+from keel.events import generated as g
+from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
+from keel.signing import Signer, Verdict
+from keel.topics import AUDIT_TOPIC
+from keel.views.port import Put, SetAdd, Update
+
+TREES = "audit:trees"  # {"topic/partition": Frontier doc}
+CHECKPOINTED = "audit:checkpointed"  # tree sizes of the last published checkpoint
+REJECTED = "audit:rejected"  # positions of events kept out of the views; a doc per position
+AUDIT_IDENTITY = cp.AUDIT_IDENTITY
+
+
+def tp_key(tp: TopicPartition) -> str:
+    return f"{tp[0]}/{tp[1]}"
+
+
+def parse_tp(key: str) -> TopicPartition:
+    topic, _, partition = key.rpartition("/")
+    return topic, int(partition)
+
+
+def leaf_data(topic: str, partition: int, offset: int, value: bytes) -> bytes:
+    return b"%s/%d/%d\n" % (topic.encode(), partition, offset) + value
+
+
+def leaf(rec: LogRecord) -> bytes:
+    return merkle.leaf_hash(leaf_data(rec.topic, rec.partition, rec.offset, rec.value))
+
+
+def position(rec: LogRecord) -> str:
+    return f"{rec.topic}/{rec.partition}/{rec.offset}"
+
+
+def rejection(rec: LogRecord, event: Any, verdict: Verdict) -> list[Update]:
+    env = event.envelope
+    doc = {
+        "position": position(rec),
+        "event_id": env.event_id,
+        "event_type": event.EVENT_TYPE,
+        "actor": env.actor,
+        "producer": env.producer.service,
+        "signed_by": verdict.identity,
+        "problem": verdict.problem,
+    }
+    return [Put(f"{REJECTED}:{position(rec)}", doc), SetAdd(REJECTED, (position(rec),))]
+
+
+def checkpoint_event(
+    trees: Mapping[TopicPartition, merkle.Frontier], signer: Signer, code_version: str
+) -> g.Checkpoint:
+    now = datetime.now(UTC)
+    heads = []
+    key_id = ""
+    for tp in sorted(trees):
+        tree = trees[tp]
+        root = tree.root()
+        note = cp.sign(cp.body(tp[0], tp[1], tree.size, root, now), signer)
+        key_id = cp.parse(note).signatures[0][0].rsplit("-", 1)[-1]
+        heads.append(
+            g.TreeHead(topic=tp[0], partition=tp[1], size=tree.size, root=root.hex(), note=note)
+        )
+    return g.Checkpoint(
+        envelope=g.Envelope(
+            event_id=str(uuid.uuid4()),
+            event_type="Checkpoint",
+            occurred_at=now,
+            producer=g.Producer(
+                service="audit", package_version=__version__, code_version=code_version
+            ),
+            actor="projector",
+            correlation_id="checkpoint",
+            causation_id=None,
+            subject=AUDIT_TOPIC,
+        ),
+        trees=tuple(heads),
+        key_id=key_id,
+    )
+
+
+def outgoing(codec: Codec, event: g.Checkpoint) -> OutgoingEvent:
+    return OutgoingEvent(
+        topic=AUDIT_TOPIC,
+        key=AUDIT_TOPIC,
+        timestamp_ms=int(event.envelope.occurred_at.timestamp() * 1000),
+        value=encode_event(codec, event),
+    )

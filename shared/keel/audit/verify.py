@@ -1,0 +1,326 @@
+"""`keel audit verify`: everything the answers come from, checked against what cannot be forged
+without a private key or a witness's copy.
+
+- the log: every record decodes, carries a valid signature of an identity allowed to write
+  its type (keel.signing);
+- the trees: every checkpoint's notes are signed by an audit key, and the log still holds, at
+  each tree's size, exactly the root the checkpoint states (else records were deleted,
+  rewritten or reordered); witness checkpoints kept outside the log are checked the same way,
+  plus an RFC 9162 consistency proof from them to the log's latest tree;
+- the artifact catalog: every entry has its (valid) ArtifactRecorded and matches its digest and
+  size, every recorded artifact has an entry, every blob's bytes hash to the recorded digest;
+- the views: equal to a fresh fold of the verified log.
+
+The checks are pure functions over what the caller read; the CLI does the reading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keel.audit import checkpoint as cp
+from keel.audit import merkle
+from keel.audit import trees as tr
+from keel.codec import Codec, CodecError
+from keel.events import decode_event
+from keel.events import generated as g
+from keel.log.port import LogRecord, TopicPartition
+from keel.signing import Trust
+
+
+@dataclass(frozen=True)
+class Problem:
+    area: str  # log | signature | checkpoint | catalog | views
+    kind: str
+    where: str
+    detail: str
+    todo: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class LogScan:
+    """What the log holds, as read once: leaves per tree, and the verified artifact records."""
+
+    leaves: dict[TopicPartition, list[bytes]] = field(default_factory=dict)
+    records: int = 0
+    signed: int = 0
+    recorded: dict[str, g.ArtifactRecorded] = field(default_factory=dict)
+    positions: dict[str, tuple[TopicPartition, int, LogRecord]] = field(default_factory=dict)
+
+
+def scan_log(
+    records: Iterable[LogRecord], codec: Codec, trust: Trust, problems: list[Problem]
+) -> LogScan:
+    out = LogScan()
+    for rec in records:
+        out.records += 1
+        leaves = out.leaves.setdefault(rec.tp, [])
+        leaves.append(tr.leaf(rec))
+        where = tr.position(rec)
+        try:
+            event = decode_event(codec, rec.value)
+        except CodecError as exc:
+            problems.append(
+                Problem(
+                    "log",
+                    "undecodable",
+                    where,
+                    str(exc),
+                    "find who wrote it (no Keel writer writes undecodable bytes)",
+                )
+            )
+            continue
+        env = event.envelope
+        out.positions.setdefault(env.event_id, (rec.tp, len(leaves) - 1, rec))
+        if trust.enabled:
+            verdict = trust.check(rec.value, rec.sig, event.EVENT_TYPE)
+            if verdict.problem is not None:
+                problems.append(
+                    Problem(
+                        "signature",
+                        "unsigned" if verdict.problem == "unsigned" else "bad-signature",
+                        where,
+                        f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
+                        f"{env.producer.service!r}): {verdict.problem}",
+                        "treat it as forged: it is kept out of every answer; find how it was "
+                        "written",
+                    )
+                )
+                continue
+            out.signed += 1
+        if isinstance(event, g.ArtifactRecorded):
+            out.recorded.setdefault(event.artifact_id, event)
+    if not trust.enabled:
+        problems.append(
+            Problem(
+                "signature",
+                "no-keys",
+                "keys.toml",
+                f"the project lists no keys: none of the {out.records} events can be authenticated",
+                "create keys with `keel keys create IDENTITY` (see README)",
+            )
+        )
+    return out
+
+
+def check_checkpoints(
+    notes: Iterable[tuple[str, str]],
+    scan: LogScan,
+    trust: Trust,
+    problems: list[Problem],
+    witness_sources: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """notes: (where it came from, note text). Returns a summary (latest sizes per tree)."""
+    latest: dict[TopicPartition, int] = {}
+    checked = 0
+    for source, text in notes:
+        try:
+            note = cp.parse(text)
+        except ValueError as exc:
+            problems.append(
+                Problem(
+                    "checkpoint",
+                    "malformed",
+                    source,
+                    str(exc),
+                    "restore the checkpoint from a witness's copy",
+                )
+            )
+            continue
+        bad = cp.check(note, trust)
+        if bad is not None:
+            problems.append(
+                Problem(
+                    "checkpoint",
+                    "bad-signature",
+                    source,
+                    f"{note.origin} size {note.size}: {bad}",
+                    "a checkpoint not signed by the audit key proves nothing; "
+                    "check keys.toml and where the note came from",
+                )
+            )
+            continue
+        checked += 1
+        tp = note.tree
+        leaves = scan.leaves.get(tp, [])
+        if len(leaves) < note.size:
+            problems.append(
+                Problem(
+                    "checkpoint",
+                    "truncated",
+                    f"{tr.tp_key(tp)}",
+                    f"{source} ({note.time}) covers {note.size} records of "
+                    f"{tr.tp_key(tp)}; the log now holds {len(leaves)}: records "
+                    "were deleted",
+                    "restore the log from a backup or replica; "
+                    "the deleted records are gone from every answer",
+                )
+            )
+            continue
+        if merkle.root(leaves[: note.size]) != note.root:
+            problems.append(
+                Problem(
+                    "checkpoint",
+                    "rewritten",
+                    f"{tr.tp_key(tp)}",
+                    f"the first {note.size} records of {tr.tp_key(tp)} no longer "
+                    f"hash to the root {source} ({note.time}) states: records "
+                    "were altered, inserted or reordered",
+                    "restore the log from a backup or replica",
+                )
+            )
+            continue
+        if source in witness_sources and note.size < len(leaves):
+            proof = merkle.consistency_proof(note.size, leaves)
+            if not merkle.verify_consistency(
+                note.size, len(leaves), note.root, merkle.root(leaves), proof
+            ):  # cannot fail after the root check above; kept as the RFC's own statement
+                problems.append(
+                    Problem(
+                        "checkpoint",
+                        "inconsistent",
+                        tr.tp_key(tp),
+                        "no consistency proof",
+                        "restore the log",
+                    )
+                )
+        latest[tp] = max(latest.get(tp, 0), note.size)
+    uncovered = {
+        tr.tp_key(tp): len(leaves) - latest.get(tp, 0)
+        for tp, leaves in scan.leaves.items()
+        if len(leaves) > latest.get(tp, 0)
+    }
+    if scan.records and not latest:
+        problems.append(
+            Problem(
+                "checkpoint",
+                "none",
+                "audit topic",
+                "no valid checkpoint covers the log, so deletions and rewrites cannot be detected",
+                "run `keel audit project` with the audit "
+                "key (KEEL_KEYS_DIR), and keep copies with "
+                "`keel audit checkpoint --to PATH`",
+            )
+        )
+    return {
+        "checked": checked,
+        "latest": {tr.tp_key(tp): n for tp, n in sorted(latest.items())},
+        "uncovered": uncovered,
+    }
+
+
+def check_catalog(
+    catalog: Mapping[str, tuple[str, int]],
+    blob_digests: Mapping[str, str | None],
+    scan: LogScan,
+    problems: list[Problem],
+) -> None:
+    """catalog: artifact ID -> (digest, size) as the store's catalog says; blob_digests:
+    artifact ID -> sha256 of the bytes on disk (None when the file is gone)."""
+    for aid, (digest, size) in sorted(catalog.items()):
+        rec = scan.recorded.get(aid)
+        if rec is None:
+            problems.append(
+                Problem(
+                    "catalog",
+                    "unrecorded",
+                    aid,
+                    "the catalog lists an artifact that no valid ArtifactRecorded announces",
+                    "treat the entry as forged; remove it or re-record it from its producer",
+                )
+            )
+            continue
+        if (digest, size) != (rec.digest, rec.size):
+            problems.append(
+                Problem(
+                    "catalog",
+                    "digest-mismatch",
+                    aid,
+                    f"catalog says {digest[:16]}/{size} B, the signed record "
+                    f"says {rec.digest[:16]}/{rec.size} B",
+                    "restore the catalog entry and the blob from a backup",
+                )
+            )
+        actual = blob_digests.get(aid)
+        if actual is None:
+            problems.append(
+                Problem(
+                    "catalog",
+                    "missing-bytes",
+                    aid,
+                    "the blob is gone",
+                    "restore it from a backup or re-run its producer",
+                )
+            )
+        elif actual != rec.digest:
+            problems.append(
+                Problem(
+                    "catalog",
+                    "bytes-mismatch",
+                    aid,
+                    f"the bytes hash to {actual[:16]}, the signed record says {rec.digest[:16]}",
+                    "restore the blob from a backup; deploy and serve refuse it meanwhile",
+                )
+            )
+    for aid in sorted(set(scan.recorded) - set(catalog)):
+        problems.append(
+            Problem(
+                "catalog",
+                "uncatalogued",
+                aid,
+                "recorded in the log but absent from the catalog",
+                "restore the artifact store from a backup",
+            )
+        )
+
+
+def check_views(
+    live: Mapping[str, Any], fresh: Mapping[str, Any], problems: list[Problem], limit: int = 20
+) -> int:
+    """Compare two ViewStore snapshots (docs, indexes, sets); returns how many keys differ."""
+    differing = 0
+    for part in ("docs", "indexes", "sets"):
+        a, b = live.get(part, {}), fresh.get(part, {})
+        for key in sorted(set(a) | set(b)):
+            if key in (tr.CHECKPOINTED,) or a.get(key) == b.get(key):
+                continue
+            differing += 1
+            if differing <= limit:
+                what = "missing" if key not in a else "extra" if key not in b else "altered"
+                problems.append(
+                    Problem(
+                        "views",
+                        what,
+                        f"{part}:{key}",
+                        f"{what} in the views, compared with a fresh fold of the verified log",
+                        "rebuild the views: `keel audit rebuild`",
+                    )
+                )
+    if differing > limit:
+        problems.append(
+            Problem(
+                "views",
+                "more",
+                "views",
+                f"{differing - limit} more keys differ",
+                "rebuild the views: `keel audit rebuild`",
+            )
+        )
+    return differing
+
+
+def file_digest(path: Any) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,313 @@
+"""`keel audit verify / checkpoint / prove / rebuild`: the trust side of the trail."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from keel.audit import checkpoint as cp
+from keel.audit import merkle
+from keel.audit import trees as tr
+from keel.audit import verify as vf
+from keel.audit.projector import Projector
+from keel.bootstrap import Runtime, bootstrap
+from keel.cli.common import console, handled, print_json
+from keel.codec import CodecError
+from keel.errors import KeelError
+from keel.events import decode_event
+from keel.events import generated as g
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
+from keel.views.sqlite import SqliteViewStore
+
+JsonOpt = typer.Option(False, "--json", help="print JSON")
+WitnessOpt = typer.Option(
+    None,
+    "--checkpoint",
+    help="a checkpoint kept outside the log (file written by `keel audit checkpoint --to`, or "
+    "a directory of them); repeatable",
+)
+
+
+def _project(rt: Runtime) -> None:
+    Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
+
+
+def _log_notes(rt: Runtime, problems: list[vf.Problem]) -> list[tuple[str, str]]:
+    notes = []
+    for rec in rt.log.read([AUDIT_TOPIC]):
+        try:
+            event = decode_event(rt.codec, rec.value)
+        except CodecError as exc:
+            problems.append(
+                vf.Problem(
+                    "checkpoint",
+                    "undecodable",
+                    tr.position(rec),
+                    str(exc),
+                    "find who wrote to the audit topic",
+                )
+            )
+            continue
+        if isinstance(event, g.Checkpoint):
+            notes += [(f"checkpoint at {tr.position(rec)}", t.note) for t in event.trees]
+    return notes
+
+
+def _witness_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(p.glob("*.json"))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise KeelError(f"checkpoint file {p} does not exist")
+    return out
+
+
+def _witness_notes(paths: list[Path], problems: list[vf.Problem]) -> list[tuple[str, str]]:
+    notes = []
+    for path in _witness_files(paths):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            notes += [(f"witness {path.name}", str(n)) for n in doc["notes"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problems.append(
+                vf.Problem(
+                    "checkpoint", "malformed", str(path), str(exc), "restore the witness's copy"
+                )
+            )
+    return notes
+
+
+def verify(
+    checkpoint: list[Path] | None = WitnessOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check everything the answers come from: signatures on every event, the log's Merkle
+    trees against every checkpoint (in the log and from witnesses), the artifact catalog and
+    bytes against the signed records, the views against a fresh fold. Exit 1 on any problem."""
+    problems: list[vf.Problem] = []
+    with bootstrap(create=False) as rt:
+        _project(rt)
+        scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems)
+        witness = _witness_notes(checkpoint or [], problems)
+        trees = vf.check_checkpoints(
+            [*_log_notes(rt, problems), *witness],
+            scan,
+            rt.trust,
+            problems,
+            frozenset(s for s, _ in witness),
+        )
+        catalog = {
+            aid: (i.digest, i.size)
+            for aid in rt.artifacts.all_ids()
+            for i in [rt.artifacts.info(aid)]
+        }
+        blobs = {aid: vf.file_digest(rt.artifacts.path_of(aid)) for aid in catalog}
+        vf.check_catalog(catalog, blobs, scan, problems)
+        with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
+            fresh = SqliteViewStore(Path(d) / "views.db")
+            Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
+            differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
+            fresh.close()
+    doc = {
+        "ok": not problems,
+        "events": scan.records,
+        "signed": scan.signed,
+        "trees": trees,
+        "artifacts": len(catalog),
+        "view_keys_differing": differing,
+        "problems": [p.as_dict() for p in problems],
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        _print_report(doc)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _print_report(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = doc["trees"]
+    console.print(
+        f"{doc['events']} events, {doc['signed']} with valid signatures; "
+        f"{t['checked']} checkpoint notes checked; {doc['artifacts']} artifacts; "
+        f"views compared with a fresh fold",
+        highlight=False,
+    )
+    if t["uncovered"]:
+        console.print(f"not yet covered by a checkpoint: {t['uncovered']}", highlight=False)
+    if doc["ok"]:
+        console.print("verified: no problems")
+        return
+    table = Table(title=f"{len(doc['problems'])} problem(s)")
+    for col in ("area", "kind", "where", "what", "what to do"):
+        table.add_column(col, overflow="fold")
+    for p in doc["problems"]:
+        # recorded text is data: never interpreted as markup
+        table.add_row(*(_plain(p[k]) for k in ("area", "kind", "where", "detail", "todo")))
+    console.print(table)
+
+
+def _plain(text: str) -> Any:
+    from rich.text import Text
+
+    return Text("".join(c if c.isprintable() else "?" for c in text))
+
+
+def _latest_checkpoint(rt: Runtime) -> tuple[g.Checkpoint, str]:
+    latest: tuple[g.Checkpoint, str] | None = None
+    for rec in rt.log.read([AUDIT_TOPIC]):
+        try:
+            event = decode_event(rt.codec, rec.value)
+        except CodecError:
+            continue
+        if isinstance(event, g.Checkpoint):
+            latest = (event, tr.position(rec))
+    if latest is None:
+        raise KeelError(
+            "the log holds no checkpoint yet",
+            hint="run `keel audit project` with the audit key available (KEEL_KEYS_DIR)",
+        )
+    return latest
+
+
+def checkpoint(
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="a file, a directory (one file per checkpoint) or an http(s) URL (POSTed as JSON)",
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Bring the trees up to date and hand the latest signed checkpoint to a witness outside the
+    log. Keep witnesses where whoever can write the log cannot: truncation or rewriting is then
+    detected against them (`keel audit verify --checkpoint PATH`)."""
+    with bootstrap(create=False) as rt:
+        _project(rt)
+        event, where = _latest_checkpoint(rt)
+        audit_keys = {
+            cp.key_name(k): base64.b64encode(k.public).decode()
+            for k in rt.trust.keys.values()
+            if k.identity == cp.AUDIT_IDENTITY
+        }
+    doc = {
+        "checkpoint_event_id": event.envelope.event_id,
+        "at": event.envelope.occurred_at.isoformat(),
+        "position": where,
+        "notes": [t.note for t in event.trees],
+        "audit_public_keys": audit_keys,
+    }
+    body = json.dumps(doc, indent=2) + "\n"
+    if to.startswith(("http://", "https://")):
+        req = urllib.request.Request(
+            to, body.encode(), {"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status = resp.status
+        except OSError as exc:
+            raise KeelError(f"the witness at {to} did not take the checkpoint: {exc}") from exc
+        target = f"{to} (HTTP {status})"
+    else:
+        path = Path(to)
+        if path.is_dir():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            path = path / f"checkpoint-{stamp}.json"
+        path.write_text(body, encoding="utf-8")
+        target = str(path)
+    if json_out:
+        print_json({**doc, "written_to": target})
+    else:
+        sizes = ", ".join(f"{t.topic}/{t.partition}={t.size}" for t in event.trees)
+        console.print(f"checkpoint {where} ({sizes}) -> {target}", highlight=False)
+
+
+def prove(
+    event_id: str = typer.Argument(..., help="the event's ID"),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="prove against this witness checkpoint instead of the latest"
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """An inclusion proof for one event: its leaf, the audit path to a checkpoint's root, the
+    signed checkpoint note and the audit public key. Anyone can check it with SHA-256 and
+    Ed25519 alone (see README, "Trust model")."""
+    problems: list[vf.Problem] = []
+    with bootstrap(create=False) as rt:
+        _project(rt)
+        scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, [])
+        found = scan.positions.get(event_id)
+        if found is None:
+            raise KeelError(f"no event {event_id} in the log", hint="see `keel audit tail`")
+        tp, index, rec = found
+        notes = (
+            _witness_notes([checkpoint], problems)
+            if checkpoint
+            else [("log", t.note) for t in _latest_checkpoint(rt)[0].trees]
+        )
+        keys = {cp.key_name(k): k for k in rt.trust.keys.values()}
+    mine = [cp.parse(n) for _, n in notes if cp.parse(n).tree == tp]
+    if not mine or mine[-1].size <= index:
+        raise KeelError(
+            f"no checkpoint covers {tr.position(rec)} yet",
+            hint="run `keel audit project` (with the audit key) to publish one",
+        )
+    note = mine[-1]
+    leaves = scan.leaves[tp][: note.size]
+    path = merkle.inclusion_proof(index, leaves)
+    assert merkle.verify_inclusion(index, note.size, leaves[index], path, note.root)
+    signer = keys.get(note.signatures[0][0])
+    doc = {
+        "event_id": event_id,
+        "position": tr.position(rec),
+        "leaf_index": index,
+        "tree_size": note.size,
+        "leaf_data": base64.b64encode(
+            tr.leaf_data(rec.topic, rec.partition, rec.offset, rec.value)
+        ).decode(),
+        "inclusion_path": [h.hex() for h in path],
+        "root": note.root.hex(),
+        "checkpoint": note.text + "\n" + _signature_lines(note),
+        "audit_public_key": {
+            "name": note.signatures[0][0],
+            "ed25519": base64.b64encode(signer.public).decode() if signer else None,
+        },
+    }
+    if json_out:
+        print_json(doc)
+    else:
+        console.print_json(json.dumps(doc))
+
+
+def _signature_lines(note: cp.Note) -> str:
+    return "".join(
+        f"\u2014 {name} {base64.b64encode(blob).decode()}\n" for name, blob in note.signatures
+    )
+
+
+def rebuild(json_out: bool = JsonOpt) -> None:
+    """Drop the views and fold them again from the log (e.g. after `verify` found them
+    altered). The log and its trees are the source; nothing else is lost."""
+    with bootstrap(create=False) as rt:
+        rt.views.clear()
+        p = Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
+    doc = {"applied": p.applied, "rejected": p.rejected, "undecodable": p.undecodable}
+    print_json(doc) if json_out else console.print(doc)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(handled(verify))
+    app.command("checkpoint")(handled(checkpoint))
+    app.command("prove")(handled(prove))
+    app.command("rebuild")(handled(rebuild))
