@@ -65,7 +65,7 @@ def faust_rate(bootstrap: str, prefix: str, n: int, redis_url: str, mode: str) -
 def plain_fold_rate(log: KafkaEventLog, redis_url: str, codec: Codec, chain: bool) -> float:
     views = RedisViewStore(redis_url, namespace=f"plain{time.time_ns()}:")
     t0 = time.perf_counter()
-    p = Projector(log, views, codec, chain=chain).run()
+    p = Projector(log, views, codec, trees=chain).run()
     rate = p.applied / (time.perf_counter() - t0)
     views.clear()
     return rate

@@ -49,7 +49,10 @@ def test_ingest_and_audit_services_over_http(tmp_path: Path) -> None:
         ).stdout
     )
     env.update(
-        KEEL_HOME=demo["home"], KEEL_PROJECT=str(tmp_path / "d" / "keel.toml"), KEEL_API_TOKEN="t0k"
+        KEEL_HOME=demo["home"],
+        KEEL_PROJECT=demo["project"],
+        KEEL_KEYS_DIR=demo["keys_dir"],
+        KEEL_API_TOKEN="t0k",
     )
     procs = []
     try:

@@ -17,21 +17,26 @@ from typing import Any
 import pytest
 
 from keel.audit.projector import Projector
-from keel.bootstrap import to_outgoing
+from keel.bootstrap import sign_all, to_outgoing
 from keel.codec import Codec
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import load_registry
+from keel.signing import Signer
 from keel.views.redis import RedisViewStore
-from tests.faults.test_projector_kill import events
+from tests.faults.test_projector_kill import events, signed_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 KEEL = str(Path(sys.executable).with_name("keel"))
 CODEC = Codec(load_registry())
 
 
-def _append(log: Any, lo: int, hi: int) -> None:
+def _append(log: Any, lo: int, hi: int, signer: Signer | None = None) -> None:
     """The events of steps lo..hi-1 (two per step: an artifact and a deployment)."""
-    log.append([to_outgoing(CODEC, e) for i in range(lo, hi) for e in events(i)])
+    batch = [e for i in range(lo, hi) for e in events(i)]
+    if signer is None:
+        log.append([to_outgoing(CODEC, e) for e in batch])
+    else:
+        log.append(sign_all(signer, CODEC, batch))
 
 
 def _wait_for(applied: int, views: Any, proc: subprocess.Popen[str]) -> None:
@@ -54,13 +59,20 @@ class OnKafka:
         self.redis_url = redis_url
         self.log = KafkaEventLog(kafka, prefix=prefix)
         self.views = RedisViewStore(redis_url, namespace=self.ns)
+        trust = home.with_name(home.name + "-trust")  # keys outside the home
+        trust.mkdir()
+        self.signer, keys_env = signed_project(trust)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
         self.env.update(
             KEEL_HOME=str(home),
             KEEL_BUS=f"kafka://{kafka}?prefix={prefix}",
             KEEL_VIEWS=f"{redis_url}?namespace={self.ns}",
+            **keys_env,
         )
         self.procs: list[subprocess.Popen[str]] = []
+
+    def append(self, lo: int, hi: int) -> None:
+        _append(self.log, lo, hi, self.signer)
 
     def start(self) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -82,10 +94,12 @@ class OnKafka:
         assert proc.returncode == 0, err
         return out, err
 
-    def assert_chain(self, n: int) -> None:
+    def assert_verified(self, n: int) -> None:
         verify = self.keel("audit", "verify", "--json")
         assert verify.returncode == 0, verify.stdout + verify.stderr
-        assert json.loads(verify.stdout) == {"ok": True, "links": n, "events": n, "break": None}
+        report = json.loads(verify.stdout)
+        assert report["events"] == report["signed"] == n
+        assert not report["trees"]["uncovered"]  # the service's checkpoints cover every event
 
     def close(self) -> None:
         for p in self.procs:
@@ -104,10 +118,10 @@ def on_kafka(tmp_path: Path, kafka_bootstrap: str, redis_url: str) -> Iterator[O
 
 def test_projector_service_follows_the_log(on_kafka: OnKafka) -> None:
     k = on_kafka
-    _append(k.log, 0, 1500)
+    k.append(0, 1500)
     proc = k.start()
     _wait_for(3000, k.views, proc)  # caught up
-    _append(k.log, 1500, 2000)
+    k.append(1500, 2000)
     _wait_for(4000, k.views, proc)  # followed
     out, _err = k.stop(proc)
     assert "projector:" in out
@@ -117,23 +131,23 @@ def test_projector_service_follows_the_log(on_kafka: OnKafka) -> None:
     assert all(committed.get(tp, 0) <= o for tp, o in tracking.items())
 
     # events appended while it is down are folded on restart, once
-    _append(k.log, 2000, 2500)
+    k.append(2000, 2500)
     proc = k.start()
     _wait_for(5000, k.views, proc)
     k.stop(proc)
     stats = k.views.get("projector:stats") or {}
     assert stats["applied"] == 5000
-    assert (k.views.get("audit:head") or {})["seq"] == 5000  # one chain link per event
-    # the same views as one batch fold of the same log
+    assert sum(t["size"] for t in (k.views.get("audit:trees") or {}).values()) == 5000
+    # the same views as one batch fold of the same log (trees included)
     clean = RedisViewStore(k.redis_url, namespace=k.ns + "clean:")
-    Projector(k.log, clean, CODEC, chain=False).run()
+    Projector(k.log, clean, CODEC, trust=k.signer.trust).run()
     ours, theirs = k.views.snapshot(), clean.snapshot()
     clean.clear()
     assert ours["indexes"] == theirs["indexes"]
-    assert {key: v for key, v in ours["docs"].items() if key != "audit:head"} == {
-        key: v for key, v in theirs["docs"].items() if key != "audit:head"
+    assert {key: v for key, v in ours["docs"].items() if key != "audit:checkpointed"} == {
+        key: v for key, v in theirs["docs"].items() if key != "audit:checkpointed"
     }
-    k.assert_chain(5000)
+    k.assert_verified(5000)
 
 
 def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -> None:
@@ -173,38 +187,38 @@ def test_projector_service_restarts_while_its_killed_predecessor_holds_the_group
     group to the views (or, if the broker refuses that, skips what the views have) and folds
     every event exactly once. (On Kafka 4.1 here the move was accepted.)"""
     k = on_kafka
-    _append(k.log, 0, 500)
+    k.append(0, 500)
     proc = k.start()
     _wait_for(1000, k.views, proc)
     proc.kill()
     proc.wait()
-    _append(k.log, 500, 750)
+    k.append(500, 750)
     done = k.keel("audit", "project", "--json")
     assert done.returncode == 0, done.stderr
     proc = k.start()
-    _append(k.log, 750, 1000)
+    k.append(750, 1000)
     _wait_for(2000, k.views, proc)
     time.sleep(1)  # nothing more may arrive
     k.stop(proc)
     assert (k.views.get("projector:stats") or {})["applied"] == 2000
-    assert (k.views.get("audit:head") or {})["seq"] == 2000
+    assert sum(t["size"] for t in (k.views.get("audit:trees") or {}).values()) == 2000
 
 
 def test_a_second_projector_fences_off_the_first(on_kafka: OnKafka) -> None:
-    """Two projector services on one log: the newer one's chain writer fences the older one's
-    (same transactional ID), the older one stops with a clear error at its next append, and
-    the chain stays one chain with every event once."""
+    """Two projector services on one log: the newer one's checkpoint writer fences the older
+    one's (same transactional ID), the older one stops with a clear error at its next append
+    (a checkpoint per batch, before the batch's views), and every event is folded once."""
     k = on_kafka
-    _append(k.log, 0, 500)
+    k.append(0, 500)
     first = k.start()
     _wait_for(1000, k.views, first)
     second = k.start()
     time.sleep(8)  # started, fenced the first, joined the group
     for start in range(500, 1000, 100):  # every partition gets events: both try to write
-        _append(k.log, start, start + 100)
+        k.append(start, start + 100)
     _wait_for(2000, k.views, second)
     _out, first_err = first.communicate(timeout=60)
     assert first.returncode != 0 and "took over" in first_err, first_err
     k.stop(second)
     assert (k.views.get("projector:stats") or {})["applied"] == 2000
-    k.assert_chain(2000)
+    k.assert_verified(2000)

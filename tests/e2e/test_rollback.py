@@ -25,7 +25,7 @@ def test_rollback_to_the_previous_prod_model_and_to_a_named_one(tmp_path: Path) 
         timeout=600,
     )
     demo = json.loads(out.stdout)
-    env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=str(tmp_path / "keel.toml"))
+    env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
     prod = [d["model_id"] for d in demo["deployments"] if d["env"] == "prod"]
 
     def keel(*args: str) -> tuple[int, Any]:
@@ -80,7 +80,9 @@ def test_parquet_files_are_ingested(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     rows[3] = {**rows[3], "mean_area": -5.0}
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "batch.parquet")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env.update(KEEL_HOME=str(home), KEEL_PROJECT=str(project))
+    env.update(
+        KEEL_HOME=str(home), KEEL_PROJECT=str(project), KEEL_KEYS_DIR=str(project.with_name("keys"))
+    )
     r = subprocess.run(
         [KEEL, "ingest", str(tmp_path / "batch.parquet"), "--family", "breast_cancer", "--json"],
         capture_output=True,

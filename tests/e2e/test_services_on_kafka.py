@@ -31,6 +31,7 @@ def test_promote_and_deploy_services_react_over_kafka(tmp_path: Path, kafka_boot
     env.update(
         KEEL_HOME=str(home),
         KEEL_PROJECT=str(project),
+        KEEL_KEYS_DIR=str(project.with_name("keys")),
         KEEL_INLINE_SERVICES="false",
         KEEL_BUS=f"kafka://{kafka_bootstrap}?prefix={prefix}",
     )

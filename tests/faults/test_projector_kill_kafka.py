@@ -1,17 +1,16 @@
-"""Projector SIGKILLed 20 times in a 200k-event fold on Kafka + Redis: equals a clean fold."""
+"""Projector SIGKILLed 20 times in a 200k-event fold on Kafka + Redis: equals a clean fold,
+Merkle trees included."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from keel.audit.projector import Projector
 from keel.bootstrap import to_outgoing
 from keel.codec import Codec
-from keel.events import decode_event
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import load_registry
 from keel.views.redis import RedisViewStore
@@ -57,34 +56,15 @@ def test_projector_survives_sigkill_exactly_on_kafka_and_redis(
     Projector(logs[pa], views, codec).run()
     after = views.snapshot()
 
-    from keel.audit.chain import source_of, verify_chain
-
-    def links(log: KafkaEventLog) -> list[Any]:
-        return [decode_event(codec, r.value) for r in log.read(["audit"])]
-
-    def facts(snap: dict[str, Any]) -> dict[str, Any]:
-        # On Kafka the chain's total order interleaves partitions as each run read them, so a
-        # restarted run may order links differently from a clean run: compare everything else
-        # exactly, and check the chain itself with verify.
-        return {k: v for k, v in snap["docs"].items() if k != "audit:head"}
-
     assert killed == KILLS, f"only {killed} kills landed before the fold finished"
     assert after["docs"]["projector:stats"]["applied"] == EVENTS  # each event exactly once
-    assert facts(after) == facts(clean)
+    # Trees are per partition, so however partitions interleaved across restarts, every leaf
+    # was added exactly once and in order: the trees equal the clean fold's.
+    assert after["docs"]["audit:trees"] == clean["docs"]["audit:trees"]
+    assert after["docs"] == clean["docs"]
     assert after["indexes"] == clean["indexes"]
     assert after["tracking"] == clean["tracking"]
-    assert after["sets"]["audit:applied"] == clean["sets"]["audit:applied"]
-    assert not after["sets"].get("audit:chained-pending")  # every adopted link's views landed
-    assert after["docs"]["audit:head"]["seq"] == EVENTS
-    sources = {
-        source_of(r.topic, r.partition, r.offset): (
-            r.value,
-            decode_event(codec, r.value).envelope.event_id,
-        )
-        for r in logs[pa].read()
-    }
-    checked, brk = verify_chain(links(logs[pa]), sources)
-    assert brk is None and checked == EVENTS, brk
+    assert after["sets"] == clean["sets"]
     for v in (views, clean_views):
         v.clear()
     for log in logs.values():

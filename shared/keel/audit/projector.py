@@ -122,14 +122,14 @@ class Projector:
                     records = sub.poll(timeout=poll_timeout, max_records=self.batch_size)
                     fresh = [r for r in records if r.offset >= session.positions.get(r.tp, 0)]
                     if fresh:
-                        self._step(session, fresh, on_batch)
+                        # A checkpoint per batch, appended before the batch's views: it says
+                        # where the trees are as soon as they move, and an append by a fenced
+                        # (superseded) projector fails before it can touch the views.
+                        self._step(session, fresh, on_batch, checkpoint=True)
                     if records:
                         sub.commit()
-                    elif fresh_since_checkpoint(session):
-                        self._checkpoint(session)  # caught up: say where the trees are
             finally:
                 sub.close()
-            self._checkpoint(session)
         return session.progress
 
     @contextmanager
@@ -158,9 +158,15 @@ class Projector:
             self._step(s, batch, on_batch)
 
     def _step(
-        self, s: _Session, batch: list[LogRecord], on_batch: Callable[[Progress], None] | None
+        self,
+        s: _Session,
+        batch: list[LogRecord],
+        on_batch: Callable[[Progress], None] | None,
+        checkpoint: bool = False,
     ) -> None:
         updates, tracking = self._fold(batch, s)
+        if checkpoint:
+            updates += self._checkpoint_updates(s)
         self.views.apply(updates, tracking)
         if len(self._docs) > _CACHE_LIMIT:
             self._docs.clear()
@@ -238,28 +244,26 @@ class Projector:
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self, s: _Session) -> None:
-        """Append a signed Checkpoint when the trees grew since the last one (and this process
-        holds the audit key; without it the trees still grow, and `verify` says none covers
-        the newest events)."""
+        updates = self._checkpoint_updates(s)
+        if updates:
+            self.views.apply(updates)
+
+    def _checkpoint_updates(self, s: _Session) -> list[Update]:
+        """Append a signed Checkpoint when the trees grew since the last one, and return the
+        view update that records it. Needs the audit key: without it the trees still grow,
+        and `verify` says that no checkpoint covers the newest events."""
         if not self.trees or self.signer is None or not self.trust.enabled:
-            return
+            return []
         sizes = {tr.tp_key(tp): t.size for tp, t in s.trees.items()}
         if not sizes or (self.views.get(tr.CHECKPOINTED) or {}) == sizes:
-            return
+            return []
         if self.trust.active_key(tr.AUDIT_IDENTITY) is None:
             logger.warning("no audit key in keys.toml: no checkpoint published")
-            return
+            return []
         event = tr.checkpoint_event(s.trees, self.signer, self.code_version)
         self.writer.append([tr.outgoing(self.codec, event)])
-        self.views.apply([Put(tr.CHECKPOINTED, sizes)])
         s.progress.checkpoint = sizes
-
-
-def fresh_since_checkpoint(s: _Session) -> bool:
-    return s.progress.applied + s.progress.rejected + s.progress.undecodable > 0 and (
-        s.progress.checkpoint is None
-        or sum(t.size for t in s.trees.values()) > sum(s.progress.checkpoint.values())
-    )
+        return [Put(tr.CHECKPOINTED, sizes)]
 
 
 def _chunks(records: Iterator[LogRecord], n: int) -> Iterator[list[LogRecord]]:

@@ -119,10 +119,16 @@ def check_checkpoints(
     """notes: (where it came from, note text). Returns a summary (latest sizes per tree)."""
     latest: dict[TopicPartition, int] = {}
     checked = 0
+    parsed: list[tuple[str, cp.Note | ValueError]] = []
     for source, text in notes:
         try:
-            note = cp.parse(text)
+            parsed.append((source, cp.parse(text)))
         except ValueError as exc:
+            parsed.append((source, exc))
+    roots = _roots_at(scan.leaves, {(n.tree, n.size) for _, n in parsed if isinstance(n, cp.Note)})
+    for source, note in parsed:
+        if isinstance(note, ValueError):
+            exc = note
             problems.append(
                 Problem(
                     "checkpoint",
@@ -163,7 +169,7 @@ def check_checkpoints(
                 )
             )
             continue
-        if merkle.root(leaves[: note.size]) != note.root:
+        if roots[(tp, note.size)] != note.root:
             problems.append(
                 Problem(
                     "checkpoint",
@@ -213,6 +219,28 @@ def check_checkpoints(
         "latest": {tr.tp_key(tp): n for tp, n in sorted(latest.items())},
         "uncovered": uncovered,
     }
+
+
+def _roots_at(
+    leaves: Mapping[TopicPartition, list[bytes]], wanted: set[tuple[TopicPartition, int]]
+) -> dict[tuple[TopicPartition, int], bytes | None]:
+    """The tree root at every (tree, size) asked for, in one pass over each tree's leaves
+    (a log with many checkpoints costs O(leaves + checkpoints x log leaves), not a rehash per
+    checkpoint); None where the tree is smaller than the size."""
+    out: dict[tuple[TopicPartition, int], bytes | None] = {}
+    by_tree: dict[TopicPartition, list[int]] = {}
+    for tp, size in wanted:
+        by_tree.setdefault(tp, []).append(size)
+    for tp, sizes in by_tree.items():
+        have = leaves.get(tp, [])
+        frontier = merkle.Frontier()
+        for size in sorted(set(sizes)):
+            if size > len(have):
+                out[(tp, size)] = None
+                continue
+            frontier.extend(have[frontier.size : size])
+            out[(tp, size)] = frontier.root()
+    return out
 
 
 def check_catalog(

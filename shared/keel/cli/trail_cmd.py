@@ -89,12 +89,26 @@ def _witness_notes(paths: list[Path], problems: list[vf.Problem]) -> list[tuple[
 
 def verify(
     checkpoint: list[Path] | None = WitnessOpt,
+    skip: list[str] | None = typer.Option(
+        None,
+        "--skip",
+        help="leave out a part: artifacts (e.g. on a machine without the artifact store) or "
+        "views; the report says what was skipped",
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
     """Check everything the answers come from: signatures on every event, the log's Merkle
     trees against every checkpoint (in the log and from witnesses), the artifact catalog and
     bytes against the signed records, the views against a fresh fold. Exit 1 on any problem."""
+    skipped = sorted(set(skip or []))
+    unknown = set(skipped) - {"artifacts", "views"}
+    if unknown:
+        raise KeelError(
+            f"--skip {', '.join(sorted(unknown))}: unknown part", hint="parts: artifacts, views"
+        )
     problems: list[vf.Problem] = []
+    catalog: dict[str, tuple[str, int]] = {}
+    differing = 0
     with bootstrap(create=False) as rt:
         _project(rt)
         scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems)
@@ -106,18 +120,20 @@ def verify(
             problems,
             frozenset(s for s, _ in witness),
         )
-        catalog = {
-            aid: (i.digest, i.size)
-            for aid in rt.artifacts.all_ids()
-            for i in [rt.artifacts.info(aid)]
-        }
-        blobs = {aid: vf.file_digest(rt.artifacts.path_of(aid)) for aid in catalog}
-        vf.check_catalog(catalog, blobs, scan, problems)
-        with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
-            fresh = SqliteViewStore(Path(d) / "views.db")
-            Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
-            differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
-            fresh.close()
+        if "artifacts" not in skipped:
+            catalog = {
+                aid: (i.digest, i.size)
+                for aid in rt.artifacts.all_ids()
+                for i in [rt.artifacts.info(aid)]
+            }
+            blobs = {aid: vf.file_digest(rt.artifacts.path_of(aid)) for aid in catalog}
+            vf.check_catalog(catalog, blobs, scan, problems)
+        if "views" not in skipped:
+            with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
+                fresh = SqliteViewStore(Path(d) / "views.db")
+                Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
+                differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
+                fresh.close()
     doc = {
         "ok": not problems,
         "events": scan.records,
@@ -125,6 +141,7 @@ def verify(
         "trees": trees,
         "artifacts": len(catalog),
         "view_keys_differing": differing,
+        "skipped": skipped,
         "problems": [p.as_dict() for p in problems],
     }
     if json_out:
@@ -145,6 +162,8 @@ def _print_report(doc: dict[str, Any]) -> None:
         f"views compared with a fresh fold",
         highlight=False,
     )
+    if doc["skipped"]:
+        console.print(f"skipped: {', '.join(doc['skipped'])}", highlight=False)
     if t["uncovered"]:
         console.print(f"not yet covered by a checkpoint: {t['uncovered']}", highlight=False)
     if doc["ok"]:
