@@ -9,6 +9,7 @@ already recorded (deploy and promote look at the state before acting).
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -24,6 +25,8 @@ from keel.events import decode_event
 from keel.pipeline import Context, Handler
 from keel.topics import EVENT_TOPICS
 from services.common import service_code_version
+
+logger = logging.getLogger(__name__)
 
 RUNNABLE = ("promote", "deploy", "projector")
 
@@ -104,7 +107,7 @@ def run_projector(
         idle = time.monotonic() - last["at"]
         return stop.is_set() or (max_idle is not None and idle >= max_idle)
 
-    projector = Projector(rt.log, rt.views, rt.codec)
+    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer)
     return projector.follow("service-projector", should_stop, on_batch)
 
 
@@ -112,9 +115,15 @@ def _decoded(
     ctx: Context, records: list[Any], service: str, stats: dict[str, int] | None = None
 ) -> list[Any]:
     out = []
+    trust = ctx.rt.trust
     for r in records:
         try:
-            out.append(decode_event(ctx.rt.codec, r.value))
+            event = decode_event(ctx.rt.codec, r.value)
+            if trust.enabled and (problem := trust.check(r.value, r.sig, event.EVENT_TYPE).problem):
+                # a forged or altered event: no service acts on it (`keel audit verify` names it)
+                logger.warning("%s/%d/%d ignored: %s", r.topic, r.partition, r.offset, problem)
+                continue
+            out.append(event)
         except CodecError as exc:
             if stats is not None:  # quarantine once, when first met live, not on every replay
                 ctx.rt.publish(

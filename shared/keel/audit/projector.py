@@ -1,4 +1,4 @@
-"""The projector runner: log -> audit views (ViewStore) + audit chain (log's audit topic).
+"""The projector runner: log -> audit views (ViewStore) + Merkle trees and checkpoints.
 
 Each batch writes its view updates, its events' IDs (the applied set) and its tracking positions
 in one ViewStore.apply: a crash anywhere, then a restart, resumes exactly after the last applied
@@ -12,10 +12,10 @@ any view: it is recorded under audit:rejected with the problem, so no answer is 
 At the end of a run that grew the trees, a Checkpoint (signed C2SP notes of every tree's size
 and root) is appended to the audit topic.
 
-A batch is folded (pure: decode, evolve, build links) and then written (append links, apply
-views). Overlapping the two on a writer thread was measured and dropped: the work is CPU-bound
-Python on both sides, so the GIL serialised it (no gain on Kafka -> Redis) and SQLite's per-row
-GIL hand-offs made the embedded fold slower (see decision 0008).
+A batch is folded (pure: decode, check signatures, extend trees, evolve) and then written
+(one views apply). Overlapping the two on a writer thread was measured and dropped: the work
+is CPU-bound Python on both sides, so the GIL serialised it (no gain on Kafka -> Redis) and
+SQLite's per-row GIL hand-offs made the embedded fold slower (see decision 0008).
 """
 
 from __future__ import annotations

@@ -128,13 +128,12 @@ def check_checkpoints(
     roots = _roots_at(scan.leaves, {(n.tree, n.size) for _, n in parsed if isinstance(n, cp.Note)})
     for source, note in parsed:
         if isinstance(note, ValueError):
-            exc = note
             problems.append(
                 Problem(
                     "checkpoint",
                     "malformed",
                     source,
-                    str(exc),
+                    str(note),
                     "restore the checkpoint from a witness's copy",
                 )
             )

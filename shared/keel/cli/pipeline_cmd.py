@@ -171,9 +171,10 @@ def service_run(
     port: int = typer.Option(8081, help="ingest/audit: port to listen on"),
 ) -> None:
     """promote / deploy: consume every event topic as consumer group service-NAME and act on
-    NAME's events. projector: fold every event into the audit views and extend the audit chain,
-    as consumer group service-projector. Run one at a time: a second one fences the first's
-    chain writer, and the first stops at its next append.
+    NAME's events. projector: fold every event into the audit views and extend the log's Merkle
+    trees, with a signed checkpoint per batch, as consumer group service-projector. Run one at a
+    time: a second one fences the first's checkpoint writer, and the first stops at its next
+    append.
     ingest: POST /v1/families/{family}/records. audit: the audit questions as a JSON API.
     HTTP services publish OpenAPI at /docs."""
     from services.runner import handlers_of, run_projector, run_service
