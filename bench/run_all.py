@@ -12,6 +12,7 @@ from bench import (
     bench_redis_views,
     bench_registry,
     bench_serve,
+    bench_signing,
     bench_sqlite_log,
 )
 
@@ -26,6 +27,7 @@ def main() -> None:
         (bench_ingest, []),
         (bench_registry, []),
         (bench_serve, []),
+        (bench_signing, []),
         (bench_projector, ["--kafka"]),
         (bench_faust, []),
     ):

@@ -222,9 +222,9 @@ class Signer:
                 leaves = [merkle.leaf_hash(items[i][2]) for i in chunk]
                 chunk_root = merkle.root(leaves)
                 signature = private.sign(_message(who, kid, len(chunk), chunk_root))
+                paths = merkle.inclusion_proofs(leaves)
                 for j, i in enumerate(chunk):
-                    path = merkle.inclusion_proof(j, leaves)
-                    out[i] = encode(_Sig(who, kid, len(chunk), j, path, signature))
+                    out[i] = encode(_Sig(who, kid, len(chunk), j, paths[j], signature))
         return out
 
     def sign_note(self, identity: str, text: bytes) -> tuple[PublicKey, bytes]:

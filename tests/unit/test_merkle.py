@@ -106,3 +106,11 @@ def test_any_change_to_a_proof_fails(n: int, data: st.DataObject) -> None:
     assert not merkle.verify_consistency(
         old, n, rold, merkle.root(rewritten), merkle.consistency_proof(old, rewritten)
     )
+
+
+def test_all_proofs_at_once_equal_one_by_one() -> None:
+    for n in (1, 2, 3, 5, 8, 13, 128, 129):
+        _, hashes = leaves(n)
+        assert merkle.inclusion_proofs(hashes) == [
+            merkle.inclusion_proof(m, hashes) for m in range(n)
+        ]

@@ -106,6 +106,37 @@ def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     return path[::-1]
 
 
+def inclusion_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """PATH(m, D[n]) for every m at once, each subtree hashed once (signing a chunk needs all)."""
+    memo: dict[tuple[int, int], bytes] = {}
+
+    def subtree(lo: int, hi: int) -> bytes:
+        got = memo.get((lo, hi))
+        if got is None:
+            if hi - lo == 1:
+                got = leaves[lo]
+            else:
+                k = _split(hi - lo)
+                got = node_hash(subtree(lo, lo + k), subtree(lo + k, hi))
+            memo[(lo, hi)] = got
+        return got
+
+    out = []
+    for index in range(len(leaves)):
+        path: list[bytes] = []
+        lo, hi = 0, len(leaves)
+        while hi - lo > 1:
+            k = _split(hi - lo)
+            if index - lo < k:
+                path.append(subtree(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(subtree(lo, lo + k))
+                lo = lo + k
+        out.append(path[::-1])
+    return out
+
+
 def consistency_proof(m: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]): that the first m leaves are a prefix of the tree of all `leaves`."""
     n = len(leaves)

@@ -213,7 +213,12 @@ def _decision(
     change.index.append(IndexAdd(f"registry:{e.family}", eid, ms(e)))
     m = _doc(docs, change, f"model:{e.model_id}")
     m.setdefault("id", e.model_id)
-    m["decisions"] = [*m.get("decisions", []), eid]
+    # Ordered by (business time, event ID), not by arrival: on Kafka the registry's partitions
+    # interleave differently on every read, and a fold must give the same views whatever the
+    # interleaving (`keel audit verify` compares the views with a fresh fold).
+    at = {**m.get("decision_at", {}), eid: ms(e)}
+    m["decision_at"] = at
+    m["decisions"] = sorted(at, key=lambda d: (at[d], d))
     change.docs[f"model:{e.model_id}"] = m
 
 

@@ -1,0 +1,109 @@
+"""A third party checks `keel audit prove` with only the proof, the checkpoint and the audit
+public key: SHA-256 and Ed25519, nothing from Keel's audit package (the RFC 9162 walk and the
+C2SP note check are written out here, independently)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+pytestmark = pytest.mark.e2e
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> bytes | None:
+    """RFC 9162 2.1.3.2, written out."""
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return None
+        if fn % 2 == 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while fn % 2 == 0 and fn != 0:
+                fn, sn = fn // 2, sn // 2
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn // 2, sn // 2
+    return r if sn == 0 else None
+
+
+def note_is_signed(note: str, name: str, public: bytes) -> bool:
+    """C2SP signed-note: body, blank line, '— name base64(keyhash4 || sig)'."""
+    body, _, sigs = note.partition("\n\n")
+    key_hash = hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4]
+    for line in sigs.strip().split("\n"):
+        _dash, who, blob_b64 = line.split(" ")
+        blob = base64.b64decode(blob_b64)
+        if who != name or blob[:4] != key_hash:
+            continue
+        try:
+            Ed25519PublicKey.from_public_bytes(public).verify(blob[4:], (body + "\n").encode())
+            return True
+        except InvalidSignature:
+            return False
+    return False
+
+
+def check(proof: dict[str, Any], public: bytes) -> bool:
+    note = proof["checkpoint"]
+    if not note_is_signed(note, proof["audit_public_key"]["name"], public):
+        return False
+    lines = note.split("\n")
+    size, root = int(lines[1]), base64.b64decode(lines[2])
+    leaf = hashlib.sha256(b"\x00" + base64.b64decode(proof["leaf_data"])).digest()
+    path = [bytes.fromhex(h) for h in proof["inclusion_path"]]
+    return (
+        size == proof["tree_size"] and root_from_path(proof["leaf_index"], size, leaf, path) == root
+    )
+
+
+def test_an_inclusion_proof_checks_with_only_the_checkpoint_and_the_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    demo = json.loads(
+        subprocess.run(
+            [KEEL, "demo", "--json", "--workdir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=True,
+        ).stdout
+    )
+    env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
+    deployment = demo["answers"]["serving_prod_at"]["serving"]["event_id"]
+    out = subprocess.run(
+        [KEEL, "audit", "prove", deployment, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    proof = json.loads(out.stdout)
+    # The auditor's copy of the audit public key: from keys.toml in the project's repository.
+    public = base64.b64decode(proof["audit_public_key"]["ed25519"])
+    keys = Path(demo["project"]).with_name("keys.toml").read_text()
+    assert proof["audit_public_key"]["ed25519"] in keys
+    assert deployment.encode() in base64.b64decode(proof["leaf_data"])  # the event's own bytes
+    assert check(proof, public)
+
+    # any change is caught: a path hash, the leaf, the checkpoint's root, the key
+    bad_path = dict(proof, inclusion_path=[("00" * 32), *proof["inclusion_path"][1:]])
+    assert not check(bad_path, public)
+    leaf = bytearray(base64.b64decode(proof["leaf_data"]))
+    leaf[-1] ^= 1
+    assert not check(dict(proof, leaf_data=base64.b64encode(bytes(leaf)).decode()), public)
+    lines = proof["checkpoint"].split("\n")
+    lines[2] = base64.b64encode(b"\x00" * 32).decode()
+    assert not check(dict(proof, checkpoint="\n".join(lines)), public)
+    assert not check(proof, Ed25519PublicKey.from_public_bytes(b"\x01" * 32).public_bytes_raw())
