@@ -46,6 +46,7 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "deploy": ("ModelDeployed", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE, *_QUARANTINE),
     "serve": ("ArtifactRejected",),
     "cli": ("ArtifactRecorded", "ArtifactRejected", *_RECONCILE),
+    "contracts": _RECONCILE,  # `keel schemas reconcile`
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
 }
 

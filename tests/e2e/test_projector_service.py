@@ -95,7 +95,8 @@ class OnKafka:
         return out, err
 
     def assert_verified(self, n: int) -> None:
-        verify = self.keel("audit", "verify", "--json")
+        # the synthetic events announce artifacts no store holds: the catalog is left out
+        verify = self.keel("audit", "verify", "--json", "--skip", "artifacts")
         assert verify.returncode == 0, verify.stdout + verify.stderr
         report = json.loads(verify.stdout)
         assert report["events"] == report["signed"] == n

@@ -228,3 +228,14 @@ def test_an_unknown_key_is_named(home: Home) -> None:
     code, doc = home.verify()
     assert code == 1
     assert any("keys.toml does not list" in p["detail"] for p in doc["problems"])
+
+
+def test_rotating_a_key_keeps_old_events_valid(home: Home) -> None:
+    r = home.run("keys", "create", "deploy", "--json")
+    assert r.returncode == 0, r.stderr
+    r = home.run("deploy", "rollback", "--family", "breast_cancer", "--env", "prod", "--json")
+    assert r.returncode == 0, r.stderr
+    code, doc = home.verify()
+    assert code == 0, doc["problems"]
+    keys = json.loads(home.run("keys", "list", "--json").stdout)["keys"]
+    assert sorted(k["status"] for k in keys if k["identity"] == "deploy") == ["active", "retired"]

@@ -23,6 +23,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home, project_file = prepare_workdir(tmp_path / "wd")
     monkeypatch.setenv("KEEL_HOME", str(home))
     monkeypatch.setenv("KEEL_PROJECT", str(project_file))
+    monkeypatch.setenv("KEEL_KEYS_DIR", str(project_file.with_name("keys")))
     return tmp_path
 
 

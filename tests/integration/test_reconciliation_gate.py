@@ -21,6 +21,7 @@ def test_a_narrowed_inference_type_stops_training_and_is_recorded(
     home, project = prepare_workdir(tmp_path / "wd")
     monkeypatch.setenv("KEEL_HOME", str(home))
     monkeypatch.setenv("KEEL_PROJECT", str(project))
+    monkeypatch.setenv("KEEL_KEYS_DIR", str(project.with_name("keys")))
     holdout, batches = monthly_batches()
 
     def ingest(name: str, rows: list[dict[str, object]]) -> str:
@@ -73,7 +74,8 @@ def test_diverging_contracts_block_deploys_too(
     assert r.exit_code == 0, r.output
     demo = json.loads(r.stdout)
     monkeypatch.setenv("KEEL_HOME", demo["home"])
-    monkeypatch.setenv("KEEL_PROJECT", str(tmp_path / "d" / "keel.toml"))
+    monkeypatch.setenv("KEEL_PROJECT", demo["project"])
+    monkeypatch.setenv("KEEL_KEYS_DIR", demo["keys_dir"])
     training = tmp_path / "d" / "contracts" / "breast_cancer" / "training.avsc"
     schema = json.loads(training.read_text())
     schema["keel.labels"] = []  # the label is no longer declared

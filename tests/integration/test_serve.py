@@ -142,7 +142,12 @@ def test_hot_swap_on_a_new_deployment(client: Any, demo: dict[str, Any]) -> None
         capture_output=True,
         text=True,
         timeout=300,
-        env={"KEEL_HOME": demo["home"], "KEEL_PROJECT": demo["project"], "PATH": ""},
+        env={
+            "KEEL_HOME": demo["home"],
+            "KEEL_PROJECT": demo["project"],
+            "KEEL_KEYS_DIR": demo["keys_dir"],
+            "PATH": "",
+        },
     )
     assert out.returncode == 0, out.stderr
     server.refresh()  # what the follower thread does every second

@@ -80,3 +80,15 @@ def test_rotation_keeps_old_events_valid_and_revocation_does_not(
     ]
     signing.write_keys(keys_file, keys)
     assert "revoked" in str(signing.load_trust(keys_file).check(b"old", old, "x").problem)
+
+
+def test_a_tampered_public_key_is_refused(keyring: tuple[Path, Path]) -> None:
+    from keel.errors import ConfigError
+
+    keys_file = keyring[0]
+    text = keys_file.read_text()
+    public = text.split('public = "')[1].split('"')[0]
+    swapped = public[:10] + ("A" if public[10] != "A" else "B") + public[11:]
+    keys_file.write_text(text.replace(public, swapped))
+    with pytest.raises(ConfigError, match="inconsistent"):
+        signing.load_trust(keys_file)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 
 from keel.errors import KeelError
@@ -25,9 +26,10 @@ def print_json(doc: Any) -> None:
 
 
 def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # messages carry recorded text and TOML snippets: data, never markup
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     if hint:
-        err_console.print(f"[yellow]hint:[/] {hint}", highlight=False)
+        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False)
     return typer.Exit(code)
 
 
