@@ -200,3 +200,25 @@ def test_audit_queries_answer_the_story_on_kafka_and_redis(
     report = json.loads(v.stdout)
     assert v.returncode == 0 and report["ok"], v.stdout + v.stderr
     assert report["signed"] == report["events"] >= story["events"]
+
+    # the blob attack on this backend too: another model's bytes under the first prod model's
+    # ID, catalog updated to match; verify names it and rollback refuses it (recorded)
+    from keel.artifacts.store import LocalArtifactStore
+    from tests.attacks import swap_blob
+
+    store = LocalArtifactStore(Path(story["home"]) / "artifacts")
+    swap_blob(store, prod[0], prod[-1])
+    store.close()
+    v = subprocess.run(
+        [KEEL, "audit", "verify", "--json"], capture_output=True, text=True, env=env, timeout=300
+    )
+    bad = {(p["kind"], p["where"]) for p in json.loads(v.stdout)["problems"]}
+    assert v.returncode == 1 and ("bytes-mismatch", prod[0]) in bad, v.stdout
+    r = subprocess.run(
+        [KEEL, "deploy", "rollback", "--family", "breast_cancer", "--env", "prod", "--to", prod[0]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 2 and "refused" in r.stderr, r.stderr

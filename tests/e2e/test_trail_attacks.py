@@ -239,3 +239,31 @@ def test_rotating_a_key_keeps_old_events_valid(home: Home) -> None:
     assert code == 0, doc["problems"]
     keys = json.loads(home.run("keys", "list", "--json").stdout)["keys"]
     assert sorted(k["status"] for k in keys if k["identity"] == "deploy") == ["active", "retired"]
+
+
+def test_a_checkpoint_goes_to_an_http_witness(home: Home, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    got: list[bytes] = []
+
+    class Witness(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Witness)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/checkpoints"
+    r = home.run("audit", "checkpoint", "--to", url)
+    thread.join(timeout=30)
+    server.server_close()
+    assert r.returncode == 0 and "HTTP 201" in r.stdout, r.stderr
+    kept = tmp_path / "kept.json"
+    kept.write_bytes(got[0])  # what the witness stored checks the log like a file witness
+    assert home.verify("--checkpoint", str(kept))[0] == 0

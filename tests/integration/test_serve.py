@@ -153,3 +153,36 @@ def test_hot_swap_on_a_new_deployment(client: Any, demo: dict[str, Any]) -> None
     server.refresh()  # what the follower thread does every second
     after = c.post(URL, json=payload(), headers=AUTH).json()
     assert after["model_id"] == json.loads(out.stdout)["model_id"] != before
+
+
+def test_serve_refuses_a_model_whose_bytes_fail_verification(tmp_path: Path) -> None:
+    """The catalog is as writable as the blobs: serve checks the bytes against the digest the
+    signed ArtifactRecorded states, refuses, and records why (ArtifactRejected)."""
+    from keel.artifacts.store import ArtifactCorrupted
+    from keel.events import decode_event
+    from tests.attacks import swap_blob
+
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    demo = json.loads(out.stdout)
+    prod = [d["model_id"] for d in demo["deployments"] if d["env"] == "prod"]
+    settings = Settings(
+        home=Path(demo["home"]),
+        bus="",
+        views="",
+        project=Path(demo["project"]),
+        keys_dir=Path(demo["keys_dir"]),
+    )
+    with bootstrap(settings, create=False) as rt:
+        swap_blob(rt.artifacts, prod[-1], prod[0])
+        with pytest.raises(ArtifactCorrupted):
+            Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
+        last = decode_event(rt.codec, list(rt.log.read(["artifacts"]))[-1].value)
+    assert last.EVENT_TYPE == "ArtifactRejected"
+    assert (last.artifact_id, last.action) == (prod[-1], "serve")
+    assert last.envelope.producer.service == "serve"
