@@ -40,7 +40,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     def fresh() -> None:
         if refresh:  # fold whatever arrived since the last request (incremental, idempotent)
             with lock:
-                Projector(rt.log, rt.views, rt.codec).run()
+                Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
 
     def when(at: str | None) -> datetime:
         try:

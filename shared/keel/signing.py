@@ -228,6 +228,11 @@ class Signer:
                     out[i] = encode(_Sig(who, kid, len(chunk), j, paths[j], signature))
         return out
 
+    def can_sign(self, identity: str) -> bool:
+        """This process holds the private half of the identity's active key."""
+        key = self.trust.active_key(identity)
+        return key is not None and key.id in self.private
+
     def sign_note(self, identity: str, text: bytes) -> tuple[PublicKey, bytes]:
         """A plain Ed25519 signature (checkpoints); returns the key used and the signature."""
         kid, private = self._key(identity)

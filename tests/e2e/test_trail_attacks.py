@@ -267,3 +267,12 @@ def test_a_checkpoint_goes_to_an_http_witness(home: Home, tmp_path: Path) -> Non
     kept = tmp_path / "kept.json"
     kept.write_bytes(got[0])  # what the witness stored checks the log like a file witness
     assert home.verify("--checkpoint", str(kept))[0] == 0
+
+
+def test_queries_and_verify_work_with_the_public_keys_only(home: Home, tmp_path: Path) -> None:
+    """An auditor holds keys.toml but no private key: answers and verify still work."""
+    home.env["KEEL_KEYS_DIR"] = str(tmp_path / "no-keys-here")
+    r = home.run("audit", "serving", "--env", "prod", "--json")
+    assert r.returncode == 0, r.stderr
+    code, doc = home.verify()
+    assert code == 0, doc["problems"]

@@ -168,18 +168,18 @@ def _views(as_of: str | None) -> Iterator[tuple[Runtime, ViewStore]]:
         when = _time(as_of)
         with tempfile.TemporaryDirectory(prefix="keel-asof-") as d:
             snap = SqliteViewStore(Path(d) / "views.db")
-            Projector(
-                rt.log,
-                snap,
-                rt.codec,
-                as_of_ms=int(when.timestamp() * 1000),
-                trees=False,
-                trust=rt.trust,
-            ).run()
+            _as_of(rt, snap, when).run()
             try:
                 yield rt, snap
             finally:
                 snap.close()
+
+
+def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
+    """A replay of the log into `snap` up to `when` (occurred_at); forged events left out."""
+    return Projector(
+        rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), trees=False, trust=rt.trust
+    )
 
 
 def _family(views: ViewStore, family: str | None) -> str:
@@ -394,14 +394,7 @@ def replay(
         if path.exists():
             raise KeelError(f"{path} exists", hint="remove it or give --out")
         snap = SqliteViewStore(path)
-        projector = Projector(
-            rt.log,
-            snap,
-            rt.codec,
-            as_of_ms=int(when.timestamp() * 1000),
-            trees=False,
-            trust=rt.trust,
-        )
+        projector = _as_of(rt, snap, when)
         with _progress() as bar:
             task = bar.add_task(f"replaying as of {when.isoformat()}", total=None)
             p = projector.run(lambda pr: bar.update(task, completed=pr.applied))
