@@ -78,7 +78,7 @@ class Trust:
     ) -> None:
         self.keys = {k.id: k for k in keys}
         self.roles = {n: frozenset(t) for n, t in (roles or DEFAULT_ROLES).items()}
-        self._verified: dict[bytes, bool] = {}
+        self._verified: dict[bytes, tuple[str, str, int, bytes]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -109,13 +109,16 @@ class Trust:
         chunk_root = merkle.root_from_inclusion(s.index, s.size, merkle.leaf_hash(value), s.path)
         if chunk_root is None:
             return Verdict(s.identity, "bad signature (inclusion path does not fit the chunk)")
-        message = _message(s.identity, s.key_id, s.size, chunk_root)
-        cache_key = hashlib.sha256(message + s.signature).digest()
-        ok = self._verified.get(cache_key)
-        if ok is None:
-            ok = _verify(key.public, s.signature, message)
-            self._verified[cache_key] = ok
-        if not ok:
+        # One Ed25519 verification per chunk: a signature seen before is known to sign exactly
+        # (identity, key, size, root); another event of the chunk must lead to the same root.
+        signed = (s.identity, s.key_id, s.size, chunk_root)
+        known = self._verified.get(s.signature)
+        if known is None:
+            message = _message(s.identity, s.key_id, s.size, chunk_root)
+            if _verify(key.public, s.signature, message):
+                self._verified[s.signature] = signed
+                known = signed
+        if known != signed:
             return Verdict(s.identity, "bad signature (the event or its signature was altered)")
         if event_type is not None and not self.may_emit(s.identity, event_type):
             return Verdict(s.identity, f"{s.identity!r} may not write {event_type}")
@@ -147,23 +150,23 @@ def encode(s: _Sig) -> bytes:
     )
 
 
+_HEADER = struct.Struct(">HHB")
+
+
 def decode(blob: bytes) -> _Sig:
-    if not blob.startswith(_MAGIC):
+    if blob[:3] != _MAGIC:
         raise ValueError("not a Keel signature record")
     try:
-        n = blob[3]
-        identity = blob[4 : 4 + n].decode()
-        pos = 4 + n
-        kid = blob[pos : pos + 8].hex()
-        size, index, depth = struct.unpack(">HHB", blob[pos + 8 : pos + 13])
-        pos += 13
-        path = [blob[pos + 32 * i : pos + 32 * (i + 1)] for i in range(depth)]
-        signature = blob[pos + 32 * depth :]
+        pos = 4 + blob[3]
+        size, index, depth = _HEADER.unpack_from(blob, pos + 8)
+        identity = blob[4:pos].decode()
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
         raise ValueError("truncated") from exc
-    if len(signature) != 64 or any(len(p) != 32 for p in path):
+    start = pos + 8 + _HEADER.size
+    if len(blob) != start + 32 * depth + 64:
         raise ValueError("truncated")
-    return _Sig(identity, kid, size, index, path, signature)
+    path = [blob[i : i + 32] for i in range(start, start + 32 * depth, 32)]
+    return _Sig(identity, blob[pos : pos + 8].hex(), size, index, path, blob[-64:])
 
 
 def _message(identity: str, kid: str, size: int, chunk_root: bytes) -> bytes:
