@@ -193,6 +193,11 @@ def test_signed_events_verify_through_the_broker(
     code, doc = verify(env, "--checkpoint", str(signed.witness))
     assert code == 0, doc["problems"]
     assert doc["events"] == doc["signed"] == 400
+    # the checkpoints' writer schema is on the schemas topic: readable without Keel's files
+    log = KafkaEventLog(kafka_bootstrap, prefix=signed.prefix, provision_topics=False)
+    fingerprint = load_registry().latest("Checkpoint").fingerprint_hex
+    assert fingerprint in log.read_schemas()
+    log.close()
 
 
 def test_an_altered_event_in_a_rewritten_topic(

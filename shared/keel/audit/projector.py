@@ -141,6 +141,7 @@ class Projector:
             for_writer(f"projector-{self.name}") if for_writer and self.trees else self.log
         )
         self._docs: dict[str, dict[str, Any] | None] = {}
+        self._announced = False
         try:
             positions = self.views.tracking(self.name)
             trees: dict[TopicPartition, Frontier] = {}
@@ -262,6 +263,9 @@ class Projector:
             logger.info("the audit key is not available here: no checkpoint published")
             return []
         event = tr.checkpoint_event(s.trees, self.signer, self.code_version)
+        if not self._announced:
+            tr.announce_schema(self.writer, self.codec)  # readers resolve it by fingerprint
+            self._announced = True
         self.writer.append([tr.outgoing(self.codec, event)])
         s.progress.checkpoint = sizes
         return [Put(tr.CHECKPOINTED, sizes)]

@@ -8,6 +8,7 @@ stored, so a leaf cannot be moved to another position or topic without changing 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from keel.audit import merkle
 from keel.codec import Codec
 from keel.events import encode_event
 from keel.events import generated as g
-from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
+from keel.log.port import EventLog, LogRecord, OutgoingEvent, TopicPartition
 from keel.signing import Signer, Verdict
 from keel.topics import AUDIT_TOPIC
 from keel.views.port import Put, SetAdd, Update
@@ -95,6 +96,15 @@ def checkpoint_event(
         trees=tuple(heads),
         key_id=key_id,
     )
+
+
+def announce_schema(log: EventLog, codec: Codec) -> None:
+    """Where the log has a schemas topic, publish the Checkpoint writer schema (as every writer
+    does before a schema's first use), so consumers without Keel can decode the audit topic."""
+    publish = getattr(log, "publish_schema", None)
+    if publish is not None:
+        v = codec.registry.latest("Checkpoint")
+        publish(v.fingerprint_hex, json.dumps(v.schema, sort_keys=True))
 
 
 def outgoing(codec: Codec, event: g.Checkpoint) -> OutgoingEvent:
