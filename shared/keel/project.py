@@ -70,9 +70,17 @@ class Family(BaseModel):
         return v
 
 
+class Identity(BaseModel):
+    """Who may write what (keel.signing): `[identities.NAME] emits = ["ModelDeployed", ...]`."""
+
+    model_config = ConfigDict(extra="forbid")
+    emits: list[str] = Field(default_factory=list)
+
+
 class Project(BaseModel):
     model_config = ConfigDict(extra="forbid")
     families: dict[str, Family]
+    identities: dict[str, Identity] = Field(default_factory=dict)
     root: Path = Path(".")
 
     def family(self, name: str) -> Family:

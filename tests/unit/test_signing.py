@@ -92,3 +92,14 @@ def test_a_tampered_public_key_is_refused(keyring: tuple[Path, Path]) -> None:
     keys_file.write_text(text.replace(public, swapped))
     with pytest.raises(ConfigError, match="inconsistent"):
         signing.load_trust(keys_file)
+
+
+def test_roles_in_keel_toml_are_part_of_the_project(tmp_path: Path) -> None:
+    from keel.project import load_project
+
+    project = tmp_path / "keel.toml"
+    project.write_text('[families]\n\n[identities.alice]\nemits = ["ModelDeployed"]\n')
+    assert load_project(project).identities["alice"].emits == ["ModelDeployed"]
+    trust = signing.load_trust(tmp_path / "keys.toml", project)
+    assert trust.may_emit("alice", "ModelDeployed") and not trust.may_emit("alice", "ModelTrained")
+    assert trust.may_emit("deploy", "ModelDeployed")  # the defaults stay
