@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from keel.events.generated import GateResult
-from keel.project import HIGHER_IS_BETTER, Policy
+from keel.project import Policy
+
+Direction = Callable[[str], bool]  # metric name -> higher is better (keel.metrics)
 
 
 @dataclass(frozen=True)
@@ -26,27 +28,35 @@ class Decision:
         return [g.name for g in self.gates if not g.passed]
 
 
-def _compare(metric: str, value: float, required: float) -> tuple[bool, float]:
+def _compare(higher: bool, value: float, required: float) -> tuple[bool, float]:
     """(passed, margin): margin > 0 means better than required, in the metric's direction."""
-    margin = value - required if HIGHER_IS_BETTER[metric] else required - value
+    margin = value - required if higher else required - value
     return margin >= 0, round(margin, 6)
 
 
-def _word(metric: str) -> str:
-    return ">=" if HIGHER_IS_BETTER[metric] else "<="
+def _word(higher: bool) -> str:
+    return ">=" if higher else "<="
 
 
-def decide(metrics: Mapping[str, float], incumbent: Incumbent | None, policy: Policy) -> Decision:
+def decide(
+    metrics: Mapping[str, float],
+    incumbent: Incumbent | None,
+    policy: Policy,
+    higher_is_better: Direction,
+) -> Decision:
     gates: list[GateResult] = []
     notes: list[str] = []
+    if policy.gates == "none":
+        return Decision(True, (), 'promoted without gates (the policy says gates = "none")')
     for metric, threshold in sorted(policy.thresholds.items()):
         value = metrics.get(metric)
-        passed, margin = _compare(metric, value, threshold) if value is not None else (False, None)
+        up = higher_is_better(metric)
+        passed, margin = _compare(up, value, threshold) if value is not None else (False, None)
         gates.append(
             GateResult(
                 name=f"{metric}_threshold",
                 metric=metric,
-                op=_word(metric),
+                op=_word(up),
                 threshold=threshold,
                 value=value,
                 passed=passed,
@@ -56,14 +66,14 @@ def decide(metrics: Mapping[str, float], incumbent: Incumbent | None, policy: Po
         if value is None or margin is None:
             notes.append(f"{metric} was not measured")
         elif passed:
-            notes.append(f"{metric} {value:.4f} {_word(metric)} {threshold} ({margin:+.4f})")
+            notes.append(f"{metric} {value:.4f} {_word(up)} {threshold} ({margin:+.4f})")
         else:
-            notes.append(
-                f"{metric} {value:.4f} misses {_word(metric)} {threshold} by {-margin:.4f}"
-            )
+            notes.append(f"{metric} {value:.4f} misses {_word(up)} {threshold} by {-margin:.4f}")
     beat = policy.beat_incumbent
     if beat is not None:
-        gate, note = _beat_gate(beat.metric, beat.by, metrics.get(beat.metric), incumbent)
+        gate, note = _beat_gate(
+            beat.metric, higher_is_better(beat.metric), beat.by, metrics.get(beat.metric), incumbent
+        )
         gates.append(gate)
         notes.append(note)
     promoted = all(g.passed for g in gates)
@@ -72,9 +82,10 @@ def decide(metrics: Mapping[str, float], incumbent: Incumbent | None, policy: Po
 
 
 def _beat_gate(
-    m: str, by: float, value: float | None, incumbent: Incumbent | None
+    m: str, up: bool, by: float, value: float | None, incumbent: Incumbent | None
 ) -> tuple[GateResult, str]:
-    """The "beat the incumbent by at least `by` on metric `m`" gate, and its sentence."""
+    """The "beat the incumbent by at least `by` on metric `m`" gate, and its sentence; `up`:
+    higher is better. A tie with the incumbent is said to be one."""
     inc_value = incumbent.metrics.get(m) if incumbent else None
     margin: float | None = None
     if incumbent is None or inc_value is None:
@@ -83,16 +94,24 @@ def _beat_gate(
     elif value is None:
         passed, note = False, f"{m} was not measured"
     else:
-        required = inc_value + by if HIGHER_IS_BETTER[m] else inc_value - by
-        passed, margin = _compare(m, value, required)
+        required = inc_value + by if up else inc_value - by
+        passed, margin = _compare(up, value, required)
         who = incumbent.model_id[:12]
-        note = (
-            f"{m} {value:.4f} beats incumbent {who} ({inc_value:.4f}) "
-            f"by {value - inc_value:+.4f}, needed {by:+.4f}"
-            if passed
-            else f"{m} {value:.4f} does not beat incumbent {who} ({inc_value:.4f}) "
-            f"by {by:+.4f}: short by {-margin:.4f}"
-        )
+        better = value - inc_value if up else inc_value - value  # > 0: better, in m's direction
+        if value == inc_value:
+            note = f"{m} {value:.4f} ties incumbent {who}" + (
+                f", needed better by {by:+.4f}" if not passed else ""
+            )
+        elif passed:
+            note = (
+                f"{m} {value:.4f} beats incumbent {who} ({inc_value:.4f}) "
+                f"by {better:+.4f}, needed {by:+.4f}"
+            )
+        else:
+            note = (
+                f"{m} {value:.4f} does not beat incumbent {who} ({inc_value:.4f}) "
+                f"by {by:+.4f}: short by {-margin:.4f}"
+            )
     gate = GateResult(
         name="beats_incumbent",
         metric=m,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from keel.events import Event
 from keel.events import generated as g
+from keel.metrics import higher_is_better
 from keel.pipeline import Context
 from services.common import make_envelope
 from services.promote.domain import Incumbent, decide
@@ -26,10 +27,10 @@ def gate(ctx: Context, family: str, model_id: str, env: str, cause: Event) -> li
         incumbent = Incumbent(current.model_id, dict(inc_eval.metrics) if inc_eval else {})
     policy = fam.promotion.get(env)
     if policy is None:
-        from keel.project import Policy
-
-        policy = Policy()
-    decision = decide(evaluation.metrics, incumbent, policy)
+        return []  # config load refuses environments without a policy; nothing to decide here
+    decision = decide(
+        evaluation.metrics, incumbent, policy, lambda m: higher_is_better(fam.task, m)
+    )
     at = cause.envelope.occurred_at
     common = dict(
         family=family,

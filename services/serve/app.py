@@ -24,6 +24,8 @@ from keel.consume import trusted_events
 from keel.errors import KeelError
 from keel.events import envelope
 from keel.events import generated as g
+from keel.metrics import Predictions, jsonable
+from keel.metrics import predict as predict_with
 from keel.plugins import load_entry_point
 from keel.project import Project
 from services.serve.payload import payload_model
@@ -45,6 +47,7 @@ class Server:
 
     def __init__(self, rt: Runtime, project: Project, family: str, env: str) -> None:
         self.rt, self.project, self.family, self.env = rt, project, family, env
+        self.task = project.family(family).task
         self.transform = load_entry_point(project.family(family).transform)
         self.current: Loaded | None = None
         self.state = AuditState()
@@ -101,6 +104,20 @@ class Server:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def answer(preds: Predictions) -> dict[str, Any]:
+    """One row's answer per task: the value; or the class with every class's probability (and,
+    for a binary task, the positive class's probability as `probability`)."""
+    if preds.proba is None:
+        return {"prediction": float(preds.y_pred[0])}
+    probabilities = {
+        str(jsonable(c)): float(p) for c, p in zip(preds.classes, preds.proba[0], strict=True)
+    }
+    out: dict[str, Any] = {"prediction": jsonable(preds.y_pred[0]), "probabilities": probabilities}
+    if len(preds.classes) == 2:
+        out["probability"] = float(preds.proba[0, 1])
+    return out
 
 
 def record_rejection(
@@ -180,10 +197,8 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
             raise HTTPException(503, f"no model deployed to {server.env} yet")
         features = server.transform(payload.model_dump())  # type: ignore[attr-defined]
         row = np.asarray([[features[c] for c in loaded.columns]], dtype=float)
-        p = float(loaded.model.predict_proba(row)[0, 1])
         return {
-            "prediction": int(p >= 0.5),
-            "probability": p,
+            **answer(predict_with(loaded.model, row, server.task)),
             "model_id": loaded.model_id,
             "deployment_id": loaded.deployment_id,
         }

@@ -1,22 +1,10 @@
-"""Training-side computations, pure: evaluation metrics and the calibration table."""
+"""Training-side computations, pure: the calibration table (metrics: keel.metrics)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
-
-
-def metrics(y_true: np.ndarray, p_positive: np.ndarray, wanted: list[str]) -> dict[str, float]:
-    compute = {
-        "roc_auc": lambda: roc_auc_score(y_true, p_positive),
-        "accuracy": lambda: accuracy_score(y_true, p_positive >= 0.5),
-        "log_loss": lambda: log_loss(y_true, p_positive, labels=[0, 1]),
-        "brier": lambda: brier_score_loss(y_true, p_positive),
-    }
-    # Rounded so that reports and gate margins read cleanly; 6 digits is far below eval noise.
-    return {m: round(float(compute[m]()), 6) for m in wanted}
 
 
 def calibration_table(

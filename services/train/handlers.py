@@ -10,13 +10,14 @@ import numpy as np
 from keel.artifacts.ids import ArtifactSpec, canonical_json
 from keel.errors import KeelError
 from keel.events import generated as g
+from keel.metrics import evaluate, jsonable, predict
 from keel.pipeline import Context
 from keel.plugins import load_entry_point, plugin_code_version
 from services.common import make_envelope, store
 from services.contracts import check_contracts
 from services.feature.handlers import build_features, load_table
 from services.ingest.domain import canonical_lines
-from services.train.domain import calibration_table, metrics
+from services.train.domain import calibration_table
 
 SERVICE = "train"
 
@@ -67,7 +68,7 @@ def evaluate_model(
     spec = ArtifactSpec(
         "eval_report",
         cv,
-        {"family": family, "metrics": fam.metrics},
+        {"family": family, "metrics": fam.measured},
         [model_id, eval_feature_set_id],
     )
     for existing in ctx.state.evaluations.get(model_id, []):
@@ -75,16 +76,24 @@ def evaluate_model(
             return existing
     model = pickle.loads(ctx.rt.artifacts.read_bytes(model_id))  # verified bytes from our store
     table = load_table(ctx, eval_feature_set_id)
-    y = np.asarray(table.y, dtype=int)
-    p = model.predict_proba(np.asarray(table.rows, dtype=float))[:, 1]
-    scores = metrics(y, p, fam.metrics)
+    y = np.asarray(table.y)
+    # Predictions through the task's protocol: labels of any type, every class (never a
+    # "probability of class 1 >= 0.5" on a multiclass model).
+    preds = predict(model, np.asarray(table.rows, dtype=float), fam.task)
+    scores = evaluate(fam.task, fam.measured, preds, y)
     report = {
         "model_id": model_id,
         "eval_feature_set_id": eval_feature_set_id,
         "eval_dataset_ids": list(eval_fs.dataset_ids),
+        "task": fam.task,
         "rows": len(y),
         "metrics": scores,
-        "calibration": calibration_table(y, p),
+        "classes": [jsonable(c) for c in preds.classes],
+        "calibration": (
+            calibration_table(np.asarray(y == preds.classes[1], dtype=float), preds.positive())
+            if fam.task == "binary"
+            else []
+        ),
     }
     info = store(ctx, SERVICE, spec, canonical_lines([report]), at)
     event = g.ModelEvaluated(

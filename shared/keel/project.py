@@ -20,15 +20,20 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from keel.contracts import Contract, load_contract
 from keel.errors import ConfigError
-
-# Direction of every metric Keel computes: gates read "at least" or "at most" from it.
-HIGHER_IS_BETTER = {"roc_auc": True, "accuracy": True, "log_loss": False, "brier": False}
+from keel.metrics import BUILTIN, DEFAULTS, known
 
 
 class BeatIncumbent(BaseModel):
@@ -41,6 +46,17 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thresholds: dict[str, float] = Field(default_factory=dict)
     beat_incumbent: BeatIncumbent | None = None
+    # A policy with no gate promotes everything: allowed only when said (gates = "none").
+    gates: Literal["none"] | None = None
+
+    @model_validator(mode="after")
+    def _some_gate(self) -> Policy:
+        if not self.thresholds and self.beat_incumbent is None and self.gates != "none":
+            raise ValueError(
+                'no gate: give thresholds or beat_incumbent, or say gates = "none" to '
+                "promote every model"
+            )
+        return self
 
 
 class Family(BaseModel):
@@ -50,7 +66,8 @@ class Family(BaseModel):
     transform: str
     trainer: str
     trainer_params: dict[str, Any] = Field(default_factory=dict)
-    metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "accuracy", "log_loss"])
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    metrics: list[str] | None = None  # default: keel.metrics.DEFAULTS[task]
     environments: list[str] = Field(default_factory=lambda: ["staging", "prod"])
     promotion: dict[str, Policy] = Field(default_factory=dict)
 
@@ -61,13 +78,38 @@ class Family(BaseModel):
             raise ValueError(f"{v!r} is not an entry point like package.module:function")
         return v
 
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, v: list[str]) -> list[str]:
-        unknown = sorted(set(v) - set(HIGHER_IS_BETTER))
+    @model_validator(mode="after")
+    def _metrics_of_the_task(self) -> Family:
+        if self.metrics is None:
+            self.metrics = list(DEFAULTS[self.task])
+        unknown = known(self.task, self.metrics)
         if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}")
-        return v
+            raise ValueError(
+                f"unknown {self.task} metric(s) {unknown}; {self.task} metrics: "
+                f"{', '.join(sorted(BUILTIN[self.task]))}, or module:function"
+            )
+        ungated = [e for e in self.environments if e not in self.promotion]
+        if ungated:
+            raise ValueError(
+                f"environment(s) {ungated} have no promotion policy: give "
+                f'[...promotion.{ungated[0]}] thresholds or beat_incumbent, or gates = "none"'
+            )
+        for env, policy in self.promotion.items():
+            gated = [
+                *policy.thresholds,
+                *([policy.beat_incumbent.metric] if policy.beat_incumbent else []),
+            ]
+            missing = sorted(set(known(self.task, gated)) | (set(gated) - set(self.metrics)))
+            if missing:
+                raise ValueError(
+                    f"promotion.{env} gates on {missing}, which the family does not measure "
+                    f"(metrics = {self.metrics})"
+                )
+        return self
+
+    @property
+    def measured(self) -> list[str]:
+        return list(self.metrics or [])
 
 
 class Identity(BaseModel):

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from keel.metrics import higher_is_better
 from keel.project import BeatIncumbent, Policy
-from services.promote.domain import Incumbent, decide
+from services.promote.domain import Incumbent
+from services.promote.domain import decide as decide_with
+
+
+def decide(metrics: dict[str, float], inc: Incumbent | None, policy: Policy, task: str = "binary"):  # type: ignore[no-untyped-def]
+    return decide_with(metrics, inc, policy, lambda m: higher_is_better(task, m))
+
 
 pytestmark = pytest.mark.unit
 
@@ -45,5 +52,35 @@ def test_missing_metric_fails_its_gate() -> None:
     assert "roc_auc was not measured" in d.reason
 
 
-def test_empty_policy_promotes() -> None:
-    assert decide({"roc_auc": 0.1}, None, Policy()).promoted
+def test_a_policy_without_gates_must_say_so() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match='gates = "none"'):
+        Policy()
+    d = decide({"roc_auc": 0.1}, None, Policy(gates="none"))
+    assert d.promoted and d.gates == () and 'gates = "none"' in d.reason
+
+
+def test_regression_gates_read_lower_rmse_as_better() -> None:
+    policy = Policy(
+        thresholds={"rmse": 60.0, "r2": 0.3}, beat_incumbent=BeatIncumbent(metric="rmse", by=1.0)
+    )
+    inc = Incumbent("b" * 64, {"rmse": 55.0, "r2": 0.4})
+    better = decide({"rmse": 53.5, "r2": 0.45}, inc, policy, "regression")
+    assert better.promoted, better.reason
+    gate = next(g for g in better.gates if g.name == "rmse_threshold")
+    assert gate.op == "<=" and gate.margin == pytest.approx(6.5)
+    worse = decide({"rmse": 54.5, "r2": 0.45}, inc, policy, "regression")
+    assert not worse.promoted and worse.failed == ["beats_incumbent"]
+    assert "short by 0.5000" in worse.reason
+
+
+def test_a_tie_with_the_incumbent_is_called_a_tie() -> None:
+    policy = Policy(thresholds={"accuracy": 0.5}, beat_incumbent=BeatIncumbent(metric="accuracy"))
+    inc = Incumbent("c" * 64, {"accuracy": 0.9})
+    tie = decide({"accuracy": 0.9}, inc, policy, "multiclass")
+    assert tie.promoted and "ties incumbent cccccccccccc" in tie.reason
+    strict = Policy(
+        thresholds={"accuracy": 0.5}, beat_incumbent=BeatIncumbent(metric="accuracy", by=0.01)
+    )
+    assert "ties incumbent" in decide({"accuracy": 0.9}, inc, strict, "multiclass").reason
