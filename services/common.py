@@ -11,8 +11,9 @@ from keel.artifacts.ids import ArtifactSpec
 from keel.artifacts.recording import record
 from keel.artifacts.store import ArtifactError, ArtifactInfo
 from keel.events import Envelope, envelope
-from keel.events.generated import ArtifactRejected
+from keel.events.generated import ArtifactRejected, TrainingFailed
 from keel.pipeline import Context
+from keel.plugins import UserCodeError
 
 
 @cache
@@ -80,4 +81,19 @@ def rejected_artifact(
         recorded_digest=recorded,
         actual_digest=actual,
         reason=reason,
+    )
+
+
+def training_failed(
+    ctx: Context, service: str, family: str, err: UserCodeError, inputs: list[str], at: datetime
+) -> TrainingFailed:
+    """The record of user code that raised during a retrain (the caller publishes it)."""
+    return TrainingFailed(
+        envelope=make_envelope(ctx, service, "TrainingFailed", family, at),
+        family=family,
+        stage=err.stage,
+        entry_point=err.entry_point,
+        error=err.error,
+        reason=err.reason[:2000],
+        input_ids=tuple(inputs),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,16 @@ def build_table(
     records: Sequence[dict[str, Any]],
     transform: Callable[[dict[str, Any]], dict[str, Any]],
     label: str | None,
+    inputs: Collection[str] | None = None,
 ) -> FeatureTable:
-    """Run the transform on every record; columns are the sorted union of what it returns."""
-    feats = [transform(r) for r in records]
+    """Run the transform on every record; columns are the sorted union of what it returns.
+    `inputs`: the only fields the transform sees (the inference contract's features), so a
+    model can never depend on a label or metadata field that serving will not have."""
+    allowed = None if inputs is None else frozenset(inputs)
+    feats = [
+        transform(r if allowed is None else {k: v for k, v in r.items() if k in allowed})
+        for r in records
+    ]
     columns = sorted({k for f in feats for k in f})
     rows = [[f.get(c) for c in columns] for f in feats]
     y = [r.get(label) for r in records] if label else []

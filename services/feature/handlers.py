@@ -8,10 +8,11 @@ from datetime import datetime
 import orjson
 
 from keel.artifacts.ids import ArtifactSpec
+from keel.contracts import serving_inputs
 from keel.events import generated as g
 from keel.pipeline import Context
-from keel.plugins import load_entry_point, plugin_code_version
-from services.common import make_envelope, store
+from keel.plugins import UserCodeError, call_user, load_entry_point, plugin_code_version
+from services.common import make_envelope, store, training_failed
 from services.feature.domain import FeatureTable, build_table, table_stats
 from services.ingest.domain import canonical_lines
 
@@ -34,7 +35,7 @@ def build_features(
     ctx: Context, family: str, dataset_ids: list[str], at: datetime
 ) -> g.FeaturesBuilt:
     fam = ctx.project.family(family)
-    training, _ = ctx.project.contracts(family)
+    training, inference = ctx.project.contracts(family)
     cv = plugin_code_version(fam.transform, f"services.{SERVICE}", "keel")
     params = {"family": family, "transform": fam.transform}
     fs_spec = ArtifactSpec("feature_set", cv, params, dataset_ids)
@@ -43,7 +44,19 @@ def build_features(
         return known
     transform = load_entry_point(fam.transform)
     label = training.labels[0] if training.labels else None
-    table = build_table(load_rows(ctx, sorted(set(dataset_ids))), transform, label)
+    try:
+        table = call_user(
+            fam.transform,
+            "features",
+            build_table,
+            load_rows(ctx, sorted(set(dataset_ids))),
+            transform,
+            label,
+            serving_inputs(training, inference),
+        )
+    except UserCodeError as err:
+        ctx.publish([training_failed(ctx, SERVICE, family, err, sorted(set(dataset_ids)), at)])
+        raise
     fs = store(ctx, SERVICE, fs_spec, canonical_lines([table.as_doc()]), at)
     stats_spec = ArtifactSpec("feature_stats", cv, params, [fs.id])
     stats = store(ctx, SERVICE, stats_spec, canonical_lines([table_stats(table)]), at)

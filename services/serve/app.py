@@ -21,6 +21,7 @@ from keel.artifacts.store import ArtifactError
 from keel.audit.folds import AuditState, fold
 from keel.bootstrap import Runtime
 from keel.consume import trusted_events
+from keel.contracts import serving_inputs
 from keel.errors import KeelError
 from keel.events import envelope
 from keel.events import generated as g
@@ -28,6 +29,7 @@ from keel.metrics import Predictions, jsonable
 from keel.metrics import predict as predict_with
 from keel.plugins import load_entry_point
 from keel.project import Project
+from keel.reconcile import reconcile
 from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
@@ -48,6 +50,16 @@ class Server:
     def __init__(self, rt: Runtime, project: Project, family: str, env: str) -> None:
         self.rt, self.project, self.family, self.env = rt, project, family, env
         self.task = project.family(family).task
+        training, inference = project.contracts(family)
+        problems = reconcile(training.schema, inference.schema)
+        if problems:  # the gate of every retrain and deploy: never serve across a divergence
+            raise KeelError(
+                f"{family}: training and inference contracts diverge; not serving: "
+                + "; ".join(p.message for p in problems),
+                hint="fix the contracts, then check with "
+                f"`keel schemas reconcile --family {family}`",
+            )
+        self.inputs = frozenset(serving_inputs(training, inference))
         self.transform = load_entry_point(project.family(family).transform)
         self.current: Loaded | None = None
         self.state = AuditState()
@@ -195,8 +207,16 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
         loaded = server.current  # read once: a swap mid-request cannot mix two models
         if loaded is None:
             raise HTTPException(503, f"no model deployed to {server.env} yet")
-        features = server.transform(payload.model_dump())  # type: ignore[attr-defined]
+        fields = payload.model_dump()  # type: ignore[attr-defined]
+        # the transform sees what it saw in training: the features, no metadata
+        features = server.transform({k: v for k, v in fields.items() if k in server.inputs})
         row = np.asarray([[features[c] for c in loaded.columns]], dtype=float)
+        bad = [c for c, v in zip(loaded.columns, row[0], strict=True) if not np.isfinite(v)]
+        if bad:
+            raise HTTPException(
+                422,
+                {"detail": f"the transform produced non-finite values for {bad}", "features": bad},
+            )
         return {
             **answer(predict_with(loaded.model, row, server.task)),
             "model_id": loaded.model_id,

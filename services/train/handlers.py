@@ -12,8 +12,8 @@ from keel.errors import KeelError
 from keel.events import generated as g
 from keel.metrics import evaluate, jsonable, predict
 from keel.pipeline import Context
-from keel.plugins import load_entry_point, plugin_code_version
-from services.common import make_envelope, store
+from keel.plugins import UserCodeError, call_user, load_entry_point, plugin_code_version
+from services.common import make_envelope, store, training_failed
 from services.contracts import check_contracts
 from services.feature.handlers import build_features, load_table
 from services.ingest.domain import canonical_lines
@@ -29,11 +29,13 @@ def train_model(
     at: datetime,
     causation_id: str | None = None,
     reconciliation_event_id: str | None = None,
+    publish: bool = True,
 ) -> g.ModelTrained:
+    """The model for the feature set (stored, announced as an artifact). ModelTrained is
+    published here, or by the caller (publish=False) once the model is also evaluated."""
     fam = ctx.project.family(family)
-    cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
-    params = {"family": family, "trainer": fam.trainer, "params": dict(fam.trainer_params)}
-    spec = ArtifactSpec("model", cv, params, [feature_set_id])
+    spec = model_spec(ctx, family, feature_set_id)
+    cv = spec.code_version
     known = ctx.state.models.get(spec.id)
     if known is not None:
         return known
@@ -41,9 +43,18 @@ def train_model(
     if not table.rows:
         raise KeelError(f"feature set {feature_set_id[:12]} has no rows to train on")
     trainer = load_entry_point(fam.trainer)
-    model = trainer(
-        np.asarray(table.rows, dtype=float), np.asarray(table.y), dict(fam.trainer_params)
-    )
+    try:
+        model = call_user(
+            fam.trainer,
+            "train",
+            trainer,
+            np.asarray(table.rows, dtype=float),
+            np.asarray(table.y),
+            dict(fam.trainer_params),
+        )
+    except UserCodeError as err:
+        ctx.publish([training_failed(ctx, SERVICE, family, err, [feature_set_id], at)])
+        raise
     info = store(ctx, SERVICE, spec, pickle.dumps(model, protocol=5), at)
     event = g.ModelTrained(
         envelope=make_envelope(ctx, SERVICE, "ModelTrained", info.id, at, causation_id),
@@ -55,13 +66,21 @@ def train_model(
         code_version=cv,
         reconciliation_event_id=reconciliation_event_id,
     )
-    ctx.publish([event])
+    if publish:
+        ctx.publish([event])
     return event
 
 
 def evaluate_model(
-    ctx: Context, family: str, model_id: str, eval_feature_set_id: str, at: datetime
+    ctx: Context,
+    family: str,
+    model_id: str,
+    eval_feature_set_id: str,
+    at: datetime,
+    before: list[g.ModelTrained] | None = None,
 ) -> g.ModelEvaluated:
+    """The eval report and ModelEvaluated (published with `before`, e.g. the ModelTrained
+    that waited for it, so no model is recorded without its evaluation)."""
     fam = ctx.project.family(family)
     cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
     eval_fs = ctx.state.feature_sets[eval_feature_set_id]
@@ -79,8 +98,23 @@ def evaluate_model(
     y = np.asarray(table.y)
     # Predictions through the task's protocol: labels of any type, every class (never a
     # "probability of class 1 >= 0.5" on a multiclass model).
-    preds = predict(model, np.asarray(table.rows, dtype=float), fam.task)
-    scores = evaluate(fam.task, fam.measured, preds, y)
+    try:
+        preds = call_user(
+            f"{fam.trainer} (the model's predict)",
+            "evaluate",
+            predict,
+            model,
+            np.asarray(table.rows, dtype=float),
+            fam.task,
+        )
+        scores = call_user(
+            ", ".join(fam.measured), "evaluate", evaluate, fam.task, fam.measured, preds, y
+        )
+    except UserCodeError as err:
+        ctx.publish(
+            [training_failed(ctx, SERVICE, family, err, [model_id, eval_feature_set_id], at)]
+        )
+        raise
     report = {
         "model_id": model_id,
         "eval_feature_set_id": eval_feature_set_id,
@@ -104,7 +138,7 @@ def evaluate_model(
         eval_dataset_id=eval_fs.dataset_ids[0],
         metrics=scores,
     )
-    ctx.publish([event])
+    ctx.publish([*(before or []), event])
     return event
 
 
@@ -123,6 +157,7 @@ def retrain(
         )
     train_fs = build_features(ctx, family, dataset_ids, at)
     eval_fs = build_features(ctx, family, [eval_dataset_id], at)
+    new_model = ctx.state.models.get(model_spec(ctx, family, train_fs.feature_set_id).id) is None
     trained = train_model(
         ctx,
         family,
@@ -130,6 +165,20 @@ def retrain(
         at,
         train_fs.envelope.event_id,
         verdict.envelope.event_id,
+        publish=False,
     )
-    evaluated = evaluate_model(ctx, family, trained.model_id, eval_fs.feature_set_id, at)
+    # ModelTrained waits for the evaluation: if user code fails there (TrainingFailed is
+    # recorded), no model is left in the registry without its evaluation, and a rerun trains
+    # the same model again (same ID, the stored bytes are reused) and evaluates it.
+    evaluated = evaluate_model(
+        ctx, family, trained.model_id, eval_fs.feature_set_id, at, [trained] if new_model else []
+    )
     return trained, evaluated
+
+
+def model_spec(ctx: Context, family: str, feature_set_id: str) -> ArtifactSpec:
+    """The model's ID rule: trainer code, its params and the feature set, before training."""
+    fam = ctx.project.family(family)
+    cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
+    params = {"family": family, "trainer": fam.trainer, "params": dict(fam.trainer_params)}
+    return ArtifactSpec("model", cv, params, [feature_set_id])

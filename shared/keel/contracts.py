@@ -52,6 +52,13 @@ class Contract:
         return [f["name"] for f in self.fields if f["name"] not in skip]
 
 
+def serving_inputs(training: Contract, inference: Contract) -> list[str]:
+    """What the user's transform may see, in training as in serving: the inference contract's
+    features, never a label or a metadata field of either contract (parity by construction)."""
+    withheld = set(training.labels) | set(training.metadata)
+    return [n for n in inference.feature_names if n not in withheld]
+
+
 def load_contract(path: Path) -> Contract:
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
@@ -64,8 +71,26 @@ def load_contract(path: Path) -> Contract:
         raise KeelError(f"contract {path} is not a valid Avro schema: {exc}") from exc
     if schema.get("type") != "record":
         raise KeelError(f"contract {path} must be an Avro record")
-    fp = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")
-    return Contract(str(schema["name"]), path, schema, fp)
+    return Contract(str(schema["name"]), path, schema, contract_fingerprint(schema, parsed))
+
+
+def contract_fingerprint(schema: dict[str, Any], parsed: Any) -> str:
+    """CRC-64-AVRO of the parsing canonical form, extended with every `keel.*` annotation
+    (record and fields): Avro's canonical form drops them, yet they change what is a label,
+    metadata or a bound, so a contract that changes only them is a different contract."""
+    canonical = to_parsing_canonical_form(parsed)
+    notes = {
+        "record": {k: v for k, v in schema.items() if k.startswith("keel.")},
+        "fields": {
+            f["name"]: {k: v for k, v in f.items() if k.startswith("keel.")}
+            for f in schema.get("fields", [])
+            if any(k.startswith("keel.") for k in f)
+        },
+    }
+    if not notes["record"] and not notes["fields"]:
+        return str(fingerprint(canonical, "CRC-64-AVRO"))
+    extended = canonical + "\n" + json.dumps(notes, sort_keys=True, separators=(",", ":"))
+    return str(fingerprint(extended, "CRC-64-AVRO"))
 
 
 def _short(value: Any) -> str:

@@ -40,8 +40,15 @@ _QUARANTINE = ("EventQuarantined",)
 _RECONCILE = ("SchemaReconciled", "SchemaReconciliationFailed")
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "ingest": ("DatasetIngested", "RecordQuarantined", "ArtifactRecorded", *_QUARANTINE),
-    "feature": ("FeaturesBuilt", "ArtifactRecorded", *_QUARANTINE),
-    "train": ("ModelTrained", "ModelEvaluated", "ArtifactRecorded", *_RECONCILE, *_QUARANTINE),
+    "feature": ("FeaturesBuilt", "ArtifactRecorded", "TrainingFailed", *_QUARANTINE),
+    "train": (
+        "ModelTrained",
+        "ModelEvaluated",
+        "ArtifactRecorded",
+        "TrainingFailed",
+        *_RECONCILE,
+        *_QUARANTINE,
+    ),
     "promote": ("ModelPromoted", "PromotionRejected", *_QUARANTINE),
     "deploy": ("ModelDeployed", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE, *_QUARANTINE),
     "serve": ("ArtifactRejected",),

@@ -11,6 +11,7 @@ TOPIC_OF: dict[str, str] = {
     "FeaturesBuilt": "features",
     "ModelTrained": "training",
     "ModelEvaluated": "training",
+    "TrainingFailed": "training",
     "SchemaReconciled": "training",
     "SchemaReconciliationFailed": "training",
     "ModelPromoted": "registry",

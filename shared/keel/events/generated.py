@@ -759,7 +759,44 @@ class ReconciliationProblem:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainingFailed:
+    """User code (a transform, trainer, metric or predictor) raised while a retrain ran; nothing of that stage was recorded as done. A rerun with the same inputs starts again from that stage."""
+
+    EVENT_TYPE: ClassVar[str] = "TrainingFailed"
+    envelope: Envelope
+    family: str
+    stage: str
+    entry_point: str
+    error: str
+    reason: str
+    input_ids: tuple[str, ...]
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "stage": self.stage,
+            "entry_point": self.entry_point,
+            "error": self.error,
+            "reason": self.reason,
+            "input_ids": list(self.input_ids),
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> TrainingFailed:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            stage=r["stage"],
+            entry_point=r["entry_point"],
+            error=r["error"],
+            reason=r["reason"],
+            input_ids=tuple(r["input_ids"]),
+        )
+
+
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed | TrainingFailed
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -777,4 +814,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "RecordQuarantined": RecordQuarantined,
     "SchemaReconciled": SchemaReconciled,
     "SchemaReconciliationFailed": SchemaReconciliationFailed,
+    "TrainingFailed": TrainingFailed,
 }
