@@ -18,6 +18,7 @@ Example (the demo writes this one):
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -160,6 +161,10 @@ def load_project(path: Path) -> Project:
         key = ".".join(str(p) for p in first["loc"])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{path}: {key}: {first['msg']}{more}") from None
+    # The project's own modules (plugins beside keel.toml) import like installed ones.
+    root = str(path.parent.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
     for name, fam in project.families.items():
         for env in fam.promotion:
             if env not in fam.environments:

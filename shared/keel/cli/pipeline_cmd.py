@@ -16,6 +16,7 @@ from keel.cli.common import console, err_console, handled, print_json
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
+from keel.settings import Settings
 from keel.timeparse import parse_time
 
 ProjectOpt = typer.Option(
@@ -46,7 +47,7 @@ def pipeline(project: Path | None) -> Iterator[Context]:
 
     path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
     proj = load_project(path)
-    with bootstrap() as rt:
+    with bootstrap(Settings(project=path)) as rt:  # keys.toml beside this keel.toml
         bus = build_bus(rt, proj, actor=rt.settings.who())
         bus.ctx.correlation_id = str(uuid.uuid4())
         yield bus.ctx
