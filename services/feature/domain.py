@@ -70,10 +70,24 @@ def column_stats(values: list[Any]) -> dict[str, Any]:
     return out
 
 
-def table_stats(table: FeatureTable) -> dict[str, Any]:
+def class_shares(values: list[Any]) -> dict[str, Any]:
+    """A class label's stats: count and share per class (a mean of class codes means nothing)."""
+    counts = Counter(str(v) for v in values if v is not None)
+    total = sum(counts.values())
+    return {
+        "count": len(values),
+        "nulls": len(values) - total,
+        "categories": {k: counts[k] for k in sorted(counts)},
+        "shares": {k: round(counts[k] / total, 6) for k in sorted(counts)} if total else {},
+    }
+
+
+def table_stats(table: FeatureTable, classes: bool = False) -> dict[str, Any]:
+    """Per feature column stats; the label's as per-class shares when `classes` (a
+    classification task), else as a numeric column."""
     cols = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
     stats = {c: column_stats(list(v)) for c, v in zip(table.columns, cols, strict=True)}
     doc: dict[str, Any] = {"rows": len(table.rows), "features": stats}
     if table.label:
-        doc["label"] = {table.label: column_stats(table.y)}
+        doc["label"] = {table.label: class_shares(table.y) if classes else column_stats(table.y)}
     return doc

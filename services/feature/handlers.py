@@ -59,7 +59,13 @@ def build_features(
         raise
     fs = store(ctx, SERVICE, fs_spec, canonical_lines([table.as_doc()]), at)
     stats_spec = ArtifactSpec("feature_stats", cv, params, [fs.id])
-    stats = store(ctx, SERVICE, stats_spec, canonical_lines([table_stats(table)]), at)
+    stats = store(
+        ctx,
+        SERVICE,
+        stats_spec,
+        canonical_lines([table_stats(table, classes=fam.task != "regression")]),
+        at,
+    )
     event = g.FeaturesBuilt(
         envelope=make_envelope(ctx, SERVICE, "FeaturesBuilt", fs.id, at),
         family=family,

@@ -143,3 +143,12 @@ def test_the_project_refuses_metrics_of_another_task_and_ungated_environments(
         load_project(path)
     path.write_text(base + '[families.wine.promotion.prod]\ngates = "none"\n')
     assert load_project(path).family("wine").measured == metrics.DEFAULTS["multiclass"]
+
+
+def test_class_labels_are_described_by_shares_not_by_a_mean() -> None:
+    from services.feature.domain import FeatureTable, table_stats
+
+    table = FeatureTable(["x"], [[1.0], [2.0], [3.0], [4.0]], "cls", [0, 2, 2, 1])
+    label = table_stats(table, classes=True)["label"]["cls"]
+    assert label["shares"] == {"0": 0.25, "1": 0.25, "2": 0.5} and "mean" not in label
+    assert "mean" in table_stats(table, classes=False)["label"]["cls"]
