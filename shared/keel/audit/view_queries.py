@@ -194,3 +194,10 @@ def diff(views: ViewStore, a: str, b: str, read_json: ReadJson, top: int = 5) ->
         out["feature_shift"] = feature_shift(sa, sb)[:top]
         out["label_shift"] = {"a": sa.get("label"), "b": sb.get("label")}
     return out
+
+
+def label_summary(stats: dict[str, Any]) -> str:
+    """One line for a label's training stats: per-class shares, or the mean of a value."""
+    if "shares" in stats:
+        return ", ".join(f"{k}: {v:.1%}" for k, v in stats["shares"].items())
+    return f"mean {stats.get('mean', 0):.4f}"

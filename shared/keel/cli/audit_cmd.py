@@ -346,7 +346,7 @@ def diff_cmd(
     if labels.get("a") and labels.get("b"):
         ((name, la),) = labels["a"].items()
         lb = labels["b"][name]
-        table.add_row(f"label {name} mean", f"{la.get('mean', 0):.4f} -> {lb.get('mean', 0):.4f}")
+        table.add_row(f"label {name}", f"{vq.label_summary(la)} -> {vq.label_summary(lb)}")
     for f in doc.get("feature_shift", []):
         table.add_row(
             f"shift {f['feature']}",

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from keel.audit import view_queries as vq
 from keel.cli.common import console, handled, print_json
 
 
@@ -87,7 +88,7 @@ def _answers(doc: dict[str, Any]) -> None:
     for side, label in (("prod", ls.get("a")), ("staging", ls.get("b"))):
         if label:
             ((name, st),) = label.items()
-            t.add_row(f"label {name} mean ({side} training)", f"{st.get('mean', 0):.4f}")
+            t.add_row(f"label {name} ({side} training)", vq.label_summary(st))
     for f in d.get("feature_shift", [])[:3]:
         t.add_row(
             f"feature shift: {f['feature']}",
