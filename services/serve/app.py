@@ -50,6 +50,7 @@ class Server:
     def __init__(self, rt: Runtime, project: Project, family: str, env: str) -> None:
         self.rt, self.project, self.family, self.env = rt, project, family, env
         self.task = project.family(family).task
+        self.predictor = project.family(family).predictor
         training, inference = project.contracts(family)
         problems = reconcile(training.schema, inference.schema)
         if problems:  # the gate of every retrain and deploy: never serve across a divergence
@@ -209,7 +210,12 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
             raise HTTPException(503, f"no model deployed to {server.env} yet")
         fields = payload.model_dump()  # type: ignore[attr-defined]
         # the transform sees what it saw in training: the features, no metadata
-        features = server.transform({k: v for k, v in fields.items() if k in server.inputs})
+        try:
+            features = server.transform({k: v for k, v in fields.items() if k in server.inputs})
+        except Exception as exc:  # user code: the caller learns what failed, never a bare 500
+            raise HTTPException(
+                422, {"detail": f"the transform raised {type(exc).__name__} on this payload"}
+            ) from None
         row = np.asarray([[features[c] for c in loaded.columns]], dtype=float)
         bad = [c for c, v in zip(loaded.columns, row[0], strict=True) if not np.isfinite(v)]
         if bad:
@@ -218,7 +224,7 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
                 {"detail": f"the transform produced non-finite values for {bad}", "features": bad},
             )
         return {
-            **answer(predict_with(loaded.model, row, server.task)),
+            **answer(predict_with(loaded.model, row, server.task, server.predictor)),
             "model_id": loaded.model_id,
             "deployment_id": loaded.deployment_id,
         }

@@ -100,12 +100,13 @@ def evaluate_model(
     # "probability of class 1 >= 0.5" on a multiclass model).
     try:
         preds = call_user(
-            f"{fam.trainer} (the model's predict)",
+            fam.predictor or f"{fam.trainer} (the model's predict)",
             "evaluate",
             predict,
             model,
             np.asarray(table.rows, dtype=float),
             fam.task,
+            fam.predictor,
         )
         scores = call_user(
             ", ".join(fam.measured), "evaluate", evaluate, fam.task, fam.measured, preds, y

@@ -165,15 +165,26 @@ def higher_is_better(task: str, name: str) -> bool:
     return metric(task, name).higher_is_better
 
 
-def predict(model: Any, X: np.ndarray, task: str) -> Predictions:
-    """Ask the model, through scikit-learn's protocol, for what the task needs."""
+def predict(model: Any, X: np.ndarray, task: str, predictor: str | None = None) -> Predictions:
+    """Ask the model, through scikit-learn's protocol, for what the task needs; or through the
+    family's `predictor` entry point, `(model, X) -> Predictions`, for models without it."""
+    if predictor is not None:
+        from keel.plugins import load_entry_point
+
+        out = load_entry_point(predictor)(model, X)
+        if not isinstance(out, Predictions):
+            raise TypeError(f"predictor {predictor} must return keel.metrics.Predictions")
+        return out
     y_pred = np.asarray(model.predict(X))
     if task == "regression":
         return Predictions(y_pred.astype(float))
     proba = np.asarray(model.predict_proba(X), dtype=float)
     classes = tuple(getattr(model, "classes_", range(proba.shape[1])))
     if task == "binary" and len(classes) != 2:
-        raise ValueError(f"a binary task's model must know 2 classes, this one has {classes}")
+        raise ValueError(
+            f"the model knows {len(classes)} classes {list(classes)}, but the family's task is "
+            'binary: set task = "multiclass" in keel.toml'
+        )
     return Predictions(y_pred, proba, classes)
 
 

@@ -68,14 +68,15 @@ class Family(BaseModel):
     trainer: str
     trainer_params: dict[str, Any] = Field(default_factory=dict)
     task: Literal["binary", "multiclass", "regression"] = "binary"
+    predictor: str | None = None  # (model, X) -> keel.metrics.Predictions; default: sklearn's
     metrics: list[str] | None = None  # default: keel.metrics.DEFAULTS[task]
     environments: list[str] = Field(default_factory=lambda: ["staging", "prod"])
     promotion: dict[str, Policy] = Field(default_factory=dict)
 
-    @field_validator("transform", "trainer")
+    @field_validator("transform", "trainer", "predictor")
     @classmethod
-    def _entry_point(cls, v: str) -> str:
-        if ":" not in v:
+    def _entry_point(cls, v: str | None) -> str | None:
+        if v is not None and ":" not in v:
             raise ValueError(f"{v!r} is not an entry point like package.module:function")
         return v
 

@@ -223,3 +223,39 @@ def test_a_transform_that_reads_metadata_fails_in_training_and_is_recorded(
     assert failed and failed[-1]["stage"] == "features"
     assert failed[-1]["entry_point"] == "wine_plugins:features"
     assert not [e for e in tail if e["envelope"]["event_type"] == "ModelTrained"]
+
+
+def test_serve_refuses_diverging_contracts_and_a_three_class_binary_is_explained(
+    tmp_path: Path,
+) -> None:
+    from keel.bootstrap import bootstrap
+    from keel.errors import KeelError
+    from keel.project import load_project
+    from keel.settings import Settings
+    from services.serve.app import Server
+
+    ex = Example("wine", tmp_path)
+    # declared binary by mistake (the default task): the evaluation says what to change
+    toml = ex.dir / "keel.toml"
+    toml.write_text(
+        toml.read_text()
+        .replace('task = "multiclass"\n', "")
+        .replace(
+            'metrics = ["accuracy", "balanced_accuracy", "f1_macro", "log_loss"]',
+            'metrics = ["accuracy", "log_loss"]',
+        )
+    )
+    holdout = ex.ingest("holdout")
+    ex.ingest("batch-1")
+    r = ex.keel("retrain", "--family", "wine", "--eval-dataset", holdout)
+    assert r.returncode == 2 and 'set task = "multiclass"' in r.stderr, r.stderr
+    # an inference contract that asks for a field training never had: serve refuses to start
+    inference = ex.dir / "contracts" / "inference.avsc"
+    inf = json.loads(inference.read_text())
+    inf["fields"].append({"name": "vintage", "type": "int"})
+    inference.write_text(json.dumps(inf))
+    settings = Settings(
+        home=tmp_path / "home", bus="", views="", project=toml, keys_dir=tmp_path / "keys"
+    )
+    with bootstrap(settings, create=False) as rt, pytest.raises(KeelError, match="diverge"):
+        Server(rt, load_project(toml), "wine", "prod")

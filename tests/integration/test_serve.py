@@ -134,6 +134,15 @@ def test_fuzzed_payloads_never_500(client: Any, junk: dict[str, Any]) -> None:
     assert r.status_code in (200, 422), r.text
 
 
+def test_non_finite_features_from_the_transform_are_a_422_naming_them(client: Any) -> None:
+    """Finite inputs whose derived features overflow (worst_area / mean_area -> inf)."""
+    c, _ = client
+    body = {**payload(), "worst_area": 1e308, "mean_area": 1e-10}
+    r = c.post(URL, json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert "worst_to_mean_area" in r.json()["detail"]["features"]
+
+
 def test_hot_swap_on_a_new_deployment(client: Any, demo: dict[str, Any]) -> None:
     c, server = client
     before = c.post(URL, json=payload(), headers=AUTH).json()["model_id"]
