@@ -188,6 +188,35 @@ def test_diabetes_regression_gates_lower_rmse_as_better(tmp_path: Path) -> None:
         assert {g["name"]: g["op"] for g in gates}["rmse_threshold"] == "<="
     serving = ex.json("audit", "serving", "--env", "prod")
     assert serving["serving"]["model_id"] in (first["model_id"], out["model_id"])
+    # serving answers the predicted value of the model that serves
+    from fastapi.testclient import TestClient
+
+    from keel.bootstrap import bootstrap
+    from keel.project import load_project
+    from keel.settings import Settings
+    from services.serve.app import Server, create_app
+
+    settings = Settings(
+        home=tmp_path / "home",
+        bus="",
+        views="",
+        project=ex.dir / "keel.toml",
+        keys_dir=tmp_path / "keys",
+    )
+    with bootstrap(settings, create=False) as rt:
+        client = TestClient(
+            create_app(Server(rt, load_project(ex.dir / "keel.toml"), "diabetes", "prod"))
+        )
+        with open(ex.files["holdout"]) as f:
+            row = next(csv.DictReader(f))
+        body = client.post(
+            "/v1/models/diabetes/predict",
+            json={k: float(v) for k, v in row.items() if k not in ("record_id", "progression")},
+        ).json()
+    serving_model = model if serving["serving"]["model_id"] == out["model_id"] else None
+    assert isinstance(body["prediction"], float) and "probabilities" not in body
+    if serving_model is not None:
+        assert body["prediction"] == pytest.approx(float(pred[0]), rel=1e-9)
 
 
 def test_a_transform_that_reads_metadata_fails_in_training_and_is_recorded(
@@ -223,6 +252,24 @@ def test_a_transform_that_reads_metadata_fails_in_training_and_is_recorded(
     assert failed and failed[-1]["stage"] == "features"
     assert failed[-1]["entry_point"] == "wine_plugins:features"
     assert not [e for e in tail if e["envelope"]["event_type"] == "ModelTrained"]
+    # fixed user code: the rerun goes through, and the model never saw proline
+    (ex.dir / "wine_plugins.py").write_text(
+        (ex.dir / "wine_plugins.py")
+        .read_text()
+        .replace(
+            '    return {"proline_x": float(record["proline"]), "hue": float(record["hue"])}',
+            "    return {k: float(v) for k, v in record.items()}",
+        )
+    )
+    out = ex.json("retrain", "--family", "wine", "--eval-dataset", holdout)
+    assert out["metrics"]["accuracy"] > 0.8
+    from keel.artifacts.store import LocalArtifactStore
+
+    (fs,) = ex.json("audit", "why", "--env", "staging")["steps"][-1]["feature_sets"]
+    store = LocalArtifactStore(tmp_path / "home" / "artifacts")
+    columns = json.loads(store.read_bytes(fs["stats_id"]))["features"]
+    store.close()
+    assert "proline" not in columns and "hue" in columns
 
 
 def test_serve_refuses_diverging_contracts_and_a_three_class_binary_is_explained(
