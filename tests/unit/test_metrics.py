@@ -152,3 +152,28 @@ def test_class_labels_are_described_by_shares_not_by_a_mean() -> None:
     label = table_stats(table, classes=True)["label"]["cls"]
     assert label["shares"] == {"0": 0.25, "1": 0.25, "2": 0.5} and "mean" not in label
     assert "mean" in table_stats(table, classes=False)["label"]["cls"]
+
+
+def test_a_user_metric_is_an_entry_point_with_a_direction(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    root = Path(str(tmp_path))
+    (root / "my_metrics.py").write_text(
+        "import numpy as np\n"
+        "def cost(p):\n"
+        "    return float(np.sum((p.truth() != p.y_pred) * 5.0))\n"
+        "cost.higher_is_better = False\n"
+        "def nameless(p):\n"
+        "    return 1.0\n"
+    )
+    monkeypatch.syspath_prepend(str(root))
+    m = metrics.metric("multiclass", "my_metrics:cost")
+    assert not m.higher_is_better
+    preds = metrics.Predictions(np.array(["a", "b", "b"]), None, ("a", "b"))
+    assert metrics.evaluate("multiclass", ["my_metrics:cost"], preds, ["a", "a", "b"]) == {
+        "my_metrics:cost": 5.0
+    }
+    with pytest.raises(ConfigError, match="higher_is_better"):
+        metrics.metric("binary", "my_metrics:nameless")
