@@ -118,8 +118,8 @@ def test_unknown_family_and_bad_project(
     assert code == 2 and "unknown family 'nope'" in out and "breast_cancer" in out
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        '[families.f]\ntraining_contract = "t.avsc"\n'
-        'inference_contract = "i.avsc"\ntransform = "m:f"\n'
+        '[families.f.promotion.prod]\ngates = "none"\n[families.f]\nenvironments = ["prod"]\n'
+        'training_contract = "t.avsc"\ninference_contract = "i.avsc"\ntransform = "m:f"\n'
     )
     monkeypatch.setenv("KEEL_PROJECT", str(bad))
     code, out = keel("ingest", str(p), "--family", "f")
