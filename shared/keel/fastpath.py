@@ -63,7 +63,10 @@ def _condition(f: dict[str, Any], v: str) -> str:
     t = f["type"]
     lo, hi, allowed = f.get("keel.min"), f.get("keel.max"), f.get("keel.enum")
     if t == "string":
-        return f"type({v}) is not _str"
+        # an enum'd string (e.g. a class label) must be one of its values: else the slow path
+        # names the violation
+        extra = f" or {v} not in {tuple(allowed)!r}" if allowed is not None else ""
+        return f"type({v}) is not _str{extra}"
     if t == "boolean":
         return f"type({v}) is not _bool"
     py = _NUMERIC[t]

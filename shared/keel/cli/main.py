@@ -9,6 +9,7 @@ from keel.cli import (
     artifacts_cmd,
     audit_cmd,
     demo_cmd,
+    init_cmd,
     keys_cmd,
     pipeline_cmd,
     schemas_cmd,
@@ -29,6 +30,8 @@ app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(init_cmd.contracts_app, name="contracts")
+app.command("init")(init_cmd.init)
 app.command("demo")(demo_cmd.demo)
 app.command("ingest")(pipeline_cmd.ingest)
 app.command("retrain")(pipeline_cmd.retrain)

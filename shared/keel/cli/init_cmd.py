@@ -1,0 +1,166 @@
+"""`keel contracts infer` and `keel init`: from a data file to contracts and a working project."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from keel.cli.common import console, handled, print_json
+from keel.errors import KeelError
+from keel.infer import Inferred, infer
+
+contracts_app = typer.Typer(help="Data contracts: infer them from a sample.", no_args_is_help=True)
+SAMPLE = 10_000  # records read for inference
+
+LabelOpt = typer.Option(..., "--label", help="the label column (training contract only)")
+IdOpt = typer.Option(None, "--id", help="an ID column: kept as metadata, never a feature")
+FamilyOpt = typer.Option(None, "--family", help="family name (default: from the file name)")
+TaskOpt = typer.Option(
+    None, "--task", help="binary | multiclass | regression (default: inferred from the label)"
+)
+BoundsOpt = typer.Option(False, "--bounds", help="observed ranges as keel.min / keel.max")
+ForceOpt = typer.Option(False, "--force", help="overwrite existing files")
+JsonOpt = typer.Option(False, "--json", help="print JSON")
+
+
+def _sample(path: Path) -> list[dict[str, Any]]:
+    from services.ingest.readers import read_records  # the same readers as `keel ingest`
+
+    rows: list[dict[str, Any]] = []
+    unreadable = 0
+    for _, rec in read_records(path):
+        if isinstance(rec, dict):
+            rows.append(rec)
+        else:
+            unreadable += 1
+        if len(rows) >= SAMPLE:
+            break
+    if not rows:
+        raise KeelError(
+            f"{path}: no readable record ({unreadable} unreadable)",
+            hint="give a CSV with a header, JSON Lines or Parquet",
+        )
+    return rows
+
+
+def _infer(
+    data: Path, label: str, id_column: str | None, family: str | None, task: str | None
+) -> Inferred:
+    if task not in (None, "binary", "multiclass", "regression"):
+        raise KeelError(f"--task {task}: unknown", hint="binary, multiclass or regression")
+    name = family or re.sub(r"\W+", "_", data.stem).strip("_").lower() or "family"
+    return infer(_sample(data), label, name, id_column, task)
+
+
+def _write(files: dict[Path, str], force: bool) -> None:
+    existing = [str(p) for p in files if p.exists()]
+    if existing and not force:
+        raise KeelError(f"{', '.join(existing)} exist(s)", hint="give --force to overwrite")
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def _contract_files(inf: Inferred, out: Path, bounds: bool) -> dict[Path, str]:
+    return {
+        out / "training.avsc": json.dumps(inf.training(bounds), indent=2) + "\n",
+        out / "inference.avsc": json.dumps(inf.inference(bounds), indent=2) + "\n",
+    }
+
+
+def _report(inf: Inferred, files: list[Path], json_out: bool, extra: dict[str, Any]) -> None:
+    doc = {
+        "family": inf.family,
+        "task": inf.task,
+        "rows_sampled": inf.rows,
+        "columns": inf.report(),
+        "written": [str(p) for p in files],
+        **extra,
+    }
+    if json_out:
+        print_json(doc)
+        return
+    t = Table(title=f"{inf.family}: task {inf.task}, from {inf.rows} records")
+    for col in ("column", "type", "nullable", "why"):
+        t.add_column(col, overflow="fold")
+    for c in doc["columns"]:
+        t.add_row(c["column"], c["type"], "yes" if c["nullable"] else "no", c["why"])
+    console.print(t)
+    for p in files:
+        console.print(f"wrote {p}", highlight=False)
+
+
+@contracts_app.command("infer")
+@handled
+def contracts_infer(
+    data: Path = typer.Argument(..., help="CSV, JSON Lines or Parquet sample"),
+    label: str = LabelOpt,
+    id_column: str | None = IdOpt,
+    family: str | None = FamilyOpt,
+    task: str | None = TaskOpt,
+    bounds: bool = BoundsOpt,
+    out: Path = typer.Option(Path("."), "--out", help="directory for the two .avsc files"),
+    force: bool = ForceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Write training.avsc (features, the label in keel.labels, the ID as keel.metadata) and
+    inference.avsc (features only), with a report of every decision and why."""
+    inf = _infer(data, label, id_column, family, task)
+    files = _contract_files(inf, out, bounds)
+    _write(files, force)
+    _report(inf, list(files), json_out, {})
+
+
+@handled
+def init(
+    directory: Path = typer.Argument(Path("."), help="the project directory"),
+    data: Path = typer.Option(..., "--from", help="CSV, JSON Lines or Parquet sample"),
+    label: str = LabelOpt,
+    id_column: str | None = IdOpt,
+    family: str | None = FamilyOpt,
+    task: str | None = TaskOpt,
+    bounds: bool = BoundsOpt,
+    keys: bool = typer.Option(
+        True,
+        "--keys/--no-keys",
+        help="create signing keys (keys.toml here, private keys in KEEL_KEYS_DIR)",
+    ),
+    force: bool = ForceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Scaffold a working project from a data sample: keel.toml (family, task, metrics,
+    environments, a starter policy), inferred contracts, a plugins module with a plain feature
+    transform and a default scikit-learn trainer. `keel ingest` and `keel retrain` then work."""
+    from keel import scaffold
+
+    inf = _infer(data, label, id_column, family, task)
+    files = {
+        directory / "keel.toml": scaffold.keel_toml(inf),
+        directory / f"{inf.family}_plugins.py": scaffold.plugins(inf),
+        **_contract_files(inf, directory / "contracts" / inf.family, bounds),
+    }
+    _write(files, force)
+    made: list[str] = []
+    if keys:
+        from keel.signing import DEFAULT_ROLES, create_key, default_keys_dir, load_trust
+
+        trust_file = directory / "keys.toml"
+        have = {k.identity for k in load_trust(trust_file).keys.values()}
+        made = [
+            create_key(i, trust_file, default_keys_dir()).identity
+            for i in DEFAULT_ROLES
+            if i not in have
+        ]
+    _report(inf, list(files), json_out, {"keys_created": made})
+    if not json_out:
+        console.print(
+            f"next: export KEEL_PROJECT={directory / 'keel.toml'}; "
+            f"keel ingest FILE --family {inf.family}; "
+            f"keel retrain --family {inf.family} --eval-dataset HOLDOUT_ID",
+            highlight=False,
+        )
