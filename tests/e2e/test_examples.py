@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,23 @@ class Example:
         return str(
             self.json("ingest", str(self.files[name]), "--family", self.family)["dataset_id"]
         )
+
+    @contextmanager
+    def serving(self, env: str = "prod") -> Iterator[Any]:
+        """A test client of `keel serve` for this family, on the embedded home."""
+        from fastapi.testclient import TestClient
+
+        from keel.bootstrap import bootstrap
+        from keel.project import load_project
+        from keel.settings import Settings
+        from services.serve.app import Server, create_app
+
+        project = self.dir / "keel.toml"
+        settings = Settings(
+            home=self.root / "home", bus="", views="", project=project, keys_dir=self.root / "keys"
+        )
+        with bootstrap(settings, create=False) as rt:
+            yield TestClient(create_app(Server(rt, load_project(project), self.family, env)))
 
     def rows(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         with open(self.files[name]) as f:
@@ -121,23 +140,7 @@ def test_wine_multiclass_with_string_labels(
     assert why["promotion"]["gates"][0]["metric"] == "accuracy"
 
     if backend == "embedded":  # serving answers per task, with every class
-        from fastapi.testclient import TestClient
-
-        from keel.bootstrap import bootstrap
-        from keel.project import load_project
-        from keel.settings import Settings
-        from services.serve.app import Server, create_app
-
-        settings = Settings(
-            home=tmp_path / "home",
-            bus="",
-            views="",
-            project=ex.dir / "keel.toml",
-            keys_dir=tmp_path / "keys",
-        )
-        with bootstrap(settings, create=False) as rt:
-            server = Server(rt, load_project(ex.dir / "keel.toml"), "wine", "prod")
-            client = TestClient(create_app(server))
+        with ex.serving() as client:
             with open(ex.files["holdout"]) as f:
                 rows = list(csv.DictReader(f))
             for i in (0, 1, 2, 3):
@@ -189,24 +192,7 @@ def test_diabetes_regression_gates_lower_rmse_as_better(tmp_path: Path) -> None:
     serving = ex.json("audit", "serving", "--env", "prod")
     assert serving["serving"]["model_id"] in (first["model_id"], out["model_id"])
     # serving answers the predicted value of the model that serves
-    from fastapi.testclient import TestClient
-
-    from keel.bootstrap import bootstrap
-    from keel.project import load_project
-    from keel.settings import Settings
-    from services.serve.app import Server, create_app
-
-    settings = Settings(
-        home=tmp_path / "home",
-        bus="",
-        views="",
-        project=ex.dir / "keel.toml",
-        keys_dir=tmp_path / "keys",
-    )
-    with bootstrap(settings, create=False) as rt:
-        client = TestClient(
-            create_app(Server(rt, load_project(ex.dir / "keel.toml"), "diabetes", "prod"))
-        )
+    with ex.serving() as client:
         with open(ex.files["holdout"]) as f:
             row = next(csv.DictReader(f))
         body = client.post(
