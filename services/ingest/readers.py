@@ -87,7 +87,10 @@ def _csv(path: Path) -> Iterator[tuple[int, Any]]:
     for i, line in _text_lines(path):
         if isinstance(line, ReadProblem):
             if header is None:
-                raise KeelError(f"{path}: the header line is unreadable: {line.message}")
+                raise KeelError(
+                    f"{path}: the header line is unreadable: {line.message}",
+                    hint="save the file as UTF-8 text whose first line names the columns",
+                )
             yield n, line
             n += 1
             continue

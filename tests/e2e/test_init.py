@@ -107,3 +107,27 @@ def test_init_ingest_retrain_reaches_a_deployment(name: str, task: str, tmp_path
         w.writerows([good, bad])
     res = keel("ingest", str(broken), "--family", name)
     assert (res["accepted"], res["quarantined"]) == (1, 1)
+
+
+def test_unreadable_or_unsuitable_samples_are_refused_with_what_to_do(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["KEEL_KEYS_DIR"] = str(tmp_path / "keys")
+    binary = tmp_path / "junk.csv"
+    binary.write_bytes(b"\x00\xff\xfe\x89PNG binary")
+    one_class = tmp_path / "one.csv"
+    one_class.write_text("f,y\n1,a\n2,a\n")
+    for args, says in (
+        (["--from", str(tmp_path / "missing.csv"), "--label", "y"], "not a readable file"),
+        (["--from", str(binary), "--label", "y"], "unreadable"),
+        (["--from", str(one_class), "--label", "nope"], "label column 'nope' is not in the data"),
+        (["--from", str(one_class), "--label", "y"], "1 class(es)"),
+    ):
+        r = subprocess.run(
+            [KEEL, "init", str(tmp_path / "p"), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        assert r.returncode == 2 and says in r.stderr and "hint" in r.stderr, r.stderr
+    assert not (tmp_path / "p").exists()  # nothing written on a refusal
