@@ -6,12 +6,13 @@ import uuid
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from keel.artifacts.ids import ArtifactSpec, file_digest
 from keel.artifacts.recording import record
 from keel.bootstrap import bootstrap
-from keel.cli.common import console, handled, parse_params, print_json
+from keel.cli.common import console, handled, parse_params, print_json, safe
 from keel.errors import KeelError
 
 app = typer.Typer(
@@ -141,7 +142,10 @@ def verify(
         )
     else:
         for i, p in bad:
-            console.print(f"[red]{type(p).__name__}[/] {i.kind} {i.id[:16]}: {p}", highlight=False)
+            console.print(
+                f"[red]{type(p).__name__}[/] {escape(safe(f'{i.kind} {i.id[:16]}: {p}'))}",
+                markup=True,
+            )
         console.print(f"checked {len(results)} artifact(s): {len(bad)} problem(s)")
     if bad:
         raise typer.Exit(1)

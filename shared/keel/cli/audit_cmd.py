@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
@@ -22,7 +23,7 @@ from keel.audit.projection import FAMILIES, STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
 from keel.bootstrap import Runtime, bootstrap
-from keel.cli.common import console, err_console, handled, print_json
+from keel.cli.common import console, err_console, handled, print_json, row, safe
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
@@ -112,7 +113,8 @@ def tail(
 
 def _emit(codec: Codec, records: Iterable[LogRecord], json_out: bool) -> None:
     for rec in records:
-        sys.stdout.write(_line(codec, rec, json_out) + "\n")
+        line = _line(codec, rec, json_out)
+        sys.stdout.write((line if json_out else safe(line)) + "\n")
     sys.stdout.flush()
 
 
@@ -237,7 +239,7 @@ def serving(
         "eval_report_id",
         "actor",
     ):
-        table.add_row(k, str(doc["serving"].get(k)))
+        row(table, k, str(doc["serving"].get(k)))
     console.print(table)
 
 
@@ -260,10 +262,10 @@ def why(
         console.print(doc["message"])
         return
     for i, step in enumerate(doc["steps"], start=1):
-        console.print(f"[bold]{i}. {step['step']}[/]", highlight=False)
+        console.print(f"[bold]{i}. {escape(step['step'])}[/]", markup=True)
         for k, v in step.items():
             if k != "step":
-                console.print(f"   {k}: {v}", highlight=False)
+                console.print(safe(f"   {k}: {v}"))
 
 
 @app.command("why-promoted")
@@ -286,15 +288,13 @@ def why_promoted_cmd(
         print_json(doc)
         return
     p = doc["promotion"]
-    console.print(
-        f"{p['model_id'][:12]} promoted to {p['env']} at {p['at']} by {p['actor']}", highlight=False
-    )
-    console.print(f"reason: {p['reason']}", highlight=False)
+    console.print(safe(f"{p['model_id'][:12]} promoted to {p['env']} at {p['at']} by {p['actor']}"))
+    console.print(safe(f"reason: {p['reason']}"))
     table = Table(title=f"metrics vs {str(doc['over'])[:12]}")
     for c in ("metric", "model", "other", "delta"):
         table.add_column(c)
     for c in doc["comparison"]:
-        table.add_row(c["metric"], str(c["model"]), str(c["other"]), str(c["delta"]))
+        row(table, c["metric"], str(c["model"]), str(c["other"]), str(c["delta"]))
     console.print(table)
 
 
@@ -315,28 +315,29 @@ def diff_cmd(
         print_json(doc)
         return
     table = Table(title=f"{ida[:12]} -> {idb[:12]}", show_header=False)
-    table.add_row(
-        "datasets only in A", ", ".join(x[:12] for x in doc["datasets"]["only_a"]) or "none"
-    )
-    table.add_row(
-        "datasets only in B", ", ".join(x[:12] for x in doc["datasets"]["only_b"]) or "none"
-    )
-    table.add_row("shared datasets", str(doc["datasets"]["shared"]))
-    table.add_row(
+    row(table, "datasets only in A", ", ".join(x[:12] for x in doc["datasets"]["only_a"]) or "none")
+    row(table, "datasets only in B", ", ".join(x[:12] for x in doc["datasets"]["only_b"]) or "none")
+    row(table, "shared datasets", str(doc["datasets"]["shared"]))
+    row(
+        table,
         "code version",
         "same"
         if doc["code_version"]["same"]
         else f"{doc['code_version']['a'][:12]} -> {doc['code_version']['b'][:12]}",
     )
-    table.add_row(
+    row(
+        table,
         "params changed",
         ", ".join(f"{k}: {v['a']} -> {v['b']}" for k, v in doc["params"].items()) or "none",
     )
-    table.add_row(
-        "contracts", f"{', '.join(doc['contracts']['a'])} -> {', '.join(doc['contracts']['b'])}"
+    row(
+        table,
+        "contracts",
+        f"{', '.join(doc['contracts']['a'])} -> {', '.join(doc['contracts']['b'])}",
     )
     for m in doc["metrics"]:
-        table.add_row(
+        row(
+            table,
             f"eval {m['metric']}",
             f"{m['a']} -> {m['b']} ({m['delta']:+.4f})"
             if m["delta"] is not None
@@ -346,9 +347,10 @@ def diff_cmd(
     if labels.get("a") and labels.get("b"):
         ((name, la),) = labels["a"].items()
         lb = labels["b"][name]
-        table.add_row(f"label {name}", f"{vq.label_summary(la)} -> {vq.label_summary(lb)}")
+        row(table, f"label {name}", f"{vq.label_summary(la)} -> {vq.label_summary(lb)}")
     for f in doc.get("feature_shift", []):
-        table.add_row(
+        row(
+            table,
             f"shift {f['feature']}",
             f"{f['mean_a']:.4g} -> {f['mean_b']:.4g} ({f['shift_sd']:+.2f} sd)",
         )
@@ -374,7 +376,7 @@ def history(
     for c in ("at", "env", "model", "decision", "reason"):
         table.add_column(c)
     for d in rows:
-        table.add_row(d["at"][:19], d["env"], d["model_id"][:12], d["decision"], d["reason"])
+        row(table, d["at"][:19], d["env"], d["model_id"][:12], d["decision"], d["reason"])
     console.print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,11 +12,28 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from keel.errors import KeelError
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # never break a path across lines
+# Recorded text (actors, reasons, field names) is data: never read as markup. The few styled
+# labels Keel prints pass markup=True with every interpolated value escaped.
+console = Console(markup=False, highlight=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def row(table: Any, *cells: Any) -> None:
+    """A table row of recorded values: each shown as plain, escaped text."""
+    table.add_row(*(Text(safe(str(c))) for c in cells))
+
+
+def safe(text: str) -> str:
+    """Control characters shown as escapes (\\x1b...), so recorded text cannot move the
+    cursor, clear the screen or colour a fake verdict on an auditor's terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,9 +45,9 @@ def print_json(doc: Any) -> None:
 
 def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
     # messages carry recorded text and TOML snippets: data, never markup
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(safe(message))}", markup=True)
     if hint:
-        err_console.print(f"[yellow]hint:[/] {escape(hint)}", highlight=False)
+        err_console.print(f"[yellow]hint:[/] {escape(safe(hint))}", markup=True)
     return typer.Exit(code)
 
 

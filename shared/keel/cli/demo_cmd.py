@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from keel.audit import view_queries as vq
@@ -118,7 +119,7 @@ def demo(
         (lambda msg: None) if json_out else (lambda msg: console.print(f"  {msg}", highlight=False))
     )
     if not json_out:
-        console.print(f"[bold]keel demo[/] in {wd}")
+        console.print(f"[bold]keel demo[/] in {escape(str(wd))}", markup=True)
     doc = run_story(wd, say, bus=bus, views=views)
     if json_out:
         print_json(doc)
@@ -133,6 +134,8 @@ def demo(
     )
     _answers(doc)
     console.print(
-        f"\nexplore it: [bold]export KEEL_HOME={doc['home']} KEEL_PROJECT={doc['project']} "
-        f"KEEL_KEYS_DIR={doc['keys_dir']}[/] then `keel audit tail`, `keel audit verify`"
+        f"\nexplore it: [bold]export KEEL_HOME={escape(doc['home'])} "
+        f"KEEL_PROJECT={escape(doc['project'])} KEEL_KEYS_DIR={escape(doc['keys_dir'])}[/] "
+        "then `keel audit tail`, `keel audit verify`",
+        markup=True,
     )

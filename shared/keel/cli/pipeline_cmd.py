@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from keel.bootstrap import bootstrap
-from keel.cli.common import console, err_console, handled, print_json
+from keel.cli.common import console, err_console, handled, print_json, safe
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
@@ -244,7 +245,7 @@ def reconcile_cmd(
         console.print(f"{family}: training and inference contracts are compatible")
     else:
         for p in problems:
-            console.print(f"[red]{p['rule']}[/] {p['message']}", highlight=False)
+            console.print(f"[red]{escape(p['rule'])}[/] {escape(safe(p['message']))}", markup=True)
     if failed:
         raise typer.Exit(1)
 

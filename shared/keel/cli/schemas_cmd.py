@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from keel.cli.common import console, handled, print_json
 from keel.schemas.codegen import generate
@@ -56,17 +58,17 @@ def check(
         for name in registry.names():
             versions = ", ".join(f"v{v.version}" for v in registry.history(name))
             verdict = (
-                "[green]compatible[/]"
+                Text("compatible", style="green")
                 if not problems[name]
-                else f"[red]{len(problems[name])} problem(s)[/]"
+                else Text(f"{len(problems[name])} problem(s)", style="red")
             )
             table.add_row(name, versions, verdict)
         console.print(table)
         for plist in problems.values():
             for p in plist:
-                console.print(f"[red]INCOMPATIBLE[/] {p}", highlight=False)
+                console.print(f"[red]INCOMPATIBLE[/] {escape(str(p))}", markup=True)
         for r in released:
-            console.print(f"[red]EDITED RELEASE[/] {r}", highlight=False)
+            console.print(f"[red]EDITED RELEASE[/] {escape(str(r))}", markup=True)
         if unreleased:
             console.print(f"unreleased (pin with `keel schemas release`): {', '.join(unreleased)}")
     if not ok:
@@ -113,7 +115,7 @@ def codegen(
     current = GENERATED.read_text(encoding="utf-8") if GENERATED.exists() else ""
     if check_only:
         if current != text:
-            console.print("[red]stale:[/] run `keel schemas codegen`")
+            console.print("[red]stale:[/] run `keel schemas codegen`", markup=True)
             raise typer.Exit(1)
         console.print("generated.py is up to date")
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from keel.cli.common import console, handled, print_json
@@ -72,7 +73,7 @@ def check(json_out: bool = typer.Option(False, "--json")) -> None:
             )
         console.print(table)
         for d in drifts:
-            console.print(f"[red]DRIFT[/] {d}", highlight=False)
+            console.print(f"[red]DRIFT[/] {escape(str(d))}", markup=True)
         console.print("no drift" if not drifts else f"{len(drifts)} difference(s)")
     if drifts:
         raise typer.Exit(1)

@@ -1,0 +1,65 @@
+"""Recorded text is data on a terminal: never markup, never control sequences."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keel.cli.common import safe
+
+pytestmark = pytest.mark.e2e
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def test_control_characters_are_shown_escaped() -> None:
+    assert safe("ok \x1b[2J\x1b[32mchain intact\x07") == "ok \\x1b[2J\\x1b[32mchain intact\\x07"
+    assert safe("tabs\tand\nnewlines stay") == "tabs\tand\nnewlines stay"
+
+
+def test_an_actor_that_looks_like_markup_is_printed_as_is(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    demo = json.loads(
+        subprocess.run(
+            [KEEL, "demo", "--json", "--workdir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=True,
+        ).stdout
+    )
+    env.update(
+        KEEL_HOME=demo["home"],
+        KEEL_PROJECT=demo["project"],
+        KEEL_KEYS_DIR=demo["keys_dir"],
+        KEEL_ACTOR="[/oops][bold]\x1b[2J",
+    )
+    r = subprocess.run(
+        [KEEL, "deploy", "rollback", "--family", "breast_cancer", "--env", "prod"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    for args in (
+        ["audit", "serving", "--env", "prod"],
+        ["audit", "why", "--env", "prod"],
+        ["audit", "tail", "--topic", "deployments"],
+    ):
+        out = subprocess.run([KEEL, *args], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "\x1b[2J" not in out.stdout
+    serving = subprocess.run(
+        [KEEL, "audit", "serving", "--env", "prod"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    ).stdout
+    assert "[/oops][bold]" in serving
