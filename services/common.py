@@ -67,21 +67,17 @@ def rejected_artifact(
     node = ctx.state.artifacts.get(artifact_id)
     recorded = node.digest if node else ""
     try:
-        ctx.rt.artifacts.read_bytes(artifact_id, recorded or None)
-        if recorded:
-            return None
-        reason = "no signed ArtifactRecorded announces it"
-        actual = ""
+        ctx.rt.artifacts.read_recorded(artifact_id, recorded)
+        return None
     except ArtifactError as exc:
-        reason, actual = str(exc), getattr(exc, "actual", "")
-    return ArtifactRejected(
-        envelope=make_envelope(ctx, service, "ArtifactRejected", artifact_id, at),
-        artifact_id=artifact_id,
-        action=action,
-        recorded_digest=recorded,
-        actual_digest=actual,
-        reason=reason,
-    )
+        return ArtifactRejected(
+            envelope=make_envelope(ctx, service, "ArtifactRejected", artifact_id, at),
+            artifact_id=artifact_id,
+            action=action,
+            recorded_digest=recorded,
+            actual_digest=getattr(exc, "actual", ""),
+            reason=str(exc),
+        )
 
 
 def training_failed(

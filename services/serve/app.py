@@ -98,12 +98,7 @@ class Server:
         node = self.state.artifacts.get(artifact_id)
         recorded = node.digest if node else ""
         try:
-            if not recorded and self.rt.trust.enabled:
-                raise ArtifactError(
-                    f"{artifact_id[:16]}: no signed ArtifactRecorded announces it",
-                    hint="run `keel audit verify` to see what is wrong with the trail",
-                )
-            return self.rt.artifacts.read_bytes(artifact_id, recorded or None)
+            return self.rt.artifacts.read_recorded(artifact_id, recorded)
         except ArtifactError as exc:
             record_rejection(self.rt, artifact_id, "serve", recorded, exc)
             raise

@@ -44,15 +44,7 @@ class Runtime:
         return self.log.append(sign_all(self.signer, self.codec, events))
 
     def _announce(self, event_types: set[str]) -> None:
-        """Where the log has a schemas topic, publish each writer schema before its first use,
-        so consumers running older code can still resolve it by fingerprint."""
-        publish = getattr(self.log, "publish_schema", None)
-        if publish is None:
-            return
-        for name in sorted(event_types - self.announced):
-            v = self.registry.latest(name)
-            publish(v.fingerprint_hex, json.dumps(v.schema, sort_keys=True))
-            self.announced.add(name)
+        announce_schemas(self.log, self.registry, event_types, self.announced)
 
     def close(self) -> None:
         self.log.close()
@@ -64,6 +56,21 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def announce_schemas(
+    log: EventLog, registry: SchemaRegistry, event_types: set[str], announced: set[str]
+) -> None:
+    """Where the log has a schemas topic, publish each writer schema before its first use
+    (whichever code path writes), so consumers running older code, or no Keel at all, can
+    resolve it by fingerprint. `announced` remembers what this writer already published."""
+    publish = getattr(log, "publish_schema", None)
+    if publish is None:
+        return
+    for name in sorted(event_types - announced):
+        v = registry.latest(name)
+        publish(v.fingerprint_hex, json.dumps(v.schema, sort_keys=True))
+        announced.add(name)
 
 
 def to_outgoing(codec: Codec, event: Event) -> OutgoingEvent:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from keel.cli.common import safe
+from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.e2e
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -22,23 +21,8 @@ def test_control_characters_are_shown_escaped() -> None:
 
 
 def test_an_actor_that_looks_like_markup_is_printed_as_is(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    demo = json.loads(
-        subprocess.run(
-            [KEEL, "demo", "--json", "--workdir", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=True,
-        ).stdout
-    )
-    env.update(
-        KEEL_HOME=demo["home"],
-        KEEL_PROJECT=demo["project"],
-        KEEL_KEYS_DIR=demo["keys_dir"],
-        KEEL_ACTOR="[/oops][bold]\x1b[2J",
-    )
+    _, env = demo_home(tmp_path)
+    env["KEEL_ACTOR"] = "[/oops][bold]\x1b[2J"
     r = subprocess.run(
         [KEEL, "deploy", "rollback", "--family", "breast_cancer", "--env", "prod"],
         capture_output=True,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.e2e
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -68,18 +69,7 @@ def check(proof: dict[str, Any], public: bytes) -> bool:
 
 
 def test_an_inclusion_proof_checks_with_only_the_checkpoint_and_the_key(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    demo = json.loads(
-        subprocess.run(
-            [KEEL, "demo", "--json", "--workdir", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=True,
-        ).stdout
-    )
-    env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
+    demo, env = demo_home(tmp_path)
     deployment = demo["answers"]["serving_prod_at"]["serving"]["event_id"]
     out = subprocess.run(
         [KEEL, "audit", "prove", deployment, "--json"],

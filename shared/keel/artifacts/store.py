@@ -67,6 +67,15 @@ class ArtifactMissing(ArtifactError):
         )
 
 
+class ArtifactUnrecorded(ArtifactError):
+    def __init__(self, artifact_id: str) -> None:
+        self.artifact_id = artifact_id
+        super().__init__(
+            f"ArtifactUnrecorded: {artifact_id[:16]}: no signed ArtifactRecorded announces it",
+            hint="run `keel audit verify` to see what is wrong with the trail",
+        )
+
+
 @dataclass(frozen=True)
 class ArtifactInfo:
     id: str
@@ -280,6 +289,13 @@ class LocalArtifactStore:
         if actual != expected or info.digest != expected:
             raise ArtifactCorrupted(info.id, expected, actual)
         return data
+
+    def read_recorded(self, artifact_id: str, recorded: str) -> bytes:
+        """The bytes of an artifact about to be used (deployed, served): they must hash to
+        `recorded`, the digest its signed ArtifactRecorded states; ArtifactError otherwise."""
+        if not recorded:
+            raise ArtifactUnrecorded(artifact_id)
+        return self.read_bytes(artifact_id, recorded)
 
     def verify(self, ref: str | None = None) -> Iterator[tuple[ArtifactInfo, ArtifactError | None]]:
         """Re-hash one artifact or all of them; yields (info, problem or None)."""

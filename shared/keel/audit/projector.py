@@ -30,6 +30,7 @@ from typing import Any
 from keel.audit import trees as tr
 from keel.audit.merkle import Frontier
 from keel.audit.projection import evolve, keys_for
+from keel.bootstrap import announce_schemas, to_outgoing
 from keel.codec import Codec, CodecError
 from keel.events import decode_event
 from keel.log.port import EventLog, LogRecord, TopicPartition
@@ -59,6 +60,7 @@ class _Session:
     positions: dict[TopicPartition, int]
     trees: dict[TopicPartition, Frontier]
     progress: Progress
+    checkpointed: dict[str, int]  # tree sizes of the last checkpoint (read once per session)
 
 
 class Projector:
@@ -141,14 +143,15 @@ class Projector:
             for_writer(f"projector-{self.name}") if for_writer and self.trees else self.log
         )
         self._docs: dict[str, dict[str, Any] | None] = {}
-        self._announced = False
+        self._announced: set[str] = set()
         try:
             positions = self.views.tracking(self.name)
             trees: dict[TopicPartition, Frontier] = {}
             if self.trees:
                 stored = self.views.get(tr.TREES) or {}
                 trees = {tr.parse_tp(k): Frontier.from_doc(v) for k, v in stored.items()}
-            yield _Session(positions, trees, Progress())
+            checkpointed = (self.views.get(tr.CHECKPOINTED) or {}) if self.trees else {}
+            yield _Session(positions, trees, Progress(), checkpointed)
         finally:
             if self.writer is not self.log:
                 self.writer.close()
@@ -256,18 +259,16 @@ class Projector:
         if not self.trees or self.signer is None or not self.trust.enabled:
             return []
         sizes = {tr.tp_key(tp): t.size for tp, t in s.trees.items()}
-        if not sizes or (self.views.get(tr.CHECKPOINTED) or {}) == sizes:
+        if not sizes or s.checkpointed == sizes:
             return []
         if not self.signer.can_sign(tr.AUDIT_IDENTITY):
             # e.g. an auditor's machine with the public keys only: queries still answer
             logger.info("the audit key is not available here: no checkpoint published")
             return []
         event = tr.checkpoint_event(s.trees, self.signer, self.code_version)
-        if not self._announced:
-            tr.announce_schema(self.writer, self.codec)  # readers resolve it by fingerprint
-            self._announced = True
-        self.writer.append([tr.outgoing(self.codec, event)])
-        s.progress.checkpoint = sizes
+        announce_schemas(self.writer, self.codec.registry, {"Checkpoint"}, self._announced)
+        self.writer.append([to_outgoing(self.codec, event)])
+        s.progress.checkpoint = s.checkpointed = sizes
         return [Put(tr.CHECKPOINTED, sizes)]
 
 

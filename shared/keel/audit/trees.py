@@ -8,19 +8,15 @@ stored, so a leaf cannot be moved to another position or topic without changing 
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from keel import __version__
 from keel.audit import checkpoint as cp
 from keel.audit import merkle
-from keel.codec import Codec
-from keel.events import encode_event
+from keel.events import envelope
 from keel.events import generated as g
-from keel.log.port import EventLog, LogRecord, OutgoingEvent, TopicPartition
+from keel.log.port import LogRecord, TopicPartition
 from keel.signing import Signer, Verdict
 from keel.topics import AUDIT_TOPIC
 from keel.views.port import Put, SetAdd, Update
@@ -69,48 +65,27 @@ def rejection(rec: LogRecord, event: Any, verdict: Verdict) -> list[Update]:
 def checkpoint_event(
     trees: Mapping[TopicPartition, merkle.Frontier], signer: Signer, code_version: str
 ) -> g.Checkpoint:
+    """One signed note per tree, all with the audit identity's active key, at one time."""
     now = datetime.now(UTC)
     heads = []
-    key_id = ""
     for tp in sorted(trees):
         tree = trees[tp]
         root = tree.root()
         note = cp.sign(cp.body(tp[0], tp[1], tree.size, root, now), signer)
-        key_id = cp.parse(note).signatures[0][0].rsplit("-", 1)[-1]
         heads.append(
             g.TreeHead(topic=tp[0], partition=tp[1], size=tree.size, root=root.hex(), note=note)
         )
+    key = signer.trust.active_key(AUDIT_IDENTITY)
     return g.Checkpoint(
-        envelope=g.Envelope(
-            event_id=str(uuid.uuid4()),
-            event_type="Checkpoint",
-            occurred_at=now,
-            producer=g.Producer(
-                service="audit", package_version=__version__, code_version=code_version
-            ),
+        envelope=envelope(
+            "Checkpoint",
+            subject=AUDIT_TOPIC,
+            service="audit",
+            code_version=code_version,
             actor="projector",
             correlation_id="checkpoint",
-            causation_id=None,
-            subject=AUDIT_TOPIC,
+            occurred_at=now,
         ),
         trees=tuple(heads),
-        key_id=key_id,
-    )
-
-
-def announce_schema(log: EventLog, codec: Codec) -> None:
-    """Where the log has a schemas topic, publish the Checkpoint writer schema (as every writer
-    does before a schema's first use), so consumers without Keel can decode the audit topic."""
-    publish = getattr(log, "publish_schema", None)
-    if publish is not None:
-        v = codec.registry.latest("Checkpoint")
-        publish(v.fingerprint_hex, json.dumps(v.schema, sort_keys=True))
-
-
-def outgoing(codec: Codec, event: g.Checkpoint) -> OutgoingEvent:
-    return OutgoingEvent(
-        topic=AUDIT_TOPIC,
-        key=AUDIT_TOPIC,
-        timestamp_ms=int(event.envelope.occurred_at.timestamp() * 1000),
-        value=encode_event(codec, event),
+        key_id=key.id if key else "",
     )

@@ -6,6 +6,7 @@ import base64
 import json
 import tempfile
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,25 +41,36 @@ def _project(rt: Runtime) -> None:
     Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
 
 
-def _log_notes(rt: Runtime, problems: list[vf.Problem]) -> list[tuple[str, str]]:
-    notes = []
+def _checkpoints(
+    rt: Runtime, problems: list[vf.Problem] | None = None
+) -> Iterator[tuple[str, g.Checkpoint]]:
+    """(position, Checkpoint) for every checkpoint in the audit topic, in log order; records
+    that do not decode are reported into `problems` when given."""
     for rec in rt.log.read([AUDIT_TOPIC]):
         try:
             event = decode_event(rt.codec, rec.value)
         except CodecError as exc:
-            problems.append(
-                vf.Problem(
-                    "checkpoint",
-                    "undecodable",
-                    tr.position(rec),
-                    str(exc),
-                    "find who wrote to the audit topic",
+            if problems is not None:
+                problems.append(
+                    vf.Problem(
+                        "checkpoint",
+                        "undecodable",
+                        tr.position(rec),
+                        str(exc),
+                        "find who wrote to the audit topic",
+                    )
                 )
-            )
             continue
         if isinstance(event, g.Checkpoint):
-            notes += [(f"checkpoint at {tr.position(rec)}", t.note) for t in event.trees]
-    return notes
+            yield tr.position(rec), event
+
+
+def _log_notes(rt: Runtime, problems: list[vf.Problem]) -> list[tuple[str, str]]:
+    return [
+        (f"checkpoint at {where}", t.note)
+        for where, event in _checkpoints(rt, problems)
+        for t in event.trees
+    ]
 
 
 def _witness_files(paths: list[Path]) -> list[Path]:
@@ -115,11 +127,7 @@ def verify(
         scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems)
         witness = _witness_notes(checkpoint or [], problems)
         trees = vf.check_checkpoints(
-            [*_log_notes(rt, problems), *witness],
-            scan,
-            rt.trust,
-            problems,
-            frozenset(s for s, _ in witness),
+            [*_log_notes(rt, problems), *witness], scan, rt.trust, problems
         )
         if "artifacts" not in skipped:
             catalog = {
@@ -187,13 +195,8 @@ def _plain(text: str) -> Any:
 
 def _latest_checkpoint(rt: Runtime) -> tuple[g.Checkpoint, str]:
     latest: tuple[g.Checkpoint, str] | None = None
-    for rec in rt.log.read([AUDIT_TOPIC]):
-        try:
-            event = decode_event(rt.codec, rec.value)
-        except CodecError:
-            continue
-        if isinstance(event, g.Checkpoint):
-            latest = (event, tr.position(rec))
+    for where, event in _checkpoints(rt):
+        latest = (event, where)
     if latest is None:
         raise KeelError(
             "the log holds no checkpoint yet",
@@ -279,13 +282,13 @@ def prove(
             else [("log", t.note) for t in _latest_checkpoint(rt)[0].trees]
         )
         keys = {cp.key_name(k): k for k in rt.trust.keys.values()}
-    mine = [cp.parse(n) for _, n in notes if cp.parse(n).tree == tp]
-    if not mine or mine[-1].size <= index:
+    mine = [(parsed, n) for _, n in notes if (parsed := cp.parse(n)).tree == tp]
+    if not mine or mine[-1][0].size <= index:
         raise KeelError(
             f"no checkpoint covers {tr.position(rec)} yet",
             hint="run `keel audit project` (with the audit key) to publish one",
         )
-    note = mine[-1]
+    note, note_text = mine[-1]
     leaves = scan.leaves[tp][: note.size]
     path = merkle.inclusion_proof(index, leaves)
     assert merkle.verify_inclusion(index, note.size, leaves[index], path, note.root)
@@ -300,7 +303,7 @@ def prove(
         ).decode(),
         "inclusion_path": [h.hex() for h in path],
         "root": note.root.hex(),
-        "checkpoint": note.text + "\n" + _signature_lines(note),
+        "checkpoint": note_text,
         "audit_public_key": {
             "name": note.signatures[0][0],
             "ed25519": base64.b64encode(signer.public).decode() if signer else None,
@@ -310,12 +313,6 @@ def prove(
         print_json(doc)
     else:
         console.print_json(json.dumps(doc))
-
-
-def _signature_lines(note: cp.Note) -> str:
-    return "".join(
-        f"\u2014 {name} {base64.b64encode(blob).decode()}\n" for name, blob in note.signatures
-    )
 
 
 def rebuild(json_out: bool = JsonOpt) -> None:

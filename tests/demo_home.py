@@ -1,0 +1,29 @@
+"""A demo home for end-to-end tests: `keel demo` in a fresh workdir, and the environment that
+points `keel` at it (home, project, signing keys)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def demo_home(workdir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the demo's JSON document, an env for `keel` on its home); no KEEL_* leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=True,
+    )
+    demo: dict[str, Any] = json.loads(out.stdout)
+    env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
+    return demo, env
