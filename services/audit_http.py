@@ -10,32 +10,27 @@ OpenAPI at /docs. When KEEL_API_TOKEN is set, every /v1 endpoint needs `Authoriz
 
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query
 
 from keel.audit import view_queries as vq
 from keel.audit.projector import Projector
 from keel.bootstrap import Runtime
 from keel.errors import KeelError
 from keel.timeparse import parse_time
+from services.http_guard import Guard
+
+MAX_BODY = 64 << 10
 
 
 def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> FastAPI:
     app = FastAPI(title="Keel audit", version="1", description=__doc__)
+    app.add_middleware(Guard, token=token, max_body=MAX_BODY)  # read-only: GETs, no bodies
     lock = threading.Lock()
-
-    def auth(request: Request) -> None:
-        if token and not hmac.compare_digest(
-            request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()
-        ):
-            raise HTTPException(
-                401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
-            )
 
     def fresh() -> None:
         if refresh:  # fold whatever arrived since the last request (incremental, idempotent)
@@ -59,27 +54,27 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/serving/{family}/{env}", dependencies=[Depends(auth)])
+    @app.get("/v1/serving/{family}/{env}")
     def serving(family: str, env: str, at: str | None = None) -> dict[str, Any]:
         return dict(answer(vq.serving_at, family, env, when(at)))
 
-    @app.get("/v1/why/{family}/{env}", dependencies=[Depends(auth)])
+    @app.get("/v1/why/{family}/{env}")
     def why(family: str, env: str, at: str | None = None) -> dict[str, Any]:
         return dict(answer(vq.why, family, env, when(at)))
 
-    @app.get("/v1/models/{model_id}/why-promoted", dependencies=[Depends(auth)])
+    @app.get("/v1/models/{model_id}/why-promoted")
     def why_promoted(
         model_id: str, over: str | None = None, env: str | None = None
     ) -> dict[str, Any]:
         return dict(answer(vq.why_promoted, model_id, env, over))
 
-    @app.get("/v1/models/{a}/diff/{b}", dependencies=[Depends(auth)])
+    @app.get("/v1/models/{a}/diff/{b}")
     def diff(a: str, b: str, top: int = Query(5, ge=1, le=100)) -> dict[str, Any]:
         return dict(
             answer(vq.diff, a, b, lambda aid: json.loads(rt.artifacts.read_bytes(aid)), top)
         )
 
-    @app.get("/v1/registry/{family}", dependencies=[Depends(auth)])
+    @app.get("/v1/registry/{family}")
     def registry(
         family: str, offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000)
     ) -> dict[str, Any]:

@@ -3,7 +3,6 @@ model named by the environment's current deployment, hot-swap on ModelDeployed."
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import pickle
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -30,6 +29,7 @@ from keel.metrics import predict as predict_with
 from keel.plugins import load_entry_point
 from keel.project import Project
 from keel.reconcile import reconcile
+from services.http_guard import Guard
 from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
@@ -66,9 +66,14 @@ class Server:
         self.state = AuditState()
         self._positions: dict[tuple[str, int], int] = {}
         self._stop = threading.Event()
+        self._rejected: set[tuple[str, str]] = set()
+        self.problem: str | None = None  # why the deployed model is not the one served
         self.refresh()
 
     def refresh(self) -> None:
+        """Fold what arrived; swap to the deployed model if it changed. Raises when the deployed
+        model cannot be loaded (the old one keeps serving; `problem` says why until a later
+        refresh succeeds)."""
         records = list(
             self.rt.log.read(
                 ["artifacts", "deployments", "features", "training"], self._positions or None
@@ -79,12 +84,20 @@ class Server:
         # Forged or undecodable records never reach the server (keel audit verify lists them).
         fold(trusted_events(self.rt.codec, self.rt.trust, records), self.state)
         iv = self.state.serving_now(self.family, self.env)
-        if iv is not None and (
-            self.current is None or self.current.deployment_id != iv.deployment_event_id
+        if iv is None or (
+            self.current is not None and self.current.deployment_id == iv.deployment_event_id
         ):
-            self.current = self._load(
-                iv.model_id, iv.deployment_event_id
-            )  # one assignment: atomic swap
+            self.problem = None
+            return
+        try:
+            self.current = self._load(iv.model_id, iv.deployment_event_id)  # atomic swap
+            self.problem = None
+        except Exception as exc:
+            self.problem = (
+                f"not serving the deployed model {iv.model_id[:16]} (deployment "
+                f"{iv.deployment_event_id[:16]}): {type(exc).__name__}: {exc}"
+            )
+            raise
 
     def _load(self, model_id: str, deployment_id: str) -> Loaded:
         model = pickle.loads(self._verified(model_id))
@@ -94,21 +107,36 @@ class Server:
 
     def _verified(self, artifact_id: str) -> bytes:
         """The artifact's bytes, checked against the digest its signed ArtifactRecorded
-        states; a failure is recorded (ArtifactRejected) and raised."""
+        states; a failure is recorded (ArtifactRejected, once per artifact and digest while
+        retrying) and raised."""
         node = self.state.artifacts.get(artifact_id)
         recorded = node.digest if node else ""
         try:
             return self.rt.artifacts.read_recorded(artifact_id, recorded)
         except ArtifactError as exc:
-            record_rejection(self.rt, artifact_id, "serve", recorded, exc)
+            seen = (artifact_id, getattr(exc, "actual", ""))
+            if seen not in self._rejected:
+                self._rejected.add(seen)
+                record_rejection(self.rt, artifact_id, "serve", recorded, exc)
             raise
 
-    def follow(self, every: float = 1.0) -> None:
-        def loop() -> None:
-            while not self._stop.wait(every):
-                self.refresh()
+    def follow(self, every: float = 1.0, max_backoff: float = 60.0) -> threading.Thread:
+        """Polls for deployments in a thread that survives any error: it logs, backs off
+        (doubling up to `max_backoff`) and tries again; readiness reports the problem."""
 
-        threading.Thread(target=loop, name="keel-serve-follow", daemon=True).start()
+        def loop() -> None:
+            wait = every
+            while not self._stop.wait(wait):
+                try:
+                    self.refresh()
+                    wait = every
+                except Exception as exc:  # never die: the next deployment may be fine
+                    wait = min(max(wait, every) * 2, max_backoff)
+                    logger.error("serve follower: %s; retrying in %.1f s", exc, wait)
+
+        thread = threading.Thread(target=loop, name="keel-serve-follow", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,18 +186,8 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
     Payload = payload_model(inference)
     app = FastAPI(title=f"Keel serve: {server.family} ({server.env})", version="1")
 
-    def auth(request: Request) -> None:
-        if token and not hmac.compare_digest(
-            request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()
-        ):
-            raise HTTPException(
-                401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"}
-            )
-
     @app.middleware("http")
     async def limits(request: Request, call_next: Any) -> Any:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY:
-            return JSONResponse({"detail": f"body over {MAX_BODY} bytes"}, status_code=413)
         try:
             return await call_next(request)
         except RecursionError:  # absurdly nested JSON: reject, never 500
@@ -196,6 +214,11 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
         if server.current is None:
             return JSONResponse(
                 {"ready": False, "reason": f"nothing deployed to {server.env} yet"}, status_code=503
+            )
+        if server.problem is not None:
+            return JSONResponse(
+                {"ready": False, "reason": server.problem, "serving": server.current.model_id},
+                status_code=503,
             )
         return JSONResponse({"ready": True, "model_id": server.current.model_id})
 
@@ -227,6 +250,8 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
     # The body type is built from the contract at run time; postponed annotations (PEP 563)
     # would leave FastAPI a string it cannot resolve, so it is set on the function directly.
     predict.__annotations__["payload"] = Payload
-    app.post(f"/v1/models/{server.family}/predict", dependencies=[Depends(auth)])(predict)
+    app.post(f"/v1/models/{server.family}/predict")(predict)
 
+    # added last, so it runs first: token, size and content type before any body is read
+    app.add_middleware(Guard, token=token, max_body=MAX_BODY, media_types=("application/json",))
     return app

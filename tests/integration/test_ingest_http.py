@@ -66,6 +66,8 @@ def test_auth_is_required_when_a_token_is_set(client: TestClient) -> None:
         (json.dumps([{"mean_radius": 1e308 * 10}]).encode(), {}, 200),
         (json.dumps([[1, 2], "x", None, 3]).encode(), {"content-type": "application/json"}, 200),
         (json.dumps([{"record_id": "x" * 1_000_000}]).encode(), {}, 200),
+        (b"a,b\n1,2\n", {"content-type": "text/csv"}, 415),  # say what it takes, not 422
+        (b"[]", {"content-length": "12x"}, 400),
     ],
 )
 def test_hostile_bodies_never_500(

@@ -3,9 +3,12 @@ invalid and hostile payloads; never a 500; token; readiness; hot swap on ModelDe
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 
 from keel.bootstrap import bootstrap
 from keel.demo.story import FAMILY, monthly_batches
+from keel.events import decode_event
 from keel.project import load_project
 from keel.settings import Settings
 from services.serve.app import Server, create_app
@@ -113,7 +117,42 @@ def test_missing_field_nan_infinity_huge_nested_and_wrong_content_type_never_500
         r = c.post(URL, content=bad, headers={**AUTH, "content-type": "application/json"})
         assert r.status_code in (400, 422), (bad[:40], r.status_code)
     r = c.post(URL, content=text, headers={**AUTH, "content-type": "text/plain"})
-    assert r.status_code in (415, 422)
+    assert r.status_code == 415 and "application/json" in r.json()["detail"]
+    r = c.post(URL, content=text, headers=AUTH)  # no content type at all
+    assert r.status_code == 415
+
+
+def test_bearer_scheme_is_case_insensitive(client: Any) -> None:
+    """RFC 7235 section 2.1: the auth scheme is matched case-insensitively."""
+    c, _ = client
+    for scheme in ("bearer", "BEARER", "Bearer "):
+        r = c.post(URL, json=payload(), headers={"Authorization": f"{scheme} tok"})
+        assert r.status_code == 200, (scheme, r.text)
+    assert c.post(URL, json=payload(), headers={"Authorization": "Basic tok"}).status_code == 401
+
+
+def test_the_token_is_checked_before_the_body_and_streamed_bodies_are_limited(
+    client: Any,
+) -> None:
+    """A 40 MB chunked body (no Content-Length): without the token the 401 comes from the headers
+    alone; with it, the 413 comes as soon as the limit is passed, not after 40 MB."""
+    from services.serve.app import MAX_BODY
+    from tests.httpraw import chunked_post, served
+
+    c, _ = client
+    chunk = b" " * (64 << 10)
+    with served(c.app) as port:
+        json_type = {"Content-Type": "application/json"}
+        r = chunked_post(port, URL, json_type, (chunk for _ in range(640)))
+        assert r.status == 401, r.body
+        assert r.sent < 4 * MAX_BODY, f"sent {r.sent:,} bytes before the 401"
+        r = chunked_post(port, URL, {**json_type, **AUTH}, (chunk for _ in range(640)))
+        assert r.status == 413, r.body
+        assert r.sent < 8 * MAX_BODY, f"sent {r.sent:,} bytes before the 413"
+        assert b"limit" in r.body
+        body = json.dumps(payload()).encode()  # a small chunked body still works
+        r = chunked_post(port, URL, {**json_type, **AUTH}, [body[:100], body[100:]])
+        assert r.status == 200, r.body
 
 
 @settings(max_examples=150, deadline=None)
@@ -195,3 +234,69 @@ def test_serve_refuses_a_model_whose_bytes_fail_verification(tmp_path: Path) -> 
     assert last.EVENT_TYPE == "ArtifactRejected"
     assert (last.artifact_id, last.action) == (prod[-1], "serve")
     assert last.envelope.producer.service == "serve"
+
+
+def test_the_follower_survives_a_failed_hot_swap_and_readiness_says_why(tmp_path: Path) -> None:
+    """The newly deployed model's blob is corrupted: the follower thread lives on, retries with
+    backoff, /readyz is 503 naming the problem; once the bytes are restored it swaps."""
+    from tests.attacks import swap_blob
+    from tests.demo_home import demo_home
+
+    demo, env = demo_home(tmp_path)
+    settings = Settings(
+        home=Path(demo["home"]),
+        bus="",
+        views="",
+        project=Path(demo["project"]),
+        keys_dir=Path(demo["keys_dir"]),
+    )
+    with bootstrap(settings, create=False) as rt:
+        server = Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
+        c = TestClient(create_app(server))
+        before = server.current.model_id if server.current else ""
+        out = subprocess.run(
+            [KEEL, "deploy", "rollback", "--family", FAMILY, "--env", "prod", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        deployed = json.loads(out.stdout)["model_id"]
+        good = rt.artifacts.path_of(deployed).read_bytes()
+        swap_blob(rt.artifacts, deployed, before)  # the deployed model's bytes go bad
+        thread = server.follow(every=0.05, max_backoff=0.2)
+        try:
+            ready = wait_for(lambda: c.get("/readyz"), lambda r: r.status_code == 503)
+            assert "not serving the deployed model" in ready.json()["reason"]
+            assert deployed[:16] in ready.json()["reason"] and ready.json()["serving"] == before
+            assert c.post(URL, json=payload()).json()["model_id"] == before  # still answers
+            time.sleep(0.5)  # several failed retries later
+            assert thread.is_alive()
+            path = rt.artifacts.path_of(deployed)
+            path.write_bytes(good)  # restored (the catalog row is put back too)
+            with sqlite3.connect(rt.artifacts.root / "catalog.db") as db:
+                db.execute(
+                    "UPDATE artifacts SET digest = ?, size = ? WHERE id = ?",
+                    (hashlib.sha256(good).hexdigest(), len(good), deployed),
+                )
+            ready = wait_for(lambda: c.get("/readyz"), lambda r: r.status_code == 200)
+            assert ready.json()["model_id"] == deployed
+        finally:
+            server.stop()
+        rejected = [
+            e
+            for e in (decode_event(rt.codec, r.value) for r in rt.log.read(["artifacts"]))
+            if e.EVENT_TYPE == "ArtifactRejected"
+        ]
+        assert len(rejected) == 1, "one refusal recorded, not one per retry"
+
+
+def wait_for(probe: Any, done: Any, seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        got = probe()
+        if done(got):
+            return got
+        time.sleep(0.05)
+    pytest.fail(f"condition not reached in {seconds} s: last {got}")

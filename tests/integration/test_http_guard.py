@@ -1,0 +1,69 @@
+"""Every HTTP service checks the token on the headers alone and limits streamed bodies: the
+ingest and audit services here (serve in test_serve.py), over a real socket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from keel.bootstrap import bootstrap
+from keel.demo.story import prepare_workdir
+from keel.project import load_project
+from keel.settings import Settings
+from services import audit_http
+from services.app import build_bus
+from services.http_guard import bearer_ok
+from services.ingest import http as ingest_http
+from tests.httpraw import chunked_post, served
+
+pytestmark = pytest.mark.integration
+CHUNK = b" " * (64 << 10)
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Any, str, int]]]:
+    home, project = prepare_workdir(tmp_path_factory.mktemp("guard") / "wd")
+    with bootstrap(Settings(home=home, bus="", views="")) as rt:
+        ctx = build_bus(rt, load_project(project), actor="guard-test").ctx
+        yield {
+            "ingest": (
+                ingest_http.create_app(ctx, token="s3cret"),
+                "/v1/families/breast_cancer/records",
+                ingest_http.MAX_BODY,
+            ),
+            "audit": (
+                audit_http.create_app(rt, token="s3cret"),
+                "/v1/serving/breast_cancer/prod",
+                audit_http.MAX_BODY,
+            ),
+        }
+
+
+@pytest.mark.parametrize("service", ["ingest", "audit"])
+def test_no_token_is_refused_before_the_body_is_read(apps: Any, service: str) -> None:
+    app, path, _ = apps[service]
+    with served(app) as port:
+        r = chunked_post(
+            port, path, {"Content-Type": "application/json"}, (CHUNK for _ in range(640))
+        )
+    assert r.status == 401, r.body
+    assert r.sent < 4 << 20, f"{service}: sent {r.sent:,} bytes before the 401"
+
+
+@pytest.mark.parametrize("service", ["ingest", "audit"])
+def test_a_streamed_body_over_the_limit_is_413_at_once(apps: Any, service: str) -> None:
+    app, path, limit = apps[service]
+    chunks = (CHUNK for _ in range(limit // len(CHUNK) + 200))  # ~13 MB past the limit
+    headers = {"Content-Type": "application/json", "Authorization": "bearer s3cret"}
+    with served(app) as port:
+        r = chunked_post(port, path, headers, chunks)
+    assert r.status == 413, r.body
+    assert r.sent < limit + (8 << 20), f"{service}: sent {r.sent:,} bytes before the 413"
+
+
+def test_bearer_matching() -> None:
+    assert bearer_ok("Bearer t", "t") and bearer_ok("bEaReR  t ", "t")
+    assert not bearer_ok("Bearer", "t") and not bearer_ok("Basic t", "t")
+    assert not bearer_ok("Bearer tt", "t") and not bearer_ok("", "t")
