@@ -13,7 +13,7 @@ from keel.events import generated as g
 from keel.pipeline import Context
 from services.common import make_envelope, service_code_version, store
 from services.ingest.domain import canonical_lines, partition, quarantine_lines
-from services.ingest.readers import read_records
+from services.ingest.readers import is_csv, read_records
 
 SERVICE = "ingest"
 
@@ -34,6 +34,9 @@ def ingest_file(
     training, _ = ctx.project.contracts(family)
     cv = service_code_version(SERVICE)
     records = read_records(path)  # raises on unreadable files before anything is stored
+    # Every record is read and judged before the first byte is stored: a file that turns out
+    # unreadable halfway leaves nothing behind (no raw batch without its DatasetIngested).
+    outcome = partition(records, compile_validator(training, coerce_strings=is_csv(path)))
     digest, _ = file_digest(path)
 
     raw_spec = ArtifactSpec("raw_batch", "external", {"family": family}, content_digest=digest)
@@ -42,7 +45,6 @@ def ingest_file(
     # Dataset and quarantine IDs are fixed by the raw bytes, the contract and the code: known
     # before validation runs.
     params = {"family": family, "contract": training.fingerprint}
-    outcome = partition(records, compile_validator(training, coerce_strings=path.suffix == ".csv"))
     ds_spec = ArtifactSpec("dataset", cv, params, [raw.id])
     dataset = store(ctx, SERVICE, ds_spec, canonical_lines(outcome.accepted), at)
     q_id = None

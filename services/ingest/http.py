@@ -50,17 +50,21 @@ def create_app(ctx: Context, token: str | None = None) -> FastAPI:
         if not body.strip():
             raise HTTPException(422, "empty body: send a JSON array of records or JSON Lines")
         lines = _as_json_lines(body, request.headers.get("content-type", ""))
-        try:
-            when = parse_time(at)[0] if at else datetime.now(UTC)
-            with tempfile.TemporaryDirectory(prefix="keel-ingest-") as d:
-                path = Path(d) / f"http-{family}.jsonl"
+        if not lines.strip():
+            raise HTTPException(422, "the body holds no records")
+        with tempfile.TemporaryDirectory(prefix="keel-ingest-") as d:
+            path = Path(d) / f"http-{family}.jsonl"
+            try:
+                when = parse_time(at)[0] if at else datetime.now(UTC)
                 path.write_bytes(lines)
                 with lock:
                     ctx.project.family(family)
                     result = ingest_file(ctx, family, path, when, period)
-        except KeelError as exc:
-            status = 404 if "unknown family" in str(exc) else 422
-            raise HTTPException(status, f"{exc} ({exc.hint})" if exc.hint else str(exc)) from None
+            except KeelError as exc:
+                status = 404 if "unknown family" in str(exc) else 422
+                text = f"{exc} ({exc.hint})" if exc.hint else str(exc)
+                # the spooled file is this server's business: name the body, never the path
+                raise HTTPException(status, text.replace(str(path), "the request body")) from None
         return result.__dict__
 
     return app

@@ -87,7 +87,8 @@ def test_ten_megabyte_line_is_quarantined_not_parsed(project: Path) -> None:
     ("content", "name", "message"),
     [
         (b"", "empty.csv", "is empty"),
-        (b"\x00\xff\xfe binary \x89PNG", "junk.csv", "header line is unreadable"),
+        (b"\x00\xff\xfe binary \x89PNG", "junk.csv", "a binary file, not CSV"),
+        (b"\xff\xfe\xfa,b\n1,2\n", "latin.csv", "header line is unreadable"),
         (b"a,b\n1,2\n", "data.xlsx", "unknown format"),
     ],
 )

@@ -61,7 +61,8 @@ def test_auth_is_required_when_a_token_is_set(client: TestClient) -> None:
         (b"", {}, 422),
         (b"   ", {}, 422),
         (b'{"not": "a list"}', {"content-type": "application/json"}, 422),
-        (b"\x00\xff binary", {}, 200),  # taken as one bad line: quarantined, not a crash
+        (b"\x00\xff binary", {}, 422),  # NUL bytes: a binary body, refused with the reason
+        (b"\xff binary", {}, 200),  # taken as one bad line: quarantined, not a crash
         (b"[" * 100_000, {}, 200),
         (json.dumps([{"mean_radius": 1e308 * 10}]).encode(), {}, 200),
         (json.dumps([[1, 2], "x", None, 3]).encode(), {"content-type": "application/json"}, 200),
@@ -78,6 +79,13 @@ def test_hostile_bodies_never_500(
     if status == 200:
         doc = r.json()
         assert doc["records_in"] == doc["accepted"] + doc["quarantined"]
+
+
+def test_error_bodies_never_name_the_servers_files(client: TestClient) -> None:
+    for body in (b"[]", b"\x00 binary", b'{"records": []}'):
+        r = client.post(URL, content=body, headers={**AUTH, "content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert "/tmp" not in r.text and "keel-ingest-" not in r.text and ".jsonl" not in r.text
 
 
 def test_unknown_family_is_404(client: TestClient) -> None:
