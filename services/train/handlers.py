@@ -143,12 +143,33 @@ def evaluate_model(
     return event
 
 
+def require_dataset(ctx: Context, family: str, artifact_id: str, role: str) -> None:
+    """The ID must name a dataset ingested for this family; say what it names otherwise."""
+    ingested = ctx.state.datasets.get(artifact_id)
+    if ingested is not None and ingested.family == family:
+        return
+    what = (
+        f"a dataset of family {ingested.family!r}"
+        if ingested is not None
+        else f"a {ctx.rt.artifacts.info(artifact_id).kind}"
+        if ctx.rt.artifacts.exists(artifact_id)
+        else "no stored artifact"
+    )
+    raise KeelError(
+        f"the {role} dataset {artifact_id[:16]} is {what}, not a dataset ingested for {family}",
+        hint=f"list {family}'s datasets with `keel audit tail --topic datasets`",
+    )
+
+
 def retrain(
     ctx: Context, family: str, dataset_ids: list[str], eval_dataset_id: str, at: datetime
 ) -> tuple[g.ModelTrained, g.ModelEvaluated]:
     """The retrain command: features for the training and held-out datasets, a model, its eval.
     Promotion and deployment follow from the ModelEvaluated event. Contracts that diverge stop
     it before any work (SchemaReconciliationFailed is recorded, nothing is trained)."""
+    for role, ids in (("training", dataset_ids), ("held-out", [eval_dataset_id])):
+        for aid in ids:  # before anything is recorded: a wrong ID leaves no trace
+            require_dataset(ctx, family, aid, role)
     verdict = check_contracts(ctx, family, "train", at, SERVICE)
     if isinstance(verdict, g.SchemaReconciliationFailed):
         reasons = "; ".join(p.message for p in verdict.problems)

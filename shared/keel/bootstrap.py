@@ -107,7 +107,7 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runti
     s = settings or Settings()
     ensure_home(s.home, create=create)
     registry = load_registry()
-    log = open_log(s.bus_url())
+    log = open_log(s.bus_url(), lock_timeout=s.lock_timeout)
     return Runtime(
         settings=s,
         registry=registry,

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     trust: Path | None = None
     keys_dir: Path | None = None
     identity: str = ""
+    # Seconds a write waits for another writer's lock on the embedded log before it gives up
+    # with a clear error (KEEL_LOCK_TIMEOUT).
+    lock_timeout: float = 30.0
 
     def bus_url(self) -> str:
         return self.bus or f"sqlite:///{self.home / 'log.db'}"

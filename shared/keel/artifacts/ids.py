@@ -114,5 +114,11 @@ def stream_digest(source: BinaryIO, copy_to: BinaryIO | None = None) -> tuple[st
 
 
 def file_digest(path: Path) -> tuple[str, int]:
-    with open(path, "rb") as f:
-        return stream_digest(f)
+    try:
+        with open(path, "rb") as f:
+            return stream_digest(f)
+    except OSError as exc:
+        raise KeelError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            hint="the file must stay in place and readable while Keel reads it",
+        ) from None

@@ -56,9 +56,10 @@ def record(
     occurred_at: datetime | None = None,
     causation_id: str | None = None,
 ) -> tuple[ArtifactInfo, bool]:
-    """Store and announce. A repeated put of the same bytes is a no-op and announces nothing."""
+    """Store and announce. A repeated put of the same bytes announces nothing, unless the first
+    put's ArtifactRecorded never reached the log (the store's outbox says so): then it does."""
     result = store.put_file(spec, data) if isinstance(data, Path) else store.put_bytes(spec, data)
-    if result.created:
+    if result.created or store.unannounced(result.info.id):
         publish(
             [
                 recorded_event(
@@ -72,4 +73,5 @@ def record(
                 )
             ]
         )
+        store.announced(result.info.id)
     return result.info, result.created

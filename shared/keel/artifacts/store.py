@@ -125,6 +125,7 @@ CREATE TABLE IF NOT EXISTS edges (
     child TEXT NOT NULL, parent TEXT NOT NULL, PRIMARY KEY (child, parent)
 );
 CREATE INDEX IF NOT EXISTS edges_parent ON edges (parent, child);
+CREATE TABLE IF NOT EXISTS unannounced (id TEXT PRIMARY KEY);
 """
 
 
@@ -154,7 +155,15 @@ class LocalArtifactStore:
         return self.put_stream(spec, io.BytesIO(data))
 
     def put_file(self, spec: ArtifactSpec, path: Path) -> PutResult:
-        with open(path, "rb") as f:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (closed below; only the open is guarded)
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot read {path} to store it: {exc.strerror or exc}",
+                hint="the file must stay in place and readable while Keel stores it; "
+                "run the command again",
+            ) from None
+        with f:
             return self.put_stream(spec, f)
 
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
@@ -195,10 +204,13 @@ class LocalArtifactStore:
             self.location_of(aid),
             spec.content_digest,
         )
-        self._catalog(info)
+        self._catalog(info, created)
         return PutResult(info, created)
 
-    def _catalog(self, info: ArtifactInfo) -> None:
+    def _catalog(self, info: ArtifactInfo, created: bool) -> None:
+        """The catalog row and, for new bytes, an outbox entry in one transaction: the entry
+        stays until the ArtifactRecorded is on the log (`announced`), so a put whose event
+        never landed is completed by the next put of the same artifact."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -218,10 +230,24 @@ class LocalArtifactStore:
                     "INSERT OR IGNORE INTO edges VALUES (?, ?)",
                     [(info.id, p) for p in info.parents],
                 )
+                if created:
+                    self._db.execute("INSERT OR IGNORE INTO unannounced VALUES (?)", [info.id])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def unannounced(self, artifact_id: str) -> bool:
+        """True while the artifact's ArtifactRecorded has not been confirmed on the log."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM unannounced WHERE id = ?", [artifact_id]
+            ).fetchone()
+        return row is not None
+
+    def announced(self, artifact_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM unannounced WHERE id = ?", [artifact_id])
 
     def _catalog_digest(self, aid: str) -> str | None:
         with self._lock:

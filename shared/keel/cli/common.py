@@ -73,8 +73,31 @@ def parse_params(items: list[str]) -> dict[str, Any]:
             raise KeelError(
                 f"--param {item!r} is not K=V", hint="e.g. --param lang=en --param temperature=0.2"
             )
+        value: Any
         try:
-            out[key] = json.loads(raw)
+            value = json.loads(raw)
         except ValueError:
-            out[key] = raw
+            value = raw
+        except RecursionError:
+            value = _TOO_DEEP
+        out[key] = value
+        if value is _TOO_DEEP or _depth(value) > MAX_PARAM_DEPTH:
+            raise KeelError(
+                f"--param {key}: JSON nested deeper than {MAX_PARAM_DEPTH} levels",
+                hint="parameters identify an artifact: pass flat values or shallow lists/objects",
+            )
     return out
+
+
+MAX_PARAM_DEPTH = 32
+_TOO_DEEP = object()
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_PARAM_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level

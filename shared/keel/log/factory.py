@@ -9,7 +9,7 @@ from keel.errors import ConfigError
 from keel.log.port import EventLog
 
 
-def open_log(url: str) -> EventLog:
+def open_log(url: str, lock_timeout: float = 30.0) -> EventLog:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         from keel.log.sqlite import SqliteEventLog
@@ -19,7 +19,7 @@ def open_log(url: str) -> EventLog:
             raise ConfigError(
                 f"KEEL_BUS {url!r} names no file", hint="use sqlite:///path/to/log.db"
             )
-        return SqliteEventLog(Path(path))
+        return SqliteEventLog(Path(path), lock_timeout=lock_timeout)
     if parsed.scheme == "kafka":
         from urllib.parse import parse_qs
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from keel.errors import KeelError
 from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
 
 _PAGE = 5000
@@ -39,8 +40,10 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=timeout
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     return conn
@@ -50,11 +53,21 @@ def _rows(rows: list[tuple[int, str, str, int, bytes, bytes | None]]) -> list[Lo
     return [LogRecord(t, 0, seq, k, ts, v, sig) for seq, t, k, ts, v, sig in rows]
 
 
+class LogLocked(KeelError):
+    def __init__(self, path: Path, waited: float, exc: sqlite3.OperationalError) -> None:
+        super().__init__(
+            f"the event log {path} stayed locked by another writer for {waited:g} s ({exc})",
+            hint="wait for the other keel command or service to finish (or stop it), then run "
+            "this command again; it completes whatever this run stored without recording "
+            "(raise KEEL_LOCK_TIMEOUT to wait longer)",
+        )
+
+
 class SqliteEventLog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, lock_timeout: float = 30.0) -> None:
+        self.path, self.lock_timeout = path, lock_timeout
         self._lock = threading.Lock()
-        self._conn = connect(path)
+        self._conn = connect(path, lock_timeout)
         self._conn.executescript(_DDL)
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
         if "sig" not in columns:  # a log written before events were signed
@@ -65,7 +78,10 @@ class SqliteEventLog:
             return []
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LogLocked(self.path, self.lock_timeout, exc) from None
             try:
                 row = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
                 first = int(row[0]) + 1
