@@ -25,6 +25,7 @@ from keel.timeparse import parse_time
 from services.http_guard import Guard
 
 MAX_BODY = 64 << 10
+MAX_OFFSET = 1 << 53  # beyond any registry; SQLite and JSON numbers stay exact below it
 
 
 def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> FastAPI:
@@ -76,7 +77,9 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
 
     @app.get("/v1/registry/{family}")
     def registry(
-        family: str, offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=1000)
+        family: str,
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        limit: int = Query(50, ge=1, le=1000),
     ) -> dict[str, Any]:
         return {
             "offset": offset,

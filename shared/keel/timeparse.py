@@ -7,6 +7,12 @@ from datetime import UTC, datetime
 from keel.errors import KeelError
 
 
+# Times are stored as milliseconds since the epoch (int64) and compared in UTC: anything that
+# cannot be both is refused here rather than overflowing deeper in (a 500, a traceback).
+FIRST = datetime(1900, 1, 1, tzinfo=UTC)
+LAST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_time(text: str) -> tuple[datetime, bool]:
     """(aware datetime, True if UTC was assumed because no zone was given)."""
     raw = text.strip()
@@ -17,6 +23,15 @@ def parse_time(text: str) -> tuple[datetime, bool]:
             f"{text!r} is not an ISO 8601 time",
             hint="use e.g. 2026-07-01, 2026-07-01T12:00 (UTC assumed) or 2026-07-01T12:00+02:00",
         ) from None
-    if when.tzinfo is None:
-        return when.replace(tzinfo=UTC), True
-    return when.astimezone(UTC), False
+    assumed = when.tzinfo is None
+    try:  # e.g. 9999-12-31T23:59:59-01:00 is in year 10000 UTC: OverflowError
+        when = when.replace(tzinfo=UTC) if assumed else when.astimezone(UTC)
+        inside = FIRST <= when <= LAST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise KeelError(
+            f"{text!r} is outside the times Keel records ({FIRST:%Y-%m-%d} to {LAST:%Y-%m-%d})",
+            hint="give a time between those dates",
+        )
+    return when, assumed

@@ -4,6 +4,7 @@ ingest and audit services here (serve in test_serve.py), over a real socket."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from services.app import build_bus
 from services.http_guard import bearer_ok
 from services.ingest import http as ingest_http
 from tests.httpraw import chunked_post, served
+from tests.integration.test_ingest_boundary import project
 
+__all__ = ["project"]  # the fixture
 pytestmark = pytest.mark.integration
 CHUNK = b" " * (64 << 10)
 
@@ -67,3 +70,29 @@ def test_bearer_matching() -> None:
     assert bearer_ok("Bearer t", "t") and bearer_ok("bEaReR  t ", "t")
     assert not bearer_ok("Bearer", "t") and not bearer_ok("Basic t", "t")
     assert not bearer_ok("Bearer tt", "t") and not bearer_ok("", "t")
+
+
+def test_extreme_offsets_and_times_are_422_with_the_reason(apps: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    c = TestClient(apps["audit"][0])
+    auth = {"Authorization": "Bearer s3cret"}
+    r = c.get("/v1/registry/breast_cancer", params={"offset": 2**63}, headers=auth)
+    assert r.status_code == 422, r.text
+    for at in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00+01:00", "yesterday"):
+        r = c.get("/v1/serving/breast_cancer/prod", params={"at": at}, headers=auth)
+        assert r.status_code == 422 and at in r.json()["detail"], r.text
+
+
+def test_the_cli_explains_a_time_out_of_range(project: Path) -> None:
+    from keel.demo.story import write_csv
+    from tests.integration.test_ingest_boundary import good_rows, ingest_json, keel
+
+    ingest_json(write_csv(project / "m.csv", good_rows()[:3]))
+    for cmd in ("serving", "why"):
+        code, out = keel(
+            "audit", cmd, "--family", "breast_cancer", "--env", "prod",
+            "--at", "9999-12-31T23:59:59-01:00",
+        )  # fmt: skip
+        assert code == 2 and "outside the times Keel records" in out, out
+        assert "Traceback" not in out
