@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from keel.errors import KeelError
 
-
 # Times are stored as milliseconds since the epoch (int64) and compared in UTC: anything that
 # cannot be both is refused here rather than overflowing deeper in (a 500, a traceback).
 FIRST = datetime(1900, 1, 1, tzinfo=UTC)

@@ -68,13 +68,41 @@ def _describe(reader: avro.schema.Schema, writer: avro.schema.Schema, messages: 
     return "; ".join(sorted(messages)) or "incompatible"
 
 
+def _names_match(reader: avro.schema.NamedSchema, writer: avro.schema.NamedSchema) -> bool:
+    """Java Avro's SchemaCompatibility.schemaNameEquals: the same unqualified name, or the
+    writer's full name among the reader's aliases (relative aliases take its namespace)."""
+    if reader.name == writer.name:
+        return True
+    space = reader.namespace
+    given: list[str] = reader.get_prop("aliases") or []  # type: ignore[assignment]
+    aliases = {a if "." in a or not space else f"{space}.{a}" for a in given}
+    return writer.fullname in aliases
+
+
 def _field_problems(
-    reader: avro.schema.Schema, writer: avro.schema.Schema, path: str
+    reader: avro.schema.Schema,
+    writer: avro.schema.Schema,
+    path: str,
+    active: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[tuple[str, str]]:
-    """(field path, change) pairs explaining why `reader` cannot read `writer`."""
+    """(field path, change) pairs explaining why `reader` cannot read `writer`. `active` holds
+    the record pairs being compared further up: a recursive schema meets its own pair again,
+    which Java Avro treats as compatible so far (the rest of the walk decides)."""
     if isinstance(reader, avro.schema.RecordSchema) and isinstance(
         writer, avro.schema.RecordSchema
     ):
+        if not _names_match(reader, writer):
+            return [
+                (
+                    path or "<root>",
+                    f"record renamed: written as {writer.fullname}, read as {reader.fullname} "
+                    f"(give the reader the alias {writer.fullname!r})",
+                )
+            ]
+        pair = (reader.fullname, writer.fullname)
+        if pair in active:
+            return []
+        active = active | {pair}
         problems: list[tuple[str, str]] = []
         by_name = {f.name: f for f in writer.fields}
         for rf in reader.fields:
@@ -88,7 +116,7 @@ def _field_problems(
                         (fpath, "absent in the writer and has no default in the reader")
                     )
                 continue
-            problems.extend(_field_problems(rf.type, wf.type, fpath))
+            problems.extend(_field_problems(rf.type, wf.type, fpath, active))
         return problems
     checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
     result = checker.get_compatibility(reader, writer)
