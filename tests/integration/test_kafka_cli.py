@@ -108,3 +108,19 @@ def test_unknown_fingerprints_resolve_from_the_schemas_topic(
         event = decode_event(empty, record.value)
         assert type(event).__name__ == "ModelDeployed"
         assert empty.registry.by_fingerprint(load_registry().latest("ModelDeployed").fingerprint)
+
+
+def test_tail_reads_the_schemas_topic_and_refuses_unknown_topics(
+    kafka_env: str, tmp_path: Path
+) -> None:
+    f = tmp_path / "prompt.txt"
+    f.write_text("Judge the answer.")
+    assert runner.invoke(app, ["artifacts", "put", str(f), "--kind", "prompt"]).exit_code == 0
+    out = runner.invoke(app, ["audit", "tail", "--topic", "schemas"])
+    assert out.exit_code == 0 and "UNDECODABLE" not in out.stdout, out.output
+    assert "ArtifactRecorded" in out.stdout
+    doc = json.loads(runner.invoke(app, ["audit", "tail", "--topic", "schemas", "--json"]).stdout)
+    assert doc["name"].endswith("ArtifactRecorded") and doc["schema"]["type"] == "record"
+    bad = runner.invoke(app, ["audit", "tail", "--topic", "nosuch"])
+    assert bad.exit_code == 2 and "no topic named 'nosuch'" in bad.output
+    assert "artifacts" in bad.output  # the hint lists the topics there are

@@ -28,8 +28,9 @@ from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import LogRecord
+from keel.log.provision import SCHEMAS_TOPIC
 from keel.timeparse import parse_time
-from keel.topics import EVENT_TOPICS
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
 
@@ -38,7 +39,22 @@ app = typer.Typer(
 )
 
 
+def _schema_line(rec: LogRecord, json_out: bool) -> str:
+    """The schemas topic holds writer schemas as JSON, keyed by fingerprint: not events."""
+    try:
+        schema = json.loads(rec.value)
+        name = str(schema.get("name", "?")) if isinstance(schema, dict) else "?"
+    except ValueError as exc:
+        schema, name = None, f"not JSON: {exc}"
+    if json_out:
+        doc = {"topic": rec.topic, "offset": rec.offset, "fingerprint": rec.key, "name": name}
+        return json.dumps({**doc, "schema": schema}, sort_keys=True)
+    return f"{rec.offset:>8}  {'-':<20} {'(writer schema)':<26} {rec.key[:14]:<14} {name}"
+
+
 def _line(codec: Codec, rec: LogRecord, json_out: bool) -> str:
+    if rec.topic == SCHEMAS_TOPIC:
+        return _schema_line(rec, json_out)
     try:
         event = decode_event(codec, rec.value)
     except CodecError as exc:
@@ -80,13 +96,22 @@ def tail(
     json_out: bool = typer.Option(False, "--json", help="one JSON object per line"),
     last: int = typer.Option(0, "--last", "-n", min=0, help="only the last N events (0: all)"),
     topic: list[str] = typer.Option(
-        [], "--topic", help=f"only these topics ({', '.join(EVENT_TOPICS)}); repeatable"
+        [],
+        "--topic",
+        help=f"only these topics ({', '.join(EVENT_TOPICS)}, also audit and schemas); repeatable",
     ),
     idle_exit: float = typer.Option(
         0.0, "--idle-exit", hidden=True, help="stop following after N idle seconds"
     ),
 ) -> None:
     """One readable line per event: offset, time, type, subject, key fields."""
+    known = (*EVENT_TOPICS, AUDIT_TOPIC, SCHEMAS_TOPIC)
+    unknown = [t for t in topic if t not in known]
+    if unknown:
+        raise KeelError(
+            f"no topic named {', '.join(map(repr, unknown))}",
+            hint=f"Keel's topics: {', '.join(known)}",
+        )
     topics = topic or list(EVENT_TOPICS)
     with bootstrap(create=False) as rt:
         # Plain reads from positions, no consumer group: tailing never moves anyone's offsets,

@@ -28,6 +28,8 @@ T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
 SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
 SIG_HEADER = "keel-sig"  # the writer's signature record (keel.signing)
+AVRO_MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, then the 8-byte fingerprint
+AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+binary; encoding=single-object"
 
 
 def _transactional_id() -> str:
@@ -166,7 +168,7 @@ class KafkaEventLog:
                             e.value,
                             e.key,
                             timestamp=e.timestamp_ms,
-                            headers=[(SIG_HEADER, e.sig)] if e.sig else None,
+                            headers=_headers(e),
                             on_delivery=report,
                         )
                         break
@@ -515,6 +517,22 @@ def _fenced(exc: Exception) -> bool:
     err = exc.args[0] if exc.args else None
     codes = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
     return isinstance(err, KafkaError) and err.code() in codes
+
+
+def _headers(e: OutgoingEvent) -> list[tuple[str, bytes]]:
+    """What generic tools (kcat, Connect, ksqlDB) route on without decoding: the content type,
+    the writer schema's fingerprint (the schemas topic's key) and the event type."""
+    out: list[tuple[str, bytes]] = []
+    if e.value[:2] == AVRO_MAGIC and len(e.value) >= 10:
+        out.append(("content-type", AVRO_CONTENT_TYPE))
+        out.append(("keel-schema-fingerprint", e.value[2:10].hex().encode()))
+    elif e.topic == provision.SCHEMAS_TOPIC:
+        out.append(("content-type", b"application/json"))
+    if e.event_type:
+        out.append(("keel-event-type", e.event_type.encode()))
+    if e.sig:
+        out.append((SIG_HEADER, e.sig))
+    return out
 
 
 def _sig(headers: Any) -> bytes | None:

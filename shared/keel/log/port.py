@@ -23,6 +23,7 @@ class OutgoingEvent:
     timestamp_ms: int
     value: bytes
     sig: bytes | None = None  # the writer's signature record (keel.signing), kept beside value
+    event_type: str = ""  # for transports with headers: lets generic tools route undecoded
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,7 @@ def build_version(path: Path, common: dict[str, Any], version: int | None = None
         version = int(m["version"])
     try:
         parsed = parse_schema(raw, named_schemas=dict(common))
-        expanded = expand_schema(parsed)
+        expanded = clean_schema(expand_schema(parsed))
         canonical = to_parsing_canonical_form(expanded)
     except Exception as exc:
         raise SchemaFileError(f"{path}: {exc}") from exc
@@ -142,11 +142,21 @@ def build_version(path: Path, common: dict[str, Any], version: int | None = None
     return SchemaVersion(name, version, path, expanded, parsed, canonical, fp)
 
 
+def clean_schema(schema: Any) -> Any:
+    """Avro JSON without fastavro's bookkeeping (`__fastavro_parsed`, `__named_schemas`): what
+    is published must be a schema any Avro implementation reads, and no bigger than it is."""
+    if isinstance(schema, dict):
+        return {k: clean_schema(v) for k, v in schema.items() if not k.startswith("__")}
+    if isinstance(schema, list):
+        return [clean_schema(v) for v in schema]
+    return schema
+
+
 def version_from_json(text: str, version: int = 0) -> SchemaVersion:
     """A writer schema learnt from the schemas topic (self-contained, references inlined)."""
     raw = json.loads(text)
     parsed = parse_schema(raw)
-    expanded = expand_schema(parsed)
+    expanded = clean_schema(expand_schema(parsed))
     canonical = to_parsing_canonical_form(expanded)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     name = str(raw.get("name", "")).rsplit(".", 1)[-1]
