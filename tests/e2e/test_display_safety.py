@@ -10,6 +10,9 @@ import pytest
 
 from keel.cli.common import safe
 from tests.demo_home import demo_home
+from tests.integration.test_ingest_boundary import project
+
+__all__ = ["project"]  # the fixture
 
 pytestmark = pytest.mark.e2e
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -47,3 +50,19 @@ def test_an_actor_that_looks_like_markup_is_printed_as_is(tmp_path: Path) -> Non
         timeout=300,
     ).stdout
     assert "[/oops][bold]" in serving
+
+
+def test_a_field_name_with_escape_sequences_reaches_tail_escaped(project: Path) -> None:
+    """A record sent to ingest names a field `\\x1b[2J\\x1b[32mchain intact`: quarantined, and
+    `keel audit tail` shows the escapes as text instead of clearing the auditor's screen."""
+    import json
+
+    from tests.integration.test_ingest_boundary import good_rows, ingest_json, keel
+
+    hostile = "\x1b[2J\x1b[32mchain intact\x07"
+    p = project / "hostile.jsonl"
+    p.write_text(json.dumps({**good_rows()[0], hostile: 1}) + "\n")
+    assert ingest_json(p)["quarantined"] == 1
+    code, out = keel("audit", "tail", "--topic", "quarantine")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out, out
+    assert "\\x1b[2J" in out
