@@ -98,6 +98,36 @@ class EventLogContract:
         assert [r.timestamp_ms for r in got] == list(range(6, 11))
         assert [r.timestamp_ms for r in log.read(["ingest"], limit=3)] == [1, 2, 3]
 
+    def test_end_offsets_say_where_the_next_append_goes(self, make_log: MakeLog) -> None:
+        log = make_log()
+        assert log.end_offsets(["ingest", "registry"]) == {}
+        stored = log.append([ev("ingest", "k", 1), ev("ingest", "k", 2), ev("registry", "x", 3)])
+        ends = log.end_offsets(["ingest", "registry", "deployments"])
+        assert set(ends) == {stored[0].tp, stored[2].tp}
+        for r in stored:
+            assert ends[r.tp] > r.offset
+        # reading from the ends finds nothing; one more append lands at or past them
+        assert list(log.read(["ingest", "registry"], ends)) == []
+        more = log.append([ev("ingest", "k", 4)])
+        assert more[0].offset >= ends[more[0].tp]
+        after = list(log.read(["ingest", "registry"], ends))
+        assert [r.timestamp_ms for r in after] == [4]
+
+    def test_reading_from_positions_across_topics_returns_only_unread(
+        self, make_log: MakeLog
+    ) -> None:
+        log = make_log()
+        first = log.append([ev("features", "f", 1)])
+        busy = log.append([ev("ingest", "k", i) for i in range(2, 40)])
+        positions = {first[0].tp: first[0].offset + 1, busy[-1].tp: busy[-1].offset + 1}
+        positions = {tp: max(o, positions.get(tp, 0)) for tp, o in positions.items()}
+        for r in busy:  # every partition of ingest, caught up
+            positions[r.tp] = max(positions.get(r.tp, 0), r.offset + 1)
+        assert list(log.read(["features", "ingest"], positions)) == []
+        new = log.append([ev("features", "f", 50)])
+        got = list(log.read(["features", "ingest"], positions))
+        assert [(r.topic, r.timestamp_ms) for r in got] == [(new[0].topic, 50)]
+
     def test_read_since_filters_exactly_on_occurred_at(self, make_log: MakeLog) -> None:
         log = make_log()
         # occurred_at need not grow along the log (late or backfilled events)

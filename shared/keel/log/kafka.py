@@ -66,6 +66,8 @@ class _Loop:
 
 
 class KafkaEventLog:
+    remote = True  # asking for end offsets is a round trip: readers cache them (FreshViews)
+
     def __init__(
         self,
         bootstrap: str,
@@ -91,6 +93,8 @@ class KafkaEventLog:
         # end offset (the last stable offset) can lag a commit by the time the broker takes to
         # write its markers, and a read right after an append must still see the append.
         self._written: dict[tuple[str, int], int] = {}
+        self._ends_consumer: Any = None
+        self._ends_lock = threading.Lock()
 
     def _new_producer(self) -> Any:
         from confluent_kafka import Producer
@@ -394,6 +398,24 @@ class KafkaEventLog:
         records = self._scan(list(topics or EVENT_TOPICS), start, None)
         return records if limit is None else itertools.islice(records, limit)
 
+    def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
+        """One ListOffsets request per broker, on a consumer kept for the purpose (a fresh one
+        costs a connection and a metadata round trip every time)."""
+        with self._ends_lock:
+            if self._ends_consumer is None:
+                self._ends_consumer = self._consumer()
+            consumer = self._ends_consumer
+            tps = self._partitions(consumer, topics)
+            ends = self._loop.run(consumer.end_offsets(tps)) if tps else {}
+        # this handle's own appends count even before the broker's markers make them stable
+        out = {
+            (self._logical(tp.topic), tp.partition): max(
+                int(o), self._written.get((tp.topic, tp.partition), 0)
+            )
+            for tp, o in ends.items()
+        }
+        return {tp: o for tp, o in out.items() if o}
+
     def _at(self, consumer: Any, tp: Any) -> int:
         return int(self._loop.run(consumer.position(tp)))
 
@@ -460,6 +482,8 @@ class KafkaEventLog:
         self._closed = True
         self._producer.flush(30)
         del self._producer  # destroy the librdkafka handle now, not at garbage collection
+        if self._ends_consumer is not None:
+            self._loop.run(self._ends_consumer.stop())
         self._loop.close()
 
 

@@ -75,6 +75,11 @@ class EventLog(Protocol):
         """Records whose timestamp (occurred_at) is >= since_ms, in log order. Exact, not a hint."""
         ...
 
+    def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
+        """Per partition of `topics` that holds records: the offset the next append will get
+        (Kafka: transaction markers take offsets too). Cheap: no record is read."""
+        ...
+
     def commit(self, group: str, positions: Mapping[TopicPartition, int]) -> None:
         """Store the group's next offsets to read."""
         ...

@@ -117,9 +117,38 @@ class SqliteEventLog:
         limit: int | None = None,
     ) -> Iterator[LogRecord]:
         starts = {t: o for (t, _p), o in (start or {}).items()}
-        # Topics without a start position begin at 0, so the scan starts at the lowest position.
-        first = 0 if topics is None or len(starts) < len(topics) else min(starts.values())
+        if topics is None or len(starts) < len(topics):
+            first = 0  # a topic without a start position begins at the beginning
+        else:
+            # The first unread record of each topic (one index probe each): a reader that is
+            # caught up costs O(topics), not a scan from its least recently written topic.
+            unread = self._first_unread(starts, topics)
+            if unread is None:
+                return iter(())
+            first = unread
         return self._scan(topics, first, starts, limit)
+
+    def _first_unread(self, starts: Mapping[str, int], topics: Sequence[str]) -> int | None:
+        firsts = []
+        with self._lock:
+            for t in topics:
+                row = self._conn.execute(
+                    "SELECT MIN(seq) FROM events WHERE topic = ? AND seq >= ?", [t, starts[t]]
+                ).fetchone()
+                if row[0] is not None:
+                    firsts.append(int(row[0]))
+        return min(firsts, default=None)
+
+    def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
+        out: dict[TopicPartition, int] = {}
+        with self._lock:
+            for t in topics:
+                row = self._conn.execute(
+                    "SELECT MAX(seq) FROM events WHERE topic = ?", [t]
+                ).fetchone()
+                if row[0] is not None:
+                    out[(t, 0)] = int(row[0]) + 1
+        return out
 
     def read_since(self, since_ms: int, topics: Sequence[str] | None = None) -> Iterator[LogRecord]:
         # The ts index finds the first candidate; from there the scan keeps log order and filters

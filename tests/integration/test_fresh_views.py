@@ -1,0 +1,96 @@
+"""The audit API's read model: a check costs O(topics) when nothing is new and reads only the new
+events when something is; on Kafka a watcher folds what arrives and answers say how old their
+check is. Real SQLite; real Kafka and Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel.audit import view_queries as vq
+from keel.audit.freshness import FreshViews
+from keel.bootstrap import to_outgoing
+from keel.codec import Codec
+from keel.log.port import EventLog, LogRecord
+from keel.log.sqlite import SqliteEventLog
+from keel.schemas.registry import load_registry
+from keel.views.sqlite import SqliteViewStore
+from tests.faults.test_projector_kill import events
+
+pytestmark = pytest.mark.integration
+CODEC = Codec(load_registry())
+
+
+class CountingLog:
+    """The log, counting the records its readers pull."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.inner, self.pulled = log, 0
+
+    def read(self, *args: Any, **kwargs: Any) -> Iterator[LogRecord]:
+        for rec in self.inner.read(*args, **kwargs):
+            self.pulled += 1
+            yield rec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def append(log: EventLog, start: int, n: int) -> None:
+    log.append([to_outgoing(CODEC, e) for i in range(start, start + n) for e in events(i)])
+
+
+def test_a_check_reads_only_what_is_new(tmp_path: Path) -> None:
+    raw = SqliteEventLog(tmp_path / "log.db")
+    append(raw, 0, 1000)  # 2,000 events of history
+    log = CountingLog(raw)
+    views = SqliteViewStore(tmp_path / "views.db")
+    fresh = FreshViews(log, views, CODEC)  # type: ignore[arg-type]
+    first = fresh.check()
+    assert first.lag == 0 and log.pulled == 2000 and fresh.folds == 1
+    log.pulled = 0
+    for _ in range(50):  # nothing new: no fold, no record read
+        assert fresh.check().lag == 0
+    assert log.pulled == 0 and fresh.folds == 1
+    append(raw, 1000, 3)  # six new events: the next check folds exactly those
+    after = fresh.check()
+    assert after.lag == 0 and fresh.folds == 2 and log.pulled == 6
+    model = vq.serving_at(views, "f", "staging" if 1002 % 2 else "prod", time_after_all())
+    assert model["serving"]["model_id"] == f"{1002:064x}"
+    assert after.positions == {f"{t}/{p}": o for (t, p), o in views.tracking("audit").items()}
+
+
+def time_after_all() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_on_kafka_a_watcher_folds_what_arrives(kafka_bootstrap: str, redis_url: str) -> None:
+    from keel.log.kafka import KafkaEventLog, new_prefix
+    from keel.views.redis import RedisViewStore
+
+    log = KafkaEventLog(kafka_bootstrap, prefix=new_prefix())
+    views = RedisViewStore(redis_url, namespace=f"fresh{time.time_ns()}:")
+    try:
+        append(log, 0, 200)
+        fresh = FreshViews(log, views, CODEC, watch_every=0.05)
+        assert fresh.check().lag == 0  # the first state is folded before the first answer
+        append(log, 200, 5)
+        deadline = time.monotonic() + 60
+        while (vq.serving_at(views, "f", "staging", time_after_all())["serving"] or {}).get(
+            "model_id"
+        ) != f"{203:064x}":
+            assert time.monotonic() < deadline, "the watcher did not fold the new events"
+            time.sleep(0.05)
+        state = fresh.check()
+        assert state.lag == 0 and state.checked_ms_ago < 5000
+        assert sum(state.positions.values()) >= 410
+        fresh.close()
+    finally:
+        views.clear()
+        log.close()
