@@ -94,3 +94,34 @@ def test_on_kafka_a_watcher_folds_what_arrives(kafka_bootstrap: str, redis_url: 
     finally:
         views.clear()
         log.close()
+
+
+def test_the_serving_fast_path_answers_as_the_documented_route(tmp_path: Path) -> None:
+    """GET /v1/serving/... skips FastAPI's parameter solving; a request it does not recognise
+    (here an extra query parameter) reaches the FastAPI route: both must answer alike."""
+    from fastapi.testclient import TestClient
+
+    from keel.bootstrap import bootstrap
+    from keel.settings import Settings
+    from services.audit_http import create_app
+
+    (tmp_path / "home").mkdir()
+    log = SqliteEventLog(tmp_path / "home" / "log.db")
+    append(log, 0, 100)
+    log.close()
+    with bootstrap(Settings(home=tmp_path / "home", project=tmp_path / "keel.toml")) as rt:
+        c = TestClient(create_app(rt, token="t"))
+        auth = {"Authorization": "Bearer t"}
+        for query in ("", "?at=2024-01-01T00:30", "?at=1999-01-01", "?at=nonsense"):
+            fast = c.get(f"/v1/serving/f/prod{query}", headers=auth)
+            sep = "&" if query else "?"
+            documented = c.get(f"/v1/serving/f/prod{query}{sep}via=fastapi", headers=auth)
+            assert fast.status_code == documented.status_code, query
+            a, b = fast.json(), documented.json()
+            for doc in (a, b):
+                doc.get("freshness", {}).pop("checked_ms_ago", None)
+                if not query:
+                    doc.pop("at")  # "now" differs by the time between the two requests
+            assert a == b, query
+        assert c.get("/v1/serving/f/prod").status_code == 401  # the guard still runs first
+        assert c.get("/v1/serving/f%2Fx/prod", headers=auth).status_code == 404

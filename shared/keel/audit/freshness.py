@@ -67,6 +67,7 @@ class FreshViews:
         self._folded: Ends | None = None  # the ends the last fold read to
         self._ends: Ends = {}
         self._checked = 0.0
+        self._last = -1
         self._positions: dict[str, int] = {}
         self._stop = threading.Event()
         self.watch_every = watch_every
@@ -87,6 +88,13 @@ class FreshViews:
         self._stop.set()
 
     def _refresh(self) -> None:
+        probe = getattr(self.log, "last_offset", None)  # a cheaper "did anything change?"
+        if probe is not None:
+            last = probe()
+            if last == self._last and self._folded is not None:
+                self._checked = time.monotonic()
+                return
+            self._last = last
         ends = self.log.end_offsets(EVENT_TOPICS)
         self._ends, self._checked = ends, time.monotonic()
         if ends == self._folded:
