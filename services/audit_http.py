@@ -1,7 +1,7 @@
 """The audit service's HTTP JSON API: the same questions as `keel audit …`, read from the views.
 
-GET /v1/serving/{family}/{env}?at=T        the model serving then (one index lookup)
-GET /v1/why/{family}/{env}?at=T            deployment -> promotion -> eval -> model -> data
+GET /v1/serving/{family}/{env}?at=T&as_of=R  the model serving at T as known at R
+GET /v1/why/{family}/{env}?at=T&as_of=R      deployment -> promotion -> eval -> model -> data
 GET /v1/models/{model_id}/why-promoted?over=OTHER&env=E
 GET /v1/models/{a}/diff/{b}?top=5
 GET /v1/registry/{family}?offset=0&limit=50  (paginated, limit <= 1000)
@@ -60,8 +60,11 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
         doc["freshness"] = freshness
         return Response(orjson.dumps(doc, default=str), media_type="application/json")
 
-    def serving_answer(family: str, env: str, at: str | None) -> Response:
-        return answer(vq.serving_at, family, env, when(at))
+    def known(as_of: str | None) -> datetime | None:
+        return when(as_of) if as_of else None
+
+    def serving_answer(family: str, env: str, at: str | None, as_of: str | None) -> Response:
+        return answer(vq.serving_at, family, env, when(at), known(as_of))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -70,31 +73,46 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     # async: these answers take tens of microseconds; a hop to the thread pool would cost more
     # than the answer (the views' reads are local or one Redis round trip)
     @app.get("/v1/serving/{family}/{env}")
-    async def serving(family: str, env: str, at: str | None = None) -> Response:
-        return serving_answer(family, env, at)
+    async def serving(
+        family: str, env: str, at: str | None = None, as_of: str | None = None
+    ) -> Response:
+        return serving_answer(family, env, at, as_of)
 
     @app.get("/v1/why/{family}/{env}")
-    async def why(family: str, env: str, at: str | None = None) -> Response:
-        return answer(vq.why, family, env, when(at))
+    async def why(
+        family: str, env: str, at: str | None = None, as_of: str | None = None
+    ) -> Response:
+        return answer(vq.why, family, env, when(at), known(as_of))
 
     @app.get("/v1/models/{model_id}/why-promoted")
     async def why_promoted(
-        model_id: str, over: str | None = None, env: str | None = None
+        model_id: str, over: str | None = None, env: str | None = None, as_of: str | None = None
     ) -> Response:
-        return answer(vq.why_promoted, model_id, env, over)
+        return answer(vq.why_promoted, model_id, env, over, known(as_of))
 
     @app.get("/v1/models/{a}/diff/{b}")
-    async def diff(a: str, b: str, top: int = Query(5, ge=1, le=100)) -> Response:
-        return answer(vq.diff, a, b, lambda aid: json.loads(rt.artifacts.read_bytes(aid)), top)
+    async def diff(
+        a: str, b: str, top: int = Query(5, ge=1, le=100), as_of: str | None = None
+    ) -> Response:
+        read = lambda aid: json.loads(rt.artifacts.read_bytes(aid))  # noqa: E731
+        return answer(vq.diff, a, b, read, top, known(as_of))
 
     @app.get("/v1/registry/{family}")
     async def registry(
         family: str,
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
         limit: int = Query(50, ge=1, le=1000),
+        as_of: str | None = None,
     ) -> Response:
         return answer(
-            vq.registry_history, family, offset, limit, key="decisions", offset=offset, limit=limit
+            vq.registry_history,
+            family,
+            offset,
+            limit,
+            known(as_of),
+            key="decisions",
+            offset=offset,
+            limit=limit,
         )
 
     app.add_middleware(ServingFastPath, serving=serving_answer)
@@ -116,9 +134,12 @@ class ServingFastPath:
         if len(parts) == 5 and parts[1:3] == ["v1", "serving"] and scope["method"] == "GET":
             query = parse_qs(scope["query_string"].decode("latin-1"))
             family, env = unquote(parts[3]), unquote(parts[4])
-            if family and env and set(query) <= {"at"} and len(query.get("at", ())) <= 1:
+            single = all(len(v) == 1 for v in query.values())
+            if family and env and set(query) <= {"at", "as_of"} and single:
                 try:
-                    response = self.serving(family, env, query.get("at", [None])[0])
+                    response = self.serving(
+                        family, env, query.get("at", [None])[0], query.get("as_of", [None])[0]
+                    )
                 except HTTPException as exc:
                     response = JSONResponse({"detail": exc.detail}, exc.status_code)
                 await response(scope, receive, send)

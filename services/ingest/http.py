@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Request
 
 from keel.errors import KeelError
 from keel.pipeline import Context
-from keel.timeparse import parse_time
+from keel.timeparse import business_time
 from services.http_guard import Guard
 from services.ingest.handlers import ingest_file
 
@@ -55,7 +54,7 @@ def create_app(ctx: Context, token: str | None = None) -> FastAPI:
         with tempfile.TemporaryDirectory(prefix="keel-ingest-") as d:
             path = Path(d) / f"http-{family}.jsonl"
             try:
-                when = parse_time(at)[0] if at else datetime.now(UTC)
+                when = business_time(at)[0]
                 path.write_bytes(lines)
                 with lock:
                     ctx.project.family(family)

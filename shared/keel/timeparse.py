@@ -8,6 +8,9 @@ from keel.errors import KeelError
 
 # Times are stored as milliseconds since the epoch (int64) and compared in UTC: anything that
 # cannot be both is refused here rather than overflowing deeper in (a 500, a traceback).
+# How far a writer's clock may run ahead of the log's: a business time later than now by more
+# is refused, and an event recorded later than its business time by more is "backdated".
+CLOCK_SKEW_MS = 5 * 60 * 1000
 FIRST = datetime(1900, 1, 1, tzinfo=UTC)
 LAST = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -32,5 +35,22 @@ def parse_time(text: str) -> tuple[datetime, bool]:
         raise KeelError(
             f"{text!r} is outside the times Keel records ({FIRST:%Y-%m-%d} to {LAST:%Y-%m-%d})",
             hint="give a time between those dates",
+        )
+    return when, assumed
+
+
+def business_time(text: str | None, now: datetime | None = None) -> tuple[datetime, bool]:
+    """The business time of something being recorded: `text` (default now), never later than
+    now plus the clock-skew allowance. Earlier is allowed (imports, the demo) and shows as
+    backdated in answers, since the log stamps when it was recorded."""
+    now = now or datetime.now(UTC)
+    if text is None:
+        return now, False
+    when, assumed = parse_time(text)
+    if (when - now).total_seconds() * 1000 > CLOCK_SKEW_MS:
+        raise KeelError(
+            f"{text!r} is in the future: facts are recorded when they happen, not ahead of time",
+            hint=f"give a time up to {CLOCK_SKEW_MS // 60_000} minutes ahead of now (clock "
+            "skew) or in the past; past times are recorded as backdated",
         )
     return when, assumed

@@ -128,14 +128,17 @@ class EventLogContract:
         got = list(log.read(["features", "ingest"], positions))
         assert [(r.topic, r.timestamp_ms) for r in got] == [(new[0].topic, 50)]
 
-    def test_read_since_filters_exactly_on_occurred_at(self, make_log: MakeLog) -> None:
+    def test_the_log_stamps_recorded_time_whatever_the_writer_says(self, make_log: MakeLog) -> None:
         log = make_log()
-        # occurred_at need not grow along the log (late or backfilled events)
-        log.append([ev("ingest", "k", 100), ev("ingest", "k", 300), ev("ingest", "k", 200)])
-        log.append([ev("ingest", "k", 50), ev("deployments", "e", 250)])
-        assert sorted(r.timestamp_ms for r in log.read_since(200)) == [200, 250, 300]
-        assert [r.timestamp_ms for r in log.read_since(200, ["ingest"])] == [300, 200]
-        assert list(log.read_since(10_000)) == []
+        before = time.time_ns() // 1_000_000
+        # the writer claims a business time in 1970 and another in 2100
+        stored = log.append([ev("ingest", "k", 5), ev("ingest", "k", 4_102_444_800_000)])
+        after = time.time_ns() // 1_000_000
+        read = list(log.read(["ingest"]))
+        for rec in [*stored, *read]:
+            assert before - 5_000 <= rec.recorded_ms <= after + 5_000, rec
+        assert [r.recorded_ms for r in read] == sorted(r.recorded_ms for r in read)
+        assert [r.timestamp_ms for r in stored] == [5, 4_102_444_800_000]  # business time kept
 
     def test_consumer_positions_are_durable_per_group(self, make_log: MakeLog) -> None:
         log = make_log()

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import singledispatch
 from typing import Any
 
 from keel.audit.queries import decision_doc
 from keel.events import generated as g
+from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import IndexAdd
 
 STATS = "projector:stats"
@@ -31,6 +33,19 @@ STATS = "projector:stats"
 class Change:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     index: list[IndexAdd] = field(default_factory=list)
+    recorded_ms: int = 0  # when the log stored the event (0: not known: its business time)
+
+
+def times(e: Any, change: Change) -> dict[str, Any]:
+    """Both times of an event for the views: business (`since`/`at` elsewhere) and recorded,
+    and whether it was written into the past (recorded later than the clock-skew allowance)."""
+    occurred = int(ms(e))
+    recorded = change.recorded_ms or occurred
+    return {
+        "recorded_ms": recorded,
+        "recorded_at": datetime.fromtimestamp(recorded / 1000, UTC).isoformat(),
+        "backdated": recorded - occurred > CLOCK_SKEW_MS,
+    }
 
 
 def ms(event: Any) -> float:
@@ -44,9 +59,10 @@ def keys_for(event: Any) -> list[str]:
     return [STATS, FAMILIES, *_keys(event)]
 
 
-def evolve(docs: dict[str, dict[str, Any] | None], event: Any) -> Change:
-    """What applying `event` to `docs` writes. `docs` holds every key of keys_for(event)."""
-    change = Change()
+def evolve(docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int = 0) -> Change:
+    """What applying `event` (stored by the log at `recorded_ms`) to `docs` writes. `docs` holds
+    every key of keys_for(event)."""
+    change = Change(recorded_ms=recorded_ms)
     stats = dict(docs.get(STATS) or {"applied": 0, "by_type": {}})
     stats["applied"] += 1
     by_type = dict(stats["by_type"])
@@ -172,6 +188,7 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
         params=dict(e.params),
         code_version=e.code_version,
         trained_at=e.envelope.occurred_at.isoformat(),
+        **times(e, change),
     )
     m.setdefault("evaluations", [])
     m.setdefault("decisions", [])
@@ -193,6 +210,7 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
             "eval_dataset_id": e.eval_dataset_id,
             "metrics": dict(e.metrics),
             "at": e.envelope.occurred_at.isoformat(),
+            **times(e, change),
         }
     )
     m["evaluations"] = evals
@@ -209,7 +227,7 @@ def _decision(
     e: g.ModelPromoted | g.PromotionRejected, docs: dict[str, dict[str, Any] | None], change: Change
 ) -> None:
     eid = e.envelope.event_id
-    change.docs[f"decision:{eid}"] = decision_doc(e)
+    change.docs[f"decision:{eid}"] = {**decision_doc(e), **times(e, change)}
     change.index.append(IndexAdd(f"registry:{e.family}", eid, ms(e)))
     m = _doc(docs, change, f"model:{e.model_id}")
     m.setdefault("id", e.model_id)
@@ -243,6 +261,7 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
         "kind": e.kind,
         "since": e.envelope.occurred_at.isoformat(),
         "actor": e.envelope.actor,
+        **times(e, change),
     }
     # An interval ends where the next deployment of the same environment begins: one index
     # floor lookup answers "what served at T", whatever order the events arrived in.

@@ -63,6 +63,12 @@ class _Session:
     checkpointed: dict[str, int]  # tree sizes of the last checkpoint (read once per session)
 
 
+def recorded(rec: LogRecord, event: Any) -> int:
+    """When the log stored the event; its business time where the log did not say (records
+    stored before logs stamped recorded time)."""
+    return rec.recorded_ms or int(event.envelope.occurred_at.timestamp() * 1000)
+
+
 class Projector:
     def __init__(
         self,
@@ -200,10 +206,7 @@ class Projector:
                     progress.rejected += 1
                     rejected += tr.rejection(rec, event, verdict)
                     continue
-            if (
-                self.as_of_ms is not None
-                and event.envelope.occurred_at.timestamp() * 1000 > self.as_of_ms
-            ):
+            if self.as_of_ms is not None and recorded(rec, event) > self.as_of_ms:
                 progress.after_as_of += 1
                 continue
             events.append((rec, event))
@@ -212,13 +215,13 @@ class Projector:
         index: list[Update] = []
         changed: set[str] = set()
         applied: list[str] = []
-        for _rec, event in events:
+        for rec, event in events:
             eid = event.envelope.event_id
             if eid in already:
                 progress.skipped_duplicates += 1
                 continue
             already.add(eid)
-            change = evolve(docs, event)
+            change = evolve(docs, event, rec.recorded_ms)
             docs.update(change.docs)
             changed.update(change.docs)
             index.extend(change.index)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from keel.errors import KeelError
+from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import ViewStore
 
 ReadJson = Callable[[str], Any]
@@ -17,26 +18,69 @@ def _ms(at: datetime) -> float:
     return float(int(at.timestamp() * 1000))
 
 
-def serving_at(views: ViewStore, family: str, env: str, at: datetime) -> dict[str, Any]:
+def serving_at(
+    views: ViewStore, family: str, env: str, at: datetime, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """What served in `env` at business time `at`, as the system knew at `as_of` (default: as
+    it knows now): among deployments recorded by `as_of`, the latest with a business time at or
+    before `at`. Index walk: from min(at, as_of + skew) down, skipping deployments recorded
+    after `as_of` (only those written into the past after it), so the cost is a few lookups."""
     index = f"serving:{family}:{env}"
-    hit = views.index_floor(index, _ms(at))
     base = {"family": family, "env": env, "at": at.isoformat()}
-    if hit is None:
+    if as_of is not None:
+        base["as_of"] = as_of.isoformat()
+    limit = _ms(at) if as_of is None else min(_ms(at), _ms(as_of) + CLOCK_SKEW_MS)
+    known = (lambda doc: True) if as_of is None else (lambda doc: _recorded(doc) <= _ms(as_of))
+    found = _walk(views, index, limit, known, reverse=True)
+    if found is None:
+        when = f" as known at {as_of.isoformat()}" if as_of is not None else ""
         return {
             **base,
             "serving": None,
-            "message": f"nothing was serving in {env} at {at.isoformat()}",
+            "message": f"nothing was serving in {env} at {at.isoformat()}{when}",
         }
-    member, score = hit
-    doc = views.get(f"deployment:{member}") or {}
-    after = [m for m, s in views.index_range(index, low=score, limit=5) if s > score or m > member]
-    until = views.get(f"deployment:{after[0]}") if after else None
-    return {**base, "serving": {**doc, "until": until["since"] if until else None}}
+    doc, score = found
+    until = _walk(views, index, score, known, reverse=False, after=(score, doc["event_id"]))
+    return {**base, "serving": {**doc, "until": until[0]["since"] if until else None}}
 
 
-def why(views: ViewStore, family: str, env: str, at: datetime) -> dict[str, Any]:
+def _recorded(doc: dict[str, Any]) -> float:
+    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc["since"])))
+
+
+def _walk(
+    views: ViewStore,
+    index: str,
+    bound: float,
+    known: Callable[[dict[str, Any]], bool],
+    reverse: bool,
+    after: tuple[float, str] | None = None,
+    page: int = 16,
+) -> tuple[dict[str, Any], float] | None:
+    """The first deployment from `bound` (down when `reverse`, else up, strictly past `after`)
+    that `known` accepts, with its score; paged, so skipping costs a lookup per page."""
+    offset = 0
+    while True:
+        if reverse:
+            hits = views.index_range(index, high=bound, offset=offset, limit=page, reverse=True)
+        else:
+            hits = views.index_range(index, low=bound, offset=offset, limit=page)
+        docs = views.get_many([f"deployment:{m}" for m, _ in hits])
+        for (member, score), doc in zip(hits, docs, strict=True):
+            if after is not None and (score, member) <= after:
+                continue
+            if doc is not None and known(doc):
+                return doc, score
+        if len(hits) < page:
+            return None
+        offset += page
+
+
+def why(
+    views: ViewStore, family: str, env: str, at: datetime, as_of: datetime | None = None
+) -> dict[str, Any]:
     """deployment -> promotion -> eval report -> model -> feature set -> datasets (5 steps)."""
-    s = serving_at(views, family, env, at)
+    s = serving_at(views, family, env, at, as_of)
     dep = s["serving"]
     if dep is None:
         return {**s, "steps": []}
@@ -54,6 +98,8 @@ def why(views: ViewStore, family: str, env: str, at: datetime) -> dict[str, Any]
                 "reason": promo["reason"],
                 "gates": promo["gates"],
                 "at": promo["at"],
+                "recorded_at": promo.get("recorded_at"),
+                "backdated": promo.get("backdated", False),
                 "actor": promo["actor"],
                 "event_id": promo["event_id"],
             }
@@ -86,16 +132,24 @@ def why(views: ViewStore, family: str, env: str, at: datetime) -> dict[str, Any]
 
 
 def why_promoted(
-    views: ViewStore, model_id: str, env: str | None = None, over: str | None = None
+    views: ViewStore,
+    model_id: str,
+    env: str | None = None,
+    over: str | None = None,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     model = views.get(f"model:{model_id}")
+    if model is not None and as_of is not None:
+        _require_known(model, model_id, as_of)
     if model is None:
         raise KeelError(
             f"no model {model_id[:12]} in the audit views",
             hint="check the ID; run `keel audit project`",
         )
     decisions = [
-        d for d in views.get_many([f"decision:{e}" for e in model.get("decisions", [])]) if d
+        d
+        for d in views.get_many([f"decision:{e}" for e in model.get("decisions", [])])
+        if d and (as_of is None or _recorded_decision(d) <= _ms(as_of))
     ]
     promos = [
         d for d in decisions if d["decision"] == "promoted" and (env is None or d["env"] == env)
@@ -131,22 +185,78 @@ def why_promoted(
 
 
 def registry_history(
-    views: ViewStore, family: str, offset: int = 0, limit: int = 50
+    views: ViewStore,
+    family: str,
+    offset: int = 0,
+    limit: int = 50,
+    as_of: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    members = views.index_range(f"registry:{family}", offset=offset, limit=limit)
-    return [d for d in views.get_many([f"decision:{m}" for m, _ in members]) if d]
+    """Decisions in business-time order; as of a time, only those recorded by then (paged
+    over the decisions known then)."""
+    if as_of is None:
+        members = views.index_range(f"registry:{family}", offset=offset, limit=limit)
+        return [d for d in views.get_many([f"decision:{m}" for m, _ in members]) if d]
+    out: list[dict[str, Any]] = []
+    skip, pos, high = offset, 0, _ms(as_of) + CLOCK_SKEW_MS
+    while len(out) < limit:
+        members = views.index_range(f"registry:{family}", high=high, offset=pos, limit=200)
+        for d in views.get_many([f"decision:{m}" for m, _ in members]):
+            if d and _recorded_decision(d) <= _ms(as_of):
+                if skip:
+                    skip -= 1
+                elif len(out) < limit:
+                    out.append(d)
+        if len(members) < 200:
+            break
+        pos += 200
+    return out
 
 
-def diff(views: ViewStore, a: str, b: str, read_json: ReadJson, top: int = 5) -> dict[str, Any]:
+def _known(doc: dict[str, Any], as_of: datetime) -> bool:
+    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc["at"]))) <= _ms(as_of)
+
+
+def _require_known(model: dict[str, Any], model_id: str, as_of: datetime) -> None:
+    recorded = model.get("recorded_ms")
+    if recorded is None and model.get("trained_at"):
+        recorded = _ms(datetime.fromisoformat(model["trained_at"]))
+    if recorded is not None and recorded > _ms(as_of):
+        raise KeelError(
+            f"model {model_id[:12]} was not yet recorded at {as_of.isoformat()}",
+            hint="ask as of a later time, or without --as-of",
+        )
+
+
+def _recorded_decision(doc: dict[str, Any]) -> float:
+    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc["at"])))
+
+
+def diff(
+    views: ViewStore,
+    a: str,
+    b: str,
+    read_json: ReadJson,
+    top: int = 5,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
     """What differs between two models: training datasets, feature sets and the features whose
-    distribution moved most, code versions, trainer params, contracts, eval metrics."""
+    distribution moved most, code versions, trainer params, contracts, eval metrics. As of a
+    time: both models must have been recorded by then, and metrics are the evaluations known
+    then (what a model was trained on never changes once recorded)."""
     from keel.audit.queries import feature_shift
 
     ma, mb = (views.get(f"model:{m}") for m in (a, b))
     for mid, doc in ((a, ma), (b, mb)):
         if doc is None or "trainer" not in doc:
             raise KeelError(f"no trained model {mid[:12]} in the audit views", hint="check the ID")
+        if as_of is not None:
+            _require_known(doc, mid, as_of)
     assert ma is not None and mb is not None
+    if as_of is not None:
+        ma, mb = (
+            {**m, "evaluations": [e for e in m.get("evaluations", []) if _known(e, as_of)]}
+            for m in (ma, mb)
+        )
     fa = [views.get(f"featureset:{f}") or {} for f in ma["feature_set_ids"]]
     fb = [views.get(f"featureset:{f}") or {} for f in mb["feature_set_ids"]]
     da = {d for f in fa for d in f.get("dataset_ids", [])}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -147,7 +146,10 @@ def _emit(codec: Codec, records: Iterable[LogRecord], json_out: bool) -> None:
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 AtOpt = typer.Option(None, "--at", help="ISO 8601 time (default: now; no zone = UTC)")
 AsOfOpt = typer.Option(
-    None, "--as-of", help="answer from the log as it stood at this time (replayed)"
+    None,
+    "--as-of",
+    help="answer as the system knew at this time: only events the log had recorded by then "
+    "(business time is --at)",
 )
 FamilyOpt = typer.Option(None, "--family", help="model family (default: the only one there is)")
 
@@ -185,25 +187,18 @@ def _time(text: str | None) -> datetime:
 
 
 @contextmanager
-def _views(as_of: str | None) -> Iterator[tuple[Runtime, ViewStore]]:
-    """The current views (brought up to date), or a replay of the log as of a time."""
+def _views(as_of: str | None) -> Iterator[tuple[Runtime, ViewStore, datetime | None]]:
+    """The views brought up to the log's end, and the as-of time: answers as known then come
+    from the views' recorded times (no replay)."""
+    when = _time(as_of) if as_of is not None else None
     with bootstrap(create=False) as rt:
-        if as_of is None:
-            _project(rt)
-            yield rt, rt.views
-            return
-        when = _time(as_of)
-        with tempfile.TemporaryDirectory(prefix="keel-asof-") as d:
-            snap = SqliteViewStore(Path(d) / "views.db")
-            _as_of(rt, snap, when).run()
-            try:
-                yield rt, snap
-            finally:
-                snap.close()
+        _project(rt)
+        yield rt, rt.views, when
 
 
 def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
-    """A replay of the log into `snap` up to `when` (occurred_at); forged events left out."""
+    """A replay into `snap` of the events the log had recorded by `when`; forged ones left
+    out."""
     return Projector(
         rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), trees=False, trust=rt.trust
     )
@@ -244,8 +239,8 @@ def serving(
     json_out: bool = JsonOpt,
 ) -> None:
     """The model serving ENV at a time, with its deployment, promotion and eval IDs."""
-    with _views(as_of) as (_, views):
-        doc = vq.serving_at(views, _family(views, family), env, _time(at))
+    with _views(as_of) as (_, views, known):
+        doc = vq.serving_at(views, _family(views, family), env, _time(at), known)
     if json_out:
         print_json(doc)
         return
@@ -263,8 +258,11 @@ def serving(
         "promotion_event_id",
         "eval_report_id",
         "actor",
+        "recorded_at",
     ):
         row(table, k, str(doc["serving"].get(k)))
+    if doc["serving"].get("backdated"):
+        row(table, "backdated", "yes: recorded after its business time (written into the past)")
     console.print(table)
 
 
@@ -278,8 +276,8 @@ def why(
     json_out: bool = JsonOpt,
 ) -> None:
     """Why this model serves ENV: deployment -> promotion -> eval -> model -> features/datasets."""
-    with _views(as_of) as (_, views):
-        doc = vq.why(views, _family(views, family), env, _time(at))
+    with _views(as_of) as (_, views, known):
+        doc = vq.why(views, _family(views, family), env, _time(at), known)
     if json_out:
         print_json(doc)
         return
@@ -305,10 +303,10 @@ def why_promoted_cmd(
     json_out: bool = JsonOpt,
 ) -> None:
     """The promotion record of MODEL, its gates, and the metrics beside the model it replaced."""
-    with _views(as_of) as (rt, views):
+    with _views(as_of) as (rt, views, known):
         model_id = rt.artifacts.resolve(model)
         other = rt.artifacts.resolve(over) if over else None
-        doc = vq.why_promoted(views, model_id, env, other)
+        doc = vq.why_promoted(views, model_id, env, other, known)
     if json_out:
         print_json(doc)
         return
@@ -333,9 +331,10 @@ def diff_cmd(
     json_out: bool = JsonOpt,
 ) -> None:
     """What changed between two models: data, features, code, params, contracts, metrics."""
-    with _views(as_of) as (rt, views):
+    with _views(as_of) as (rt, views, known):
         ida, idb = rt.artifacts.resolve(a), rt.artifacts.resolve(b)
-        doc = vq.diff(views, ida, idb, lambda aid: json.loads(rt.artifacts.read_bytes(aid)), top)
+        read = lambda aid: json.loads(rt.artifacts.read_bytes(aid))  # noqa: E731
+        doc = vq.diff(views, ida, idb, read, top, known)
     if json_out:
         print_json(doc)
         return
@@ -392,16 +391,19 @@ def history(
     json_out: bool = JsonOpt,
 ) -> None:
     """Registry history: every promotion and rejection, oldest first, with its reason."""
-    with _views(as_of) as (_, views):
-        rows = vq.registry_history(views, _family(views, family), offset, limit)
+    with _views(as_of) as (_, views, known):
+        rows = vq.registry_history(views, _family(views, family), offset, limit, known)
     if json_out:
         print_json({"offset": offset, "limit": limit, "decisions": rows})
         return
     table = Table(title="registry history")
-    for c in ("at", "env", "model", "decision", "reason"):
+    for c in ("at", "recorded", "env", "model", "decision", "reason"):
         table.add_column(c)
     for d in rows:
-        row(table, d["at"][:19], d["env"], d["model_id"][:12], d["decision"], d["reason"])
+        recorded = str(d.get("recorded_at", ""))[:19] + (
+            " (backdated)" if d.get("backdated") else ""
+        )
+        row(table, d["at"][:19], recorded, d["env"], d["model_id"][:12], d["decision"], d["reason"])
     console.print(table)
 
 

@@ -18,7 +18,7 @@ from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
 from keel.settings import Settings
-from keel.timeparse import parse_time
+from keel.timeparse import business_time
 
 ProjectOpt = typer.Option(
     None, "--project", help="keel.toml (default: $KEEL_PROJECT or ./keel.toml)"
@@ -34,9 +34,7 @@ service_app = typer.Typer(
 
 
 def _when(at: str | None) -> datetime:
-    if at is None:
-        return datetime.now(UTC)
-    when, assumed = parse_time(at)
+    when, assumed = business_time(at)
     if assumed:
         err_console.print(f"note: --at {at} has no zone; UTC assumed")
     return when

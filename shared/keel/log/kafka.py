@@ -27,6 +27,7 @@ from keel.topics import EVENT_TOPICS
 T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
 SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
+TIMESTAMP_LOG_APPEND_TIME = 2  # confluent_kafka.TIMESTAMP_LOG_APPEND_TIME
 SIG_HEADER = "keel-sig"  # the writer's signature record (keel.signing)
 AVRO_MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, then the 8-byte fingerprint
 AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+binary; encoding=single-object"
@@ -253,7 +254,11 @@ class KafkaEventLog:
         for that partition."""
         partition_of: dict[tuple[str, bytes], int] = {}
         offsets: dict[tuple[str, int], list[int]] = {}
+        stamped: dict[tuple[str, int, int], int] = {}
         for m in msgs:
+            kind, ts = m.timestamp()
+            if kind == TIMESTAMP_LOG_APPEND_TIME:
+                stamped[(m.topic(), m.partition(), m.offset())] = int(ts)
             tp = (m.topic(), m.partition())
             partition_of[(tp[0], m.key())] = tp[1]
             got = offsets.get(tp)
@@ -266,15 +271,17 @@ class KafkaEventLog:
         for e in events:
             topic = phys[e.topic]
             part = partition_of[(topic, e.key.encode())]
+            offset = next(cursors[(topic, part)])
             out.append(
                 LogRecord(
                     e.topic,
                     part,
-                    next(cursors[(topic, part)]),
+                    offset,
                     e.key,
                     e.timestamp_ms,
                     e.value,
                     e.sig,
+                    stamped.get((topic, part, offset), 0),
                 )
             )
         return out
@@ -373,6 +380,7 @@ class KafkaEventLog:
                             m.timestamp,
                             m.value,
                             _sig(m.headers),
+                            _recorded(m),
                         )
                 # Done with a partition once its position passes the end snapshot. Transaction
                 # markers take offsets but are never returned, so offsets alone cannot tell.
@@ -419,12 +427,6 @@ class KafkaEventLog:
     def _at(self, consumer: Any, tp: Any) -> int:
         return int(self._loop.run(consumer.position(tp)))
 
-    def read_since(self, since_ms: int, topics: Sequence[str] | None = None) -> Iterator[LogRecord]:
-        for rec in self._scan(list(topics or EVENT_TOPICS), None, since_ms):
-            if rec.timestamp_ms >= since_ms:  # exact: timestamps need not grow along a partition
-                yield rec
-
-    # -- groups ----------------------------------------------------------------------------
     def commit(self, group: str, positions: Mapping[TopicPartition, int]) -> None:
         from aiokafka import TopicPartition as TP
         from aiokafka.structs import OffsetAndMetadata
@@ -513,6 +515,7 @@ class KafkaSubscription:
                         m.timestamp,
                         m.value,
                         _sig(m.headers),
+                        _recorded(m),
                     )
                 )
             if msgs:
@@ -557,6 +560,12 @@ def _headers(e: OutgoingEvent) -> list[tuple[str, bytes]]:
     if e.sig:
         out.append((SIG_HEADER, e.sig))
     return out
+
+
+def _recorded(m: Any) -> int:
+    """The broker's append time (topics with message.timestamp.type=LogAppendTime); 0 for a
+    record whose topic kept the writer's CreateTime (recorded time not known)."""
+    return int(m.timestamp) if m.timestamp_type == 1 else 0
 
 
 def _sig(headers: Any) -> bytes | None:

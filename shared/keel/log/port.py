@@ -35,6 +35,9 @@ class LogRecord:
     timestamp_ms: int
     value: bytes
     sig: bytes | None = None
+    # When the log stored it, stamped by the log, never by the writer (SQLite: its append
+    # clock; Kafka: the broker's LogAppendTime). 0: not known (stored before logs stamped it).
+    recorded_ms: int = 0
 
     @property
     def tp(self) -> TopicPartition:
@@ -69,10 +72,6 @@ class EventLog(Protocol):
         limit: int | None = None,
     ) -> Iterator[LogRecord]:
         """Records of `topics` (default: all) from `start` (default: the beginning), in order."""
-        ...
-
-    def read_since(self, since_ms: int, topics: Sequence[str] | None = None) -> Iterator[LogRecord]:
-        """Records whose timestamp (occurred_at) is >= since_ms, in log order. Exact, not a hint."""
         ...
 
     def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:

@@ -17,15 +17,14 @@ from keel.topics import EVENT_TOPICS
 SCHEMAS_TOPIC = "schemas"
 AUDIT_TOPIC = "audit"
 NEVER = "-1"
-LONG_MAX = "9223372036854775807"
 
 _EVENT_CONFIG = {
     "retention.ms": NEVER,
     "retention.bytes": NEVER,
     "cleanup.policy": "delete",
-    "message.timestamp.type": "CreateTime",
-    "message.timestamp.before.max.ms": LONG_MAX,
-    "message.timestamp.after.max.ms": "3600000",
+    # Recorded time comes from the log, not the writer: the broker stamps each record when it
+    # appends it. The business time (occurred_at) travels in the event's envelope.
+    "message.timestamp.type": "LogAppendTime",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from keel.errors import KeelError
@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
     key TEXT NOT NULL,
     ts INTEGER NOT NULL,
     value BLOB NOT NULL,
-    sig BLOB
+    sig BLOB,
+    recorded INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_topic_seq ON events (topic, seq);
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
@@ -49,8 +50,10 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
     return conn
 
 
-def _rows(rows: list[tuple[int, str, str, int, bytes, bytes | None]]) -> list[LogRecord]:
-    return [LogRecord(t, 0, seq, k, ts, v, sig) for seq, t, k, ts, v, sig in rows]
+def _rows(
+    rows: list[tuple[int, str, str, int, bytes, bytes | None, int | None]],
+) -> list[LogRecord]:
+    return [LogRecord(t, 0, seq, k, ts, v, sig, rec or 0) for seq, t, k, ts, v, sig, rec in rows]
 
 
 class LogLocked(KeelError):
@@ -64,14 +67,20 @@ class LogLocked(KeelError):
 
 
 class SqliteEventLog:
-    def __init__(self, path: Path, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, lock_timeout: float = 30.0, clock: Callable[[], int] | None = None
+    ) -> None:
+        """clock: milliseconds now, for the recorded time (tests pass their own)."""
         self.path, self.lock_timeout = path, lock_timeout
+        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
         self._lock = threading.Lock()
         self._conn = connect(path, lock_timeout)
         self._conn.executescript(_DDL)
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
         if "sig" not in columns:  # a log written before events were signed
             self._conn.execute("ALTER TABLE events ADD COLUMN sig BLOB")
+        if "recorded" not in columns:  # a log written before it stamped recorded time
+            self._conn.execute("ALTER TABLE events ADD COLUMN recorded INTEGER")
 
     def append(self, events: Sequence[OutgoingEvent]) -> list[LogRecord]:
         if not events:
@@ -83,13 +92,18 @@ class SqliteEventLog:
             except sqlite3.OperationalError as exc:
                 raise LogLocked(self.path, self.lock_timeout, exc) from None
             try:
-                row = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
-                first = int(row[0]) + 1
+                row = cur.execute(
+                    "SELECT seq, recorded FROM events ORDER BY seq DESC LIMIT 1"
+                ).fetchone() or (0, 0)
+                first = int(row[0] or 0) + 1
+                # recorded time: the log's clock at append, never earlier than the last record's
+                # (a clock stepping back must not reorder what was known when)
+                recorded = max(self.clock(), int(row[1] or 0))
                 cur.executemany(
-                    "INSERT INTO events (seq, topic, key, ts, value, sig) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events (seq, topic, key, ts, value, sig, recorded) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (first + i, e.topic, e.key, e.timestamp_ms, e.value, e.sig)
+                        (first + i, e.topic, e.key, e.timestamp_ms, e.value, e.sig, recorded)
                         for i, e in enumerate(events)
                     ],
                 )
@@ -98,13 +112,13 @@ class SqliteEventLog:
                 cur.execute("ROLLBACK")
                 raise
         return [
-            LogRecord(e.topic, 0, first + i, e.key, e.timestamp_ms, e.value, e.sig)
+            LogRecord(e.topic, 0, first + i, e.key, e.timestamp_ms, e.value, e.sig, recorded)
             for i, e in enumerate(events)
         ]
 
     def _page(self, where: str, params: list[object]) -> list[LogRecord]:
         sql = (
-            "SELECT seq, topic, key, ts, value, sig FROM events "
+            "SELECT seq, topic, key, ts, value, sig, recorded FROM events "
             f"WHERE {where} ORDER BY seq LIMIT {_PAGE}"
         )
         with self._lock:
@@ -149,19 +163,6 @@ class SqliteEventLog:
                 if row[0] is not None:
                     out[(t, 0)] = int(row[0]) + 1
         return out
-
-    def read_since(self, since_ms: int, topics: Sequence[str] | None = None) -> Iterator[LogRecord]:
-        # The ts index finds the first candidate; from there the scan keeps log order and filters
-        # exactly, because occurred_at need not increase along the log.
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT MIN(seq) FROM events WHERE ts >= ?", [since_ms]
-            ).fetchone()
-        if row[0] is None:
-            return
-        for rec in self._scan(topics, int(row[0]), {}, None):
-            if rec.timestamp_ms >= since_ms:
-                yield rec
 
     def _scan(
         self,
