@@ -28,6 +28,7 @@ T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
 SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
 TIMESTAMP_LOG_APPEND_TIME = 2  # confluent_kafka.TIMESTAMP_LOG_APPEND_TIME
+TIME_HEADER = "keel-time"  # the writer's timestamp (ms): the business time, when Keel writes
 SIG_HEADER = "keel-sig"  # the writer's signature record (keel.signing)
 AVRO_MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, then the 8-byte fingerprint
 AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+binary; encoding=single-object"
@@ -377,7 +378,7 @@ class KafkaEventLog:
                             tp.partition,
                             m.offset,
                             key,
-                            m.timestamp,
+                            _writer_time(m),
                             m.value,
                             _sig(m.headers),
                             _recorded(m),
@@ -512,7 +513,7 @@ class KafkaSubscription:
                         tp.partition,
                         m.offset,
                         m.key.decode() if m.key else "",
-                        m.timestamp,
+                        _writer_time(m),
                         m.value,
                         _sig(m.headers),
                         _recorded(m),
@@ -557,9 +558,19 @@ def _headers(e: OutgoingEvent) -> list[tuple[str, bytes]]:
         out.append(("content-type", b"application/json"))
     if e.event_type:
         out.append(("keel-event-type", e.event_type.encode()))
+    # the writer's (business) time: the record's own timestamp is the broker's append time
+    out.append((TIME_HEADER, str(e.timestamp_ms).encode()))
     if e.sig:
         out.append((SIG_HEADER, e.sig))
     return out
+
+
+def _writer_time(m: Any) -> int:
+    """The writer's timestamp: its header, or the record's (CreateTime topics)."""
+    for name, value in m.headers or ():
+        if name == TIME_HEADER:
+            return int(value)
+    return int(m.timestamp)
 
 
 def _recorded(m: Any) -> int:
