@@ -23,8 +23,11 @@ def serving_at(
 ) -> dict[str, Any]:
     """What served in `env` at business time `at`, as the system knew at `as_of` (default: as
     it knows now): among deployments recorded by `as_of`, the latest with a business time at or
-    before `at`. Index walk: from min(at, as_of + skew) down, skipping deployments recorded
-    after `as_of` (only those written into the past after it), so the cost is a few lookups."""
+    before `at`. Index walk over business time, from min(at, as_of + skew) down (nothing
+    recorded by `as_of` has a business time later than that: later ones are refused), skipping
+    deployments recorded after `as_of`; the end of the interval likewise, up to as_of + skew.
+    Cost: a lookup per 16 skipped, i.e. per 16 deployments recorded after `as_of` with business
+    times in between (written into the past after R, or within the clock-skew window)."""
     index = f"serving:{family}:{env}"
     base = {"family": family, "env": env, "at": at.isoformat()}
     if as_of is not None:
@@ -40,7 +43,11 @@ def serving_at(
             "message": f"nothing was serving in {env} at {at.isoformat()}{when}",
         }
     doc, score = found
-    until = _walk(views, index, score, known, reverse=False, after=(score, doc["event_id"]))
+    # what follows it as known at R: recorded by R, so a business time by R + skew at the latest
+    ceiling = float("inf") if as_of is None else _ms(as_of) + CLOCK_SKEW_MS
+    until = _walk(
+        views, index, score, known, reverse=False, after=(score, doc["event_id"]), high=ceiling
+    )
     return {**base, "serving": {**doc, "until": until[0]["since"] if until else None}}
 
 
@@ -56,24 +63,25 @@ def _walk(
     reverse: bool,
     after: tuple[float, str] | None = None,
     page: int = 16,
+    high: float = float("inf"),
 ) -> tuple[dict[str, Any], float] | None:
     """The first deployment from `bound` (down when `reverse`, else up, strictly past `after`)
     that `known` accepts, with its score; paged, so skipping costs a lookup per page."""
-    offset = 0
+    offset, size = 0, 1  # the first candidate usually answers: fetch one, then pages
     while True:
         if reverse:
-            hits = views.index_range(index, high=bound, offset=offset, limit=page, reverse=True)
+            hits = views.index_range(index, high=bound, offset=offset, limit=size, reverse=True)
         else:
-            hits = views.index_range(index, low=bound, offset=offset, limit=page)
+            hits = views.index_range(index, low=bound, high=high, offset=offset, limit=size)
         docs = views.get_many([f"deployment:{m}" for m, _ in hits])
         for (member, score), doc in zip(hits, docs, strict=True):
             if after is not None and (score, member) <= after:
                 continue
             if doc is not None and known(doc):
                 return doc, score
-        if len(hits) < page:
+        if len(hits) < size:
             return None
-        offset += page
+        offset, size = offset + size, page
 
 
 def why(
