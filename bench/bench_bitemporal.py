@@ -30,52 +30,15 @@ from keel.audit import view_queries as vq
 from keel.audit.projector import Projector
 from keel.bootstrap import to_outgoing
 from keel.codec import Codec
-from keel.events import envelope
-from keel.events import generated as g
 from keel.log.port import EventLog
 from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
+from tests.faults.test_projector_kill import events
 
 CODEC = Codec(load_registry())
 START = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def pair(i: int, at: datetime) -> list[Any]:
-    def env(kind: str, subject: str) -> g.Envelope:
-        return envelope(
-            kind,
-            subject=subject,
-            service="bench",
-            code_version="c",
-            actor="bench",
-            correlation_id="c",
-            occurred_at=at,
-        )
-
-    model = f"{i:064x}"
-    return [
-        g.ArtifactRecorded(
-            envelope=env("ArtifactRecorded", model),
-            artifact_id=model,
-            kind="model",
-            parents=(),
-            code_version="c",
-            params_json="{}",
-            digest="d" * 64,
-            size=1,
-            location="x",
-        ),
-        g.ModelDeployed(
-            envelope=env("ModelDeployed", "f/env"),
-            family="f",
-            env=("prod", "staging")[i % 2],
-            model_id=model,
-            manifest_id="m" * 64,
-            kind="promotion",
-        ),
-    ]
 
 
 def fill(log: EventLog, n: int, now: Callable[[int], datetime], per_append: int) -> None:
@@ -87,7 +50,7 @@ def fill(log: EventLog, n: int, now: Callable[[int], datetime], per_append: int)
         at = now(i) - timedelta(seconds=rnd.uniform(0, 30))
         if rnd.random() < 0.01:
             at -= timedelta(days=rnd.uniform(1, 90))
-        batch += pair(i, at)
+        batch += events(i, at)
         if len(batch) >= per_append:
             log.append([to_outgoing(CODEC, e) for e in batch])
             batch = []

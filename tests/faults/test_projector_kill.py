@@ -29,8 +29,10 @@ EVENTS = 200_000
 KILLS = 20
 
 
-def events(i: int) -> list[Any]:
-    at = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=i)
+def events(i: int, at: datetime | None = None) -> list[Any]:
+    """Deployment i (alternating prod and staging) and its model's ArtifactRecorded, at `at`
+    (default: 2024-01-01 plus i minutes)."""
+    at = at or datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=i)
 
     def env(kind: str, subject: str) -> g.Envelope:
         return envelope(

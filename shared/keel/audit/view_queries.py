@@ -51,8 +51,10 @@ def serving_at(
     return {**base, "serving": {**doc, "until": until[0]["since"] if until else None}}
 
 
-def _recorded(doc: dict[str, Any]) -> float:
-    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc["since"])))
+def _recorded(doc: dict[str, Any], business: str = "since") -> float:
+    """When the log recorded what `doc` describes; views folded before recorded time was
+    kept fall back to its business time (field `business`)."""
+    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc[business])))
 
 
 def _walk(
@@ -157,7 +159,7 @@ def why_promoted(
     decisions = [
         d
         for d in views.get_many([f"decision:{e}" for e in model.get("decisions", [])])
-        if d and (as_of is None or _recorded_decision(d) <= _ms(as_of))
+        if d and (as_of is None or _recorded(d, "at") <= _ms(as_of))
     ]
     promos = [
         d for d in decisions if d["decision"] == "promoted" and (env is None or d["env"] == env)
@@ -209,7 +211,7 @@ def registry_history(
     while len(out) < limit:
         members = views.index_range(f"registry:{family}", high=high, offset=pos, limit=200)
         for d in views.get_many([f"decision:{m}" for m, _ in members]):
-            if d and _recorded_decision(d) <= _ms(as_of):
+            if d and _recorded(d, "at") <= _ms(as_of):
                 if skip:
                     skip -= 1
                 elif len(out) < limit:
@@ -220,23 +222,12 @@ def registry_history(
     return out
 
 
-def _known(doc: dict[str, Any], as_of: datetime) -> bool:
-    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc["at"]))) <= _ms(as_of)
-
-
 def _require_known(model: dict[str, Any], model_id: str, as_of: datetime) -> None:
-    recorded = model.get("recorded_ms")
-    if recorded is None and model.get("trained_at"):
-        recorded = _ms(datetime.fromisoformat(model["trained_at"]))
-    if recorded is not None and recorded > _ms(as_of):
+    if _recorded(model, "trained_at") > _ms(as_of):
         raise KeelError(
             f"model {model_id[:12]} was not yet recorded at {as_of.isoformat()}",
             hint="ask as of a later time, or without --as-of",
         )
-
-
-def _recorded_decision(doc: dict[str, Any]) -> float:
-    return float(doc.get("recorded_ms") or _ms(datetime.fromisoformat(doc["at"])))
 
 
 def diff(
@@ -262,7 +253,12 @@ def diff(
     assert ma is not None and mb is not None
     if as_of is not None:
         ma, mb = (
-            {**m, "evaluations": [e for e in m.get("evaluations", []) if _known(e, as_of)]}
+            {
+                **m,
+                "evaluations": [
+                    e for e in m.get("evaluations", []) if _recorded(e, "at") <= _ms(as_of)
+                ],
+            }
             for m in (ma, mb)
         )
     fa = [views.get(f"featureset:{f}") or {} for f in ma["feature_set_ids"]]
@@ -288,6 +284,10 @@ def diff(
             "b": sorted({f.get("code_version") for f in fb}),
         },
         "trainer": {"a": ma["trainer"], "b": mb["trainer"]},
+        "trained": {
+            side: {k: m.get(k) for k in ("trained_at", "recorded_at", "backdated")}
+            for side, m in (("a", ma), ("b", mb))
+        },
         "params": {
             k: {"a": ma["params"].get(k), "b": mb["params"].get(k)}
             for k in sorted(set(ma["params"]) | set(mb["params"]))

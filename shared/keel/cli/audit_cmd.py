@@ -342,6 +342,14 @@ def diff_cmd(
     row(table, "datasets only in A", ", ".join(x[:12] for x in doc["datasets"]["only_a"]) or "none")
     row(table, "datasets only in B", ", ".join(x[:12] for x in doc["datasets"]["only_b"]) or "none")
     row(table, "shared datasets", str(doc["datasets"]["shared"]))
+    for side in ("a", "b"):
+        t = doc["trained"][side]
+        mark = " (backdated)" if t.get("backdated") else ""
+        row(
+            table,
+            f"{side.upper()} trained / recorded",
+            f"{str(t.get('trained_at'))[:19]} / {str(t.get('recorded_at'))[:19]}{mark}",
+        )
     row(
         table,
         "code version",
