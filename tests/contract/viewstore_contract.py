@@ -41,6 +41,11 @@ class ViewStoreContract:
         assert v.index_floor("serving:prod", 3500) == ("m3", 3000.0)
         assert v.index_floor("serving:prod", 3000) == ("m3", 3000.0)
         assert v.index_floor("serving:prod", 999) is None
+        assert v.index_around("serving:prod", 3500) == (("m3", 3000.0), ("m4", 4000.0))
+        assert v.index_around("serving:prod", 3000) == (("m3", 3000.0), ("m4", 4000.0))
+        assert v.index_around("serving:prod", 999) == (None, ("m1", 1000.0))
+        assert v.index_around("serving:prod", 1e12) == (("m10", 10000.0), None)
+        assert v.index_around("nothing", 5) == (None, None)
         assert [m for m, _ in v.index_range("serving:prod", 2000, 5000)] == ["m2", "m3", "m4", "m5"]
         page2 = v.index_range("serving:prod", offset=3, limit=3)
         assert [m for m, _ in page2] == ["m4", "m5", "m6"]

@@ -32,9 +32,23 @@ def serving_at(
     base = {"family": family, "env": env, "at": at.isoformat()}
     if as_of is not None:
         base["as_of"] = as_of.isoformat()
-    limit = _ms(at) if as_of is None else min(_ms(at), _ms(as_of) + CLOCK_SKEW_MS)
-    known = (lambda doc: True) if as_of is None else (lambda doc: _recorded(doc) <= _ms(as_of))
-    found = _walk(views, index, limit, known, reverse=True)
+    bound = _ms(at) if as_of is None else min(_ms(at), _ms(as_of) + CLOCK_SKEW_MS)
+    # what follows it as known at R: recorded by R, so a business time by R + skew at the latest
+    ceiling = float("inf") if as_of is None else _ms(as_of) + CLOCK_SKEW_MS
+    cutoff = float("inf") if as_of is None else _ms(as_of)
+
+    def known(doc: dict[str, Any]) -> bool:
+        return as_of is None or _recorded(doc) <= cutoff
+
+    # The usual case in two round trips: the deployment current at the bound and the next one,
+    # both known at R. Otherwise the walks below skip what was recorded after R.
+    below, above = views.index_around(index, bound)
+    first, following = views.get_many(
+        [f"deployment:{hit[0]}" if hit else "-" for hit in (below, above)]
+    )
+    found = (first, below[1]) if below and first and known(first) else None
+    if found is None and below is not None:
+        found = _walk(views, index, bound, known, reverse=True)
     if found is None:
         when = f" as known at {as_of.isoformat()}" if as_of is not None else ""
         return {
@@ -43,12 +57,15 @@ def serving_at(
             "message": f"nothing was serving in {env} at {at.isoformat()}{when}",
         }
     doc, score = found
-    # what follows it as known at R: recorded by R, so a business time by R + skew at the latest
-    ceiling = float("inf") if as_of is None else _ms(as_of) + CLOCK_SKEW_MS
-    until = _walk(
-        views, index, score, known, reverse=False, after=(score, doc["event_id"]), high=ceiling
-    )
-    return {**base, "serving": {**doc, "until": until[0]["since"] if until else None}}
+    if above is None or above[1] > ceiling:
+        until = None
+    elif doc is first and following is not None and known(following):
+        until = following["since"]
+    else:
+        after = (score, doc["event_id"])
+        nxt = _walk(views, index, score, known, reverse=False, after=after, high=ceiling)
+        until = nxt[0]["since"] if nxt else None
+    return {**base, "serving": {**doc, "until": until}}
 
 
 def _recorded(doc: dict[str, Any], business: str = "since") -> float:

@@ -89,6 +89,13 @@ class ViewStore(Protocol):
         """The member with the greatest score <= `score` ("what was current at T")."""
         ...
 
+    def index_around(
+        self, index: str, score: float
+    ) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
+        """(the member with the greatest score <= `score`, the one with the least score >
+        `score`) in one call: "what was current at T, and what came next" (one round trip)."""
+        ...
+
     def contains(self, name: str, members: Sequence[str]) -> list[bool]:
         """For each member, whether it is in set `name` (one round trip for the lot)."""
         ...

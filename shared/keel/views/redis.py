@@ -160,6 +160,19 @@ class RedisViewStore:
         )
         return (rows[0][0].decode(), float(rows[0][1])) if rows else None
 
+    def index_around(
+        self, index: str, score: float
+    ) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
+        key = self._idx(index)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zrevrangebyscore(key, score, "-inf", start=0, num=1, withscores=True)
+        pipe.zrangebyscore(key, f"({score}", "+inf", start=0, num=1, withscores=True)
+        below, above = pipe.execute()
+        return (
+            (below[0][0].decode(), float(below[0][1])) if below else None,
+            (above[0][0].decode(), float(above[0][1])) if above else None,
+        )
+
     def tracking(self, projector: str) -> dict[TopicPartition, int]:
         raw = self._r.hgetall(self._trk(projector))
         out: dict[TopicPartition, int] = {}

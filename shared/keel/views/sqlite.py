@@ -159,6 +159,25 @@ class SqliteViewStore:
             ).fetchone()
         return None if row is None else (row[0], float(row[1]))
 
+    def index_around(
+        self, index: str, score: float
+    ) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
+        with self._lock:
+            below = self._db.execute(
+                "SELECT member, score FROM idx WHERE name = ? AND score <= ? "
+                "ORDER BY score DESC, member DESC LIMIT 1",
+                [index, score],
+            ).fetchone()
+            above = self._db.execute(
+                "SELECT member, score FROM idx WHERE name = ? AND score > ? "
+                "ORDER BY score ASC, member ASC LIMIT 1",
+                [index, score],
+            ).fetchone()
+        return (
+            (below[0], float(below[1])) if below else None,
+            (above[0], float(above[1])) if above else None,
+        )
+
     def tracking(self, projector: str) -> dict[TopicPartition, int]:
         with self._lock:
             rows = self._db.execute(
