@@ -33,6 +33,7 @@ def test_a_backdated_rollback_leaves_earlier_as_of_answers_alone(tmp_path: Path)
     before_rollback = datetime.now(UTC).isoformat()
     time.sleep(0.01)
     known_then = keel(env, *serving, "--as-of", before_rollback)["serving"]
+    july_2 = keel(env, *serving, "--as-of", "2025-07-02")  # the question, before
     rolled = keel(
         env,
         "deploy",
@@ -46,6 +47,9 @@ def test_a_backdated_rollback_leaves_earlier_as_of_answers_alone(tmp_path: Path)
     )
     still = keel(env, *serving, "--as-of", before_rollback)["serving"]
     assert still == known_then, "a write into the past changed an earlier as-of answer"
+    # the demo recorded everything today, so on 2025-07-02 nothing was known yet; either way
+    # the rollback written today does not change that answer
+    assert keel(env, *serving, "--as-of", "2025-07-02") == july_2
     now = keel(env, *serving)["serving"]
     assert now["model_id"] == rolled["model_id"] != known_then["model_id"]
     assert now["since"].startswith("2025-06-15") and now["backdated"] is True

@@ -26,8 +26,8 @@ def serving_at(
     before `at`. Index walk over business time, from min(at, as_of + skew) down (nothing
     recorded by `as_of` has a business time later than that: later ones are refused), skipping
     deployments recorded after `as_of`; the end of the interval likewise, up to as_of + skew.
-    Cost: a lookup per 16 skipped, i.e. per 16 deployments recorded after `as_of` with business
-    times in between (written into the past after R, or within the clock-skew window)."""
+    Cost: two round trips, plus, when candidates were recorded after `as_of` (written into the
+    past after R, or within the clock-skew window), a walk in pages of 16, 64, 256, 1024."""
     index = f"serving:{family}:{env}"
     base = {"family": family, "env": env, "at": at.isoformat()}
     if as_of is not None:
@@ -100,7 +100,9 @@ def _walk(
                 return doc, score
         if len(hits) < size:
             return None
-        offset, size = offset + size, page
+        # growing pages: a long run of too-recent deployments (a bulk import, compressed time)
+        # costs a few round trips, not one per 16
+        offset, size = offset + size, min(max(page, size * 4), 1024)
 
 
 def why(
