@@ -31,9 +31,10 @@ def test_deployments_become_serving_index_entries_and_documents() -> None:
     docs, index = fold([a, b])
     assert docs[STATS]["applied"] == 2 and docs[STATS]["by_type"] == {"ModelDeployed": 2}
     assert docs["meta:families"] == {"families": ["fam"]}
+    # members carry the recorded time (here none was given: the business time stands in)
     assert {(i.index, i.member) for i in index} == {
-        ("serving:fam:prod", a.envelope.event_id),
-        ("serving:fam:staging", b.envelope.event_id),
+        ("serving:fam:prod", f"{a.envelope.event_id}@1735689600000"),
+        ("serving:fam:staging", f"{b.envelope.event_id}@1740787200000"),
     }
     assert docs[f"deployment:{a.envelope.event_id}"]["model_id"] == "A"
 

@@ -249,6 +249,7 @@ _apply.register(g.PromotionRejected)(_decision)
 @_apply.register
 def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
+    when = times(e, change)
     change.docs[f"deployment:{eid}"] = {
         "event_id": eid,
         "family": e.family,
@@ -261,8 +262,11 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
         "kind": e.kind,
         "since": e.envelope.occurred_at.isoformat(),
         "actor": e.envelope.actor,
-        **times(e, change),
+        **when,
     }
     # An interval ends where the next deployment of the same environment begins: one index
     # floor lookup answers "what served at T", whatever order the events arrived in.
-    change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", eid, ms(e)))
+    # The member carries the recorded time, so "as known at R" walks read it from the index
+    # alone and fetch only the deployment they answer with.
+    member = f"{eid}@{when['recorded_ms']}"
+    change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, ms(e)))

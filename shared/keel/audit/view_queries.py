@@ -37,35 +37,45 @@ def serving_at(
     ceiling = float("inf") if as_of is None else _ms(as_of) + CLOCK_SKEW_MS
     cutoff = float("inf") if as_of is None else _ms(as_of)
 
-    def known(doc: dict[str, Any]) -> bool:
-        return as_of is None or _recorded(doc) <= cutoff
+    def known(member: str) -> bool:
+        return as_of is None or _member_recorded(views, member) <= cutoff
 
     # The usual case in two round trips: the deployment current at the bound and the next one,
     # both known at R. Otherwise the walks below skip what was recorded after R.
     below, above = views.index_around(index, bound)
-    first, following = views.get_many(
-        [f"deployment:{hit[0]}" if hit else "-" for hit in (below, above)]
-    )
-    found = (first, below[1]) if below and first and known(first) else None
-    if found is None and below is not None:
-        found = _walk(views, index, bound, known, reverse=True)
-    if found is None:
+    hit = below if below and known(below[0]) else None
+    if hit is None and below is not None:
+        hit = _walk(views, index, bound, known, reverse=True)
+    if hit is None:
         when = f" as known at {as_of.isoformat()}" if as_of is not None else ""
         return {
             **base,
             "serving": None,
             "message": f"nothing was serving in {env} at {at.isoformat()}{when}",
         }
-    doc, score = found
     if above is None or above[1] > ceiling:
-        until = None
-    elif doc is first and following is not None and known(following):
-        until = following["since"]
+        nxt = None
+    elif hit == below and known(above[0]):
+        nxt = above
     else:
-        after = (score, doc["event_id"])
-        nxt = _walk(views, index, score, known, reverse=False, after=after, high=ceiling)
-        until = nxt[0]["since"] if nxt else None
-    return {**base, "serving": {**doc, "until": until}}
+        nxt = _walk(views, index, hit[1], known, reverse=False, after=hit, high=ceiling)
+    doc, following = views.get_many([_doc_key(m) for m in (hit[0], nxt[0] if nxt else "")])
+    until = following["since"] if following else None
+    return {**base, "serving": {**(doc or {}), "until": until}}
+
+
+def _doc_key(member: str) -> str:
+    return f"deployment:{member.split('@', 1)[0]}" if member else "-"
+
+
+def _member_recorded(views: ViewStore, member: str) -> float:
+    """A serving index member is "event_id@recorded_ms"; views folded before it carried the
+    time have the bare event ID, whose document says."""
+    _, sep, recorded = member.partition("@")
+    if sep:
+        return float(recorded)
+    doc = views.get(_doc_key(member)) or {}
+    return _recorded(doc) if doc else float("inf")
 
 
 def _recorded(doc: dict[str, Any], business: str = "since") -> float:
@@ -78,30 +88,28 @@ def _walk(
     views: ViewStore,
     index: str,
     bound: float,
-    known: Callable[[dict[str, Any]], bool],
+    known: Callable[[str], bool],
     reverse: bool,
-    after: tuple[float, str] | None = None,
+    after: tuple[str, float] | None = None,
     page: int = 16,
     high: float = float("inf"),
-) -> tuple[dict[str, Any], float] | None:
-    """The first deployment from `bound` (down when `reverse`, else up, strictly past `after`)
-    that `known` accepts, with its score; paged, so skipping costs a lookup per page."""
+) -> tuple[str, float] | None:
+    """The first index entry from `bound` (down when `reverse`, else up, strictly past `after`)
+    whose member `known` accepts; in growing pages, so a long run of too-recent deployments (a
+    bulk import, compressed time) costs a few round trips of index entries, no documents."""
     offset, size = 0, 1  # the first candidate usually answers: fetch one, then pages
     while True:
         if reverse:
             hits = views.index_range(index, high=bound, offset=offset, limit=size, reverse=True)
         else:
             hits = views.index_range(index, low=bound, high=high, offset=offset, limit=size)
-        docs = views.get_many([f"deployment:{m}" for m, _ in hits])
-        for (member, score), doc in zip(hits, docs, strict=True):
-            if after is not None and (score, member) <= after:
+        for member, score in hits:
+            if after is not None and (score, member) <= (after[1], after[0]):
                 continue
-            if doc is not None and known(doc):
-                return doc, score
+            if known(member):
+                return member, score
         if len(hits) < size:
             return None
-        # growing pages: a long run of too-recent deployments (a bulk import, compressed time)
-        # costs a few round trips, not one per 16
         offset, size = offset + size, min(max(page, size * 4), 1024)
 
 
