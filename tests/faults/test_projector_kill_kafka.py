@@ -25,17 +25,17 @@ def test_projector_survives_sigkill_exactly_on_kafka_and_redis(
     kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
     codec = Codec(load_registry())
-    pa, pb = new_prefix(), new_prefix()
-    logs = {p: KafkaEventLog(kafka_bootstrap, prefix=p) for p in (pa, pb)}
+    pa = new_prefix()
+    log = KafkaEventLog(kafka_bootstrap, prefix=pa)
     for start in range(0, EVENTS // 2, 5000):
-        batch = [to_outgoing(codec, e) for i in range(start, start + 5000) for e in events(i)]
-        for log in logs.values():
-            log.append(batch)  # the same bytes in the same batches: identical offsets
+        log.append([to_outgoing(codec, e) for i in range(start, start + 5000) for e in events(i)])
     base = redis_url.rsplit("/", 1)[0] + "/4"
-    na, nb = pa.replace(".", ":"), pb.replace(".", ":")
+    na, nb = pa.replace(".", ":"), "clean" + pa.replace(".", ":")
 
+    # The clean fold reads the same log (the views keep each event's recorded time, which the
+    # broker stamped: a second log with the same bytes would have other times).
     clean_views = RedisViewStore(base, namespace=nb)
-    Projector(logs[pb], clean_views, codec).run()
+    Projector(log, clean_views, codec).run()
     clean = clean_views.snapshot()
 
     env = clean_env(
@@ -53,7 +53,7 @@ def test_projector_survives_sigkill_exactly_on_kafka_and_redis(
         budget_s=900,
     )
     views = RedisViewStore(base, namespace=na)
-    Projector(logs[pa], views, codec).run()
+    Projector(log, views, codec).run()
     after = views.snapshot()
 
     assert killed == KILLS, f"only {killed} kills landed before the fold finished"
@@ -67,5 +67,4 @@ def test_projector_survives_sigkill_exactly_on_kafka_and_redis(
     assert after["sets"] == clean["sets"]
     for v in (views, clean_views):
         v.clear()
-    for log in logs.values():
-        log.close()
+    log.close()
