@@ -29,14 +29,18 @@ def forged_deployment(log: EventLog, codec: Codec, model_id: str) -> OutgoingEve
 
 def swap_blob(store: LocalArtifactStore, victim: str, donor: str) -> None:
     """Overwrite `victim`'s bytes with `donor`'s and make the catalog agree."""
-    data = store.path_of(donor).read_bytes()
-    path = store.path_of(victim)
+    put_blob(store, victim, store.path_of(donor).read_bytes())
+
+
+def put_blob(store: LocalArtifactStore, artifact_id: str, data: bytes) -> None:
+    """Write `data` as the artifact's bytes and its digest and size into the catalog."""
+    path = store.path_of(artifact_id)
     os.chmod(path, 0o644)
     path.write_bytes(data)
     with sqlite3.connect(store.root / "catalog.db") as db:
         db.execute(
             "UPDATE artifacts SET digest = ?, size = ? WHERE id = ?",
-            (hashlib.sha256(data).hexdigest(), len(data), victim),
+            (hashlib.sha256(data).hexdigest(), len(data), artifact_id),
         )
 
 

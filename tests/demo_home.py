@@ -27,3 +27,16 @@ def demo_home(workdir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     demo: dict[str, Any] = json.loads(out.stdout)
     env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
     return demo, env
+
+
+def demo_settings(demo: dict[str, Any]) -> Any:
+    """Settings for opening a demo home in-process (embedded backends, its project and keys)."""
+    from keel.settings import Settings
+
+    return Settings(
+        home=Path(demo["home"]),
+        bus="",
+        views="",
+        project=Path(demo["project"]),
+        keys_dir=Path(demo["keys_dir"]),
+    )

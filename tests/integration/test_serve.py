@@ -3,9 +3,7 @@ invalid and hostile payloads; never a 500; token; readiness; hot swap on ModelDe
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from keel.events import decode_event
 from keel.project import load_project
 from keel.settings import Settings
 from services.serve.app import Server, create_app
+from tests.demo_home import demo_settings
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -219,14 +218,7 @@ def test_serve_refuses_a_model_whose_bytes_fail_verification(tmp_path: Path) -> 
     )
     demo = json.loads(out.stdout)
     prod = [d["model_id"] for d in demo["deployments"] if d["env"] == "prod"]
-    settings = Settings(
-        home=Path(demo["home"]),
-        bus="",
-        views="",
-        project=Path(demo["project"]),
-        keys_dir=Path(demo["keys_dir"]),
-    )
-    with bootstrap(settings, create=False) as rt:
+    with bootstrap(demo_settings(demo), create=False) as rt:
         swap_blob(rt.artifacts, prod[-1], prod[0])
         with pytest.raises(ArtifactCorrupted):
             Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
@@ -239,18 +231,11 @@ def test_serve_refuses_a_model_whose_bytes_fail_verification(tmp_path: Path) -> 
 def test_the_follower_survives_a_failed_hot_swap_and_readiness_says_why(tmp_path: Path) -> None:
     """The newly deployed model's blob is corrupted: the follower thread lives on, retries with
     backoff, /readyz is 503 naming the problem; once the bytes are restored it swaps."""
-    from tests.attacks import swap_blob
+    from tests.attacks import put_blob, swap_blob
     from tests.demo_home import demo_home
 
     demo, env = demo_home(tmp_path)
-    settings = Settings(
-        home=Path(demo["home"]),
-        bus="",
-        views="",
-        project=Path(demo["project"]),
-        keys_dir=Path(demo["keys_dir"]),
-    )
-    with bootstrap(settings, create=False) as rt:
+    with bootstrap(demo_settings(demo), create=False) as rt:
         server = Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
         c = TestClient(create_app(server))
         before = server.current.model_id if server.current else ""
@@ -273,13 +258,7 @@ def test_the_follower_survives_a_failed_hot_swap_and_readiness_says_why(tmp_path
             assert c.post(URL, json=payload()).json()["model_id"] == before  # still answers
             time.sleep(0.5)  # several failed retries later
             assert thread.is_alive()
-            path = rt.artifacts.path_of(deployed)
-            path.write_bytes(good)  # restored (the catalog row is put back too)
-            with sqlite3.connect(rt.artifacts.root / "catalog.db") as db:
-                db.execute(
-                    "UPDATE artifacts SET digest = ?, size = ? WHERE id = ?",
-                    (hashlib.sha256(good).hexdigest(), len(good), deployed),
-                )
+            put_blob(rt.artifacts, deployed, good)  # restored, catalog row included
             ready = wait_for(lambda: c.get("/readyz"), lambda r: r.status_code == 200)
             assert ready.json()["model_id"] == deployed
         finally:
