@@ -7,13 +7,19 @@ GET /v1/models/{a}/diff/{b}?top=5
 GET /v1/registry/{family}?offset=0&limit=50  (paginated, limit <= 1000)
 OpenAPI at /docs. When KEEL_API_TOKEN is set, every /v1 endpoint needs `Authorization: Bearer`.
 Every answer carries `freshness`: the log offsets not yet folded (`lag`), how old that check is
-(`checked_ms_ago`) and the views' tracking positions.
+(`checked_ms_ago`) and the views' tracking positions. On Kafka the API answers from its own
+replica of the views (a SQLite file under KEEL_HOME/replicas, folded from the log by a watcher
+process, which wakes when records arrive).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -22,11 +28,12 @@ from fastapi import FastAPI, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
 from keel.audit import view_queries as vq
-from keel.audit.freshness import Freshness, FreshViews, lag
+from keel.audit.freshness import Freshness, FreshViews, WatchedViews, lag
 from keel.bootstrap import Runtime
 from keel.errors import KeelError
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
+from keel.views.sqlite import SqliteViewStore
 from services.http_guard import Guard
 
 MAX_BODY = 64 << 10
@@ -34,15 +41,28 @@ MAX_OFFSET = 1 << 53  # beyond any registry; SQLite and JSON numbers stay exact 
 
 
 def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> FastAPI:
-    """refresh: keep the views at the log's end (FreshViews); False: answer from the views as
-    they are (another process folds), still saying how far behind they are."""
-    app = FastAPI(title="Keel audit", version="1", description=__doc__)
+    """refresh: keep the views at the log's end and answer from them: on the embedded log the
+    views file itself (FreshViews, checked per request); on a remote log (Kafka) a replica of
+    the views in a local file, folded by a watcher process (WatchedViews). False: answer from
+    the configured views as they are (another process folds), saying how far behind they
+    are."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if isinstance(views, WatchedViews):
+            views.close()  # the watcher would outlive a server stopped inside a longer process
+
+    app = FastAPI(title="Keel audit", version="1", description=__doc__, lifespan=lifespan)
     remote = bool(getattr(rt.log, "remote", False))
-    views = (
-        FreshViews(rt.log, rt.views, rt.codec, rt.signer, watch_every=0.05 if remote else None)
-        if refresh
-        else None
-    )
+    views: FreshViews | WatchedViews | None = None
+    store = rt.views  # where answers read
+    if refresh and remote:
+        replica = replica_path(rt)
+        views = WatchedViews(rt.settings, replica)
+        store = SqliteViewStore(replica)
+    elif refresh:
+        views = FreshViews(rt.log, rt.views, rt.codec, rt.signer)
 
     def when(at: str | None) -> datetime:
         try:
@@ -53,7 +73,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     def answer(fn: Any, *args: Any, key: str | None = None, **extra: Any) -> Response:
         freshness = views.check().as_dict() if views is not None else unfolded(rt)
         try:
-            found = fn(rt.views, *args)
+            found = fn(store, *args)
         except KeelError as exc:
             raise HTTPException(404, str(exc)) from None
         doc = {**extra, key: found} if key else dict(found)
@@ -145,6 +165,13 @@ class ServingFastPath:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def replica_path(rt: Runtime) -> Path:
+    """The API's replica of the views, one per log (a home pointed at another cluster or
+    prefix gets another file): under KEEL_HOME, rebuilt from the log if deleted."""
+    digest = hashlib.sha256(rt.settings.bus_url().encode()).hexdigest()[:16]
+    return rt.settings.home / "replicas" / f"audit-views-{digest}.db"
 
 
 def unfolded(rt: Runtime) -> dict[str, Any]:

@@ -46,6 +46,20 @@ class ViewStoreContract:
         assert v.index_around("serving:prod", 999) == (None, ("m1", 1000.0))
         assert v.index_around("serving:prod", 1e12) == (("m10", 10000.0), None)
         assert v.index_around("nothing", 5) == (None, None)
+        v.apply([Put("dep:m3", {"n": 3}), Put("dep:m4@x", {"not": "this key"})])
+        assert v.index_around_docs("serving:prod", 3500, "dep:") == (
+            ("m3", 3000.0),
+            ("m4", 4000.0),
+            [{"n": 3}, None],
+        )
+        v.apply([IndexAdd("stamped", "m4@123", 5.0), Put("dep:m4", {"n": 4})])
+        assert v.index_around_docs("stamped", 4.5, "dep:") == (
+            None,
+            ("m4@123", 5.0),
+            [None, {"n": 4}],
+        )
+        assert v.index_around_docs("stamped", float("inf"), "dep:")[2] == [{"n": 4}, None]
+        assert v.index_around_docs("nothing", 5, "dep:") == (None, None, [None, None])
         assert [m for m, _ in v.index_range("serving:prod", 2000, 5000)] == ["m2", "m3", "m4", "m5"]
         page2 = v.index_range("serving:prod", offset=3, limit=3)
         assert [m for m, _ in page2] == ["m4", "m5", "m6"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from keel.audit import view_queries as vq
-from keel.audit.freshness import FreshViews
+from keel.audit.freshness import FreshViews, WatchedViews
 from keel.bootstrap import to_outgoing
 from keel.codec import Codec
 from keel.log.port import EventLog, LogRecord
@@ -70,27 +70,48 @@ def time_after_all() -> Any:
     return datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def test_on_kafka_a_watcher_folds_what_arrives(kafka_bootstrap: str, redis_url: str) -> None:
+def test_on_kafka_a_watcher_process_folds_what_arrives_into_a_replica(
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str
+) -> None:
     from keel.log.kafka import KafkaEventLog, new_prefix
+    from keel.settings import Settings
     from keel.views.redis import RedisViewStore
 
-    log = KafkaEventLog(kafka_bootstrap, prefix=new_prefix())
-    views = RedisViewStore(redis_url, namespace=f"fresh{time.time_ns()}:")
+    prefix, ns = new_prefix(), f"fresh{time.time_ns()}:"
+    log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
+    views = RedisViewStore(redis_url, namespace=ns)
+    settings = Settings(
+        home=tmp_path,
+        project=tmp_path / "keel.toml",
+        bus=f"kafka://{kafka_bootstrap}?prefix={prefix}",
+        views=f"{redis_url}?namespace={ns}",
+    )
     try:
         append(log, 0, 200)
-        fresh = FreshViews(log, views, CODEC, watch_every=0.05)
-        assert fresh.check().lag == 0  # the first state is folded before the first answer
+        replica = tmp_path / "replica" / "views.db"
+        fresh = WatchedViews(settings, replica, watch_every=0.05)
+        local = SqliteViewStore(replica)
+        first = fresh.check()  # the first state is folded before the first answer
+        assert first.lag == 0 and fresh.folds == 1 and sum(first.positions.values()) >= 400
         append(log, 200, 5)
         deadline = time.monotonic() + 60
-        while (vq.serving_at(views, "f", "staging", time_after_all())["serving"] or {}).get(
+        while (vq.serving_at(local, "f", "staging", time_after_all())["serving"] or {}).get(
             "model_id"
         ) != f"{203:064x}":
             assert time.monotonic() < deadline, "the watcher did not fold the new events"
             time.sleep(0.05)
+        while fresh.folds < 2:  # its state follows the fold
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         state = fresh.check()
         assert state.lag == 0 and state.checked_ms_ago < 5000
         assert sum(state.positions.values()) >= 410
+        fresh._proc.kill()  # a watcher that dies is started again, views still current
+        fresh._proc.join()
+        again = fresh.check()
+        assert fresh._proc.is_alive() and again.lag == 0 and again.positions == state.positions
         fresh.close()
+        assert views.tracking("audit") == {}  # the replica folds into its own file only
     finally:
         views.clear()
         log.close()
@@ -127,3 +148,41 @@ def test_the_serving_fast_path_answers_as_the_documented_route(tmp_path: Path) -
             assert a == b, query
         assert c.get("/v1/serving/f/prod").status_code == 401  # the guard still runs first
         assert c.get("/v1/serving/f%2Fx/prod", headers=auth).status_code == 404
+
+
+def test_the_api_on_kafka_answers_from_its_replica_and_sees_new_events(
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from keel.bootstrap import bootstrap
+    from keel.log.kafka import KafkaEventLog, new_prefix
+    from keel.settings import Settings
+    from services.audit_http import create_app, replica_path
+
+    prefix, ns = new_prefix(), f"api{time.time_ns()}:"
+    log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
+    append(log, 0, 50)
+    settings = Settings(
+        home=tmp_path,
+        project=tmp_path / "keel.toml",
+        bus=f"kafka://{kafka_bootstrap}?prefix={prefix}",
+        views=f"{redis_url}?namespace={ns}",
+    )
+    try:
+        with bootstrap(settings) as rt, TestClient(create_app(rt)) as c:
+            first = c.get("/v1/serving/f/staging?at=2030-01-01").json()
+            assert first["serving"]["model_id"] == f"{49:064x}"
+            assert first["freshness"]["lag"] == 0
+            assert replica_path(rt).exists() and rt.views.tracking("audit") == {}
+            append(log, 50, 2)
+            deadline = time.monotonic() + 60
+            while c.get("/v1/serving/f/staging?at=2030-01-01").json()["serving"]["model_id"] != (
+                f"{51:064x}"
+            ):
+                assert time.monotonic() < deadline, "the API's replica did not follow the log"
+                time.sleep(0.05)
+            later = c.get("/v1/why/f/staging?at=2030-01-01").json()
+            assert later["freshness"]["lag"] == 0 and later["steps"][0]["step"] == "deployment"
+    finally:
+        log.close()

@@ -26,7 +26,7 @@ def serving_at(
     before `at`. Index walk over business time, from min(at, as_of + skew) down (nothing
     recorded by `as_of` has a business time later than that: later ones are refused), skipping
     deployments recorded after `as_of`; the end of the interval likewise, up to as_of + skew.
-    Cost: two round trips, plus, when candidates were recorded after `as_of` (written into the
+    Cost: one round trip, plus, when candidates were recorded after `as_of` (written into the
     past after R, or within the clock-skew window), a walk in pages of 16, 64, 256, 1024."""
     index = f"serving:{family}:{env}"
     base = {"family": family, "env": env, "at": at.isoformat()}
@@ -40,9 +40,10 @@ def serving_at(
     def known(member: str) -> bool:
         return as_of is None or _member_recorded(views, member) <= cutoff
 
-    # The usual case in two round trips: the deployment current at the bound and the next one,
-    # both known at R. Otherwise the walks below skip what was recorded after R.
-    below, above = views.index_around(index, bound)
+    # The usual case in one round trip: the deployment current at the bound and the next one,
+    # both known at R, with their documents. Otherwise the walks below skip what was recorded
+    # after R, and the documents of what they find cost one more.
+    below, above, around = views.index_around_docs(index, bound, "deployment:")
     hit = below if below and known(below[0]) else None
     if hit is None and below is not None:
         hit = _walk(views, index, bound, known, reverse=True)
@@ -59,7 +60,10 @@ def serving_at(
         nxt = above
     else:
         nxt = _walk(views, index, hit[1], known, reverse=False, after=hit, high=ceiling)
-    doc, following = views.get_many([_doc_key(m) for m in (hit[0], nxt[0] if nxt else "")])
+    if hit == below and nxt in (above, None):
+        doc, following = around[0], around[1] if nxt else None
+    else:
+        doc, following = views.get_many([_doc_key(m) for m in (hit[0], nxt[0] if nxt else "")])
     until = following["since"] if following else None
     return {**base, "serving": {**(doc or {}), "until": until}}
 

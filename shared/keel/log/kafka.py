@@ -95,7 +95,9 @@ class KafkaEventLog:
         # end offset (the last stable offset) can lag a commit by the time the broker takes to
         # write its markers, and a read right after an append must still see the append.
         self._written: dict[tuple[str, int], int] = {}
-        self._ends_consumer: Any = None
+        self._ends_admin: Any = None
+        self._part_counts: dict[str, int] = {}  # logical topic -> partitions (they only grow)
+        self._counts_at = 0.0
         self._ends_lock = threading.Lock()
 
     def _new_producer(self) -> Any:
@@ -306,6 +308,20 @@ class KafkaEventLog:
 
         return self._loop.run(make())
 
+    def _partition_counts(self, admin: Any, topics: Sequence[str]) -> dict[str, int]:
+        """Partitions per topic from the metadata, asked again at most once a second while a
+        topic is missing (one created later) and every 10 s (one given more partitions)."""
+        missing = any(t not in self._part_counts for t in topics)
+        age = time.monotonic() - self._counts_at
+        if (missing and age > 1.0) or age > 10.0:
+            meta = admin.list_topics(timeout=10).topics
+            self._counts_at = time.monotonic()
+            for t in topics:
+                found = meta.get(self._phys(t))
+                if found is not None and not found.error and found.partitions:
+                    self._part_counts[t] = len(found.partitions)
+        return self._part_counts
+
     def _partitions(self, consumer: Any, topics: Sequence[str]) -> list[Any]:
         from aiokafka import TopicPartition as TP
 
@@ -408,20 +424,33 @@ class KafkaEventLog:
         return records if limit is None else itertools.islice(records, limit)
 
     def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
-        """One ListOffsets request per broker, on a consumer kept for the purpose (a fresh one
-        costs a connection and a metadata round trip every time)."""
+        """One ListOffsets request per broker (read-committed ends) through librdkafka's admin
+        client, kept for the purpose. Not aiokafka's: a watcher asks this every 50 ms beside a
+        latency-bound HTTP server, and aiokafka's Python-side protocol work held the GIL for
+        ~0.8 ms a call, where librdkafka's threads hold it for none of the wait (decision 0012)."""
+        from confluent_kafka import IsolationLevel
+        from confluent_kafka import TopicPartition as CTP
+        from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
+
         with self._ends_lock:
-            if self._ends_consumer is None:
-                self._ends_consumer = self._consumer()
-            consumer = self._ends_consumer
-            tps = self._partitions(consumer, topics)
-            ends = self._loop.run(consumer.end_offsets(tps)) if tps else {}
+            if self._ends_admin is None:
+                self._ends_admin = provision._admin(self.bootstrap)
+            admin = self._ends_admin
+            parts = self._partition_counts(admin, topics)
+            latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+            asked = {CTP(self._phys(t), p): latest for t in topics for p in range(parts.get(t, 0))}
+            found = (
+                admin.list_offsets(
+                    asked, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=30
+                )
+                if asked
+                else {}
+            )
+            ends = {(tp.topic, tp.partition): f.result().offset for tp, f in found.items()}
         # this handle's own appends count even before the broker's markers make them stable
         out = {
-            (self._logical(tp.topic), tp.partition): max(
-                int(o), self._written.get((tp.topic, tp.partition), 0)
-            )
-            for tp, o in ends.items()
+            (self._logical(topic), part): max(int(o), self._written.get((topic, part), 0))
+            for (topic, part), o in ends.items()
         }
         return {tp: o for tp, o in out.items() if o}
 
@@ -472,6 +501,11 @@ class KafkaEventLog:
         """fingerprint hex -> schema JSON, the latest value per key."""
         return {r.key: r.value.decode() for r in self._scan([provision.SCHEMAS_TOPIC], None, None)}
 
+    def arrivals(self, topics: Sequence[str], start: Mapping[TopicPartition, int]) -> Arrivals:
+        """A wake-up for readers that keep views current: `wait()` says whether records
+        arrived on `topics` after the positions `start` (the ends a fold read to)."""
+        return Arrivals(self, list(topics), start)
+
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
         return KafkaSubscription(self, group, list(topics))
 
@@ -485,9 +519,67 @@ class KafkaEventLog:
         self._closed = True
         self._producer.flush(30)
         del self._producer  # destroy the librdkafka handle now, not at garbage collection
-        if self._ends_consumer is not None:
-            self._loop.run(self._ends_consumer.stop())
         self._loop.close()
+
+
+class Arrivals:
+    """Wakes when records arrive: a librdkafka consumer assigned at the given positions, with
+    no group membership and no commits, whose long-polling fetches run in librdkafka's threads.
+    Python wakes only when a record arrives or a wait times out: an idle watcher costs no
+    ListOffsets round trip every few milliseconds (which cost answers beside it ~1 ms of p99
+    on two cores; decision 0012). The records themselves are dropped: a fold reads the log."""
+
+    def __init__(
+        self, log: KafkaEventLog, topics: list[str], start: Mapping[TopicPartition, int]
+    ) -> None:
+        from confluent_kafka import Consumer
+
+        self.log, self.topics, self.start = log, topics, dict(start)
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": log.bootstrap,
+                "group.id": f"{log.prefix}arrivals-{uuid.uuid4().hex}",  # required; never joined
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "fetch.wait.max.ms": 50,  # how long a record can wait for its wake-up
+                "log_level": 2,
+            }
+        )
+        self._assigned: set[TopicPartition] = set()
+        self._assigned_at = 0.0
+        self._assign()
+
+    def _assign(self) -> None:
+        """Every partition of the topics, at `start` (a topic or partition made later: from
+        its beginning, as all of it is new)."""
+        from confluent_kafka import TopicPartition as CTP
+
+        if self.log._ends_admin is None:
+            self.log._ends_admin = provision._admin(self.log.bootstrap)
+        with self.log._ends_lock:
+            counts = dict(self.log._partition_counts(self.log._ends_admin, self.topics))
+        new = [
+            (t, p)
+            for t in self.topics
+            for p in range(counts.get(t, 0))
+            if (t, p) not in self._assigned
+        ]
+        if new:
+            self._consumer.incremental_assign(
+                [CTP(self.log._phys(t), p, self.start.get((t, p), 0)) for t, p in new]
+            )
+            self._assigned.update(new)
+        self._assigned_at = time.monotonic()
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as any record arrives (within `timeout` seconds), else False."""
+        if time.monotonic() - self._assigned_at > 1.0:
+            self._assign()
+        got = self._consumer.consume(num_messages=10_000, timeout=timeout)
+        return any(m.error() is None for m in got)
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 class KafkaSubscription:

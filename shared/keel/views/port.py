@@ -58,6 +58,11 @@ class SetRemove:
 Update = Put | Remove | IndexAdd | IndexRemove | SetAdd | SetRemove
 
 
+Entry = tuple[str, float]  # (member, score) of an index
+# (entry at or below, entry above, [document of the one below, document of the one above])
+Around = tuple[Entry | None, Entry | None, list[dict[str, Any] | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Tracking:
     projector: str
@@ -94,6 +99,12 @@ class ViewStore(Protocol):
     ) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
         """(the member with the greatest score <= `score`, the one with the least score >
         `score`) in one call: "what was current at T, and what came next" (one round trip)."""
+        ...
+
+    def index_around_docs(self, index: str, score: float, prefix: str) -> Around:
+        """`index_around` and the documents of both members in one call (one round trip on a
+        server): each at key `prefix` + the member up to its first "@" (a member may carry a
+        suffix, such as when it was recorded, that is not part of its document's key)."""
         ...
 
     def contains(self, name: str, members: Sequence[str]) -> list[bool]:

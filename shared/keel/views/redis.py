@@ -16,6 +16,7 @@ from keel.errors import KeelError
 from keel.log.port import TopicPartition
 from keel.views.docjson import dumps, loads
 from keel.views.port import (
+    Around,
     IndexAdd,
     IndexRemove,
     Put,
@@ -26,6 +27,17 @@ from keel.views.port import (
     Update,
 )
 
+# KEYS[1] the index; ARGV[1] the score, ARGV[2] the document key prefix. Lua's false becomes
+# a nil reply; members are cut at their first "@" for the document key.
+_AROUND = """
+local b = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local a = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local out = {b[1] or false, b[2] or false, a[1] or false, a[2] or false, false, false}
+if b[1] then out[5] = redis.call('GET', ARGV[2] .. string.match(b[1], '^[^@]*')) end
+if a[1] then out[6] = redis.call('GET', ARGV[2] .. string.match(a[1], '^[^@]*')) end
+return out
+"""
+
 
 class RedisViewStore:
     def __init__(self, url: str, namespace: str = "keel:") -> None:
@@ -35,6 +47,7 @@ class RedisViewStore:
         self.url = url
         # Any: redis-py's stubs type every reply as a union of all reply types.
         self._r: Any = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30)
+        self._around = self._r.register_script(_AROUND)
         try:
             self._r.ping()
         except redis.exceptions.ConnectionError as exc:
@@ -173,6 +186,17 @@ class RedisViewStore:
             (above[0][0].decode(), float(above[0][1])) if above else None,
         )
 
+    def index_around_docs(self, index: str, score: float, prefix: str) -> Around:
+        # One round trip instead of two (a pipeline of the two ranges, then MGET): a script
+        # reads both neighbours and their documents. It reads document keys it is not passed
+        # in KEYS, which Redis Cluster would refuse; Keel's views are one Redis (or a replica).
+        # Lua gets the score as a string; Python's "inf" is one of Redis's own spellings
+        below_m, below_s, above_m, above_s, below_d, above_d = self._around(
+            keys=[self._idx(index)], args=[repr(float(score)), self._doc(prefix)]
+        )
+        docs = [None if d is None else dict(loads(d)) for d in (below_d, above_d)]
+        return _entry(below_m, below_s), _entry(above_m, above_s), docs
+
     def tracking(self, projector: str) -> dict[TopicPartition, int]:
         raw = self._r.hgetall(self._trk(projector))
         out: dict[TopicPartition, int] = {}
@@ -214,6 +238,10 @@ class RedisViewStore:
 
     def close(self) -> None:
         self._r.close()
+
+
+def _entry(member: bytes | None, score: bytes | None) -> tuple[str, float] | None:
+    return (member.decode(), float(score)) if member and score is not None else None
 
 
 def _by(run: Any, attr: str) -> dict[str, list[Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 from keel.log.port import TopicPartition
 from keel.views.docjson import dumps, loads
 from keel.views.port import (
+    Around,
     IndexAdd,
     IndexRemove,
     Put,
@@ -177,6 +178,11 @@ class SqliteViewStore:
             (below[0], float(below[1])) if below else None,
             (above[0], float(above[1])) if above else None,
         )
+
+    def index_around_docs(self, index: str, score: float, prefix: str) -> Around:
+        below, above = self.index_around(index, score)
+        keys = [prefix + e[0].partition("@")[0] if e else "" for e in (below, above)]
+        return below, above, self.get_many(keys)
 
     def tracking(self, projector: str) -> dict[TopicPartition, int]:
         with self._lock:
