@@ -11,6 +11,9 @@ version and take the newest created before T, which is what is timed). One keep-
 sends sequential GETs; then 8 clients (threads, one connection each) at once. The in-process
 lookup (`view_queries.serving_at` on the same views) is the floor, measured in the same run.
 Targets: Keel p50 <= MLflow p50 / 10 for both questions, Keel p99 <= 2 ms at 1M events.
+The HTTP floor (uvicorn returning a fixed body, bench/asgi_floor.py) is measured in the same
+run. On Kafka the API answers from its own replica of the views (decision 0012), which its
+first start folds from the whole log: the time to ready is printed and kept (ready_s).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
+def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], seconds: float = 1800) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -167,10 +170,29 @@ def keel_rows(
     def at_t(conn: http.client.HTTPConnection, i: int) -> None:
         get(conn, f"/v1/serving/f/prod?at={ats[i % len(ats)]}")
 
+    t0 = time.perf_counter()
     with process(cmd, env, port, "/v1/serving/f/prod"):
-        return measure("keel", label, "current prod", port, current, requests) + measure(
+        # on Kafka the first start folds the whole log into the API's replica of the views
+        ready = time.perf_counter() - t0
+        print(f"keel audit API ({label}) ready after {ready:.1f} s", flush=True)
+        rows = measure("keel", label, "current prod", port, current, requests) + measure(
             "keel", label, "prod at T", port, at_t, requests
         )
+    return [{**r, "ready_s": ready} for r in rows]
+
+
+def floor_rows(requests: int) -> list[dict[str, Any]]:
+    """The same client against uvicorn serving a fixed body (bench/asgi_floor.py): the HTTP
+    round trip on this machine, with nothing behind it."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.asgi_floor", str(port)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "shared")])}
+
+    def ask(conn: http.client.HTTPConnection, i: int) -> None:
+        get(conn, "/v1/serving/f/prod")
+
+    with process(cmd, env, port, "/"):
+        return measure("bare ASGI (uvicorn)", "fixed body", "HTTP floor", port, ask, requests)
 
 
 def in_process_row(views: ViewStore, backend: str, n_events: int) -> dict[str, Any]:
@@ -308,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         mrows, promote_ms = mlflow_rows(args.promotions, args.requests)
         rows += mrows
         extra["mlflow_promotion_ms"] = promote_ms
+    rows += floor_rows(args.requests)
     for n in sorted({2 * args.promotions, args.events}):
         with tempfile.TemporaryDirectory(prefix="keel-bench-http-") as tmp:
             from keel.log.sqlite import SqliteEventLog
