@@ -15,9 +15,9 @@ process, which wakes when records arrive).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
