@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from keel.audit.folds import Interval
 from keel.errors import KeelError
@@ -31,19 +32,36 @@ def manifest(
     }
 
 
-def rollback_target(intervals: list[Interval], to: str | None) -> Interval:
-    """The earlier interval to return to: the one before the current model, or the given model."""
+class Target(NamedTuple):
+    model_id: str
+    eval_report_id: str | None
+    promotion_event_id: str | None
+
+
+def rollback_target(
+    intervals: list[Interval], to: str | None, promoted: Sequence[Target] = ()
+) -> Target:
+    """The model to return to: the one that served before the current model, or the given
+    model (ID or prefix) if it served here before or ever passed this environment's gate
+    (`promoted`, oldest first)."""
     if not intervals or intervals[-1].end is not None:
         raise KeelError("nothing is serving there, so there is nothing to roll back")
     current = intervals[-1]
-    earlier = [iv for iv in intervals[:-1] if iv.model_id != current.model_id]
+    earlier = [
+        Target(iv.model_id, iv.eval_report_id, iv.promotion_event_id)
+        for iv in intervals[:-1]
+        if iv.model_id != current.model_id
+    ]
     if to is not None:
-        matches = [iv for iv in earlier if iv.model_id.startswith(to)]
+        passed = [t for t in promoted if t.model_id != current.model_id]
+        matches = [t for t in [*passed, *earlier] if t.model_id.startswith(to)]
+        if len({t.model_id for t in matches}) > 1:
+            raise KeelError(f"{to} matches more than one model", hint="give more of the ID")
         if not matches:
             raise KeelError(
-                f"{to} never served here before the current model",
-                hint="roll back only to a model that served this environment before; "
-                "see `keel audit tail --topic deployments`",
+                f"{to} never served here and never passed this environment's gate",
+                hint="roll back to a model that served here or was promoted here; to deploy "
+                "another model use `keel deploy MODEL --env ENV --reason ...`",
             )
         return matches[-1]
     if not earlier:

@@ -12,7 +12,7 @@ from keel.events import generated as g
 from keel.pipeline import Context
 from services.common import make_envelope, rejected_artifact, service_code_version, store
 from services.contracts import check_contracts
-from services.deploy.domain import manifest, rollback_target
+from services.deploy.domain import Target, manifest, rollback_target
 from services.ingest.domain import canonical_lines
 
 SERVICE = "deploy"
@@ -28,6 +28,7 @@ def deploy(
     kind: str,
     promotion_event_id: str | None,
     causation_id: str | None,
+    reason: str | None = None,
 ) -> g.ModelDeployed:
     current = ctx.state.serving_now(family, env)
     previous = current.model_id if current else None
@@ -45,12 +46,16 @@ def deploy(
         promotion_event_id=promotion_event_id,
         previous_model_id=previous,
         kind=kind,
+        reason=reason,
     )
 
 
 def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     assert isinstance(event, g.ModelPromoted)
     eid = event.envelope.event_id
+    current = ctx.state.serving_now(event.family, event.env)
+    if current is not None and current.model_id == event.model_id:
+        return []  # a re-run gate passed for the model already serving: nothing changes
     verdict = check_contracts(ctx, event.family, "deploy", event.envelope.occurred_at, SERVICE, eid)
     if isinstance(verdict, g.SchemaReconciliationFailed):
         return []  # the failure is recorded; nothing is deployed until the contracts are fixed
@@ -72,16 +77,41 @@ def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     ]
 
 
-def rollback(ctx: Context, family: str, env: str, to: str | None, at: datetime) -> g.ModelDeployed:
+def rollback(
+    ctx: Context, family: str, env: str, to: str | None, at: datetime, reason: str | None = None
+) -> g.ModelDeployed:
     ctx.project.family(family)
-    target = rollback_target(ctx.state.serving.get((family, env), []), to)
-    refused = rejected_artifact(ctx, SERVICE, target.model_id, "rollback", at)
+    promoted = [
+        Target(d.model_id, d.eval_report_id, d.envelope.event_id)
+        for d in ctx.state.decisions
+        if isinstance(d, g.ModelPromoted) and d.family == family and d.env == env
+    ]
+    target = rollback_target(ctx.state.serving.get((family, env), []), to, promoted)
+    return _deploy_checked(
+        ctx, family, env, target, at, "rollback", target.promotion_event_id, None, reason
+    )
+
+
+def _deploy_checked(
+    ctx: Context,
+    family: str,
+    env: str,
+    target: Target,
+    at: datetime,
+    kind: str,
+    promotion_event_id: str | None,
+    causation_id: str | None,
+    reason: str | None,
+) -> g.ModelDeployed:
+    """Deploy a person's choice (a rollback, an override) after the checks every deployment
+    passes: the model's bytes intact, the family's contracts agreeing."""
+    refused = rejected_artifact(ctx, SERVICE, target.model_id, kind, at)
     if refused is not None:
         ctx.publish([refused])
         raise KeelError(
-            f"refused to roll {family}/{env} back to {target.model_id[:16]}: {refused.reason}",
+            f"refused to deploy {target.model_id[:16]} to {family}/{env}: {refused.reason}",
             hint="restore the model's bytes from a backup (`keel audit verify` lists every "
-            "damaged artifact), or roll back to another model",
+            "damaged artifact), or choose another model",
         )
     verdict = check_contracts(ctx, family, "deploy", at, SERVICE)
     if isinstance(verdict, g.SchemaReconciliationFailed):
@@ -97,12 +127,51 @@ def rollback(ctx: Context, family: str, env: str, to: str | None, at: datetime) 
         target.model_id,
         target.eval_report_id,
         at,
-        "rollback",
-        target.promotion_event_id,
-        None,
+        kind,
+        promotion_event_id,
+        causation_id,
+        reason,
     )
     ctx.publish([event])
     return event
+
+
+def deploy_chosen(
+    ctx: Context,
+    family: str,
+    model_id: str,
+    env: str,
+    reason: str,
+    at: datetime,
+    override: bool = False,
+) -> Event:
+    """`keel deploy MODEL`: the gate is checked now and recorded (trigger "deploy", the
+    person's reason as its note). Passed: the promotion follows (deployed, or pending where
+    approval is required). Failed: refused, unless `override`, which deploys it anyway as an
+    override carrying the reason. Returns the deciding event (or the override deployment)."""
+    from services.promote.handlers import gate
+
+    if not reason.strip():
+        raise KeelError("deploying a chosen model needs a reason", hint='add --reason "..."')
+    current = ctx.state.serving_now(family, env)
+    if current is not None and current.model_id == model_id:
+        raise KeelError(f"{model_id[:12]} already serves {family}/{env}", hint="nothing to do")
+    decided = gate(ctx, family, model_id, env, None, at, trigger="deploy", note=reason)
+    ctx.publish(decided)
+    decision = decided[0]
+    if not isinstance(decision, g.PromotionRejected):
+        return decision
+    if not override:
+        raise KeelError(
+            f"{model_id[:12]} fails the {env} gate ({', '.join(decision.failed_gates)}): "
+            f"{decision.reason}; recorded, nothing deployed",
+            hint="deploy it anyway with --override (recorded as an override with your reason)",
+        )
+    evaluation = ctx.state.latest_eval(model_id)
+    target = Target(model_id, evaluation.eval_report_id if evaluation else None, None)
+    return _deploy_checked(
+        ctx, family, env, target, at, "override", None, decision.envelope.event_id, reason
+    )
 
 
 HANDLERS = {"ModelPromoted": on_model_promoted}

@@ -14,10 +14,15 @@ Example (the demo writes this one):
     [families.breast_cancer.promotion.prod]
     thresholds = { roc_auc = 0.95 }
     beat_incumbent = { metric = "roc_auc", by = 0.0 }
+    approval = "required"       # optional: people approve before prod changes
+    approvers = 1               # how many distinct people
+    separate_approver = true    # not the person who triggered the retrain or deploy
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -49,6 +54,17 @@ class Policy(BaseModel):
     beat_incumbent: BeatIncumbent | None = None
     # A policy with no gate promotes everything: allowed only when said (gates = "none").
     gates: Literal["none"] | None = None
+    # "required": a passed gate makes a pending promotion that `approvers` distinct people must
+    # approve (`keel promote approve`) before it deploys; separate_approver: the person who
+    # triggered it (ran the retrain, asked for the deploy) may not be one of them.
+    approval: Literal["none", "required"] = "none"
+    approvers: int = Field(1, ge=1, le=20)
+    separate_approver: bool = False
+
+    def version(self) -> str:
+        """A digest of the policy as configured: decisions record which policy they used."""
+        doc = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(doc.encode()).hexdigest()[:12]
 
     @model_validator(mode="after")
     def _some_gate(self) -> Policy:

@@ -35,7 +35,8 @@ _MAGIC = b"KS1"
 _CONTEXT = b"keel-signed-events/v1\n"
 
 # Which event types each service identity writes, unless keel.toml says otherwise. A person
-# gets a role by being declared in keel.toml, e.g. [identities.alice] emits = ["ModelDeployed"].
+# gets a role by being declared in keel.toml, e.g. [identities.alice] emits = ["ModelDeployed"];
+# approving or rejecting a pending promotion is a person's act: emits = ["PromotionReviewed"].
 _QUARANTINE = ("EventQuarantined",)
 _RECONCILE = ("SchemaReconciled", "SchemaReconciliationFailed")
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
@@ -49,7 +50,7 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
         *_RECONCILE,
         *_QUARANTINE,
     ),
-    "promote": ("ModelPromoted", "PromotionRejected", *_QUARANTINE),
+    "promote": ("ModelPromoted", "PromotionRejected", "PromotionPending", *_QUARANTINE),
     "deploy": ("ModelDeployed", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE, *_QUARANTINE),
     "serve": ("ArtifactRejected",),
     "cli": ("ArtifactRecorded", "ArtifactRejected", *_RECONCILE),

@@ -16,6 +16,8 @@ TOPIC_OF: dict[str, str] = {
     "SchemaReconciliationFailed": "training",
     "ModelPromoted": "registry",
     "PromotionRejected": "registry",
+    "PromotionPending": "registry",
+    "PromotionReviewed": "registry",
     "ModelDeployed": "deployments",
     "ArtifactRecorded": "artifacts",
     "ArtifactRejected": "artifacts",

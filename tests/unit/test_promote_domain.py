@@ -84,3 +84,27 @@ def test_a_tie_with_the_incumbent_is_called_a_tie() -> None:
         thresholds={"accuracy": 0.5}, beat_incumbent=BeatIncumbent(metric="accuracy", by=0.01)
     )
     assert "ties incumbent" in decide({"accuracy": 0.9}, inc, strict, "multiclass").reason
+
+
+def test_rollback_may_target_a_model_that_once_passed_the_gate() -> None:
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from keel.audit.folds import Interval
+    from keel.errors import KeelError
+    from services.deploy.domain import Target, rollback_target
+
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    ivs = [
+        Interval("f", "prod", "a" * 64, t, t, "d1", "m1", "e1", "p1", "promotion"),
+        Interval("f", "prod", "b" * 64, t, None, "d2", "m2", "e2", "p2", "promotion"),
+    ]
+    promoted = [Target("c" * 64, "e3", "p3"), Target("b" * 64, "e2", "p2")]
+    assert rollback_target(ivs, None, promoted).model_id == "a" * 64  # the previous one
+    assert rollback_target(ivs, "ccc", promoted) == Target("c" * 64, "e3", "p3")
+    assert rollback_target(ivs, "aaa", promoted).promotion_event_id == "p1"
+    with pytest.raises(KeelError, match="never served here and never passed"):
+        rollback_target(ivs, "ddd", promoted)
+    with pytest.raises(KeelError, match="never served"):
+        rollback_target(ivs, "bbb", promoted)  # the current one is no rollback

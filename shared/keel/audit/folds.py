@@ -54,8 +54,13 @@ class AuditState:
     feature_sets: dict[str, g.FeaturesBuilt] = field(default_factory=dict)
     models: dict[str, g.ModelTrained] = field(default_factory=dict)
     evaluations: dict[str, list[g.ModelEvaluated]] = field(default_factory=dict)
-    decisions: list[g.ModelPromoted | g.PromotionRejected] = field(default_factory=list)
+    decisions: list[g.ModelPromoted | g.PromotionRejected | g.PromotionPending] = field(
+        default_factory=list
+    )
     promotions: dict[str, g.ModelPromoted] = field(default_factory=dict)  # by event_id
+    pending: dict[str, g.PromotionPending] = field(default_factory=dict)  # by event_id
+    reviews: dict[str, list[g.PromotionReviewed]] = field(default_factory=dict)  # by pending
+    concluded: set[str] = field(default_factory=set)  # pending IDs promoted or declined
     serving: dict[tuple[str, str], list[Interval]] = field(default_factory=dict)
     quarantined: int = 0
     reconciliations: list[g.SchemaReconciled | g.SchemaReconciliationFailed] = field(
@@ -78,6 +83,22 @@ class AuditState:
     def latest_eval(self, model_id: str) -> g.ModelEvaluated | None:
         evals = self.evaluations.get(model_id)
         return evals[-1] if evals else None
+
+    def open_pending(self, family: str, env: str) -> list[g.PromotionPending]:
+        """Pending promotions of `env` still waiting for approvals, oldest first."""
+        return [
+            p
+            for eid, p in self.pending.items()
+            if eid not in self.concluded and p.family == family and p.env == env
+        ]
+
+    def approvers(self, pending_event_id: str) -> list[str]:
+        """The distinct people who approved a pending promotion, in order."""
+        out: list[str] = []
+        for r in self.reviews.get(pending_event_id, []):
+            if r.verdict == "approved" and r.envelope.actor not in out:
+                out.append(r.envelope.actor)
+        return out
 
     def promotion_of(self, model_id: str, env: str) -> g.ModelPromoted | None:
         for d in reversed(self.decisions):
@@ -151,11 +172,26 @@ def _(e: g.ModelEvaluated, s: AuditState) -> None:
 def _(e: g.ModelPromoted, s: AuditState) -> None:
     s.decisions.append(e)
     s.promotions[e.envelope.event_id] = e
+    if e.pending_event_id:
+        s.concluded.add(e.pending_event_id)
 
 
 @_apply.register
 def _(e: g.PromotionRejected, s: AuditState) -> None:
     s.decisions.append(e)
+
+
+@_apply.register
+def _(e: g.PromotionPending, s: AuditState) -> None:
+    s.decisions.append(e)
+    s.pending[e.envelope.event_id] = e
+
+
+@_apply.register
+def _(e: g.PromotionReviewed, s: AuditState) -> None:
+    s.reviews.setdefault(e.pending_event_id, []).append(e)
+    if e.verdict == "rejected":
+        s.concluded.add(e.pending_event_id)
 
 
 @_apply.register

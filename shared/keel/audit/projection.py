@@ -9,6 +9,7 @@ Views (keys):
   dataset:{id}, featureset:{id}, model:{id}                                 (model lineage)
   decision:{event_id}  + index registry:{family} by time                    (registry history)
   deployment:{event_id} + index serving:{family}:{env} by time              (serving intervals)
+  index models:{family}, datasets:{family}, artifacts:{kind}, artifacts:*   (inventory lists)
   quarantine:{family}  counts by rule                                        (quarantine summary)
   projector:stats      events applied (each event exactly once)
 """
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from functools import singledispatch
 from typing import Any
 
-from keel.audit.queries import decision_doc
+from keel.audit.queries import Decision, decision_doc
 from keel.events import generated as g
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import IndexAdd
@@ -111,6 +112,9 @@ def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Cha
     # thousands of descendants must not be rewritten each time one more appears.
     for p in e.parents:
         change.index.append(IndexAdd(f"children:{p}", e.artifact_id, ms(e)))
+    # inventory: newest first by kind and over all kinds (`keel artifacts list`)
+    change.index.append(IndexAdd(f"artifacts:{e.kind}", e.artifact_id, ms(e)))
+    change.index.append(IndexAdd("artifacts:*", e.artifact_id, ms(e)))
 
 
 # -- data, features, models --------------------------------------------------------------------
@@ -133,6 +137,7 @@ def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Chan
         "contract": e.contract_fingerprint,
         "at": e.envelope.occurred_at.isoformat(),
     }
+    change.index.append(IndexAdd(f"datasets:{e.family}", e.dataset_id, ms(e)))
     q = _doc(docs, change, f"quarantine:{e.family}")
     q["records_in"] = q.get("records_in", 0) + e.records_in
     q["accepted"] = q.get("accepted", 0) + e.accepted
@@ -193,6 +198,7 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
     m.setdefault("evaluations", [])
     m.setdefault("decisions", [])
     change.docs[f"model:{e.model_id}"] = m
+    change.index.append(IndexAdd(f"models:{e.family}", e.model_id, ms(e)))
 
 
 @_keys.register
@@ -219,13 +225,11 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
 
 
 # -- registry and serving ----------------------------------------------------------------------
-def _decision_keys(e: g.ModelPromoted | g.PromotionRejected) -> list[str]:
+def _decision_keys(e: Decision) -> list[str]:
     return [f"model:{e.model_id}"]
 
 
-def _decision(
-    e: g.ModelPromoted | g.PromotionRejected, docs: dict[str, dict[str, Any] | None], change: Change
-) -> None:
+def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
     change.docs[f"decision:{eid}"] = {**decision_doc(e), **times(e, change)}
     change.index.append(IndexAdd(f"registry:{e.family}", eid, ms(e)))
@@ -240,10 +244,9 @@ def _decision(
     change.docs[f"model:{e.model_id}"] = m
 
 
-_keys.register(g.ModelPromoted)(_decision_keys)
-_keys.register(g.PromotionRejected)(_decision_keys)
-_apply.register(g.ModelPromoted)(_decision)
-_apply.register(g.PromotionRejected)(_decision)
+for _type in (g.ModelPromoted, g.PromotionRejected, g.PromotionPending, g.PromotionReviewed):
+    _keys.register(_type)(_decision_keys)
+    _apply.register(_type)(_decision)
 
 
 @_apply.register
@@ -260,6 +263,8 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
         "promotion_event_id": e.promotion_event_id,
         "previous_model_id": e.previous_model_id,
         "kind": e.kind,
+        "reason": e.reason,
+        "causation_id": e.envelope.causation_id,
         "since": e.envelope.occurred_at.isoformat(),
         "actor": e.envelope.actor,
         **when,

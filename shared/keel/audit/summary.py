@@ -78,8 +78,24 @@ _register(
 _register(
     g.ModelDeployed,
     lambda e: (
-        f"{e.family}: {e.env} now serves {short(e.model_id)} ({e.kind}; was "
+        f"{e.family}: {e.env} now serves {short(e.model_id)} "
+        f"({'OVERRIDE' if e.kind == 'override' else e.kind}; was "
         f"{short(e.previous_model_id)}; manifest {short(e.manifest_id)})"
+        + (f": {e.reason}" if e.reason else "")
+    ),
+)
+_register(
+    g.PromotionPending,
+    lambda e: (
+        f"{e.family}: PENDING APPROVAL {short(e.model_id)} for {e.env} "
+        f"({e.approvals_required} needed): {e.reason}"
+    ),
+)
+_register(
+    g.PromotionReviewed,
+    lambda e: (
+        f"{e.family}: {'APPROVED' if e.verdict == 'approved' else 'DECLINED'} "
+        f"{short(e.model_id)} for {e.env} by {e.envelope.actor}: {e.reason}"
     ),
 )
 _register(

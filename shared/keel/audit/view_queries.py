@@ -126,23 +126,17 @@ def why(
     if dep is None:
         return {**s, "steps": []}
     steps: list[dict[str, Any]] = [{"step": "deployment", **dep}]
-    promo = (
-        views.get(f"decision:{dep['promotion_event_id']}")
-        if dep.get("promotion_event_id")
-        else None
+    # the decision behind it: its promotion, or for an override the failed gate it overrode
+    ref = dep.get("promotion_event_id") or (
+        dep.get("causation_id") if dep.get("kind") == "override" else None
     )
+    promo = views.get(f"decision:{ref}") if ref else None
     if promo:
         steps.append(
             {
-                "step": "promotion",
-                "decision": promo["decision"],
-                "reason": promo["reason"],
-                "gates": promo["gates"],
-                "at": promo["at"],
-                "recorded_at": promo.get("recorded_at"),
+                "step": "overridden decision" if dep.get("kind") == "override" else "promotion",
+                **{k: promo.get(k) for k in _DECISION_FIELDS},
                 "backdated": promo.get("backdated", False),
-                "actor": promo["actor"],
-                "event_id": promo["event_id"],
             }
         )
     model = views.get(f"model:{dep['model_id']}") or {}
@@ -170,6 +164,21 @@ def why(
     datasets = sorted({d for f in fsets for d in f.get("dataset_ids", [])})
     steps.append({"step": "feature_sets", "feature_sets": fsets, "datasets": datasets})
     return {**s, "steps": steps}
+
+
+_DECISION_FIELDS = (
+    "decision",
+    "reason",
+    "gates",
+    "at",
+    "recorded_at",
+    "actor",
+    "event_id",
+    "trigger",
+    "note",
+    "policy_version",
+    "approved_by",
+)
 
 
 def why_promoted(
@@ -222,6 +231,12 @@ def why_promoted(
         "over": other,
         "comparison": comparison,
         "rejections": [d for d in decisions if d["decision"] == "rejected"],
+        # the pending promotion it concluded and each person's review of it
+        "reviews": [
+            d
+            for d in decisions
+            if d["decision"] in ("pending", "approved", "declined") and d["env"] == promo["env"]
+        ],
     }
 
 

@@ -253,6 +253,7 @@ def serving(
         "since",
         "until",
         "kind",
+        "reason",
         "event_id",
         "manifest_id",
         "promotion_event_id",
@@ -287,8 +288,30 @@ def why(
     for i, step in enumerate(doc["steps"], start=1):
         console.print(f"[bold]{i}. {escape(step['step'])}[/]", markup=True)
         for k, v in step.items():
-            if k != "step":
-                console.print(safe(f"   {k}: {v}"))
+            if k != "step" and v not in (None, [], {}, ""):
+                console.print(safe(f"   {k}: {readable(k, v)}"))
+
+
+def _gate_line(g: dict[str, Any]) -> str:
+    margin = "" if g.get("margin") is None else f", margin {g['margin']:+.4f}"
+    verdict = "passed" if g.get("passed") else "FAILED"
+    return f"{g['metric']} {g.get('value')} {g['op']} {g['threshold']} ({verdict}{margin})"
+
+
+def readable(key: str, value: Any) -> str:
+    """One line for a value of an answer: gates as sentences, lists joined, mappings as
+    key=value, never a Python repr."""
+    if key == "gates" and isinstance(value, list):
+        return "; ".join(_gate_line(g) for g in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={readable(k, v)}" for k, v in value.items())
+    if isinstance(value, list):
+        if value and isinstance(value[0], dict):
+            return " | ".join(readable(key, v) for v in value)
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 @app.command("why-promoted")
@@ -311,8 +334,22 @@ def why_promoted_cmd(
         print_json(doc)
         return
     p = doc["promotion"]
-    console.print(safe(f"{p['model_id'][:12]} promoted to {p['env']} at {p['at']} by {p['actor']}"))
+    console.print(safe(f"{p['model_id']} promoted to {p['env']} at {p['at']} by {p['actor']}"))
     console.print(safe(f"reason: {p['reason']}"))
+    console.print(safe(f"gates: {readable('gates', p['gates'])}"))
+    asked = p.get("trigger") or "pipeline"
+    console.print(
+        safe(f"asked by: {asked}" + (f" ({p['note']})" if p.get("note") else "")),
+        highlight=False,
+    )
+    if p.get("policy_version"):
+        console.print(safe(f"policy version: {p['policy_version']}"), highlight=False)
+    for r in doc.get("reviews", []):
+        what = {"pending": "waited for approval", "approved": "APPROVED", "declined": "DECLINED"}
+        console.print(
+            safe(f"{r['at'][:19]} {what[r['decision']]} by {r['actor']}: {r['reason']}"),
+            highlight=False,
+        )
     table = Table(title=f"metrics vs {str(doc['over'])[:12]}")
     for c in ("metric", "model", "other", "delta"):
         table.add_column(c)
@@ -396,22 +433,28 @@ def history(
     offset: int = typer.Option(0, min=0, help="rows to skip (pagination)"),
     limit: int = typer.Option(50, min=1, max=1000, help="rows per page"),
     as_of: str | None = AsOfOpt,
+    wide: bool = typer.Option(False, "--wide", help="full model IDs"),
     json_out: bool = JsonOpt,
 ) -> None:
-    """Registry history: every promotion and rejection, oldest first, with its reason."""
+    """Registry history, oldest first: every gate decision (promoted, rejected, pending
+    approval) and every person's review (approved, declined), with who and why."""
     with _views(as_of) as (_, views, known):
         rows = vq.registry_history(views, _family(views, family), offset, limit, known)
     if json_out:
         print_json({"offset": offset, "limit": limit, "decisions": rows})
         return
     table = Table(title="registry history")
-    for c in ("at", "recorded", "env", "model", "decision", "reason"):
-        table.add_column(c)
+    for c in ("at", "recorded", "env", "model", "decision", "by", "reason"):
+        table.add_column(c, overflow="fold")
     for d in rows:
         recorded = str(d.get("recorded_at", ""))[:19] + (
             " (backdated)" if d.get("backdated") else ""
         )
-        row(table, d["at"][:19], recorded, d["env"], d["model_id"][:12], d["decision"], d["reason"])
+        trigger = d.get("trigger")
+        decision = d["decision"] + (f" ({trigger})" if trigger and trigger != "pipeline" else "")
+        model = d["model_id"] if wide else d["model_id"][:12]
+        reason = d["reason"] + (f" -- {d['note']}" if d.get("note") else "")
+        row(table, d["at"][:19], recorded, d["env"], model, decision, d["actor"], reason)
     console.print(table)
 
 

@@ -10,8 +10,10 @@ from keel.cli import (
     audit_cmd,
     demo_cmd,
     init_cmd,
+    inventory_cmd,
     keys_cmd,
     pipeline_cmd,
+    promote_cmd,
     schemas_cmd,
     topics_cmd,
 )
@@ -36,6 +38,13 @@ app.command("demo")(demo_cmd.demo)
 app.command("ingest")(pipeline_cmd.ingest)
 app.command("retrain")(pipeline_cmd.retrain)
 app.add_typer(pipeline_cmd.deploy_app, name="deploy")
+pipeline_cmd.deploy_app.command("model", hidden=True)(promote_cmd.deploy_model)
+app.add_typer(promote_cmd.app, name="promote")
+app.command("families")(inventory_cmd.families)
+app.add_typer(inventory_cmd.models_app, name="models")
+app.add_typer(inventory_cmd.datasets_app, name="datasets")
+app.add_typer(inventory_cmd.deployments_app, name="deployments")
+artifacts_cmd.app.command("list")(inventory_cmd.artifacts_list)
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(pipeline_cmd.service_app, name="service")
 app.command("replay")(audit_cmd.replay)

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from keel.bootstrap import bootstrap
 from keel.cli.common import console, err_console, handled, print_json, safe
@@ -27,7 +29,23 @@ AtOpt = typer.Option(None, "--at", help="business time, ISO 8601 (default: now; 
 FamilyOpt = typer.Option(..., "--family", help="model family declared in keel.toml")
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 
-deploy_app = typer.Typer(help="Deployments: what serves each environment.", no_args_is_help=True)
+
+class _DeployGroup(TyperGroup):
+    """`keel deploy MODEL ...` and `keel deploy rollback ...`: a first argument that is not a
+    sub-command is a model, for the `model` sub-command."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["model", *args]
+        return super().resolve_command(ctx, args)
+
+
+deploy_app = typer.Typer(
+    help="Deployments: what serves each environment. `keel deploy MODEL --env E --reason R` "
+    "deploys a chosen model (its gate checked now; --override deploys one that fails it).",
+    no_args_is_help=True,
+    cls=_DeployGroup,
+)
 service_app = typer.Typer(
     help="Run a long-lived service in its own consumer group.", no_args_is_help=True
 )
@@ -132,8 +150,12 @@ def rollback(
     family: str = FamilyOpt,
     env: str = typer.Option(..., "--env", help="environment to roll back, e.g. prod"),
     to: str | None = typer.Option(
-        None, "--to", help="model ID or prefix (default: the previous one)"
+        None,
+        "--to",
+        help="model ID or prefix: one that served ENV before or once passed its gate "
+        "(default: the previous one)",
     ),
+    reason: str | None = typer.Option(None, "--reason", help="why (recorded)"),
     at: str | None = AtOpt,
     project: Path | None = ProjectOpt,
     json_out: bool = JsonOpt,
@@ -142,7 +164,7 @@ def rollback(
     from services.deploy.handlers import rollback as do_rollback
 
     with pipeline(project) as ctx:
-        event = do_rollback(ctx, family, env, to, _when(at))
+        event = do_rollback(ctx, family, env, to, _when(at), reason)
     doc = {
         "env": env,
         "model_id": event.model_id,

@@ -389,6 +389,7 @@ class ModelDeployed:
     promotion_event_id: str | None = None
     previous_model_id: str | None = None
     kind: str
+    reason: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -401,6 +402,7 @@ class ModelDeployed:
             "promotion_event_id": self.promotion_event_id,
             "previous_model_id": self.previous_model_id,
             "kind": self.kind,
+            "reason": self.reason,
         }
 
     @classmethod
@@ -415,6 +417,7 @@ class ModelDeployed:
             promotion_event_id=r.get("promotion_event_id"),
             previous_model_id=r.get("previous_model_id"),
             kind=r["kind"],
+            reason=r.get("reason"),
         )
 
 
@@ -467,6 +470,11 @@ class ModelPromoted:
     incumbent_model_id: str | None = None
     incumbent_metrics: Mapping[str, float] = field(default_factory=dict)
     reason: str
+    trigger: str = 'pipeline'
+    note: str | None = None
+    policy_version: str | None = None
+    approved_by: tuple[str, ...] = ()
+    pending_event_id: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -480,6 +488,11 @@ class ModelPromoted:
             "incumbent_model_id": self.incumbent_model_id,
             "incumbent_metrics": dict(self.incumbent_metrics),
             "reason": self.reason,
+            "trigger": self.trigger,
+            "note": self.note,
+            "policy_version": self.policy_version,
+            "approved_by": list(self.approved_by),
+            "pending_event_id": self.pending_event_id,
         }
 
     @classmethod
@@ -495,6 +508,11 @@ class ModelPromoted:
             incumbent_model_id=r.get("incumbent_model_id"),
             incumbent_metrics=dict(r.get("incumbent_metrics") or {}),
             reason=r["reason"],
+            trigger=r.get("trigger", 'pipeline'),
+            note=r.get("note"),
+            policy_version=r.get("policy_version"),
+            approved_by=tuple(r.get("approved_by") or []),
+            pending_event_id=r.get("pending_event_id"),
         )
 
 
@@ -575,6 +593,67 @@ class ModelTrained:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PromotionPending:
+    """A candidate passed the gate of an environment whose policy requires approval: it waits for people to approve or reject it."""
+
+    EVENT_TYPE: ClassVar[str] = "PromotionPending"
+    envelope: Envelope
+    family: str
+    model_id: str
+    env: str
+    eval_report_id: str
+    metrics: Mapping[str, float]
+    gates: tuple[GateResult, ...]
+    incumbent_model_id: str | None = None
+    incumbent_metrics: Mapping[str, float] = field(default_factory=dict)
+    reason: str
+    trigger: str = 'pipeline'
+    note: str | None = None
+    policy_version: str | None = None
+    approvals_required: int
+    excluded_approvers: tuple[str, ...] = ()
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "model_id": self.model_id,
+            "env": self.env,
+            "eval_report_id": self.eval_report_id,
+            "metrics": dict(self.metrics),
+            "gates": [x.to_avro() for x in self.gates],
+            "incumbent_model_id": self.incumbent_model_id,
+            "incumbent_metrics": dict(self.incumbent_metrics),
+            "reason": self.reason,
+            "trigger": self.trigger,
+            "note": self.note,
+            "policy_version": self.policy_version,
+            "approvals_required": self.approvals_required,
+            "excluded_approvers": list(self.excluded_approvers),
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> PromotionPending:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            model_id=r["model_id"],
+            env=r["env"],
+            eval_report_id=r["eval_report_id"],
+            metrics=dict(r["metrics"]),
+            gates=tuple(GateResult.from_avro(x) for x in r["gates"]),
+            incumbent_model_id=r.get("incumbent_model_id"),
+            incumbent_metrics=dict(r.get("incumbent_metrics") or {}),
+            reason=r["reason"],
+            trigger=r.get("trigger", 'pipeline'),
+            note=r.get("note"),
+            policy_version=r.get("policy_version"),
+            approvals_required=r["approvals_required"],
+            excluded_approvers=tuple(r.get("excluded_approvers") or []),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PromotionRejected:
     """A candidate failed the promotion gate; the failed gates say by how much."""
 
@@ -590,6 +669,9 @@ class PromotionRejected:
     incumbent_model_id: str | None = None
     incumbent_metrics: Mapping[str, float] = field(default_factory=dict)
     reason: str
+    trigger: str = 'pipeline'
+    note: str | None = None
+    policy_version: str | None = None
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -604,6 +686,9 @@ class PromotionRejected:
             "incumbent_model_id": self.incumbent_model_id,
             "incumbent_metrics": dict(self.incumbent_metrics),
             "reason": self.reason,
+            "trigger": self.trigger,
+            "note": self.note,
+            "policy_version": self.policy_version,
         }
 
     @classmethod
@@ -619,6 +704,46 @@ class PromotionRejected:
             failed_gates=tuple(r["failed_gates"]),
             incumbent_model_id=r.get("incumbent_model_id"),
             incumbent_metrics=dict(r.get("incumbent_metrics") or {}),
+            reason=r["reason"],
+            trigger=r.get("trigger", 'pipeline'),
+            note=r.get("note"),
+            policy_version=r.get("policy_version"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PromotionReviewed:
+    """A person approved or rejected a pending promotion; the envelope's actor is who."""
+
+    EVENT_TYPE: ClassVar[str] = "PromotionReviewed"
+    envelope: Envelope
+    family: str
+    model_id: str
+    env: str
+    pending_event_id: str
+    verdict: str
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "model_id": self.model_id,
+            "env": self.env,
+            "pending_event_id": self.pending_event_id,
+            "verdict": self.verdict,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> PromotionReviewed:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            model_id=r["model_id"],
+            env=r["env"],
+            pending_event_id=r["pending_event_id"],
+            verdict=r["verdict"],
             reason=r["reason"],
         )
 
@@ -796,7 +921,7 @@ class TrainingFailed:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionRejected | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed | TrainingFailed
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed | TrainingFailed
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -810,7 +935,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "ModelEvaluated": ModelEvaluated,
     "ModelPromoted": ModelPromoted,
     "ModelTrained": ModelTrained,
+    "PromotionPending": PromotionPending,
     "PromotionRejected": PromotionRejected,
+    "PromotionReviewed": PromotionReviewed,
     "RecordQuarantined": RecordQuarantined,
     "SchemaReconciled": SchemaReconciled,
     "SchemaReconciliationFailed": SchemaReconciliationFailed,

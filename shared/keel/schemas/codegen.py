@@ -92,14 +92,18 @@ class _Gen:
         for f in schema["fields"]:
             ann = self.annotation(f["type"])
             default = ""
+            get = f'r["{f["name"]}"]'
             if "default" in f:
                 d = f["default"]
-                default = " = field(default_factory=dict)" if isinstance(d, dict) else f" = {d!r}"
+                if isinstance(d, dict):
+                    default, get = " = field(default_factory=dict)", f'r.get("{f["name"]}") or {{}}'
+                elif isinstance(d, list):  # arrays are tuples here: immutable, so a plain default
+                    default, get = f" = {tuple(d)!r}", f'r.get("{f["name"]}") or []'
+                else:  # a record written before the field existed reads as its default
+                    default = f" = {d!r}"
+                    get = f'r.get("{f["name"]}"' + (")" if d is None else f", {d!r})")
             lines.append(f"    {f['name']}: {ann}{default}")
             to_items.append(f'"{f["name"]}": {self.to_avro(f["type"], "self." + f["name"])}')
-            get = f'r["{f["name"]}"]' if "default" not in f else f'r.get("{f["name"]}")'
-            if "default" in f and isinstance(f["default"], dict):
-                get = f'r.get("{f["name"]}") or {{}}'
             from_items.append(f"{f['name']}={self.from_avro(f['type'], get)}")
         lines += ["", "    def to_avro(self) -> dict[str, Any]:", "        return {"]
         lines += [f"            {item}," for item in to_items]

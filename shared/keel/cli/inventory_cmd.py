@@ -1,0 +1,186 @@
+"""What exists: `keel families`, `keel models list`, `keel datasets list`, `keel deployments
+list`, `keel artifacts list`. Newest first, paginated (--offset/--limit), --json on all, full
+IDs with --wide (always in JSON). Read from the views, brought up to the log's end first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from keel.audit import inventory as inv
+from keel.cli.audit_cmd import _family, _views
+from keel.cli.common import console, handled, print_json, row
+
+JsonOpt = typer.Option(False, "--json", help="print JSON (full IDs)")
+WideOpt = typer.Option(False, "--wide", help="full IDs in the table")
+OffsetOpt = typer.Option(0, "--offset", min=0, help="rows to skip (pagination)")
+LimitOpt = typer.Option(50, "--limit", min=1, max=inv.MAX_LIMIT, help="rows per page")
+FamilyOpt = typer.Option(None, "--family", help="model family (default: the only one)")
+
+models_app = typer.Typer(help="Trained models.", no_args_is_help=True)
+datasets_app = typer.Typer(help="Ingested datasets.", no_args_is_help=True)
+deployments_app = typer.Typer(help="Deployments per environment.", no_args_is_help=True)
+
+
+def _id(value: str | None, wide: bool) -> str:
+    if not value:
+        return "-"
+    return value if wide else value[:12]
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]], page: dict[str, int]) -> None:
+    table = Table(title=title, caption=_caption(len(rows), page))
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        row(table, *[str(x) for x in r])
+    console.print(table)
+
+
+def _caption(n: int, page: dict[str, int]) -> str:
+    more = f"; next page: --offset {page['offset'] + page['limit']}" if n == page["limit"] else ""
+    return f"rows {page['offset'] + 1}-{page['offset'] + n}, newest first{more}" if n else "none"
+
+
+def _metrics(m: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in sorted(m.items())) or "-"
+
+
+@handled
+def families(json_out: bool = JsonOpt) -> None:
+    """Model families with events in the log."""
+    with _views(None) as (_, views, _known):
+        names = inv.families(views)
+    if json_out:
+        print_json({"families": names})
+        return
+    for n in names:
+        console.print(n, highlight=False)
+    if not names:
+        console.print("no families yet: ingest a dataset with `keel ingest`")
+
+
+@models_app.command("list")
+@handled
+def models_list(
+    family: str | None = FamilyOpt,
+    env: str | None = typer.Option(None, "--env", help="only models deployed to ENV"),
+    offset: int = OffsetOpt,
+    limit: int = LimitOpt,
+    wide: bool = WideOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Models of a family, newest first, with their latest eval metrics; with --env, the
+    deployments of ENV (newest first) and the model each deployed."""
+    with _views(None) as (_, views, _known):
+        fam = _family(views, family)
+        rows = inv.models(views, fam, env, offset, limit)
+    page = {"offset": offset, "limit": limit}
+    if json_out:
+        print_json({**page, "family": fam, "env": env, "models": rows})
+        return
+    cols = ["model", "trained", "trainer", "metrics"]
+    cells = [
+        [_id(r["model_id"], wide), str(r["trained_at"])[:19], r["trainer"], _metrics(r["metrics"])]
+        for r in rows
+    ]
+    if env:
+        cols += ["deployed", "kind"]
+        cells = [[*c, r["deployed_at"][:19], r["kind"]] for c, r in zip(cells, rows, strict=True)]
+    _table(f"{fam} models" + (f" deployed to {env}" if env else ""), cols, cells, page)
+
+
+@datasets_app.command("list")
+@handled
+def datasets_list(
+    family: str | None = FamilyOpt,
+    offset: int = OffsetOpt,
+    limit: int = LimitOpt,
+    wide: bool = WideOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Datasets of a family, newest first, with accepted and quarantined record counts."""
+    with _views(None) as (_, views, _known):
+        fam = _family(views, family)
+        rows = inv.datasets(views, fam, offset, limit)
+    page = {"offset": offset, "limit": limit}
+    if json_out:
+        print_json({**page, "family": fam, "datasets": rows})
+        return
+    cells = [
+        [
+            _id(d["id"], wide),
+            d["at"][:19],
+            d.get("period") or "-",
+            d.get("source") or "-",
+            d["accepted"],
+            d["quarantined"],
+        ]
+        for d in rows
+    ]
+    cols = ["dataset", "ingested", "period", "source", "accepted", "quarantined"]
+    _table(f"{fam} datasets", cols, cells, page)
+
+
+@deployments_app.command("list")
+@handled
+def deployments_list(
+    env: str = typer.Option(..., "--env", help="environment, e.g. prod"),
+    family: str | None = FamilyOpt,
+    offset: int = OffsetOpt,
+    limit: int = LimitOpt,
+    wide: bool = WideOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Deployments of ENV, newest first: which model, from when until when, why (promotion,
+    rollback, override) and by whom."""
+    with _views(None) as (_, views, _known):
+        fam = _family(views, family)
+        rows = inv.deployments(views, fam, env, offset, limit)
+    page = {"offset": offset, "limit": limit}
+    if json_out:
+        print_json({**page, "family": fam, "env": env, "deployments": rows})
+        return
+    cells = [
+        [
+            _id(d["model_id"], wide),
+            d["since"][:19],
+            (d["until"] or "now")[:19],
+            d["kind"] + (" (backdated)" if d.get("backdated") else ""),
+            d.get("actor") or "-",
+            d.get("reason") or "-",
+        ]
+        for d in rows
+    ]
+    cols = ["model", "since", "until", "kind", "actor", "reason"]
+    _table(f"{fam} deployments to {env}", cols, cells, page)
+
+
+@handled
+def artifacts_list(
+    kind: str | None = typer.Option(None, "--kind", help="e.g. dataset, model, eval_report"),
+    offset: int = OffsetOpt,
+    limit: int = LimitOpt,
+    wide: bool = WideOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Artifacts recorded, newest first, with kind, size and parents."""
+    with _views(None) as (_, views, _known):
+        rows = inv.artifacts(views, kind, offset, limit)
+    page = {"offset": offset, "limit": limit}
+    if json_out:
+        print_json({**page, "kind": kind, "artifacts": rows})
+        return
+    cells = [
+        [
+            _id(a["id"], wide),
+            a["kind"],
+            a["recorded_at"][:19],
+            a.get("size", "-"),
+            ", ".join(_id(p, wide) for p in a["parents"]) or "-",
+        ]
+        for a in rows
+    ]
+    _table("artifacts", ["artifact", "kind", "recorded", "bytes", "parents"], cells, page)
