@@ -2,9 +2,14 @@
 
 GET /v1/serving/{family}/{env}?at=T&as_of=R  the model serving at T as known at R
 GET /v1/why/{family}/{env}?at=T&as_of=R      deployment -> promotion -> eval -> model -> data
-GET /v1/models/{model_id}/why-promoted?over=OTHER&env=E
+GET /v1/models/{model}/why-promoted?over=OTHER&env=E
 GET /v1/models/{a}/diff/{b}?top=5
 GET /v1/registry/{family}?offset=0&limit=50  (paginated, limit <= 1000)
+GET /v1/families, /v1/families/{family}/models?env=E, .../datasets, .../deployments/{env},
+    .../pending, /v1/artifacts?kind=K          (what exists, newest first, paginated)
+POST /v1/models/{model}/approve|reject|evaluate|deploy, /v1/families/{family}/rollback
+    (JSON bodies; need KEEL_API_TOKEN set; they act as this process's identity)
+Models and artifacts may be given as unique ID prefixes (>= 8 hex characters), as on the CLI.
 OpenAPI at /docs. When KEEL_API_TOKEN is set, every /v1 endpoint needs `Authorization: Bearer`.
 Every answer carries `freshness`: the log offsets not yet folded (`lag`), how old that check is
 (`checked_ms_ago`) and the views' tracking positions. On Kafka the API answers from its own
@@ -15,7 +20,6 @@ process, which wakes when records arrive).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -26,10 +30,12 @@ from urllib.parse import parse_qs, unquote
 import orjson
 from fastapi import FastAPI, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from keel.audit import view_queries as vq
 from keel.audit.freshness import Freshness, FreshViews, WatchedViews, lag
 from keel.bootstrap import Runtime
+from keel.client import Client
 from keel.errors import KeelError
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
@@ -64,27 +70,38 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     elif refresh:
         views = FreshViews(rt.log, rt.views, rt.codec, rt.signer)
 
+    client = Client.over(rt, views=store)  # the answers, over the kept-fresh views
+
     def when(at: str | None) -> datetime:
         try:
             return parse_time(at)[0] if at else datetime.now(UTC)
         except KeelError as exc:
             raise HTTPException(422, str(exc)) from None
 
-    def answer(fn: Any, *args: Any, key: str | None = None, **extra: Any) -> Response:
-        freshness = views.check().as_dict() if views is not None else unfolded(rt)
-        try:
-            found = fn(store, *args)
-        except KeelError as exc:
-            raise HTTPException(404, str(exc)) from None
-        doc = {**extra, key: found} if key else dict(found)
-        doc["freshness"] = freshness
-        return Response(orjson.dumps(doc, default=str), media_type="application/json")
-
     def known(as_of: str | None) -> datetime | None:
         return when(as_of) if as_of else None
 
+    def fresh() -> dict[str, Any]:
+        return views.check().as_dict() if views is not None else unfolded(rt)
+
+    def reply(doc: dict[str, Any]) -> Response:
+        return Response(orjson.dumps(doc, default=str), media_type="application/json")
+
+    def answer(fn: Any, *args: Any, key: str | None = None, **extra: Any) -> Response:
+        """A query's answer with its freshness; a KeelError (unknown family, model, prefix)
+        is a 404 naming what was not found."""
+        freshness = fresh()
+        try:
+            found = fn(*args)
+        except KeelError as exc:
+            raise HTTPException(404, str(exc)) from None
+        doc = {**extra, key: dump(found)} if key else dict(dump(found))
+        doc["freshness"] = freshness
+        return reply(doc)
+
     def serving_answer(family: str, env: str, at: str | None, as_of: str | None) -> Response:
-        return answer(vq.serving_at, family, env, when(at), known(as_of))
+        # the hot path: the function the client's `serving` calls, without the typed wrapper
+        return answer(vq.serving_at, store, family, env, when(at), known(as_of))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -102,20 +119,20 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     async def why(
         family: str, env: str, at: str | None = None, as_of: str | None = None
     ) -> Response:
-        return answer(vq.why, family, env, when(at), known(as_of))
+        return answer(client.why, family, env, when(at), known(as_of))
 
-    @app.get("/v1/models/{model_id}/why-promoted")
+    @app.get("/v1/models/{model}/why-promoted")
     async def why_promoted(
-        model_id: str, over: str | None = None, env: str | None = None, as_of: str | None = None
+        model: str, over: str | None = None, env: str | None = None, as_of: str | None = None
     ) -> Response:
-        return answer(vq.why_promoted, model_id, env, over, known(as_of))
+        """MODEL and OVER: full IDs or unique prefixes (>= 8 hex characters)."""
+        return answer(client.why_promoted, model, env, over, known(as_of))
 
     @app.get("/v1/models/{a}/diff/{b}")
     async def diff(
         a: str, b: str, top: int = Query(5, ge=1, le=100), as_of: str | None = None
     ) -> Response:
-        read = lambda aid: json.loads(rt.artifacts.read_bytes(aid))  # noqa: E731
-        return answer(vq.diff, a, b, read, top, known(as_of))
+        return answer(client.diff, a, b, top, known(as_of))
 
     @app.get("/v1/registry/{family}")
     async def registry(
@@ -125,7 +142,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
         as_of: str | None = None,
     ) -> Response:
         return answer(
-            vq.registry_history,
+            client.history,
             family,
             offset,
             limit,
@@ -135,9 +152,131 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
             limit=limit,
         )
 
+    # -- what exists (newest first, paginated) -----------------------------------------------
+    @app.get("/v1/families")
+    async def families() -> Response:
+        return answer(client.families, key="families")
+
+    @app.get("/v1/families/{family}/models")
+    async def models(
+        family: str,
+        env: str | None = None,
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        limit: int = Query(50, ge=1, le=1000),
+    ) -> Response:
+        """Models of FAMILY; with `env`, the deployments of ENV and the model each deployed."""
+        return answer(
+            client.models, family, env, offset, limit, key="models", offset=offset, limit=limit
+        )
+
+    @app.get("/v1/families/{family}/datasets")
+    async def datasets(
+        family: str,
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        limit: int = Query(50, ge=1, le=1000),
+    ) -> Response:
+        return answer(
+            client.datasets, family, offset, limit, key="datasets", offset=offset, limit=limit
+        )
+
+    @app.get("/v1/families/{family}/deployments/{env}")
+    async def deployments(
+        family: str,
+        env: str,
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        limit: int = Query(50, ge=1, le=1000),
+    ) -> Response:
+        return answer(
+            client.deployments,
+            family,
+            env,
+            offset,
+            limit,
+            key="deployments",
+            offset=offset,
+            limit=limit,
+        )
+
+    @app.get("/v1/artifacts")
+    async def artifacts(
+        kind: str | None = None,
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        limit: int = Query(50, ge=1, le=1000),
+    ) -> Response:
+        return answer(
+            client.artifacts, kind, offset, limit, key="artifacts", offset=offset, limit=limit
+        )
+
+    # -- what people do (authenticated POSTs; they act as this process's identity) -----------
+    def act(fn: Any, *args: Any) -> Response:
+        """Run a command: refused (409) with the reason when Keel refuses it, e.g. a gate that
+        fails without override, an approver who triggered the promotion. Without a token
+        configured nothing may change anything: 403."""
+        if not token:
+            raise HTTPException(
+                403, "commands need KEEL_API_TOKEN set on the server (queries do not)"
+            )
+        try:
+            done = fn(*args)
+        except KeelError as exc:
+            raise HTTPException(409, {"error": str(exc), "hint": exc.hint}) from None
+        return reply(dump(done))
+
+    @app.get("/v1/families/{family}/pending")
+    def pending(family: str, env: str | None = None) -> Response:
+        return answer(client.pending, family, env, key="pending")
+
+    @app.post("/v1/models/{model}/approve")
+    def approve(model: str, body: Review) -> Response:
+        return act(client.approve, model, body.env, body.reason, body.at)
+
+    @app.post("/v1/models/{model}/reject")
+    def reject(model: str, body: Review) -> Response:
+        return act(client.reject, model, body.env, body.reason, body.at)
+
+    @app.post("/v1/models/{model}/evaluate")
+    def evaluate(model: str, body: Target) -> Response:
+        return act(client.evaluate, model, body.env, body.at)
+
+    @app.post("/v1/models/{model}/deploy")
+    def deploy(model: str, body: DeployRequest) -> Response:
+        return act(client.deploy, model, body.env, body.reason, body.override, body.at)
+
+    @app.post("/v1/families/{family}/rollback")
+    def rollback(family: str, body: RollbackRequest) -> Response:
+        return act(client.rollback, family, body.env, body.to, body.reason, body.at)
+
     app.add_middleware(ServingFastPath, serving=serving_answer)
-    app.add_middleware(Guard, token=token, max_body=MAX_BODY)  # outermost: before any answer
+    app.add_middleware(Guard, token=token, max_body=MAX_BODY, media_types=("application/json",))
     return app
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    env: str = Field(min_length=1, max_length=200)
+    at: str | None = Field(None, description="business time, ISO 8601 (default: now)")
+
+
+class Review(Target):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DeployRequest(Review):
+    override: bool = False
+
+
+class RollbackRequest(Target):
+    to: str | None = Field(None, description="model ID or prefix (default: the previous one)")
+    reason: str | None = Field(None, max_length=2000)
+
+
+def dump(found: Any) -> Any:
+    """An answer as JSON-ready data: the client's typed results as the views' documents."""
+    if isinstance(found, BaseModel):
+        return found.model_dump(mode="json", exclude_unset=True)
+    if isinstance(found, list):
+        return [dump(x) for x in found]
+    return found
 
 
 class ServingFastPath:

@@ -6,8 +6,7 @@ import json
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from keel.audit import view_queries as vq
-from keel.audit.projection import FAMILIES, STATS
+from keel.audit.projection import STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
 from keel.bootstrap import Runtime, bootstrap
 from keel.cli.common import console, err_console, handled, print_json, row, safe
+from keel.client import Client
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
@@ -186,16 +186,6 @@ def _time(text: str | None) -> datetime:
     return when
 
 
-@contextmanager
-def _views(as_of: str | None) -> Iterator[tuple[Runtime, ViewStore, datetime | None]]:
-    """The views brought up to the log's end, and the as-of time: answers as known then come
-    from the views' recorded times (no replay)."""
-    when = _time(as_of) if as_of is not None else None
-    with bootstrap(create=False) as rt:
-        _project(rt)
-        yield rt, rt.views, when
-
-
 def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
     """A replay into `snap` of the events the log had recorded by `when`; forged ones left
     out."""
@@ -204,17 +194,14 @@ def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
     )
 
 
-def _family(views: ViewStore, family: str | None) -> str:
-    known = (views.get(FAMILIES) or {}).get("families", [])
-    if family:
-        if family not in known:
-            raise KeelError(
-                f"no events for family {family!r}", hint=f"known: {', '.join(known) or 'none'}"
-            )
-        return family
-    if len(known) == 1:
-        return str(known[0])
-    raise KeelError("give --family", hint=f"known families: {', '.join(known) or 'none yet'}")
+def _known(as_of: str | None) -> datetime | None:
+    return _time(as_of) if as_of is not None else None
+
+
+def _doc(answer: Any) -> dict[str, Any]:
+    """A client answer as the document the views hold (what --json prints)."""
+    doc: dict[str, Any] = answer.model_dump(mode="json", exclude_unset=True)
+    return doc
 
 
 @app.command("project")
@@ -239,8 +226,8 @@ def serving(
     json_out: bool = JsonOpt,
 ) -> None:
     """The model serving ENV at a time, with its deployment, promotion and eval IDs."""
-    with _views(as_of) as (_, views, known):
-        doc = vq.serving_at(views, _family(views, family), env, _time(at), known)
+    with Client() as k:
+        doc = _doc(k.serving(k.family(family), env, _time(at), _known(as_of)))
     if json_out:
         print_json(doc)
         return
@@ -248,7 +235,7 @@ def serving(
         console.print(doc["message"])
         return
     table = Table(title=f"{doc['env']} at {doc['at']}", show_header=False)
-    for k in (
+    for key in (
         "model_id",
         "since",
         "until",
@@ -261,7 +248,7 @@ def serving(
         "actor",
         "recorded_at",
     ):
-        row(table, k, str(doc["serving"].get(k)))
+        row(table, key, str(doc["serving"].get(key)))
     if doc["serving"].get("backdated"):
         row(table, "backdated", "yes: recorded after its business time (written into the past)")
     console.print(table)
@@ -277,8 +264,8 @@ def why(
     json_out: bool = JsonOpt,
 ) -> None:
     """Why this model serves ENV: deployment -> promotion -> eval -> model -> features/datasets."""
-    with _views(as_of) as (_, views, known):
-        doc = vq.why(views, _family(views, family), env, _time(at), known)
+    with Client() as k:
+        doc = _doc(k.why(k.family(family), env, _time(at), _known(as_of)))
     if json_out:
         print_json(doc)
         return
@@ -326,10 +313,8 @@ def why_promoted_cmd(
     json_out: bool = JsonOpt,
 ) -> None:
     """The promotion record of MODEL, its gates, and the metrics beside the model it replaced."""
-    with _views(as_of) as (rt, views, known):
-        model_id = rt.artifacts.resolve(model)
-        other = rt.artifacts.resolve(over) if over else None
-        doc = vq.why_promoted(views, model_id, env, other, known)
+    with Client() as k:
+        doc = _doc(k.why_promoted(model, env, over, _known(as_of)))
     if json_out:
         print_json(doc)
         return
@@ -368,10 +353,9 @@ def diff_cmd(
     json_out: bool = JsonOpt,
 ) -> None:
     """What changed between two models: data, features, code, params, contracts, metrics."""
-    with _views(as_of) as (rt, views, known):
-        ida, idb = rt.artifacts.resolve(a), rt.artifacts.resolve(b)
-        read = lambda aid: json.loads(rt.artifacts.read_bytes(aid))  # noqa: E731
-        doc = vq.diff(views, ida, idb, read, top, known)
+    with Client() as k:
+        doc = _doc(k.diff(a, b, top, _known(as_of)))
+        ida, idb = doc["a"], doc["b"]
     if json_out:
         print_json(doc)
         return
@@ -438,8 +422,8 @@ def history(
 ) -> None:
     """Registry history, oldest first: every gate decision (promoted, rejected, pending
     approval) and every person's review (approved, declined), with who and why."""
-    with _views(as_of) as (_, views, known):
-        rows = vq.registry_history(views, _family(views, family), offset, limit, known)
+    with Client() as k:
+        rows = [_doc(d) for d in k.history(k.family(family), offset, limit, _known(as_of))]
     if json_out:
         print_json({"offset": offset, "limit": limit, "decisions": rows})
         return

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from keel.audit import inventory as inv
-from keel.cli.audit_cmd import _family, _views
 from keel.cli.common import console, handled, print_json, row
+from keel.client import Client
 
 JsonOpt = typer.Option(False, "--json", help="print JSON (full IDs)")
 WideOpt = typer.Option(False, "--wide", help="full IDs in the table")
@@ -22,6 +22,11 @@ FamilyOpt = typer.Option(None, "--family", help="model family (default: the only
 models_app = typer.Typer(help="Trained models.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Ingested datasets.", no_args_is_help=True)
 deployments_app = typer.Typer(help="Deployments per environment.", no_args_is_help=True)
+
+
+def _dump(rows: list[Any]) -> list[dict[str, Any]]:
+    """The client's typed rows as the documents the views hold (what --json prints)."""
+    return [r.model_dump(mode="json", exclude_unset=True) for r in rows]
 
 
 def _id(value: str | None, wide: bool) -> str:
@@ -51,8 +56,8 @@ def _metrics(m: dict[str, float]) -> str:
 @handled
 def families(json_out: bool = JsonOpt) -> None:
     """Model families with events in the log."""
-    with _views(None) as (_, views, _known):
-        names = inv.families(views)
+    with Client() as k:
+        names = k.families()
     if json_out:
         print_json({"families": names})
         return
@@ -74,9 +79,9 @@ def models_list(
 ) -> None:
     """Models of a family, newest first, with their latest eval metrics; with --env, the
     deployments of ENV (newest first) and the model each deployed."""
-    with _views(None) as (_, views, _known):
-        fam = _family(views, family)
-        rows = inv.models(views, fam, env, offset, limit)
+    with Client() as k:
+        fam = k.family(family)
+        rows = _dump(k.models(fam, env, offset, limit))
     page = {"offset": offset, "limit": limit}
     if json_out:
         print_json({**page, "family": fam, "env": env, "models": rows})
@@ -102,9 +107,9 @@ def datasets_list(
     json_out: bool = JsonOpt,
 ) -> None:
     """Datasets of a family, newest first, with accepted and quarantined record counts."""
-    with _views(None) as (_, views, _known):
-        fam = _family(views, family)
-        rows = inv.datasets(views, fam, offset, limit)
+    with Client() as k:
+        fam = k.family(family)
+        rows = _dump(k.datasets(fam, offset, limit))
     page = {"offset": offset, "limit": limit}
     if json_out:
         print_json({**page, "family": fam, "datasets": rows})
@@ -136,9 +141,9 @@ def deployments_list(
 ) -> None:
     """Deployments of ENV, newest first: which model, from when until when, why (promotion,
     rollback, override) and by whom."""
-    with _views(None) as (_, views, _known):
-        fam = _family(views, family)
-        rows = inv.deployments(views, fam, env, offset, limit)
+    with Client() as k:
+        fam = k.family(family)
+        rows = _dump(k.deployments(fam, env, offset, limit))
     page = {"offset": offset, "limit": limit}
     if json_out:
         print_json({**page, "family": fam, "env": env, "deployments": rows})
@@ -167,8 +172,8 @@ def artifacts_list(
     json_out: bool = JsonOpt,
 ) -> None:
     """Artifacts recorded, newest first, with kind, size and parents."""
-    with _views(None) as (_, views, _known):
-        rows = inv.artifacts(views, kind, offset, limit)
+    with Client() as k:
+        rows = _dump(k.artifacts(kind, offset, limit))
     page = {"offset": offset, "limit": limit}
     if json_out:
         print_json({**page, "kind": kind, "artifacts": rows})

@@ -1,0 +1,466 @@
+"""Keel from Python: the questions and commands of the CLI, with typed results.
+
+    import keel
+
+    with keel.Client() as k:                      # KEEL_HOME, KEEL_BUS, ... as the CLI reads them
+        now = k.serving("breast_cancer", "prod")
+        print(now.serving.model_id if now.serving else now.message)
+        for m in k.models("breast_cancer", limit=5):
+            print(m.model_id[:12], m.metrics)
+
+Queries read the views, brought up to the log's end first (only new events are folded);
+commands record events and let the services' handlers do what follows, as `keel` does. The CLI
+and the audit HTTP API answer through the same functions (`keel.audit.view_queries`,
+`keel.audit.inventory`), so the three give the same answers; results are Pydantic models whose
+`model_dump(mode="json")` is exactly the CLI's `--json` document.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from keel.audit import inventory as inv
+from keel.audit import view_queries as vq
+from keel.bootstrap import Runtime, bootstrap
+from keel.errors import KeelError
+from keel.pipeline import Context
+from keel.settings import Settings
+from keel.timeparse import business_time, parse_time
+from keel.views.port import ViewStore
+
+When = datetime | str | None
+
+
+class _Doc(BaseModel):
+    """An answer: the documented fields typed; anything else the views carry kept as is."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Deployment(_Doc):
+    event_id: str
+    family: str
+    env: str
+    model_id: str
+    kind: str
+    since: str
+    until: str | None = None
+    reason: str | None = None
+    actor: str | None = None
+    eval_report_id: str | None = None
+    promotion_event_id: str | None = None
+    recorded_at: str | None = None
+    backdated: bool = False
+
+
+class Serving(_Doc):
+    family: str
+    env: str
+    at: str
+    as_of: str | None = None
+    serving: Deployment | None = None
+    message: str | None = None
+
+
+class Why(Serving):
+    steps: list[dict[str, Any]] = []
+
+
+class Decision(_Doc):
+    decision: str  # promoted, rejected, pending, approved, declined
+    family: str
+    model_id: str
+    env: str
+    at: str
+    actor: str
+    event_id: str
+    reason: str
+    trigger: str | None = None
+    note: str | None = None
+    policy_version: str | None = None
+    approved_by: list[str] = []
+
+
+class WhyPromoted(_Doc):
+    promotion: Decision
+    over: str | None = None
+    comparison: list[dict[str, Any]] = []
+    rejections: list[Decision] = []
+    reviews: list[Decision] = []
+
+
+class Diff(_Doc):
+    a: str
+    b: str
+
+
+class ModelInfo(_Doc):
+    model_id: str
+    family: str | None = None
+    trained_at: str | None = None
+    trainer: str | None = None
+    metrics: dict[str, float] = {}
+
+
+class DatasetInfo(_Doc):
+    id: str
+    family: str
+    at: str
+    accepted: int
+    quarantined: int
+    period: str | None = None
+
+
+class ArtifactInfo(_Doc):
+    id: str
+    kind: str
+    parents: list[str]
+    recorded_at: str
+
+
+class Outcome(_Doc):
+    """Where a model stands in an environment after a command."""
+
+    family: str
+    model_id: str
+    env: str
+    serving: str | None = None
+    deployed: bool = False
+    pending: dict[str, Any] | None = None
+
+
+def _time(value: When, default_now: bool = True) -> datetime | None:
+    if value is None:
+        return datetime.now(UTC) if default_now else None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_time(value)[0]
+
+
+class Client:
+    """Opened from the same settings as the CLI (KEEL_HOME, KEEL_BUS, KEEL_VIEWS, KEEL_PROJECT,
+    keys); pass `settings` to choose. Close it (or use `with`) to release the log and views."""
+
+    def __init__(self, settings: Settings | None = None, *, views: ViewStore | None = None):
+        self.settings = settings or Settings()
+        self._rt: Runtime | None = None
+        self._views = views  # answer from these instead (the HTTP API's kept-fresh views)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    def over(cls, rt: Runtime, views: ViewStore | None = None) -> Client:
+        """A client on an open runtime (the HTTP API's), answering from `views` if given."""
+        client = cls(rt.settings, views=views)
+        client._rt = rt
+        return client
+
+    @property
+    def rt(self) -> Runtime:
+        if self._rt is None:
+            self._rt = bootstrap(self.settings, create=False)
+        return self._rt
+
+    def close(self) -> None:
+        if self._rt is not None:
+            self._rt.close()
+            self._rt = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fresh_views(self) -> ViewStore:
+        """The views at the log's end: new events folded first (the HTTP API keeps its own)."""
+        if self._views is not None:
+            return self._views
+        from keel.audit.projector import Projector
+
+        Projector(self.rt.log, self.rt.views, self.rt.codec, signer=self.rt.signer).run()
+        return self.rt.views
+
+    def resolve(self, ref: str) -> str:
+        """A full artifact ID from an ID or a unique prefix (>= 8 hex characters)."""
+        return self.rt.artifacts.resolve(ref)
+
+    # -- the audit questions ------------------------------------------------------------------
+    def serving(self, family: str, env: str, at: When = None, as_of: When = None) -> Serving:
+        views = self.fresh_views()
+        doc = vq.serving_at(views, family, env, _need(at), _time(as_of, False))
+        return Serving.model_validate(doc)
+
+    def why(self, family: str, env: str, at: When = None, as_of: When = None) -> Why:
+        views = self.fresh_views()
+        return Why.model_validate(vq.why(views, family, env, _need(at), _time(as_of, False)))
+
+    def why_promoted(
+        self, model: str, env: str | None = None, over: str | None = None, as_of: When = None
+    ) -> WhyPromoted:
+        views = self.fresh_views()
+        other = self.resolve(over) if over else None
+        doc = vq.why_promoted(views, self.resolve(model), env, other, _time(as_of, False))
+        return WhyPromoted.model_validate(doc)
+
+    def diff(self, a: str, b: str, top: int = 5, as_of: When = None) -> Diff:
+        views = self.fresh_views()
+        read = lambda aid: json.loads(self.rt.artifacts.read_bytes(aid))  # noqa: E731
+        ida, idb = self.resolve(a), self.resolve(b)
+        return Diff.model_validate(vq.diff(views, ida, idb, read, top, _time(as_of, False)))
+
+    def history(
+        self, family: str, offset: int = 0, limit: int = 50, as_of: When = None
+    ) -> list[Decision]:
+        views = self.fresh_views()
+        rows = vq.registry_history(views, family, offset, limit, _time(as_of, False))
+        return [Decision.model_validate(d) for d in rows]
+
+    def lineage(self, artifact: str, direction: str = "both", depth: int = 10) -> list[Any]:
+        """Ancestors (negative depth) and descendants, breadth first."""
+        root = self.rt.artifacts.info(artifact)
+        return list(self.rt.artifacts.lineage(root.id, direction, depth))
+
+    # -- what exists --------------------------------------------------------------------------
+    def families(self) -> list[str]:
+        return inv.families(self.fresh_views())
+
+    def family(self, name: str | None) -> str:
+        """`name` checked against the families with events; None: the only one there is."""
+        known = self.families()
+        if name:
+            if name not in known:
+                raise KeelError(
+                    f"no events for family {name!r}", hint=f"known: {', '.join(known) or 'none'}"
+                )
+            return name
+        if len(known) == 1:
+            return known[0]
+        raise KeelError("give --family", hint=f"known families: {', '.join(known) or 'none yet'}")
+
+    def models(
+        self, family: str, env: str | None = None, offset: int = 0, limit: int = 50
+    ) -> list[ModelInfo]:
+        rows = inv.models(self.fresh_views(), family, env, offset, limit)
+        return [ModelInfo.model_validate(r) for r in rows]
+
+    def datasets(self, family: str, offset: int = 0, limit: int = 50) -> list[DatasetInfo]:
+        rows = inv.datasets(self.fresh_views(), family, offset, limit)
+        return [DatasetInfo.model_validate(r) for r in rows]
+
+    def deployments(
+        self, family: str, env: str, offset: int = 0, limit: int = 50
+    ) -> list[Deployment]:
+        rows = inv.deployments(self.fresh_views(), family, env, offset, limit)
+        return [Deployment.model_validate(r) for r in rows]
+
+    def artifacts(
+        self, kind: str | None = None, offset: int = 0, limit: int = 50
+    ) -> list[ArtifactInfo]:
+        rows = inv.artifacts(self.fresh_views(), kind, offset, limit)
+        return [ArtifactInfo.model_validate(r) for r in rows]
+
+    # -- commands -----------------------------------------------------------------------------
+    @contextmanager
+    def pipeline(self) -> Iterator[Context]:
+        """A pipeline context on this client's runtime and project (what `keel` commands run
+        in): events recorded through it go round the services' handlers."""
+        from keel.project import load_project
+        from services.app import build_bus
+
+        project = load_project(self.settings.project)
+        bus = build_bus(self.rt, project, actor=self.settings.who())
+        bus.ctx.correlation_id = str(uuid.uuid4())
+        yield bus.ctx
+
+    def ingest(
+        self, path: str | Path, family: str, at: When = None, period: str | None = None
+    ) -> dict[str, Any]:
+        from services.ingest.handlers import ingest_file
+
+        with self.pipeline() as ctx:
+            ctx.project.family(family)
+            res = ingest_file(ctx, family, Path(path), _business(at), period)
+        return dict(res.__dict__)
+
+    def retrain(
+        self,
+        family: str,
+        eval_dataset: str,
+        datasets: list[str] | None = None,
+        at: When = None,
+    ) -> dict[str, Any]:
+        """Features, model, eval; the gate and deployment follow. Returns the model, its eval
+        and the decisions it led to."""
+        from services.train.handlers import retrain
+
+        with self.pipeline() as ctx:
+            eval_id = self.resolve(eval_dataset)
+            ids = [self.resolve(d) for d in datasets or []] or sorted(
+                d for d, e in ctx.state.datasets.items() if e.family == family and d != eval_id
+            )
+            if not ids:
+                raise KeelError(
+                    f"no datasets to train {family} on", hint="ingest some with `keel ingest`"
+                )
+            before = len(ctx.state.decisions)
+            trained, evaluated = retrain(ctx, family, ids, eval_id, _business(at))
+            decisions = [
+                {"env": d.env, "decision": type(d).__name__, "reason": d.reason}
+                for d in ctx.state.decisions[before:]
+            ]
+        return {
+            "model_id": trained.model_id,
+            "eval_report_id": evaluated.eval_report_id,
+            "metrics": dict(evaluated.metrics),
+            "decisions": decisions,
+        }
+
+    def _model(self, ctx: Context, model: str, family: str | None) -> tuple[str, str]:
+        model_id = self.resolve(model)
+        trained = ctx.state.models.get(model_id)
+        if trained is None:
+            raise KeelError(
+                f"{model_id[:12]} is not a trained model", hint="see `keel models list`"
+            )
+        if family is not None and family != trained.family:
+            raise KeelError(f"{model_id[:12]} belongs to family {trained.family!r}, not {family!r}")
+        return model_id, trained.family
+
+    def approve(self, model: str, env: str, reason: str, at: When = None) -> Outcome:
+        return self._review("approved", model, env, reason, at)
+
+    def reject(self, model: str, env: str, reason: str, at: When = None) -> Outcome:
+        return self._review("rejected", model, env, reason, at)
+
+    def _review(self, verdict: str, model: str, env: str, reason: str, at: When) -> Outcome:
+        from services.promote.handlers import review
+
+        with self.pipeline() as ctx:
+            model_id, family = self._model(ctx, model, None)
+            event = review(ctx, family, model_id, env, verdict, reason, _business(at))
+            out = outcome(ctx, family, model_id, env)
+        return Outcome.model_validate({**out, "event_id": event.envelope.event_id})
+
+    def evaluate(self, model: str, env: str, at: When = None) -> Outcome:
+        """Re-run ENV's gate under the current policy; the decision is recorded."""
+        from services.promote.handlers import evaluate
+
+        with self.pipeline() as ctx:
+            model_id, family = self._model(ctx, model, None)
+            (decision,) = evaluate(ctx, family, model_id, env, _business(at))
+            out = outcome(ctx, family, model_id, env)
+        return Outcome.model_validate(
+            {
+                **out,
+                "decision": decision.EVENT_TYPE,
+                "event_id": decision.envelope.event_id,
+                "policy_version": getattr(decision, "policy_version", None),
+                "reason": getattr(decision, "reason", None),
+            }
+        )
+
+    def deploy(
+        self, model: str, env: str, reason: str, override: bool = False, at: When = None
+    ) -> Outcome:
+        from keel.events import generated as g
+        from services.deploy.handlers import deploy_chosen
+
+        with self.pipeline() as ctx:
+            model_id, family = self._model(ctx, model, None)
+            event = deploy_chosen(ctx, family, model_id, env, reason, _business(at), override)
+            out = outcome(ctx, family, model_id, env)
+        is_override = isinstance(event, g.ModelDeployed) and event.kind == "override"
+        return Outcome.model_validate(
+            {
+                **out,
+                "event_type": event.EVENT_TYPE,
+                "event_id": event.envelope.event_id,
+                "override": is_override,
+            }
+        )
+
+    def rollback(
+        self,
+        family: str,
+        env: str,
+        to: str | None = None,
+        reason: str | None = None,
+        at: When = None,
+    ) -> Outcome:
+        from services.deploy.handlers import rollback
+
+        with self.pipeline() as ctx:
+            event = rollback(ctx, family, env, to, _business(at), reason)
+            out = outcome(ctx, family, event.model_id, env)
+        return Outcome.model_validate(
+            {
+                **out,
+                "event_id": event.envelope.event_id,
+                "previous_model_id": event.previous_model_id,
+            }
+        )
+
+    def pending(self, family: str, env: str | None = None) -> list[dict[str, Any]]:
+        """Promotions waiting for approval, oldest first, with the approvals so far."""
+        with self.pipeline() as ctx:
+            envs = [env] if env else ctx.project.family(family).environments
+            return [
+                {
+                    "env": p.env,
+                    "model_id": p.model_id,
+                    "event_id": p.envelope.event_id,
+                    "at": p.envelope.occurred_at.isoformat(),
+                    "triggered_by": p.envelope.actor,
+                    "approvals": ctx.state.approvers(p.envelope.event_id),
+                    "approvals_required": p.approvals_required,
+                    "reason": p.reason,
+                }
+                for e in envs
+                for p in ctx.state.open_pending(family, e)
+            ]
+
+
+def outcome(ctx: Context, family: str, model_id: str, env: str) -> dict[str, Any]:
+    """Where a model stands in an environment after a command: serving, pending (with the
+    approvals so far) or neither."""
+    current = ctx.state.serving_now(family, env)
+    doc: dict[str, Any] = {
+        "family": family,
+        "model_id": model_id,
+        "env": env,
+        "serving": current.model_id if current else None,
+        "deployed": bool(current and current.model_id == model_id),
+        "pending": None,
+    }
+    waiting = [p for p in ctx.state.open_pending(family, env) if p.model_id == model_id]
+    if waiting:
+        p = waiting[-1]
+        doc["pending"] = {
+            "event_id": p.envelope.event_id,
+            "approvals": ctx.state.approvers(p.envelope.event_id),
+            "approvals_required": p.approvals_required,
+            "excluded_approvers": list(p.excluded_approvers),
+        }
+    return doc
+
+
+def _need(at: When) -> datetime:
+    when = _time(at)
+    assert when is not None
+    return when
+
+
+def _business(at: When) -> datetime:
+    """A business time for a command: now, or the given one (refused beyond the clock-skew
+    allowance into the future, as the CLI refuses it)."""
+    if isinstance(at, datetime):
+        at = at.isoformat()
+    return business_time(at)[0]
