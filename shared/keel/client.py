@@ -126,6 +126,20 @@ class ArtifactInfo(_Doc):
     recorded_at: str
 
 
+class LineageNode(_Doc):
+    id: str
+    kind: str
+    depth: int  # < 0: an ancestor that many hops up; > 0: a descendant
+    via: str | None = None
+
+
+class VerifyReport(_Doc):
+    ok: bool
+    events: int
+    signed: int
+    problems: list[dict[str, Any]]
+
+
 class Outcome(_Doc):
     """Where a model stands in an environment after a command."""
 
@@ -223,10 +237,26 @@ class Client:
         rows = vq.registry_history(views, family, offset, limit, _time(as_of, False))
         return [Decision.model_validate(d) for d in rows]
 
-    def lineage(self, artifact: str, direction: str = "both", depth: int = 10) -> list[Any]:
-        """Ancestors (negative depth) and descendants, breadth first."""
+    def lineage(self, artifact: str, direction: str = "both", depth: int = 10) -> list[LineageNode]:
+        """Ancestors (negative depth) and descendants (positive), breadth first."""
+        if direction not in ("up", "down", "both"):
+            raise KeelError(f"direction {direction!r} is not up, down or both")
         root = self.rt.artifacts.info(artifact)
-        return list(self.rt.artifacts.lineage(root.id, direction, depth))
+        return [
+            LineageNode(id=n.id, kind=n.kind, depth=n.depth, via=n.via)
+            for n in self.rt.artifacts.lineage(root.id, direction, depth)
+        ]
+
+    def verify(
+        self, checkpoints: list[str | Path] | None = None, skip: list[str] | None = None
+    ) -> VerifyReport:
+        """Signatures, trees against checkpoints (the log's and witnesses' files), artifacts,
+        views against a fresh fold: `ok` and every problem with what to do."""
+        from keel.audit.verify_run import run_verify
+
+        self.fresh_views()
+        paths = [Path(c) for c in checkpoints or []]
+        return VerifyReport.model_validate(run_verify(self.rt, paths, skip or []))
 
     # -- what exists --------------------------------------------------------------------------
     def families(self) -> list[str]:
@@ -276,6 +306,8 @@ class Client:
         from services.app import build_bus
 
         project = load_project(self.settings.project)
+        if self._rt is None:  # a write: KEEL_HOME is made if missing, as `keel ingest` does
+            self._rt = bootstrap(self.settings, create=True)
         bus = build_bus(self.rt, project, actor=self.settings.who())
         bus.ctx.correlation_id = str(uuid.uuid4())
         yield bus.ctx

@@ -272,6 +272,10 @@ def test_client_cli_and_api_give_the_same_answers(tmp_path: Path) -> None:
             "deployments": doc(deps),
             "artifacts": doc(k.artifacts("model", limit=1000)),
         }
+        report = k.verify()
+        assert report.ok and report.events > 100 and report.problems == []
+        ancestors = {n.kind for n in k.lineage(now, "up", 5) if n.depth < 0}
+        assert {"dataset", "feature_set"} <= ancestors
     assert client["why_promoted"]["promotion"]["model_id"].startswith(now)
     by_cli = {
         "serving": cli("audit", "serving", "--env", "prod", "--at", at),

@@ -16,7 +16,6 @@ from typer.core import TyperGroup
 
 from keel.bootstrap import bootstrap
 from keel.cli.common import console, err_console, handled, print_json, safe
-from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
 from keel.settings import Settings
@@ -58,6 +57,12 @@ def _when(at: str | None) -> datetime:
     return when
 
 
+def _settings(project: Path | None) -> Settings:
+    """Settings from the environment; --project chooses keel.toml (and keys.toml beside it)."""
+    path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
+    return Settings(project=path)
+
+
 @contextmanager
 def pipeline(project: Path | None) -> Iterator[Context]:
     from services.app import build_bus
@@ -81,21 +86,22 @@ def ingest(
 ) -> None:
     """Validate every record against the family's training contract; valid ones become a
     dataset artifact, invalid ones go to the quarantine with field, value and rule."""
-    from services.ingest.handlers import ingest_file
+    from keel.client import Client
 
-    with pipeline(project) as ctx:
-        ctx.project.family(family)
-        res = ingest_file(ctx, family, file, _when(at), period)
+    with Client(_settings(project)) as k:
+        res = k.ingest(file, family, _when(at), period)
     if json_out:
-        print_json(res.__dict__)
+        print_json(res)
         return
-    console.print(f"dataset {res.dataset_id}", highlight=False)
+    console.print(f"dataset {res['dataset_id']}", highlight=False)
     console.print(
-        f"{res.records_in} records in = {res.accepted} accepted + {res.quarantined} quarantined"
+        f"{res['records_in']} records in = {res['accepted']} accepted + "
+        f"{res['quarantined']} quarantined"
     )
-    if res.quarantine_batch_id:
+    if res["quarantine_batch_id"]:
         console.print(
-            f"quarantine batch {res.quarantine_batch_id} (see `keel audit tail --topic quarantine`)"
+            f"quarantine batch {res['quarantine_batch_id']} (see `keel audit tail --topic "
+            "quarantine`)"
         )
 
 
@@ -111,36 +117,16 @@ def retrain(
     json_out: bool = JsonOpt,
 ) -> None:
     """Build features, train, evaluate; the promotion gate and deployment follow."""
-    from services.train.handlers import retrain as do_retrain
+    from keel.client import Client
 
-    with pipeline(project) as ctx:
-        store = ctx.rt.artifacts
-        eval_id = store.resolve(eval_dataset)
-        ids = [store.resolve(d) for d in dataset] or sorted(
-            d for d, e in ctx.state.datasets.items() if e.family == family and d != eval_id
-        )
-        if not ids:
-            raise KeelError(
-                f"no datasets to train {family} on", hint="ingest some with `keel ingest`"
-            )
-        before = len(ctx.state.decisions)
-        trained, evaluated = do_retrain(ctx, family, ids, eval_id, _when(at))
-        decisions = [
-            {"env": d.env, "decision": type(d).__name__, "reason": d.reason}
-            for d in ctx.state.decisions[before:]
-        ]
-    doc = {
-        "model_id": trained.model_id,
-        "eval_report_id": evaluated.eval_report_id,
-        "metrics": dict(evaluated.metrics),
-        "decisions": decisions,
-    }
+    with Client(_settings(project)) as k:
+        doc = k.retrain(family, eval_dataset, dataset, _when(at))
     if json_out:
         print_json(doc)
         return
-    console.print(f"model {trained.model_id}", highlight=False)
-    console.print(", ".join(f"{k}={v:.4f}" for k, v in sorted(evaluated.metrics.items())))
-    for d in decisions:
+    console.print(f"model {doc['model_id']}", highlight=False)
+    console.print(", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["metrics"].items())))
+    for d in doc["decisions"]:
         console.print(f"{d['env']}: {d['decision']}: {d['reason']}", highlight=False)
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import tempfile
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,15 +16,13 @@ from keel.audit import merkle
 from keel.audit import trees as tr
 from keel.audit import verify as vf
 from keel.audit.projector import Projector
+from keel.audit.verify_run import checkpoints, run_verify, witness_notes
 from keel.bootstrap import Runtime, bootstrap
 from keel.cli.common import console, handled, print_json
-from keel.codec import CodecError
 from keel.errors import KeelError
-from keel.events import decode_event
 from keel.events import generated as g
 from keel.signing import Trust
-from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
-from keel.views.sqlite import SqliteViewStore
+from keel.topics import EVENT_TOPICS
 
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 WitnessOpt = typer.Option(
@@ -39,65 +35,6 @@ WitnessOpt = typer.Option(
 
 def _project(rt: Runtime) -> None:
     Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
-
-
-def _checkpoints(
-    rt: Runtime, problems: list[vf.Problem] | None = None
-) -> Iterator[tuple[str, g.Checkpoint]]:
-    """(position, Checkpoint) for every checkpoint in the audit topic, in log order; records
-    that do not decode are reported into `problems` when given."""
-    for rec in rt.log.read([AUDIT_TOPIC]):
-        try:
-            event = decode_event(rt.codec, rec.value)
-        except CodecError as exc:
-            if problems is not None:
-                problems.append(
-                    vf.Problem(
-                        "checkpoint",
-                        "undecodable",
-                        tr.position(rec),
-                        str(exc),
-                        "find who wrote to the audit topic",
-                    )
-                )
-            continue
-        if isinstance(event, g.Checkpoint):
-            yield tr.position(rec), event
-
-
-def _log_notes(rt: Runtime, problems: list[vf.Problem]) -> list[tuple[str, str]]:
-    return [
-        (f"checkpoint at {where}", t.note)
-        for where, event in _checkpoints(rt, problems)
-        for t in event.trees
-    ]
-
-
-def _witness_files(paths: list[Path]) -> list[Path]:
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out += sorted(p.glob("*.json"))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise KeelError(f"checkpoint file {p} does not exist")
-    return out
-
-
-def _witness_notes(paths: list[Path], problems: list[vf.Problem]) -> list[tuple[str, str]]:
-    notes = []
-    for path in _witness_files(paths):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            notes += [(f"witness {path.name}", str(n)) for n in doc["notes"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            problems.append(
-                vf.Problem(
-                    "checkpoint", "malformed", str(path), str(exc), "restore the witness's copy"
-                )
-            )
-    return notes
 
 
 def verify(
@@ -113,51 +50,14 @@ def verify(
     """Check everything the answers come from: signatures on every event, the log's Merkle
     trees against every checkpoint (in the log and from witnesses), the artifact catalog and
     bytes against the signed records, the views against a fresh fold. Exit 1 on any problem."""
-    skipped = sorted(set(skip or []))
-    unknown = set(skipped) - {"artifacts", "views"}
-    if unknown:
-        raise KeelError(
-            f"--skip {', '.join(sorted(unknown))}: unknown part", hint="parts: artifacts, views"
-        )
-    problems: list[vf.Problem] = []
-    catalog: dict[str, tuple[str, int]] = {}
-    differing = 0
     with bootstrap(create=False) as rt:
         _project(rt)
-        scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems)
-        witness = _witness_notes(checkpoint or [], problems)
-        trees = vf.check_checkpoints(
-            [*_log_notes(rt, problems), *witness], scan, rt.trust, problems
-        )
-        if "artifacts" not in skipped:
-            catalog = {
-                aid: (i.digest, i.size)
-                for aid in rt.artifacts.all_ids()
-                for i in [rt.artifacts.info(aid)]
-            }
-            blobs = {aid: vf.file_digest(rt.artifacts.path_of(aid)) for aid in catalog}
-            vf.check_catalog(catalog, blobs, scan, problems)
-        if "views" not in skipped:
-            with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
-                fresh = SqliteViewStore(Path(d) / "views.db")
-                Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
-                differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
-                fresh.close()
-    doc = {
-        "ok": not problems,
-        "events": scan.records,
-        "signed": scan.signed,
-        "trees": trees,
-        "artifacts": len(catalog),
-        "view_keys_differing": differing,
-        "skipped": skipped,
-        "problems": [p.as_dict() for p in problems],
-    }
+        doc = run_verify(rt, checkpoint or [], skip or [])
     if json_out:
         print_json(doc)
     else:
         _print_report(doc)
-    if problems:
+    if doc["problems"]:
         raise typer.Exit(1)
 
 
@@ -195,7 +95,7 @@ def _plain(text: str) -> Any:
 
 def _latest_checkpoint(rt: Runtime) -> tuple[g.Checkpoint, str]:
     latest: tuple[g.Checkpoint, str] | None = None
-    for where, event in _checkpoints(rt):
+    for where, event in checkpoints(rt):
         latest = (event, where)
     if latest is None:
         raise KeelError(
@@ -277,7 +177,7 @@ def prove(
             raise KeelError(f"no event {event_id} in the log", hint="see `keel audit tail`")
         tp, index, rec = found
         notes = (
-            _witness_notes([checkpoint], problems)
+            witness_notes([checkpoint], problems)
             if checkpoint
             else [("log", t.note) for t in _latest_checkpoint(rt)[0].trees]
         )

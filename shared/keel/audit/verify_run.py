@@ -1,0 +1,125 @@
+"""One verification of everything the answers come from (`keel audit verify`, the client):
+signatures on every event, the log's Merkle trees against every checkpoint (in the log and
+from witnesses), the artifact catalog and bytes against the signed records, the views against a
+fresh fold. Returns a report naming every problem; nothing here prints."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from keel.audit import trees as tr
+from keel.audit import verify as vf
+from keel.audit.projector import Projector
+from keel.bootstrap import Runtime
+from keel.codec import CodecError
+from keel.errors import KeelError
+from keel.events import decode_event
+from keel.events import generated as g
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
+from keel.views.sqlite import SqliteViewStore
+
+PARTS = ("artifacts", "views")
+
+
+def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> dict[str, Any]:
+    """The report (bring the views to the log's end first); `skip`: parts left out
+    (artifacts, views), said in the report."""
+    skipped = sorted(set(skip))
+    unknown = set(skipped) - set(PARTS)
+    if unknown:
+        raise KeelError(
+            f"--skip {', '.join(sorted(unknown))}: unknown part", hint="parts: artifacts, views"
+        )
+    problems: list[vf.Problem] = []
+    catalog: dict[str, tuple[str, int]] = {}
+    differing = 0
+    scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems)
+    witness = witness_notes(list(checkpoint), problems)
+    trees = vf.check_checkpoints([*log_notes(rt, problems), *witness], scan, rt.trust, problems)
+    if "artifacts" not in skipped:
+        catalog = {
+            aid: (i.digest, i.size)
+            for aid in rt.artifacts.all_ids()
+            for i in [rt.artifacts.info(aid)]
+        }
+        blobs = {aid: vf.file_digest(rt.artifacts.path_of(aid)) for aid in catalog}
+        vf.check_catalog(catalog, blobs, scan, problems)
+    if "views" not in skipped:
+        with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
+            fresh = SqliteViewStore(Path(d) / "views.db")
+            Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
+            differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
+            fresh.close()
+    return {
+        "ok": not problems,
+        "events": scan.records,
+        "signed": scan.signed,
+        "trees": trees,
+        "artifacts": len(catalog),
+        "view_keys_differing": differing,
+        "skipped": skipped,
+        "problems": [p.as_dict() for p in problems],
+    }
+
+
+def checkpoints(
+    rt: Runtime, problems: list[vf.Problem] | None = None
+) -> Iterator[tuple[str, g.Checkpoint]]:
+    """(position, Checkpoint) for every checkpoint in the audit topic, in log order; records
+    that do not decode are reported into `problems` when given."""
+    for rec in rt.log.read([AUDIT_TOPIC]):
+        try:
+            event = decode_event(rt.codec, rec.value)
+        except CodecError as exc:
+            if problems is not None:
+                problems.append(
+                    vf.Problem(
+                        "checkpoint",
+                        "undecodable",
+                        tr.position(rec),
+                        str(exc),
+                        "find who wrote to the audit topic",
+                    )
+                )
+            continue
+        if isinstance(event, g.Checkpoint):
+            yield tr.position(rec), event
+
+
+def log_notes(rt: Runtime, problems: list[vf.Problem]) -> list[tuple[str, str]]:
+    return [
+        (f"checkpoint at {where}", t.note)
+        for where, event in checkpoints(rt, problems)
+        for t in event.trees
+    ]
+
+
+def witness_files(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(p.glob("*.json"))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise KeelError(f"checkpoint file {p} does not exist")
+    return out
+
+
+def witness_notes(paths: list[Path], problems: list[vf.Problem]) -> list[tuple[str, str]]:
+    notes = []
+    for path in witness_files(paths):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            notes += [(f"witness {path.name}", str(n)) for n in doc["notes"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            problems.append(
+                vf.Problem(
+                    "checkpoint", "malformed", str(path), str(exc), "restore the witness's copy"
+                )
+            )
+    return notes
