@@ -84,7 +84,7 @@ def approval_flow(keel: Keel) -> None:
         "promote", "approve", previous, "--env", "prod", "--reason", "checked the eval", who="bob"
     )
     assert code == 0, doc
-    assert doc["deployed"] and doc["serving"] == previous and "pending" not in doc
+    assert doc["deployed"] and doc["serving"] == previous and doc.get("pending") is None
 
     code, why = keel("audit", "why", "--env", "prod")
     promotion = next(s for s in why["steps"] if s["step"] == "promotion")
@@ -107,7 +107,7 @@ def approval_flow(keel: Keel) -> None:
         "promote", "reject", current[:12], "--env", "prod", "--reason", "not now", who="bob"
     )
     assert code == 0, doc
-    assert not doc["deployed"] and doc["serving"] == previous and "pending" not in doc
+    assert not doc["deployed"] and doc["serving"] == previous and doc.get("pending") is None
     code, waiting = keel("promote", "pending", "--family", "breast_cancer")
     assert waiting["pending"] == []
     assert prod_models(keel)[0] == previous
