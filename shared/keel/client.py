@@ -140,6 +140,22 @@ class VerifyReport(_Doc):
     problems: list[dict[str, Any]]
 
 
+class Ingested(_Doc):
+    dataset_id: str
+    raw_id: str
+    quarantine_batch_id: str | None = None
+    records_in: int
+    accepted: int
+    quarantined: int
+
+
+class Retrained(_Doc):
+    model_id: str
+    eval_report_id: str
+    metrics: dict[str, float]
+    decisions: list[dict[str, Any]]  # per environment: the decision's type and reason
+
+
 class Outcome(_Doc):
     """Where a model stands in an environment after a command."""
 
@@ -314,13 +330,13 @@ class Client:
 
     def ingest(
         self, path: str | Path, family: str, at: When = None, period: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Ingested:
         from services.ingest.handlers import ingest_file
 
         with self.pipeline() as ctx:
             ctx.project.family(family)
             res = ingest_file(ctx, family, Path(path), _business(at), period)
-        return dict(res.__dict__)
+        return Ingested.model_validate(res.__dict__)
 
     def retrain(
         self,
@@ -328,7 +344,7 @@ class Client:
         eval_dataset: str,
         datasets: list[str] | None = None,
         at: When = None,
-    ) -> dict[str, Any]:
+    ) -> Retrained:
         """Features, model, eval; the gate and deployment follow. Returns the model, its eval
         and the decisions it led to."""
         from services.train.handlers import retrain
@@ -348,12 +364,12 @@ class Client:
                 {"env": d.env, "decision": type(d).__name__, "reason": d.reason}
                 for d in ctx.state.decisions[before:]
             ]
-        return {
-            "model_id": trained.model_id,
-            "eval_report_id": evaluated.eval_report_id,
-            "metrics": dict(evaluated.metrics),
-            "decisions": decisions,
-        }
+        return Retrained(
+            model_id=trained.model_id,
+            eval_report_id=evaluated.eval_report_id,
+            metrics=dict(evaluated.metrics),
+            decisions=decisions,
+        )
 
     def _model(self, ctx: Context, model: str, family: str | None) -> tuple[str, str]:
         model_id = self.resolve(model)

@@ -89,7 +89,7 @@ def ingest(
     from keel.client import Client
 
     with Client(_settings(project)) as k:
-        res = k.ingest(file, family, _when(at), period)
+        res = k.ingest(file, family, _when(at), period).model_dump(mode="json")
     if json_out:
         print_json(res)
         return
@@ -120,7 +120,7 @@ def retrain(
     from keel.client import Client
 
     with Client(_settings(project)) as k:
-        doc = k.retrain(family, eval_dataset, dataset, _when(at))
+        doc = k.retrain(family, eval_dataset, dataset, _when(at)).model_dump(mode="json")
     if json_out:
         print_json(doc)
         return
