@@ -472,16 +472,25 @@ class KafkaEventLog:
             self._loop.run(consumer.stop())
 
     def committed(self, group: str) -> dict[TopicPartition, int]:
-        from confluent_kafka import ConsumerGroupTopicPartitions
+        """The group's committed positions on this prefix's topics. Asked through an aiokafka
+        consumer of the group (never joined): librdkafka's admin ListConsumerGroupOffsets
+        crashed the process (SIGSEGV) when the group's coordinator was not loaded yet, the first
+        time a fresh broker was asked (confluentinc/librdkafka#5040)."""
+        consumer = self._consumer(group)
+        try:
+            tps = self._partitions(consumer, self.topics())
 
-        admin = provision._admin(self.bootstrap)
-        fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(self.prefix + group)])
-        out: dict[TopicPartition, int] = {}
-        for f in fut.values():
-            for tp in f.result().topic_partitions or []:
-                if tp.offset >= 0 and tp.topic.startswith(self.prefix):
-                    out[(self._logical(tp.topic), tp.partition)] = tp.offset
-        return out
+            async def fetch() -> list[Any]:
+                return list(await asyncio.gather(*(consumer.committed(tp) for tp in tps)))
+
+            offsets = self._loop.run(fetch()) if tps else []
+        finally:
+            self._loop.run(consumer.stop())
+        return {
+            (self._logical(tp.topic), tp.partition): int(o)
+            for tp, o in zip(tps, offsets, strict=True)
+            if o is not None and o >= 0
+        }
 
     # -- the schemas topic -------------------------------------------------------------------
     def publish_schema(self, fingerprint_hex: str, schema_json: str) -> None:
