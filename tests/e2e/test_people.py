@@ -142,6 +142,8 @@ def test_approvals_overrides_and_regates_are_recorded_and_shown(tmp_path: Path) 
     assert not all(g["passed"] for g in overridden["gates"])
     code, deps = keel("deployments", "list", "--env", "prod", "--limit", "1")
     assert deps["deployments"][0]["kind"] == "override"
+    code, wp = keel("audit", "why-promoted", worst[:12], "--env", "prod")
+    assert code != 0 and "by override" in str(wp)
     code, hist = keel("audit", "history", "--limit", "1000")
     triggers = {(d["decision"], d.get("trigger")) for d in hist["decisions"]}
     assert {("rejected", "deploy"), ("pending", "evaluate"), ("promoted", "approval")} <= triggers

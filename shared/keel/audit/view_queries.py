@@ -205,6 +205,21 @@ def why_promoted(
         d for d in decisions if d["decision"] == "promoted" and (env is None or d["env"] == env)
     ]
     if not promos:
+        overridden = [
+            d
+            for d in decisions
+            if d["decision"] == "rejected"
+            and d.get("trigger") == "deploy"
+            and (env is None or d["env"] == env)
+        ]
+        if overridden:  # a person asked for it, its gate failed: deployed only by override
+            d = overridden[-1]
+            raise KeelError(
+                f"model {model_id[:12]} was never promoted to {d['env']}: its gate failed when "
+                f"{d['actor']} asked to deploy it at {d['at'][:19]} ({d['reason']})",
+                hint=f"if it served, it was by override: `keel deployments list --env {d['env']}`"
+                " shows the override and its reason",
+            )
         raise KeelError(
             f"model {model_id[:12]} was never promoted{' to ' + env if env else ''}",
             hint="`keel audit tail --topic registry` lists every decision",
