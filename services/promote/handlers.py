@@ -123,8 +123,7 @@ def on_promotion_reviewed(ctx: Context, event: Event) -> list[Event]:
         return []
     pid = pending.envelope.event_id
     approvers = ctx.state.approvers(pid)
-    already = any(p.pending_event_id == pid for p in ctx.state.promotions.values())
-    if already or len(approvers) < pending.approvals_required:
+    if pid in ctx.state.concluded or len(approvers) < pending.approvals_required:
         return []
     env_ = make_envelope(
         ctx,

@@ -183,6 +183,7 @@ class Client:
         self.settings = settings or Settings()
         self._rt: Runtime | None = None
         self._views = views  # answer from these instead (the HTTP API's kept-fresh views)
+        self._fresh: Any = None  # FreshViews over this client's runtime, made on first use
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -202,6 +203,7 @@ class Client:
         if self._rt is not None:
             self._rt.close()
             self._rt = None
+            self._fresh = None
 
     def __enter__(self) -> Client:
         return self
@@ -210,12 +212,17 @@ class Client:
         self.close()
 
     def fresh_views(self) -> ViewStore:
-        """The views at the log's end: new events folded first (the HTTP API keeps its own)."""
+        """The views at the log's end (the HTTP API keeps its own): new events are folded
+        first, and only when the log moved since this client last looked (a command asking two
+        questions folds once)."""
         if self._views is not None:
             return self._views
-        from keel.audit.projector import Projector
+        if self._fresh is None:
+            from keel.audit.freshness import FreshViews
 
-        Projector(self.rt.log, self.rt.views, self.rt.codec, signer=self.rt.signer).run()
+            rt = self.rt
+            self._fresh = FreshViews(rt.log, rt.views, rt.codec, rt.signer)
+        self._fresh.check()
         return self.rt.views
 
     def resolve(self, ref: str) -> str:
@@ -395,7 +402,9 @@ class Client:
             model_id, family = self._model(ctx, model, None)
             event = review(ctx, family, model_id, env, verdict, reason, _business(at))
             out = outcome(ctx, family, model_id, env)
-        return Outcome.model_validate({**out, "event_id": event.envelope.event_id})
+        return Outcome.model_validate(
+            {**out, "event_id": event.envelope.event_id, "actor": event.envelope.actor}
+        )
 
     def evaluate(self, model: str, env: str, at: When = None) -> Outcome:
         """Re-run ENV's gate under the current policy; the decision is recorded."""

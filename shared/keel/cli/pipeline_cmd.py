@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,21 +57,17 @@ def _when(at: str | None) -> datetime:
 
 
 def _settings(project: Path | None) -> Settings:
-    """Settings from the environment; --project chooses keel.toml (and keys.toml beside it)."""
-    path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
-    return Settings(project=path)
+    """Settings from the environment (KEEL_*); --project chooses keel.toml (and keys.toml
+    beside it)."""
+    return Settings(project=project) if project else Settings()
 
 
 @contextmanager
 def pipeline(project: Path | None) -> Iterator[Context]:
-    from services.app import build_bus
+    from keel.client import Client
 
-    path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
-    proj = load_project(path)
-    with bootstrap(Settings(project=path)) as rt:  # keys.toml beside this keel.toml
-        bus = build_bus(rt, proj, actor=rt.settings.who())
-        bus.ctx.correlation_id = str(uuid.uuid4())
-        yield bus.ctx
+    with Client(_settings(project)) as k, k.pipeline() as ctx:
+        yield ctx
 
 
 @handled

@@ -14,9 +14,8 @@ from typing import Any
 import typer
 
 from keel.cli.common import console, handled, print_json
-from keel.cli.pipeline_cmd import AtOpt, JsonOpt, ProjectOpt
+from keel.cli.pipeline_cmd import AtOpt, JsonOpt, ProjectOpt, _settings
 from keel.client import Client
-from keel.settings import Settings
 
 app = typer.Typer(
     help="Promotion decisions people make: approve or reject a pending promotion, re-run a "
@@ -45,8 +44,7 @@ def say(doc: dict[str, Any], first: str) -> None:
 
 
 def _client(project: Path | None) -> Client:
-    settings = Settings(project=project) if project else Settings()
-    return Client(settings)
+    return Client(_settings(project))
 
 
 def _review(verdict: str, model: str, env: str, reason: str, at: str | None, **o: Any) -> None:
@@ -60,12 +58,7 @@ def _review(verdict: str, model: str, env: str, reason: str, at: str | None, **o
     if o["json_out"]:
         print_json(doc)
         return
-    say(doc, f"{verdict} by {_who()}: {reason}")
-
-
-def _who() -> str:
-    s = Settings()
-    return s.identity or s.who()
+    say(doc, f"{verdict} by {doc['actor']}: {reason}")
 
 
 @app.command("approve")

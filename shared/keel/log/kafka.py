@@ -308,13 +308,20 @@ class KafkaEventLog:
 
         return self._loop.run(make())
 
-    def _partition_counts(self, admin: Any, topics: Sequence[str]) -> dict[str, int]:
+    def _ends_client(self) -> Any:
+        """The admin client kept for end offsets and partition counts (hold `_ends_lock`)."""
+        if self._ends_admin is None:
+            self._ends_admin = provision._admin(self.bootstrap)
+        return self._ends_admin
+
+    def _partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
         """Partitions per topic from the metadata, asked again at most once a second while a
-        topic is missing (one created later) and every 10 s (one given more partitions)."""
+        topic is missing (one created later) and every 10 s (one given more partitions).
+        Hold `_ends_lock`."""
         missing = any(t not in self._part_counts for t in topics)
         age = time.monotonic() - self._counts_at
         if (missing and age > 1.0) or age > 10.0:
-            meta = admin.list_topics(timeout=10).topics
+            meta = self._ends_client().list_topics(timeout=10).topics
             self._counts_at = time.monotonic()
             for t in topics:
                 found = meta.get(self._phys(t))
@@ -425,18 +432,16 @@ class KafkaEventLog:
 
     def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
         """One ListOffsets request per broker (read-committed ends) through librdkafka's admin
-        client, kept for the purpose. Not aiokafka's: a watcher asks this every 50 ms beside a
-        latency-bound HTTP server, and aiokafka's Python-side protocol work held the GIL for
-        ~0.8 ms a call, where librdkafka's threads hold it for none of the wait (decision 0012)."""
+        client, kept for the purpose. Not aiokafka's: readers keeping views fresh ask this
+        often, and aiokafka's Python-side protocol work cost ~0.8 ms of CPU (with the GIL) a
+        call against librdkafka's ~0.5 ms, mostly in its own threads (decision 0012)."""
         from confluent_kafka import IsolationLevel
         from confluent_kafka import TopicPartition as CTP
         from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
         with self._ends_lock:
-            if self._ends_admin is None:
-                self._ends_admin = provision._admin(self.bootstrap)
-            admin = self._ends_admin
-            parts = self._partition_counts(admin, topics)
+            admin = self._ends_client()
+            parts = self._partition_counts(topics)
             latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
             asked = {CTP(self._phys(t), p): latest for t in topics for p in range(parts.get(t, 0))}
             found = (
@@ -563,10 +568,8 @@ class Arrivals:
         its beginning, as all of it is new)."""
         from confluent_kafka import TopicPartition as CTP
 
-        if self.log._ends_admin is None:
-            self.log._ends_admin = provision._admin(self.log.bootstrap)
         with self.log._ends_lock:
-            counts = dict(self.log._partition_counts(self.log._ends_admin, self.topics))
+            counts = dict(self.log._partition_counts(self.topics))
         new = [
             (t, p)
             for t in self.topics
