@@ -92,7 +92,7 @@ def _full_ingest(home: Path, project_file: Path, records: list[dict[str, Any]], 
     from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
-    from services.app import build_bus
+    from services.entrypoints.wiring import build_bus
     from services.ingest.handlers import ingest_file
 
     src = d / "batch.jsonl"

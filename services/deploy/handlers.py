@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec
+from keel.contract_gate import check_contracts
 from keel.errors import KeelError
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
-from services.common import make_envelope, rejected_artifact, service_code_version, store
-from services.contracts import check_contracts
+from keel.service import make_envelope, rejected_artifact, service_code_version, store
 from services.deploy.domain import Target, manifest, rollback_target
-from services.ingest.domain import canonical_lines
 
 SERVICE = "deploy"
 
@@ -56,7 +56,14 @@ def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     current = ctx.state.serving_now(event.family, event.env)
     if current is not None and current.model_id == event.model_id:
         return []  # a re-run gate passed for the model already serving: nothing changes
-    verdict = check_contracts(ctx, event.family, "deploy", event.envelope.occurred_at, SERVICE, eid)
+    if ctx.state.caused_by(eid, "ModelDeployed") or ctx.state.caused_by(eid, "ArtifactRejected"):
+        return []  # acted on before a crash (redelivered): recorded once is enough
+    earlier = ctx.state.caused_by(eid, "SchemaReconciled")
+    verdict = (
+        earlier[0]
+        if earlier
+        else check_contracts(ctx, event.family, "deploy", event.envelope.occurred_at, SERVICE, eid)
+    )
     if isinstance(verdict, g.SchemaReconciliationFailed):
         return []  # the failure is recorded; nothing is deployed until the contracts are fixed
     refused = rejected_artifact(ctx, SERVICE, event.model_id, "deploy", event.envelope.occurred_at)
@@ -136,42 +143,13 @@ def _deploy_checked(
     return event
 
 
-def deploy_chosen(
-    ctx: Context,
-    family: str,
-    model_id: str,
-    env: str,
-    reason: str,
-    at: datetime,
-    override: bool = False,
-) -> Event:
-    """`keel deploy MODEL`: the gate is checked now and recorded (trigger "deploy", the
-    person's reason as its note). Passed: the promotion follows (deployed, or pending where
-    approval is required). Failed: refused, unless `override`, which deploys it anyway as an
-    override carrying the reason. Returns the deciding event (or the override deployment)."""
-    from services.promote.handlers import gate
-
-    if not reason.strip():
-        raise KeelError("deploying a chosen model needs a reason", hint='add --reason "..."')
-    current = ctx.state.serving_now(family, env)
-    if current is not None and current.model_id == model_id:
-        raise KeelError(f"{model_id[:12]} already serves {family}/{env}", hint="nothing to do")
-    decided = gate(ctx, family, model_id, env, None, at, trigger="deploy", note=reason)
-    ctx.publish(decided)
-    decision = decided[0]
-    if not isinstance(decision, g.PromotionRejected):
-        return decision
-    if not override:
-        raise KeelError(
-            f"{model_id[:12]} fails the {env} gate ({', '.join(decision.failed_gates)}): "
-            f"{decision.reason}; recorded, nothing deployed",
-            hint="deploy it anyway with --override (recorded as an override with your reason)",
-        )
+def deploy_override(
+    ctx: Context, family: str, env: str, model_id: str, at: datetime, decision_id: str, reason: str
+) -> g.ModelDeployed:
+    """Deploy a model its gate refused (decision `decision_id`), because a person said so."""
     evaluation = ctx.state.latest_eval(model_id)
     target = Target(model_id, evaluation.eval_report_id if evaluation else None, None)
-    return _deploy_checked(
-        ctx, family, env, target, at, "override", None, decision.envelope.event_id, reason
-    )
+    return _deploy_checked(ctx, family, env, target, at, "override", None, decision_id, reason)
 
 
 HANDLERS = {"ModelPromoted": on_model_promoted}

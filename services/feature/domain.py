@@ -5,27 +5,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from keel.features import FeatureTable
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-
-
-@dataclass(frozen=True)
-class FeatureTable:
-    columns: list[str]
-    rows: list[list[Any]]
-    label: str | None
-    y: list[Any]
-
-    def as_doc(self) -> dict[str, Any]:
-        return {"columns": self.columns, "label": self.label, "X": self.rows, "y": self.y}
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> FeatureTable:
-        return cls(doc["columns"], doc["X"], doc["label"], doc["y"])
 
 
 def build_table(

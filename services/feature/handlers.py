@@ -1,22 +1,50 @@
-"""feature: dataset IDs in; a feature-set artifact and a feature-stats artifact out."""
+"""feature: reacts to RetrainRequested; dataset IDs in, feature-set and feature-stats artifacts
+out, one FeaturesBuilt per role (training, held-out) caused by the request."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import orjson
 
+from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec
+from keel.contract_gate import check_contracts
 from keel.contracts import serving_inputs
+from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel.plugins import UserCodeError, call_user, load_entry_point, plugin_code_version
-from services.common import make_envelope, store, training_failed
-from services.feature.domain import FeatureTable, build_table, table_stats
-from services.ingest.domain import canonical_lines
+from keel.service import make_envelope, store, training_failed
+from services.feature.domain import build_table, table_stats
 
 SERVICE = "feature"
+
+
+def on_retrain_requested(ctx: Context, req: Event) -> list[Event]:
+    """Check the contracts (a divergence stops the retrain before any work), then build the
+    training and held-out feature sets. Redelivered after a crash, it repeats only what the
+    state does not show as done for this request."""
+    assert isinstance(req, g.RetrainRequested)
+    rid, at = req.envelope.event_id, req.envelope.occurred_at
+    verdicts = [
+        *ctx.state.caused_by(rid, "SchemaReconciled"),
+        *ctx.state.caused_by(rid, "SchemaReconciliationFailed"),
+    ]
+    verdict = (
+        verdicts[0] if verdicts else check_contracts(ctx, req.family, "train", at, SERVICE, rid)
+    )
+    if isinstance(verdict, g.SchemaReconciliationFailed):
+        return []
+    done = ctx.state.request_features(rid)
+    for role, ids in (("training", req.dataset_ids), ("held-out", (req.eval_dataset_id,))):
+        if role in done:
+            continue
+        try:
+            build_features(ctx, req.family, list(ids), at, rid)
+        except UserCodeError:
+            return []  # recorded as TrainingFailed (caused by the request); nothing else to do
+    return []
 
 
 def load_rows(ctx: Context, dataset_ids: list[str]) -> list[dict[str, object]]:
@@ -27,21 +55,33 @@ def load_rows(ctx: Context, dataset_ids: list[str]) -> list[dict[str, object]]:
     return rows
 
 
-def load_table(ctx: Context, feature_set_id: str) -> FeatureTable:
-    return FeatureTable.from_doc(json.loads(ctx.rt.artifacts.read_bytes(feature_set_id)))
-
-
 def build_features(
-    ctx: Context, family: str, dataset_ids: list[str], at: datetime
+    ctx: Context, family: str, dataset_ids: list[str], at: datetime, request_id: str
 ) -> g.FeaturesBuilt:
+    """The feature set of these datasets under the family's transform, announced for the
+    request (a feature set built before is announced again, not rebuilt)."""
     fam = ctx.project.family(family)
     training, inference = ctx.project.contracts(family)
     cv = plugin_code_version(fam.transform, f"services.{SERVICE}", "keel")
     params = {"family": family, "transform": fam.transform}
-    fs_spec = ArtifactSpec("feature_set", cv, params, dataset_ids)
+    ids = sorted(set(dataset_ids))
+    fs_spec = ArtifactSpec("feature_set", cv, params, ids)
     known = ctx.state.feature_sets.get(fs_spec.id)
-    if known is not None:  # same datasets, same code: already built, nothing new to say
-        return known
+    if known is not None:  # same datasets, same code: built already; say so for this request
+        event = g.FeaturesBuilt(
+            envelope=make_envelope(
+                ctx, SERVICE, "FeaturesBuilt", known.feature_set_id, at, request_id
+            ),
+            family=family,
+            dataset_ids=known.dataset_ids,
+            feature_set_id=known.feature_set_id,
+            feature_stats_id=known.feature_stats_id,
+            transform=known.transform,
+            code_version=known.code_version,
+            rows=known.rows,
+        )
+        ctx.publish([event])
+        return event
     transform = load_entry_point(fam.transform)
     label = training.labels[0] if training.labels else None
     try:
@@ -49,13 +89,13 @@ def build_features(
             fam.transform,
             "features",
             build_table,
-            load_rows(ctx, sorted(set(dataset_ids))),
+            load_rows(ctx, ids),
             transform,
             label,
             serving_inputs(training, inference),
         )
     except UserCodeError as err:
-        ctx.publish([training_failed(ctx, SERVICE, family, err, sorted(set(dataset_ids)), at)])
+        ctx.publish([training_failed(ctx, SERVICE, family, err, ids, at, request_id)])
         raise
     fs = store(ctx, SERVICE, fs_spec, canonical_lines([table.as_doc()]), at)
     stats_spec = ArtifactSpec("feature_stats", cv, params, [fs.id])
@@ -67,9 +107,9 @@ def build_features(
         at,
     )
     event = g.FeaturesBuilt(
-        envelope=make_envelope(ctx, SERVICE, "FeaturesBuilt", fs.id, at),
+        envelope=make_envelope(ctx, SERVICE, "FeaturesBuilt", fs.id, at, request_id),
         family=family,
-        dataset_ids=tuple(sorted(set(dataset_ids))),
+        dataset_ids=tuple(ids),
         feature_set_id=fs.id,
         feature_stats_id=stats.id,
         transform=fam.transform,
@@ -78,3 +118,6 @@ def build_features(
     )
     ctx.publish([event])
     return event
+
+
+HANDLERS = {"RetrainRequested": on_retrain_requested}

@@ -6,18 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from keel.artifacts.canonical import canonical_lines
 from keel.contracts import Violation
-
-
-@dataclass(frozen=True)
-class ReadProblem:
-    """A record the reader could not even parse (bad JSON line, ragged CSV row, huge line)."""
-
-    rule: str
-    message: str
-    raw: str
+from keel.readers import ReadProblem
 
 
 @dataclass(frozen=True)
@@ -56,13 +47,6 @@ def partition(records: Iterable[tuple[int, Any]], validate: Validator) -> Outcom
         else:
             accepted.append(clean)
     return Outcome(accepted, rejected)
-
-
-def canonical_lines(rows: Iterable[Any]) -> bytes:
-    """JSON Lines with sorted keys and shortest round-trip floats: equal data, equal bytes.
-    orjson: ~10x the stdlib encoder, which dominated ingest (see bench/bench_ingest.py)."""
-    dumps, opt = orjson.dumps, orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-    return b"".join(dumps(r, option=opt, default=str) + b"\n" for r in rows)
 
 
 def quarantine_lines(rejected: list[Rejected]) -> bytes:

@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec, file_digest
 from keel.contracts import compile_validator
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
-from services.common import make_envelope, service_code_version, store
-from services.ingest.domain import canonical_lines, partition, quarantine_lines
-from services.ingest.readers import is_csv, read_records
+from keel.readers import is_csv, read_records
+from keel.service import make_envelope, service_code_version, store
+from services.ingest.domain import partition, quarantine_lines
 
 SERVICE = "ingest"
 

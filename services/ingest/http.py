@@ -16,9 +16,9 @@ import orjson
 from fastapi import FastAPI, HTTPException, Request
 
 from keel.errors import KeelError
+from keel.http_guard import Guard
 from keel.pipeline import Context
 from keel.timeparse import business_time
-from services.http_guard import Guard
 from services.ingest.handlers import ingest_file
 
 MAX_BODY = 64 << 20  # one request at most 64 MiB; larger batches go through `keel ingest FILE`

@@ -16,7 +16,7 @@ from keel.events import Event
 from keel.events import generated as g
 from keel.metrics import higher_is_better
 from keel.pipeline import Context
-from services.common import make_envelope
+from keel.service import make_envelope
 from services.promote.domain import Incumbent, decide
 
 SERVICE = "promote"
@@ -36,6 +36,11 @@ def gate(
     rejected, or (approval required) pending. `cause`: the event it follows, if any; `trigger`
     and `note` say who asked and why when a person did."""
     fam = ctx.project.family(family)
+    if cause is not None and any(
+        ctx.state.caused_by(cause.envelope.event_id, t)
+        for t in ("ModelPromoted", "PromotionRejected", "PromotionPending")
+    ):
+        return []  # decided before a crash (the event was redelivered): once is enough
     current = ctx.state.serving_now(family, env)
     if trigger == "pipeline" and current is not None and current.model_id == model_id:
         return []  # already serving there

@@ -24,12 +24,12 @@ from keel.contracts import serving_inputs
 from keel.errors import KeelError
 from keel.events import envelope
 from keel.events import generated as g
+from keel.http_guard import Guard
 from keel.metrics import Predictions, jsonable
 from keel.metrics import predict as predict_with
 from keel.plugins import load_entry_point
 from keel.project import Project
 from keel.reconcile import reconcile
-from services.http_guard import Guard
 from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20

@@ -1,22 +1,25 @@
-"""train: feature-set IDs in (never paths); a model artifact, an eval report and events out."""
+"""train: reacts to FeaturesBuilt; once a retrain request's feature sets are both built, a model
+artifact, an eval report, ModelTrained and ModelEvaluated out. Reads the feature sets by ID
+from the artifact store (never the feature service's code)."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from datetime import datetime
 
 import numpy as np
 
+from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec, canonical_json
 from keel.errors import KeelError
+from keel.events import Event
 from keel.events import generated as g
+from keel.features import FeatureTable
 from keel.metrics import evaluate, jsonable, predict
 from keel.pipeline import Context
 from keel.plugins import UserCodeError, call_user, load_entry_point, plugin_code_version
-from services.common import make_envelope, store, training_failed
-from services.contracts import check_contracts
-from services.feature.handlers import build_features, load_table
-from services.ingest.domain import canonical_lines
+from keel.service import make_envelope, store, training_failed
 from services.train.domain import calibration_table
 
 SERVICE = "train"
@@ -30,6 +33,7 @@ def train_model(
     causation_id: str | None = None,
     reconciliation_event_id: str | None = None,
     publish: bool = True,
+    request_id: str | None = None,
 ) -> g.ModelTrained:
     """The model for the feature set (stored, announced as an artifact). ModelTrained is
     published here, or by the caller (publish=False) once the model is also evaluated."""
@@ -53,7 +57,7 @@ def train_model(
             dict(fam.trainer_params),
         )
     except UserCodeError as err:
-        ctx.publish([training_failed(ctx, SERVICE, family, err, [feature_set_id], at)])
+        ctx.publish([training_failed(ctx, SERVICE, family, err, [feature_set_id], at, request_id)])
         raise
     info = store(ctx, SERVICE, spec, pickle.dumps(model, protocol=5), at)
     event = g.ModelTrained(
@@ -78,6 +82,7 @@ def evaluate_model(
     eval_feature_set_id: str,
     at: datetime,
     before: list[g.ModelTrained] | None = None,
+    request_id: str | None = None,
 ) -> g.ModelEvaluated:
     """The eval report and ModelEvaluated (published with `before`, e.g. the ModelTrained
     that waited for it, so no model is recorded without its evaluation)."""
@@ -113,7 +118,11 @@ def evaluate_model(
         )
     except UserCodeError as err:
         ctx.publish(
-            [training_failed(ctx, SERVICE, family, err, [model_id, eval_feature_set_id], at)]
+            [
+                training_failed(
+                    ctx, SERVICE, family, err, [model_id, eval_feature_set_id], at, request_id
+                )
+            ]
         )
         raise
     report = {
@@ -132,7 +141,7 @@ def evaluate_model(
     }
     info = store(ctx, SERVICE, spec, canonical_lines([report]), at)
     event = g.ModelEvaluated(
-        envelope=make_envelope(ctx, SERVICE, "ModelEvaluated", model_id, at),
+        envelope=make_envelope(ctx, SERVICE, "ModelEvaluated", model_id, at, request_id),
         family=family,
         model_id=model_id,
         eval_report_id=info.id,
@@ -143,59 +152,55 @@ def evaluate_model(
     return event
 
 
-def require_dataset(ctx: Context, family: str, artifact_id: str, role: str) -> None:
-    """The ID must name a dataset ingested for this family; say what it names otherwise."""
-    ingested = ctx.state.datasets.get(artifact_id)
-    if ingested is not None and ingested.family == family:
-        return
-    what = (
-        f"a dataset of family {ingested.family!r}"
-        if ingested is not None
-        else f"a {ctx.rt.artifacts.info(artifact_id).kind}"
-        if ctx.rt.artifacts.exists(artifact_id)
-        else "no stored artifact"
+def on_step(ctx: Context, event: Event) -> list[Event]:
+    """Once both feature sets of a retrain request are built: train, then evaluate on the
+    held-out set. Called for the request and for each FeaturesBuilt, since a consumer may see
+    them in any order (they live on different topics). Redelivered after a crash, it finds the
+    model and its evaluation in the state (same IDs) and records nothing twice."""
+    assert isinstance(event, g.FeaturesBuilt | g.RetrainRequested)
+    rid = (
+        event.envelope.event_id
+        if isinstance(event, g.RetrainRequested)
+        else event.envelope.causation_id
     )
-    raise KeelError(
-        f"the {role} dataset {artifact_id[:16]} is {what}, not a dataset ingested for {family}",
-        hint=f"list {family}'s datasets with `keel audit tail --topic datasets`",
+    req = ctx.state.requests.get(rid or "")
+    if rid is None or req is None:
+        return []  # features built outside a retrain request: nothing to train
+    ready = ctx.state.request_features(rid)
+    if "training" not in ready or "held-out" not in ready:
+        return []  # the other feature set is still on its way
+    train_fs, eval_fs = ready["training"], ready["held-out"]
+    at = req.envelope.occurred_at
+    verdicts = ctx.state.caused_by(rid, "SchemaReconciled")
+    new_model = (
+        ctx.state.models.get(model_spec(ctx, req.family, train_fs.feature_set_id).id) is None
     )
-
-
-def retrain(
-    ctx: Context, family: str, dataset_ids: list[str], eval_dataset_id: str, at: datetime
-) -> tuple[g.ModelTrained, g.ModelEvaluated]:
-    """The retrain command: features for the training and held-out datasets, a model, its eval.
-    Promotion and deployment follow from the ModelEvaluated event. Contracts that diverge stop
-    it before any work (SchemaReconciliationFailed is recorded, nothing is trained)."""
-    for role, ids in (("training", dataset_ids), ("held-out", [eval_dataset_id])):
-        for aid in ids:  # before anything is recorded: a wrong ID leaves no trace
-            require_dataset(ctx, family, aid, role)
-    verdict = check_contracts(ctx, family, "train", at, SERVICE)
-    if isinstance(verdict, g.SchemaReconciliationFailed):
-        reasons = "; ".join(p.message for p in verdict.problems)
-        raise KeelError(
-            f"{family}: training and inference contracts diverge, nothing was trained: {reasons}",
-            hint=f"fix the contracts, then check with `keel schemas reconcile --family {family}`",
+    try:
+        trained = train_model(
+            ctx,
+            req.family,
+            train_fs.feature_set_id,
+            at,
+            train_fs.envelope.event_id,
+            verdicts[0].envelope.event_id if verdicts else None,
+            publish=False,
+            request_id=rid,
         )
-    train_fs = build_features(ctx, family, dataset_ids, at)
-    eval_fs = build_features(ctx, family, [eval_dataset_id], at)
-    new_model = ctx.state.models.get(model_spec(ctx, family, train_fs.feature_set_id).id) is None
-    trained = train_model(
-        ctx,
-        family,
-        train_fs.feature_set_id,
-        at,
-        train_fs.envelope.event_id,
-        verdict.envelope.event_id,
-        publish=False,
-    )
-    # ModelTrained waits for the evaluation: if user code fails there (TrainingFailed is
-    # recorded), no model is left in the registry without its evaluation, and a rerun trains
-    # the same model again (same ID, the stored bytes are reused) and evaluates it.
-    evaluated = evaluate_model(
-        ctx, family, trained.model_id, eval_fs.feature_set_id, at, [trained] if new_model else []
-    )
-    return trained, evaluated
+        # ModelTrained waits for the evaluation: if user code fails there (TrainingFailed is
+        # recorded), no model is left in the registry without its evaluation, and a rerun
+        # trains the same model again (same ID, the stored bytes are reused) and evaluates it.
+        evaluate_model(
+            ctx,
+            req.family,
+            trained.model_id,
+            eval_fs.feature_set_id,
+            at,
+            [trained] if new_model else [],
+            request_id=rid,
+        )
+    except UserCodeError:
+        pass  # recorded as TrainingFailed, caused by the request
+    return []
 
 
 def model_spec(ctx: Context, family: str, feature_set_id: str) -> ArtifactSpec:
@@ -204,3 +209,10 @@ def model_spec(ctx: Context, family: str, feature_set_id: str) -> ArtifactSpec:
     cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
     params = {"family": family, "trainer": fam.trainer, "params": dict(fam.trainer_params)}
     return ArtifactSpec("model", cv, params, [feature_set_id])
+
+
+def load_table(ctx: Context, feature_set_id: str) -> FeatureTable:
+    return FeatureTable.from_doc(json.loads(ctx.rt.artifacts.read_bytes(feature_set_id)))
+
+
+HANDLERS = {"RetrainRequested": on_step, "FeaturesBuilt": on_step}

@@ -32,9 +32,11 @@ from keel.audit import view_queries as vq
 from keel.bootstrap import Runtime, bootstrap
 from keel.errors import KeelError
 from keel.pipeline import Context
+from keel.retraining import request_retrain
 from keel.settings import Settings
 from keel.timeparse import business_time, parse_time
 from keel.views.port import ViewStore
+from keel.wiring import services
 
 When = datetime | str | None
 
@@ -150,8 +152,9 @@ class Ingested(_Doc):
 
 
 class Retrained(_Doc):
-    model_id: str
-    eval_report_id: str
+    request_id: str  # the RetrainRequested event
+    model_id: str | None  # None: requested; the services record the model when they are done
+    eval_report_id: str | None
     metrics: dict[str, float]
     decisions: list[dict[str, Any]]  # per environment: the decision's type and reason
 
@@ -325,8 +328,8 @@ class Client:
     def pipeline(self) -> Iterator[Context]:
         """A pipeline context on this client's runtime and project (what `keel` commands run
         in): events recorded through it go round the services' handlers."""
+        from keel.pipeline import build_bus
         from keel.project import load_project
-        from services.app import build_bus
 
         project = load_project(self.settings.project)
         if self._rt is None:  # a write: KEEL_HOME is made if missing, as `keel ingest` does
@@ -338,11 +341,9 @@ class Client:
     def ingest(
         self, path: str | Path, family: str, at: When = None, period: str | None = None
     ) -> Ingested:
-        from services.ingest.handlers import ingest_file
-
         with self.pipeline() as ctx:
             ctx.project.family(family)
-            res = ingest_file(ctx, family, Path(path), _business(at), period)
+            res = services().ingest_file(ctx, family, Path(path), _business(at), period)
         return Ingested.model_validate(res.__dict__)
 
     def retrain(
@@ -351,11 +352,12 @@ class Client:
         eval_dataset: str,
         datasets: list[str] | None = None,
         at: When = None,
+        reason: str | None = None,
     ) -> Retrained:
-        """Features, model, eval; the gate and deployment follow. Returns the model, its eval
-        and the decisions it led to."""
-        from services.train.handlers import retrain
-
+        """Records a RetrainRequested; the feature and train services build features, train
+        and evaluate, and the gate and deployment follow. On the embedded default (services
+        inline) returns the model, its eval and the decisions it led to; where the services run
+        as their own processes, returns the request (model_id None) at once."""
         with self.pipeline() as ctx:
             eval_id = self.resolve(eval_dataset)
             ids = [self.resolve(d) for d in datasets or []] or sorted(
@@ -365,16 +367,15 @@ class Client:
                 raise KeelError(
                     f"no datasets to train {family} on", hint="ingest some with `keel ingest`"
                 )
-            before = len(ctx.state.decisions)
-            trained, evaluated = retrain(ctx, family, ids, eval_id, _business(at))
-            decisions = [
-                {"env": d.env, "decision": type(d).__name__, "reason": d.reason}
-                for d in ctx.state.decisions[before:]
-            ]
+            done = request_retrain(ctx, family, ids, eval_id, _business(at), reason)
+        decisions = [
+            {"env": d.env, "decision": type(d).__name__, "reason": d.reason} for d in done.decisions
+        ]
         return Retrained(
-            model_id=trained.model_id,
-            eval_report_id=evaluated.eval_report_id,
-            metrics=dict(evaluated.metrics),
+            request_id=done.request_id,
+            model_id=done.model.model_id if done.model else None,
+            eval_report_id=done.evaluation.eval_report_id if done.evaluation else None,
+            metrics=dict(done.evaluation.metrics) if done.evaluation else {},
             decisions=decisions,
         )
 
@@ -396,11 +397,9 @@ class Client:
         return self._review("rejected", model, env, reason, at)
 
     def _review(self, verdict: str, model: str, env: str, reason: str, at: When) -> Outcome:
-        from services.promote.handlers import review
-
         with self.pipeline() as ctx:
             model_id, family = self._model(ctx, model, None)
-            event = review(ctx, family, model_id, env, verdict, reason, _business(at))
+            event = services().review(ctx, family, model_id, env, verdict, reason, _business(at))
             out = outcome(ctx, family, model_id, env)
         return Outcome.model_validate(
             {**out, "event_id": event.envelope.event_id, "actor": event.envelope.actor}
@@ -408,11 +407,9 @@ class Client:
 
     def evaluate(self, model: str, env: str, at: When = None) -> Outcome:
         """Re-run ENV's gate under the current policy; the decision is recorded."""
-        from services.promote.handlers import evaluate
-
         with self.pipeline() as ctx:
             model_id, family = self._model(ctx, model, None)
-            (decision,) = evaluate(ctx, family, model_id, env, _business(at))
+            (decision,) = services().evaluate(ctx, family, model_id, env, _business(at))
             out = outcome(ctx, family, model_id, env)
         return Outcome.model_validate(
             {
@@ -428,11 +425,12 @@ class Client:
         self, model: str, env: str, reason: str, override: bool = False, at: When = None
     ) -> Outcome:
         from keel.events import generated as g
-        from services.deploy.handlers import deploy_chosen
 
         with self.pipeline() as ctx:
             model_id, family = self._model(ctx, model, None)
-            event = deploy_chosen(ctx, family, model_id, env, reason, _business(at), override)
+            event = services().deploy_chosen(
+                ctx, family, model_id, env, reason, _business(at), override
+            )
             out = outcome(ctx, family, model_id, env)
         is_override = isinstance(event, g.ModelDeployed) and event.kind == "override"
         return Outcome.model_validate(
@@ -452,10 +450,8 @@ class Client:
         reason: str | None = None,
         at: When = None,
     ) -> Outcome:
-        from services.deploy.handlers import rollback
-
         with self.pipeline() as ctx:
-            event = rollback(ctx, family, env, to, _business(at), reason)
+            event = services().rollback(ctx, family, env, to, _business(at), reason)
             out = outcome(ctx, family, event.model_id, env)
         return Outcome.model_validate(
             {

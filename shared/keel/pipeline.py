@@ -37,6 +37,19 @@ def _decodable(rt: Runtime) -> Iterator[Event]:
     return trusted_events(rt.codec, rt.trust, rt.log.read())
 
 
+def build_bus(rt: Runtime, project: Project, actor: str) -> InProcessBus:
+    """The embedded bus with every service's handlers subscribed, in the composition root's
+    order (unless `keel service run` processes do that job: KEEL_INLINE_SERVICES=false)."""
+    from keel.wiring import handlers
+
+    bus = InProcessBus(rt, project, actor)
+    if rt.settings.inline_services:
+        for table in handlers().values():
+            for event_type, handler in table.items():
+                bus.subscribe(event_type, handler)
+    return bus
+
+
 class InProcessBus:
     def __init__(self, rt: Runtime, project: Project, actor: str) -> None:
         self.handlers: dict[str, list[Handler]] = {}

@@ -41,7 +41,13 @@ _QUARANTINE = ("EventQuarantined",)
 _RECONCILE = ("SchemaReconciled", "SchemaReconciliationFailed")
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "ingest": ("DatasetIngested", "RecordQuarantined", "ArtifactRecorded", *_QUARANTINE),
-    "feature": ("FeaturesBuilt", "ArtifactRecorded", "TrainingFailed", *_QUARANTINE),
+    "feature": (
+        "FeaturesBuilt",
+        "ArtifactRecorded",
+        "TrainingFailed",
+        *_RECONCILE,
+        *_QUARANTINE,
+    ),
     "train": (
         "ModelTrained",
         "ModelEvaluated",
@@ -53,7 +59,7 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "promote": ("ModelPromoted", "PromotionRejected", "PromotionPending", *_QUARANTINE),
     "deploy": ("ModelDeployed", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE, *_QUARANTINE),
     "serve": ("ArtifactRejected",),
-    "cli": ("ArtifactRecorded", "ArtifactRejected", *_RECONCILE),
+    "cli": ("RetrainRequested", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE),
     "contracts": _RECONCILE,  # `keel schemas reconcile`
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
 }

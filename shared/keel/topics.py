@@ -9,6 +9,7 @@ TOPIC_OF: dict[str, str] = {
     "RecordQuarantined": "quarantine",
     "EventQuarantined": "quarantine",
     "FeaturesBuilt": "features",
+    "RetrainRequested": "training",
     "ModelTrained": "training",
     "ModelEvaluated": "training",
     "TrainingFailed": "training",

@@ -14,7 +14,7 @@ from keel.bootstrap import bootstrap
 from keel.demo.story import monthly_batches, prepare_workdir
 from keel.project import load_project
 from keel.settings import Settings
-from services.app import build_bus
+from services.entrypoints.wiring import build_bus
 from services.ingest.http import create_app
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from keel.cli.main import app
-from services.runner import RUNNABLE
+from keel.service_runner import runnable
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ def test_compose_runs_every_long_lived_service_with_a_real_command() -> None:
     services = doc["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    for name in RUNNABLE:
+    for name in runnable():
         assert services[name]["command"] == ["service", "run", name]
     assert (ROOT / services["topics"]["build"]["dockerfile"]).exists()
     runner = CliRunner()

@@ -66,6 +66,9 @@ class AuditState:
     reconciliations: list[g.SchemaReconciled | g.SchemaReconciliationFailed] = field(
         default_factory=list
     )
+    # a retrain as a flow of events: the request, and what each step recorded because of it
+    requests: dict[str, g.RetrainRequested] = field(default_factory=dict)  # by event_id
+    caused: dict[str, list[Any]] = field(default_factory=dict)  # causation_id -> events
 
     # -- lookups used by handlers and queries ----------------------------------------------
     def serving_now(self, family: str, env: str) -> Interval | None:
@@ -100,6 +103,23 @@ class AuditState:
                 out.append(r.envelope.actor)
         return out
 
+    def caused_by(self, event_id: str, event_type: str) -> list[Any]:
+        """Events of `event_type` recorded because of `event_id` (their causation), in order."""
+        return [e for e in self.caused.get(event_id, []) if event_type == e.EVENT_TYPE]
+
+    def request_features(self, request_id: str) -> dict[str, g.FeaturesBuilt]:
+        """The feature sets built for a retrain request, by role ("training", "held-out")."""
+        req = self.requests.get(request_id)
+        if req is None:
+            return {}
+        out: dict[str, g.FeaturesBuilt] = {}
+        for fb in self.caused_by(request_id, "FeaturesBuilt"):
+            if tuple(fb.dataset_ids) == tuple(sorted(set(req.dataset_ids))):
+                out["training"] = fb
+            if tuple(fb.dataset_ids) == (req.eval_dataset_id,):
+                out["held-out"] = fb
+        return out
+
     def promotion_of(self, model_id: str, env: str) -> g.ModelPromoted | None:
         for d in reversed(self.decisions):
             if isinstance(d, g.ModelPromoted) and d.model_id == model_id and d.env == env:
@@ -114,6 +134,8 @@ def evolve(state: AuditState, event: Any) -> AuditState:
         return state
     state.seen.add(eid)
     state.applied += 1
+    if event.envelope.causation_id:
+        state.caused.setdefault(event.envelope.causation_id, []).append(event)
     _apply(event, state)
     return state
 
@@ -202,6 +224,11 @@ def _(e: g.SchemaReconciled, s: AuditState) -> None:
 @_apply.register
 def _(e: g.SchemaReconciliationFailed, s: AuditState) -> None:
     s.reconciliations.append(e)
+
+
+@_apply.register
+def _(e: g.RetrainRequested, s: AuditState) -> None:
+    s.requests[e.envelope.event_id] = e
 
 
 @_apply.register

@@ -29,7 +29,7 @@ JsonOpt = typer.Option(False, "--json", help="print JSON")
 
 
 def _sample(path: Path) -> list[dict[str, Any]]:
-    from services.ingest.readers import read_records  # the same readers as `keel ingest`
+    from keel.readers import read_records  # the same readers as `keel ingest`
 
     rows: list[dict[str, Any]] = []
     unreadable = 0

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from keel.bootstrap import bootstrap
 from keel.cli.common import console, err_console, handled, print_json, safe
+from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
 from keel.settings import Settings
@@ -108,16 +109,25 @@ def retrain(
         [], "--dataset", help="training dataset IDs (default: all but the eval one)"
     ),
     at: str | None = AtOpt,
+    reason: str | None = typer.Option(None, "--reason", help="why (recorded in the request)"),
     project: Path | None = ProjectOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Build features, train, evaluate; the promotion gate and deployment follow."""
+    """Record a RetrainRequested: the feature service builds features, train trains and
+    evaluates, the promotion gate and deployment follow. On the embedded default they run now,
+    in this process; with KEEL_INLINE_SERVICES=false the `keel service run` processes do."""
     from keel.client import Client
 
     with Client(_settings(project)) as k:
-        doc = k.retrain(family, eval_dataset, dataset, _when(at)).model_dump(mode="json")
+        doc = k.retrain(family, eval_dataset, dataset, _when(at), reason).model_dump(mode="json")
     if json_out:
         print_json(doc)
+        return
+    if doc["model_id"] is None:
+        console.print(f"retrain requested: {doc['request_id']}", highlight=False)
+        console.print(
+            "the feature and train services act on it: `keel audit tail --topic training`"
+        )
         return
     console.print(f"model {doc['model_id']}", highlight=False)
     console.print(", ".join(f"{k}={v:.4f}" for k, v in sorted(doc["metrics"].items())))
@@ -142,10 +152,10 @@ def rollback(
     json_out: bool = JsonOpt,
 ) -> None:
     """Deploy an earlier model to ENV again; recorded like any deployment (kind=rollback)."""
-    from services.deploy.handlers import rollback as do_rollback
+    from keel.wiring import services
 
     with pipeline(project) as ctx:
-        event = do_rollback(ctx, family, env, to, _when(at), reason)
+        event = services().rollback(ctx, family, env, to, _when(at), reason)
     doc = {
         "env": env,
         "model_id": event.model_id,
@@ -164,7 +174,8 @@ def rollback(
 @handled
 def service_run(
     name: str = typer.Argument(
-        ..., help="promote, deploy, projector (consumer groups); ingest, audit (HTTP)"
+        ...,
+        help="feature, train, promote, deploy, projector (consumer groups); ingest, audit (HTTP)",
     ),
     project: Path | None = ProjectOpt,
     max_idle: float | None = typer.Option(
@@ -173,42 +184,41 @@ def service_run(
     host: str = typer.Option("127.0.0.1", help="ingest/audit: address to listen on"),
     port: int = typer.Option(8081, help="ingest/audit: port to listen on"),
 ) -> None:
-    """promote / deploy: consume every event topic as consumer group service-NAME and act on
-    NAME's events. projector: fold every event into the audit views and extend the log's Merkle
-    trees, with a signed checkpoint per batch, as consumer group service-projector. Run one at a
-    time: a second one fences the first's checkpoint writer, and the first stops at its next
-    append.
+    """feature / train / promote / deploy: consume every event topic as consumer group
+    service-NAME and act on NAME's events (a retrain flows RetrainRequested -> feature ->
+    FeaturesBuilt -> train -> ModelEvaluated -> promote -> deploy). projector: fold every
+    event into the audit views and extend the log's Merkle trees, with a signed checkpoint per
+    batch, as consumer group service-projector. Run one at a time: a second one fences the
+    first's checkpoint writer, and the first stops at its next append.
     ingest: POST /v1/families/{family}/records. audit: the audit questions as a JSON API.
     HTTP services publish OpenAPI at /docs."""
-    from services.runner import handlers_of, run_projector, run_service
+    from keel.service_runner import PROJECTOR, run_projector, run_service, runnable
+    from keel.wiring import services
 
     token = os.environ.get("KEEL_API_TOKEN") or None
-    if name == "projector":
+    say = lambda msg: console.print(msg, highlight=False)  # noqa: E731
+    if name == PROJECTOR:
         with bootstrap() as rt:
-            progress = run_projector(rt, lambda msg: console.print(msg, highlight=False), max_idle)
+            progress = run_projector(rt, say, max_idle)
         console.print(f"projector: {progress}")
         return
-    if name in ("ingest", "audit"):
-        import uvicorn
-
-        if name == "audit":
-            from services.audit_http import create_app as audit_app
-
-            with bootstrap() as rt:
-                console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
-                uvicorn.run(audit_app(rt, token), host=host, port=port, log_level="warning")
-            return
-        from services.ingest.http import create_app as ingest_app
-
+    if name == "audit":
+        with bootstrap() as rt:
+            console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
+            services().serve_audit(rt, host, port, token)
+        return
+    if name == "ingest":
         with pipeline(project) as ctx:
             console.print(f"ingest on http://{host}:{port} (OpenAPI at /docs)")
-            uvicorn.run(ingest_app(ctx, token), host=host, port=port, log_level="warning")
+            services().serve_ingest(ctx, host, port, token)
         return
-    handlers_of(name)  # fail fast on an unknown name
+    if name not in runnable():
+        raise KeelError(
+            f"no service named {name!r}",
+            hint=f"consumer groups: {', '.join(runnable())}; HTTP: ingest, audit",
+        )
     with pipeline(project) as ctx:
-        # Events this service publishes are folded when they come back from the log.
-        ctx.publish = lambda events: ctx.rt.publish(events)  # type: ignore[assignment]
-        stats = run_service(ctx, name, lambda msg: console.print(msg, highlight=False), max_idle)
+        stats = run_service(ctx, name, say, max_idle)
     console.print(f"{name}: {stats}")
 
 
@@ -220,8 +230,8 @@ def reconcile_cmd(
 ) -> None:
     """Check the family's training contract against its inference contract and record the
     verdict (SchemaReconciled / SchemaReconciliationFailed). Exit 1 when they diverge."""
+    from keel.contract_gate import check_contracts
     from keel.events import generated as g
-    from services.contracts import check_contracts
 
     with pipeline(project) as ctx:
         ctx.project.family(family)
@@ -261,22 +271,19 @@ def serve_cmd(
 ) -> None:
     """Serve predictions for FAMILY from ENV's current deployment; payloads are validated against
     the inference contract; hot-swaps on ModelDeployed. OpenAPI at /docs."""
-    import uvicorn
-
-    from services.serve.app import Server, create_app
+    from keel.wiring import services
 
     path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
     proj = load_project(path)
     proj.family(family)
     with bootstrap(create=False) as rt:
-        server = Server(rt, proj, family, env)
-        server.follow()
-        current = server.current.model_id[:12] if server.current else "none yet"
-        console.print(f"serving {family}/{env} on http://{host}:{port} (model {current})")
-        uvicorn.run(
-            create_app(server, os.environ.get("KEEL_API_TOKEN") or None),
-            host=host,
-            port=port,
-            log_level="warning",
+        services().serve_model(
+            rt,
+            proj,
+            family,
+            env,
+            host,
+            port,
+            os.environ.get("KEEL_API_TOKEN") or None,
+            lambda msg: console.print(msg, highlight=False),
         )
-        server.stop()

@@ -2,8 +2,8 @@
 
 Each records what the person did (with them as actor, signed by them where keys are declared)
 and lets the services' handlers do what follows: a promotion once enough people approved, a
-deployment once promoted. The functions doing the work are in services/promote and
-services/deploy; these commands parse, call and print.
+deployment once promoted. The work is done by the services' code, reached through
+the composition root (keel.wiring); these commands parse, call and print.
 """
 
 from __future__ import annotations

@@ -131,11 +131,13 @@ def run_story(
     from keel.audit import view_queries as vq
     from keel.audit.projector import Projector
     from keel.bootstrap import bootstrap
+    from keel.pipeline import build_bus
     from keel.project import load_project
+    from keel.retraining import request_retrain
     from keel.settings import Settings
-    from services.app import build_bus
-    from services.ingest.handlers import ingest_file
-    from services.train.handlers import retrain
+    from keel.wiring import services
+
+    ingest_file = services().ingest_file
 
     t_start = time.perf_counter()
     home, project_file = prepare_workdir(workdir)
@@ -169,10 +171,11 @@ def run_story(
             )
             if month in RETRAIN_MONTHS:
                 at = datetime(YEAR, month, 25, tzinfo=UTC)
-                before = len(ctx.state.decisions)
                 with log.step("retrain+promote+deploy"):
-                    trained, evaluated = retrain(ctx, FAMILY, list(datasets), ho.dataset_id, at)
-                for d in ctx.state.decisions[before:]:
+                    done = request_retrain(ctx, FAMILY, list(datasets), ho.dataset_id, at)
+                trained, evaluated = done.model, done.evaluation
+                assert trained is not None and evaluated is not None  # inline: done or raised
+                for d in done.decisions:
                     verdict = "PROMOTED" if type(d).__name__ == "ModelPromoted" else "REJECTED"
                     progress(
                         f"{YEAR}-{month:02d} model {trained.model_id[:12]} "

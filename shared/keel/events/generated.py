@@ -792,6 +792,37 @@ class RecordQuarantined:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RetrainRequested:
+    """Someone (a person, a schedule or a policy) asked for a family to be retrained on these datasets and evaluated on the held-out one. The feature service reacts (FeaturesBuilt, caused by this event), then train (ModelTrained, ModelEvaluated)."""
+
+    EVENT_TYPE: ClassVar[str] = "RetrainRequested"
+    envelope: Envelope
+    family: str
+    dataset_ids: tuple[str, ...]
+    eval_dataset_id: str
+    reason: str | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "dataset_ids": list(self.dataset_ids),
+            "eval_dataset_id": self.eval_dataset_id,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> RetrainRequested:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            dataset_ids=tuple(r["dataset_ids"]),
+            eval_dataset_id=r["eval_dataset_id"],
+            reason=r.get("reason"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SchemaReconciled:
     """The training and inference contracts of a family were found compatible."""
 
@@ -921,7 +952,7 @@ class TrainingFailed:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | SchemaReconciled | SchemaReconciliationFailed | TrainingFailed
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | TrainingFailed
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -939,6 +970,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "PromotionRejected": PromotionRejected,
     "PromotionReviewed": PromotionReviewed,
     "RecordQuarantined": RecordQuarantined,
+    "RetrainRequested": RetrainRequested,
     "SchemaReconciled": SchemaReconciled,
     "SchemaReconciliationFailed": SchemaReconciliationFailed,
     "TrainingFailed": TrainingFailed,

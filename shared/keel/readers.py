@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from keel.errors import KeelError
-from services.ingest.domain import ReadProblem
+
+
+@dataclass(frozen=True)
+class ReadProblem:
+    """A record the reader could not even parse (bad JSON line, ragged CSV row, huge line)."""
+
+    rule: str
+    message: str
+    raw: str
+
 
 MAX_LINE = 1 << 20  # a record line over 1 MiB is quarantined, not parsed
 BOM = b"\xef\xbb\xbf"

@@ -8,7 +8,7 @@ from datetime import datetime
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel.reconcile import reconcile
-from services.common import make_envelope
+from keel.service import make_envelope
 
 
 def check_contracts(

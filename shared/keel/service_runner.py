@@ -1,10 +1,10 @@
 """Run one event-driven service in its own process and consumer group (`keel service run NAME`).
 
 The service folds every event into its own audit state (that is what its decisions read) and
-hands the event types it subscribes to to its handlers. At start it replays the log up to the
-group's committed positions without acting (rebuilding state), then acts on what follows and
-commits after each batch: a crash re-delivers at most the last batch, and handlers skip work
-already recorded (deploy and promote look at the state before acting).
+hands the event types it subscribes to to its handlers (the composition root's table, found
+through keel.wiring). At start it folds the whole log without acting, then acts on what follows
+the group's committed positions and commits after each batch: a crash re-delivers at most the
+last batch, and handlers skip work the state shows as recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from keel.audit.folds import evolve, fold
@@ -21,31 +21,21 @@ from keel.audit.projector import Progress, Projector
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
 from keel.consume import quarantine_event
-from keel.events import decode_event
-from keel.pipeline import Context, Handler
+from keel.errors import KeelError
+from keel.events import Event, decode_event
+from keel.pipeline import Context
+from keel.service import service_code_version
 from keel.topics import EVENT_TOPICS
-from services.common import service_code_version
+from keel.wiring import handlers
 
 logger = logging.getLogger(__name__)
 
-RUNNABLE = ("promote", "deploy", "projector")
+PROJECTOR = "projector"
 
 
-def handlers_of(name: str) -> dict[str, Handler]:
-    if name == "promote":
-        from services.promote.handlers import HANDLERS as promote
-
-        return dict(promote)
-    if name == "deploy":
-        from services.deploy.handlers import HANDLERS as deploy
-
-        return dict(deploy)
-    from keel.errors import KeelError
-
-    raise KeelError(
-        f"no long-running service named {name!r}",
-        hint="consumer groups: promote, deploy, projector; HTTP: ingest, audit",
-    )
+def runnable() -> tuple[str, ...]:
+    """Names `keel service run` accepts for consumer-group services."""
+    return (*handlers(), PROJECTOR)
 
 
 def run_service(
@@ -55,15 +45,24 @@ def run_service(
     max_idle: float | None = None,
 ) -> dict[str, Any]:
     """Consume until stopped (or idle for max_idle seconds). Returns counters."""
-    handlers = handlers_of(name)
+    (table,) = handlers((name,)).values()
     log = ctx.rt.log
     group = f"service-{name}"
-    committed = log.committed(group)
-    # Rebuild state from everything the group already processed, acting on none of it.
-    replayed = [r for r in log.read(list(EVENT_TOPICS)) if r.offset < committed.get(r.tp, 0)]
-    ctx.state = fold(_decoded(ctx, replayed, name))
+    # State: everything the log holds now, including what this service recorded after its last
+    # commit (killed between recording and committing), so its handlers, which look at the
+    # state before acting, find their own earlier outputs and record nothing twice.
+    prefix = list(log.read(list(EVENT_TOPICS)))
+    ctx.state = fold(_decoded(ctx, prefix, name))
+
+    def publish(events: Sequence[Event]) -> None:
+        ctx.rt.publish(events)
+        for e in events:  # seen by the next handler at once, not when the log returns it
+            evolve(ctx.state, e)
+
+    ctx.publish = publish
     sub = log.subscribe(group, list(EVENT_TOPICS))
-    stats = {"replayed": len(replayed), "handled": 0, "published": 0, "quarantined": 0}
+    stats = {"folded": len(prefix), "handled": 0, "published": 0, "quarantined": 0, "failed": 0}
+    handled: set[str] = set()  # an event appended twice (same event_id) is acted on once
     idle_since = time.monotonic()
     try:
         while max_idle is None or time.monotonic() - idle_since < max_idle:
@@ -72,15 +71,21 @@ def run_service(
                 continue
             idle_since = time.monotonic()
             for event in _decoded(ctx, batch, name, stats):
-                already = event.envelope.event_id in ctx.state.seen
                 evolve(ctx.state, event)
-                handler = handlers.get(event.EVENT_TYPE)
-                if handler is None or already:
+                handler = table.get(event.EVENT_TYPE)
+                eid = event.envelope.event_id
+                if handler is None or eid in handled:
                     continue
-                out = handler(ctx, event)
+                handled.add(eid)
+                try:
+                    out = handler(ctx, event)
+                except KeelError as exc:  # refused: logged, and the service goes on
+                    stats["failed"] += 1
+                    logger.error("%s %s: %s", event.EVENT_TYPE, eid, exc)
+                    continue
                 stats["handled"] += 1
                 if out:
-                    ctx.publish(out)
+                    publish(out)
                     stats["published"] += len(out)
                     say(f"{event.EVENT_TYPE} -> {', '.join(e.EVENT_TYPE for e in out)}")
             sub.commit()

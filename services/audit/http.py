@@ -37,10 +37,10 @@ from keel.audit.freshness import Freshness, FreshViews, WatchedViews, lag
 from keel.bootstrap import Runtime
 from keel.client import Client
 from keel.errors import KeelError
+from keel.http_guard import Guard
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
 from keel.views.sqlite import SqliteViewStore
-from services.http_guard import Guard
 
 MAX_BODY = 64 << 10
 MAX_OFFSET = 1 << 53  # beyond any registry; SQLite and JSON numbers stay exact below it

@@ -1,4 +1,5 @@
-"""Small helpers every service handler uses: its code version and event envelopes."""
+"""Helpers every service's handlers use: code versions, envelopes, storing and checking
+artifacts, recording failed user code. In the library so services never import each other."""
 
 from __future__ import annotations
 
@@ -81,11 +82,17 @@ def rejected_artifact(
 
 
 def training_failed(
-    ctx: Context, service: str, family: str, err: UserCodeError, inputs: list[str], at: datetime
+    ctx: Context,
+    service: str,
+    family: str,
+    err: UserCodeError,
+    inputs: list[str],
+    at: datetime,
+    causation_id: str | None = None,
 ) -> TrainingFailed:
     """The record of user code that raised during a retrain (the caller publishes it)."""
     return TrainingFailed(
-        envelope=make_envelope(ctx, service, "TrainingFailed", family, at),
+        envelope=make_envelope(ctx, service, "TrainingFailed", family, at, causation_id),
         family=family,
         stage=err.stage,
         entry_point=err.entry_point,

@@ -1,0 +1,1 @@
+"""audit: the audit questions as a JSON API over the read model."""

@@ -1,0 +1,76 @@
+"""The composition root: one handler table per service, used by the embedded bus, by
+`keel service run NAME` and by the commands. Registered as the `keel.wiring` entry point
+(pyproject.toml), which is how the `keel` library finds it without importing `services`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keel.bootstrap import Runtime
+from keel.pipeline import Context
+from keel.project import Project
+from services.deploy import handlers as deploy
+from services.entrypoints.commands import deploy_chosen, evaluate, ingest_file, review, rollback
+from services.feature import handlers as feature
+from services.promote import handlers as promote
+from services.train import handlers as train
+
+# The order a retrain flows in: the embedded bus offers each event to the services in it.
+HANDLERS = {
+    "feature": feature.HANDLERS,
+    "train": train.HANDLERS,
+    "promote": promote.HANDLERS,
+    "deploy": deploy.HANDLERS,
+}
+
+__all__ = [
+    "HANDLERS",
+    "deploy_chosen",
+    "evaluate",
+    "ingest_file",
+    "review",
+    "rollback",
+    "serve_audit",
+    "serve_ingest",
+    "serve_model",
+]
+
+
+def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
+    import uvicorn
+
+    from services.ingest.http import create_app
+
+    uvicorn.run(create_app(ctx, token), host=host, port=port, log_level="warning")
+
+
+def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:
+    import uvicorn
+
+    from services.audit.http import create_app
+
+    uvicorn.run(create_app(rt, token), host=host, port=port, log_level="warning")
+
+
+def serve_model(
+    rt: Runtime,
+    project: Project,
+    family: str,
+    env: str,
+    host: str,
+    port: int,
+    token: str | None,
+    say: Callable[[str], None],
+) -> None:
+    import uvicorn
+
+    from services.serve.app import Server, create_app
+
+    server = Server(rt, project, family, env)
+    server.follow()
+    current = server.current.model_id[:12] if server.current else "none yet"
+    say(f"serving {family}/{env} on http://{host}:{port} (model {current})")
+    try:
+        uvicorn.run(create_app(server, token), host=host, port=port, log_level="warning")
+    finally:
+        server.stop()
