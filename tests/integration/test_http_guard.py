@@ -12,10 +12,10 @@ import pytest
 from keel.bootstrap import bootstrap
 from keel.demo.story import prepare_workdir
 from keel.http_guard import bearer_ok
+from keel.pipeline import build_bus
 from keel.project import load_project
 from keel.settings import Settings
 from services.audit import http as audit_http
-from services.entrypoints.wiring import build_bus
 from services.ingest import http as ingest_http
 from tests.httpraw import chunked_post, served
 from tests.integration.test_ingest_boundary import project

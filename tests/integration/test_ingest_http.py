@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from keel.bootstrap import bootstrap
 from keel.demo.story import monthly_batches, prepare_workdir
+from keel.pipeline import build_bus
 from keel.project import load_project
 from keel.settings import Settings
-from services.entrypoints.wiring import build_bus
 from services.ingest.http import create_app
 
 pytestmark = pytest.mark.integration
