@@ -174,6 +174,52 @@ def mvn() -> str:
     return str(cached)
 
 
+SEAWEEDFS_DIR = Path(__file__).resolve().parent / "seaweedfs"
+
+
+def _seaweedfs_version() -> str:
+    for line in (SEAWEEDFS_DIR / "go.mod").read_text().splitlines():
+        if line.startswith("require github.com/seaweedfs/seaweedfs "):
+            return line.split()[-1]
+    raise SetupError("deploy/seaweedfs/go.mod does not pin github.com/seaweedfs/seaweedfs")
+
+
+def weed() -> str:
+    """SeaweedFS's `weed`, built once from the Go module proxy (no release download works
+    here) with the wrapper module in deploy/seaweedfs, cached under ~/.cache/keel."""
+    version = _seaweedfs_version()
+    cached = CACHE / f"seaweedfs-{version.rsplit('-', 1)[-1]}" / "weed"
+    if cached.exists():
+        return str(cached)
+    go = shutil.which("go")
+    if go is None and _apt_install("golang-go"):
+        go = shutil.which("go")
+    if go is None:
+        raise SetupError(
+            "the object store (SeaweedFS) is built from source and needs Go: "
+            "run `sudo apt-get install golang-go` (or install Go >= 1.26), then `make components`"
+        )
+    _say(f"building SeaweedFS {version} from the Go module proxy (~5 min on 2 cores, once)")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial")
+    env = {**os.environ, "GOFLAGS": "-mod=mod"}
+    out = subprocess.run(
+        [go, "build", "-o", str(partial), "github.com/seaweedfs/seaweedfs/weed"],
+        cwd=SEAWEEDFS_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise SetupError(
+            "building SeaweedFS failed (is the Go module proxy reachable?): "
+            + (out.stderr or out.stdout)[-1500:]
+        )
+    partial.rename(cached)
+    return str(cached)
+
+
 def ensure_all() -> dict[str, str]:
     """Every component the tests and `make up` need; returns name -> where it is."""
     from deploy.launcher import kafka_libs
@@ -181,4 +227,5 @@ def ensure_all() -> dict[str, str]:
     found = {"java": java(), "mvn": mvn()}
     found["kafka"] = str(kafka_libs())
     found["redis-server"] = redis_server()
+    found["seaweedfs"] = weed()
     return found

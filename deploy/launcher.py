@@ -1,5 +1,6 @@
-"""Local launcher: a real Apache Kafka broker (KRaft, single node) and a real redis-server, on
-127.0.0.1, with no Docker engine.
+"""Local launcher: a real Apache Kafka broker (KRaft, single node), a real redis-server and a
+real S3-compatible object store (SeaweedFS, built from source), on 127.0.0.1, with no Docker
+engine.
 
 Kafka's jars come from Maven Central through `mvn` (deploy/kafka/pom.xml) into
 ~/.cache/keel/kafka-<version>/libs, once. Each instance lives in its own directory (config, data,
@@ -14,6 +15,7 @@ logs, pid) so tests can run one on free ports beside a developer's `make up`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -313,6 +315,131 @@ class Redis:
         self.process.stop()
 
 
+@dataclass
+class ObjectStore:
+    """SeaweedFS (`weed server` with its S3 gateway) on 127.0.0.1, with S3 credentials the
+    launcher generates once per instance directory (root/credentials.json, mode 0600)."""
+
+    root: Path
+    port: int  # the S3 port; the others are free ports chosen at start
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def process(self) -> Process:
+        return Process("seaweedfs", self.root / "weed.pid")
+
+    def credentials(self) -> dict[str, str]:
+        """{"access_key", "secret_key"} of the admin identity (created on first use)."""
+        import json
+        import secrets
+
+        path = self.root / "credentials.json"
+        if not path.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            doc = {"access_key": "keel" + secrets.token_hex(8), "secret_key": secrets.token_hex(20)}
+            path.write_text(json.dumps(doc))
+            path.chmod(0o600)
+        return dict(json.loads(path.read_text()))
+
+    def env(self) -> dict[str, str]:
+        """What a Keel process needs to reach it (AWS SDK variables; never logged)."""
+        c = self.credentials()
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": c["access_key"],
+            "AWS_SECRET_ACCESS_KEY": c["secret_key"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def _config(self) -> Path:
+        import json
+
+        c = self.credentials()
+        identity = {
+            "name": "keel-admin",
+            "credentials": [{"accessKey": c["access_key"], "secretKey": c["secret_key"]}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        path = self.root / "s3.json"
+        path.write_text(json.dumps({"identities": [identity]}))
+        path.chmod(0o600)
+        return path
+
+    def start(self, timeout: float = 90.0) -> ObjectStore:
+        if self.process.pid() is not None and port_open(self.port):
+            return self
+        exe = components.weed()
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        ports = {name: free_port() for name in ("master", "volume", "filer")}
+        grpc = {name: free_port() for name in ("master", "volume", "filer", "s3")}
+        cmd = [
+            exe,
+            "server",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}",
+            f"-master.port.grpc={grpc['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-volume.port.grpc={grpc['volume']}",
+            "-volume.max=0",  # as many volumes as the disk allows
+            "-master.volumeSizeLimitMB=1024",
+            "-filer",
+            f"-filer.port={ports['filer']}",
+            f"-filer.port.grpc={grpc['filer']}",
+            "-s3",
+            f"-s3.port={self.port}",
+            f"-s3.port.grpc={grpc['s3']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={self._config()}",
+            "-master.telemetry=false",
+        ]
+        _spawn(cmd, self.root / "weed.log", self.process.pid_file)
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process.pid() is None:
+                raise LaunchError(
+                    "SeaweedFS exited while starting: "
+                    + (self.root / "weed.log").read_text()[-1500:]
+                )
+            if port_open(self.port):
+                try:
+                    self._probe()
+                    return self
+                except Exception as exc:  # not ready yet: volumes register a moment later
+                    last = str(exc)
+            time.sleep(0.5)
+        raise LaunchError(
+            f"SeaweedFS S3 on port {self.port} not ready within {timeout:.0f} s: {last}"
+        )
+
+    def _probe(self) -> None:
+        """Ready when a bucket can be made and an object written and read back."""
+        import boto3
+
+        c = self.credentials()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=c["access_key"],
+            aws_secret_access_key=c["secret_key"],
+            region_name="us-east-1",
+        )
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket="keel-launcher")
+        s3.put_object(Bucket="keel-launcher", Key="ready", Body=b"ok")
+        assert s3.get_object(Bucket="keel-launcher", Key="ready")["Body"].read() == b"ok"
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
 def check(root: Path) -> None:
     """Start every component on free ports in `root`, ask each to answer, stop them."""
     import redis as redis_client
@@ -320,6 +447,9 @@ def check(root: Path) -> None:
 
     kafka = Kafka(root / "kafka", free_port(), free_port()).start()
     server = Redis(root / "redis", free_port()).start()
+    store = ObjectStore(root / "seaweedfs", free_port()).start()
+    print(f"seaweedfs: S3 on {store.endpoint} stores and reads an object")
+    store.stop()
     try:
         topics = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10)
         print(f"kafka: broker {kafka.bootstrap} answers ({len(topics.brokers)} broker)")
@@ -348,9 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kafka-port", type=int, default=9092)
     ap.add_argument("--controller-port", type=int, default=9093)
     ap.add_argument("--redis-port", type=int, default=6379)
+    ap.add_argument("--s3-port", type=int, default=8333)
     args = ap.parse_args(argv)
     kafka = Kafka(args.dir / "kafka", args.kafka_port, args.controller_port)
     redis = Redis(args.dir / "redis", args.redis_port)
+    store = ObjectStore(args.dir / "seaweedfs", args.s3_port)
     try:
         if args.action == "fetch":
             print(kafka_libs())
@@ -362,11 +494,16 @@ def main(argv: list[str] | None = None) -> int:
         elif args.action == "up":
             kafka.start()
             redis.start()
+            store.start()
             print(f"KEEL_BUS=kafka://{kafka.bootstrap}")
             print(f"KEEL_VIEWS={redis.url}")
+            print("KEEL_ARTIFACTS=s3://keel-artifacts")
+            print(f"AWS_ENDPOINT_URL={store.endpoint}")
+            print(f"# S3 credentials: {store.root / 'credentials.json'} (AWS_ACCESS_KEY_ID/...)")
         else:
             kafka.stop()
             redis.stop()
+            store.stop()
             print("stopped")
     except LaunchError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -75,6 +75,25 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """AWS_* variables of a real S3-compatible server (SeaweedFS), one per session."""
+    from tests.infra import object_store
+
+    with object_store(tmp_path_factory.mktemp("s3")) as env:
+        yield env
+
+
+@pytest.fixture
+def s3_url(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket prefix on the session's object store, with the AWS_* variables set."""
+    import uuid
+
+    for k, v in s3_env.items():
+        monkeypatch.setenv(k, v)
+    return f"s3://keel-test/{uuid.uuid4().hex[:12]}"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A skipped test is not a passing test: fail the run if anything skipped."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

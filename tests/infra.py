@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.launcher import Kafka, Redis, free_port
+from deploy.launcher import Kafka, ObjectStore, Redis, free_port
 
 
 def docker_engine_answers() -> bool:
@@ -59,3 +59,23 @@ def redis_server(workdir: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@contextmanager
+def object_store(workdir: Path) -> Iterator[dict[str, str]]:
+    """Yields the AWS_* variables of a real S3-compatible server: SeaweedFS from the launcher
+    (built from source; no emulator), or the endpoint named by KEEL_S3 with AWS_* credentials
+    from the environment."""
+    if os.environ.get("KEEL_S3"):
+        yield {
+            "AWS_ENDPOINT_URL": os.environ["KEEL_S3"],
+            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        }
+        return
+    store = ObjectStore(workdir / "seaweedfs", free_port()).start()
+    try:
+        yield store.env()
+    finally:
+        store.stop()

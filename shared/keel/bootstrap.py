@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from keel.artifacts.store import LocalArtifactStore
+from keel.artifacts.port import ArtifactStore, open_artifacts
 from keel.codec import Codec
 from keel.events import Event, encode_event
 from keel.log.factory import open_log
@@ -29,7 +29,7 @@ class Runtime:
     registry: SchemaRegistry
     codec: Codec
     log: EventLog
-    artifacts: LocalArtifactStore
+    artifacts: ArtifactStore
     views: ViewStore
     signer: Signer = field(default_factory=lambda: Signer(Trust()))
     announced: set[str] = field(default_factory=set)
@@ -114,7 +114,7 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runti
         registry=registry,
         codec=Codec(registry, schema_resolver(log)),
         log=log,
-        artifacts=LocalArtifactStore(s.artifacts_dir()),
+        artifacts=open_artifacts(s.artifacts, s.artifacts_dir()),
         views=open_views(s.views_url()),
         signer=load_signer(s),
     )

@@ -3,6 +3,7 @@ artifacts, recording failed user code. In the library so services never import e
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -19,8 +20,14 @@ from keel.plugins import UserCodeError
 
 @cache
 def service_code_version(service: str) -> str:
-    """Digest of the service's package and the keel library it runs on."""
-    return code_version(f"services.{service}", "keel")
+    """Digest of the service's package and the keel library it runs on; for producers that
+    are commands of the library itself (cli, contracts), of the library alone."""
+    package = f"services.{service}"
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:  # no `services` distribution installed at all
+        found = False
+    return code_version(package, "keel") if found else code_version("keel")
 
 
 def make_envelope(

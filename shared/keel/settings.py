@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     home: Path = Path(".keel")
     bus: str = ""
     views: str = ""
+    # KEEL_ARTIFACTS: empty = KEEL_HOME/artifacts; s3://bucket/prefix = an S3-compatible store
+    # (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
+    artifacts: str = ""
     actor: str = ""
     # True: commands run the event-driven services (promote, deploy) in their own process.
     # Set KEEL_INLINE_SERVICES=false when `keel service run` processes do that job instead.

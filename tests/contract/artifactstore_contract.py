@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tracemalloc
 from pathlib import Path
@@ -22,13 +24,17 @@ def spec(kind: str = "model", inputs: tuple[str, ...] = (), **params: Any) -> Ar
     return ArtifactSpec(kind, "cv-test", params, inputs)
 
 
-def tamper(path: Path, data: bytes) -> None:
-    os.chmod(path, 0o644)
-    path.write_bytes(data)
-
-
 @pytest.mark.contract
 class ArtifactStoreContract:
+    """Subclasses provide the `store` fixture and how an attacker with write access to the
+    storage itself changes or removes an artifact's bytes (`corrupt`, `lose`)."""
+
+    def corrupt(self, store: Any, artifact_id: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def lose(self, store: Any, artifact_id: str) -> None:
+        raise NotImplementedError
+
     def test_put_stores_under_the_spec_id(self, store: Any) -> None:
         s = spec(seed=1)
         result = store.put_bytes(s, b"weights")
@@ -54,17 +60,21 @@ class ArtifactStoreContract:
     def test_bytes_are_verified_on_read(self, store: Any) -> None:
         s = spec(seed=2)
         store.put_bytes(s, b"original")
-        tamper(store.path_of(s.id), b"tampered")
+        self.corrupt(store, s.id, b"tampered")
         with pytest.raises(ArtifactCorrupted):
             store.read_bytes(s.id)
-        store.path_of(s.id).unlink()
+        with pytest.raises(ArtifactCorrupted):
+            store.copy_to(s.id, io.BytesIO())
+        assert store.blob_digest(s.id) == hashlib.sha256(b"tampered").hexdigest()
+        self.lose(store, s.id)
         with pytest.raises(ArtifactMissing):
             store.read_bytes(s.id)
+        assert store.blob_digest(s.id) is None
 
     def test_verify_reports_every_problem(self, store: Any) -> None:
         ids = [store.put_bytes(spec(n=i), f"bytes {i}".encode()).info.id for i in range(4)]
-        tamper(store.path_of(ids[1]), b"x")
-        store.path_of(ids[3]).unlink()
+        self.corrupt(store, ids[1], b"x")
+        self.lose(store, ids[3])
         problems = {i.id: type(p).__name__ for i, p in store.verify() if p is not None}
         assert problems == {ids[1]: "ArtifactCorrupted", ids[3]: "ArtifactMissing"}
 
@@ -106,7 +116,28 @@ class ArtifactStoreContract:
             for _ in range(32):
                 f.write(os.urandom(1 << 20))
         tracemalloc.start()
-        store.put_file(spec("dataset", n=99), big)
+        aid = store.put_file(spec("dataset", n=99), big).info.id
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert peak < 8 << 20, f"peak {peak} B while storing a 32 MiB file"
+        assert peak < 12 << 20, f"peak {peak} B while storing a 32 MiB file"
+        copy = tmp_path / "copy.bin"
+        tracemalloc.start()
+        with open(copy, "wb") as out:
+            digest = store.copy_to(aid, out)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 12 << 20, f"peak {peak} B while reading a 32 MiB artifact"
+        assert digest == store.info(aid).digest and copy.stat().st_size == 32 << 20
+
+    def test_the_outbox_holds_new_artifacts_until_announced(self, store: Any) -> None:
+        aid = store.put_bytes(spec(n=5), b"new").info.id
+        assert store.unannounced(aid)
+        store.announced(aid)
+        assert not store.unannounced(aid)
+        assert not store.put_bytes(spec(n=5), b"new").created
+        assert not store.unannounced(aid)
+
+    def test_location_is_the_same_in_every_store(self, store: Any) -> None:
+        aid = store.put_bytes(spec(n=6), b"x").info.id
+        assert store.info(aid).location == f"objects/{aid[:2]}/{aid[2:]}"
+        assert set(store.all_ids()) == {aid}

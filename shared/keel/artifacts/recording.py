@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keel.artifacts.ids import ArtifactSpec, canonical_json
-from keel.artifacts.store import ArtifactInfo, LocalArtifactStore
+from keel.artifacts.store import ArtifactInfo
+
+if TYPE_CHECKING:
+    from keel.artifacts.port import ArtifactStore
 from keel.events import Event, envelope
 from keel.events.generated import ArtifactRecorded
 
@@ -45,7 +49,7 @@ def recorded_event(
 
 
 def record(
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     spec: ArtifactSpec,
     data: bytes | Path,
     publish: Callable[[list[Event]], object],

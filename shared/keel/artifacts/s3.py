@@ -35,6 +35,7 @@ from keel.artifacts.store import (
     ArtifactCorrupted,
     ArtifactError,
     ArtifactInfo,
+    ArtifactMissing,
     ArtifactNotFound,
     ArtifactUnrecorded,
     LineageNode,
@@ -45,15 +46,6 @@ from keel.errors import ConfigError
 
 SPOOL_IN_MEMORY = 8 << 20  # larger bodies spill to a temporary file while they are hashed
 CHUNK = 1 << 20
-
-
-class S3ArtifactMissing(ArtifactError):
-    def __init__(self, artifact_id: str, key: str) -> None:
-        self.artifact_id = artifact_id
-        super().__init__(
-            f"ArtifactMissing: {artifact_id[:16]} is catalogued but object {key} is gone",
-            hint="restore the object from a backup or re-run its producer",
-        )
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -75,7 +67,9 @@ class S3ArtifactStore:
         self.url = url
         self.bucket, prefix = parse_url(url)
         self.prefix = f"{prefix}/" if prefix else ""
-        self.s3 = client or boto3.client(
+        # A session of its own: credentials are read from the environment now, not cached from
+        # the first client this process made (boto3's default session would).
+        self.s3 = client or boto3.session.Session().client(
             "s3",
             config=Config(
                 s3={"addressing_style": "path"},
@@ -226,7 +220,10 @@ class S3ArtifactStore:
         listed = self.s3.list_objects_v2(
             Bucket=self.bucket, Prefix=f"{self.prefix}meta/{ref}", MaxKeys=5
         )
-        ids = [o["Key"].rsplit("/", 1)[1].removesuffix(".json") for o in listed.get("Contents", [])]
+        ids = [
+            str(o["Key"]).rsplit("/", 1)[1].removesuffix(".json")
+            for o in listed.get("Contents", [])
+        ]
         if not ids:
             raise ArtifactNotFound(f"no artifact matches {ref}")
         if len(ids) > 1:
@@ -250,7 +247,7 @@ class S3ArtifactStore:
         info = self.info(ref)
         data = self._get(self.key_of(info.id))
         if data is None:
-            raise S3ArtifactMissing(info.id, self.key_of(info.id))
+            raise ArtifactMissing(info.id, f"object {self.key_of(info.id)}")
         actual = hashlib.sha256(data).hexdigest()
         expected = recorded or info.digest
         if actual != expected or info.digest != expected:
@@ -267,7 +264,7 @@ class S3ArtifactStore:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.key_of(info.id))["Body"]
         except ClientError as exc:
             if _status(exc) == 404:
-                raise S3ArtifactMissing(info.id, self.key_of(info.id)) from None
+                raise ArtifactMissing(info.id, f"object {self.key_of(info.id)}") from None
             raise _explained(exc, f"reading {info.id[:16]}") from None
         h = hashlib.sha256()
         for chunk in body.iter_chunks(CHUNK):
@@ -293,7 +290,7 @@ class S3ArtifactStore:
             info = self.info(aid)
             actual = self._object_digest(aid)
             if actual is None:
-                yield info, S3ArtifactMissing(aid, self.key_of(aid))
+                yield info, ArtifactMissing(aid, f"object {self.key_of(aid)}")
             elif actual != info.digest:
                 yield info, ArtifactCorrupted(aid, info.digest, actual)
             else:
@@ -324,7 +321,9 @@ class S3ArtifactStore:
                         continue
                     seen.add(n)
                     meta = self._read_meta(n)
-                    out.append(LineageNode(n, meta["kind"] if meta else "?", sign * (depth + 1), node))
+                    out.append(
+                        LineageNode(n, meta["kind"] if meta else "?", sign * (depth + 1), node)
+                    )
                     queue.append((n, depth + 1))
         return out
 

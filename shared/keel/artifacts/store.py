@@ -59,10 +59,10 @@ class ArtifactCorrupted(ArtifactError):
 
 
 class ArtifactMissing(ArtifactError):
-    def __init__(self, artifact_id: str, path: Path) -> None:
+    def __init__(self, artifact_id: str, where: Path | str) -> None:
         self.artifact_id = artifact_id
         super().__init__(
-            f"ArtifactMissing: {artifact_id[:16]} is catalogued but {path} is gone",
+            f"ArtifactMissing: {artifact_id[:16]} is catalogued but {where} is gone",
             hint="restore the file from a backup or re-run its producer",
         )
 
@@ -315,6 +315,28 @@ class LocalArtifactStore:
         if actual != expected or info.digest != expected:
             raise ArtifactCorrupted(info.id, expected, actual)
         return data
+
+    def copy_to(self, ref: str, out: BinaryIO, recorded: str | None = None) -> str:
+        """Stream the bytes into `out` in bounded memory; ArtifactCorrupted after the copy if
+        they do not hash to the expected digest (the caller discards `out` then)."""
+        info = self.info(ref)
+        path = self.path_of(info.id)
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            raise ArtifactMissing(info.id, path) from None
+        with f:
+            actual, _ = stream_digest(f, copy_to=out)
+        expected = recorded or info.digest
+        if actual != expected or info.digest != expected:
+            raise ArtifactCorrupted(info.id, expected, actual)
+        return actual
+
+    def blob_digest(self, artifact_id: str) -> str | None:
+        try:
+            return _hash_path(self.path_of(artifact_id))
+        except FileNotFoundError:
+            return None
 
     def read_recorded(self, artifact_id: str, recorded: str) -> bytes:
         """The bytes of an artifact about to be used (deployed, served): they must hash to

@@ -46,7 +46,7 @@ def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> 
             for aid in rt.artifacts.all_ids()
             for i in [rt.artifacts.info(aid)]
         }
-        blobs = {aid: vf.file_digest(rt.artifacts.path_of(aid)) for aid in catalog}
+        blobs = {aid: rt.artifacts.blob_digest(aid) for aid in catalog}
         vf.check_catalog(catalog, blobs, scan, problems)
     if "views" not in skipped:
         with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
