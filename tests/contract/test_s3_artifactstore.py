@@ -42,9 +42,7 @@ def test_a_put_that_died_before_its_catalog_row_is_completed(s3_url: str) -> Non
     """Bytes placed, meta never written (killed in between): the next put finishes it."""
     store = S3ArtifactStore(s3_url)
     s = spec("dataset", n=1)
-    store.s3.put_object(
-        Bucket=store.bucket, Key=store.key_of(s.id), Body=b"rows", IfNoneMatch="*"
-    )
+    store.s3.put_object(Bucket=store.bucket, Key=store.key_of(s.id), Body=b"rows", IfNoneMatch="*")
     assert not store.exists(s.id)
     again = store.put_bytes(s, b"rows")
     assert again.created and store.read_bytes(s.id) == b"rows" and store.unannounced(s.id)
