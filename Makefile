@@ -39,8 +39,9 @@ bench: install  ## benchmarks: tables on stdout, JSON in bench/results/ (~20 min
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run_all
 
-up: components  ## a real Kafka (KRaft) and redis-server on 127.0.0.1; prints KEEL_BUS / KEEL_VIEWS
-	$(BIN)/python -m deploy.launcher up
+# SERVICES=all (or e.g. SERVICES=feature,train) also starts each Keel service as its own process.
+up: components  ## Kafka (KRaft), redis-server and SeaweedFS S3 on 127.0.0.1; writes .keel/infra/keel.env
+	$(BIN)/python -m deploy.launcher up $(if $(SERVICES),--services $(SERVICES))
 
 down:
 	$(BIN)/python -m deploy.launcher down

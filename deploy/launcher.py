@@ -440,6 +440,62 @@ class ObjectStore:
         self.process.stop()
 
 
+SERVICES = ("ingest", "feature", "train", "promote", "deploy", "projector", "audit")
+HTTP_PORTS = {"ingest": 8081, "audit": 8082}
+
+
+def stack_env(kafka: Kafka, redis: Redis, store: ObjectStore, home: Path) -> dict[str, str]:
+    """What every Keel process of the stack needs (also written to DIR/keel.env)."""
+    return {
+        "KEEL_BUS": f"kafka://{kafka.bootstrap}",
+        "KEEL_VIEWS": redis.url,
+        "KEEL_ARTIFACTS": "s3://keel-artifacts",
+        "KEEL_INLINE_SERVICES": "false",
+        "KEEL_HOME": str(home),
+        **store.env(),
+    }
+
+
+def start_services(root: Path, names: list[str], env: dict[str, str]) -> list[str]:
+    """Each service as its own OS process (`keel service run NAME`), pid and log in root."""
+    keel = str(Path(sys.executable).with_name("keel"))
+    project = Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
+    if not project.is_file():
+        raise LaunchError(
+            f"the services need a project: {project} is not a file; run from a project "
+            "directory or set KEEL_PROJECT (e.g. after `keel demo --workdir wd`, "
+            "KEEL_PROJECT=wd/keel.toml)"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    started = []
+    for name in names:
+        proc = Process(name, root / f"{name}.pid")
+        if proc.pid() is not None:
+            started.append(f"{name} (already running, pid {proc.pid()})")
+            continue
+        args = [keel, "service", "run", name]
+        if name in HTTP_PORTS:
+            args += ["--port", str(HTTP_PORTS[name])]
+        full_env = {**os.environ, **env, "KEEL_PROJECT": str(project.resolve())}
+        with open(root / f"{name}.log", "ab") as out:
+            p = subprocess.Popen(
+                args,
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        proc.pid_file.write_text(str(p.pid))
+        started.append(f"{name} (pid {p.pid}, log {root / f'{name}.log'})")
+    return started
+
+
+def stop_services(root: Path) -> None:
+    for name in SERVICES:
+        Process(name, root / f"{name}.pid").stop()
+
+
 def check(root: Path) -> None:
     """Start every component on free ports in `root`, ask each to answer, stop them."""
     import redis as redis_client
@@ -479,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--controller-port", type=int, default=9093)
     ap.add_argument("--redis-port", type=int, default=6379)
     ap.add_argument("--s3-port", type=int, default=8333)
+    ap.add_argument(
+        "--services",
+        default="",
+        help="up: also start these Keel services, each its own process (comma-separated, or "
+        f"'all' = {','.join(SERVICES)})",
+    )
     args = ap.parse_args(argv)
     kafka = Kafka(args.dir / "kafka", args.kafka_port, args.controller_port)
     redis = Redis(args.dir / "redis", args.redis_port)
@@ -495,12 +557,24 @@ def main(argv: list[str] | None = None) -> int:
             kafka.start()
             redis.start()
             store.start()
-            print(f"KEEL_BUS=kafka://{kafka.bootstrap}")
-            print(f"KEEL_VIEWS={redis.url}")
-            print("KEEL_ARTIFACTS=s3://keel-artifacts")
-            print(f"AWS_ENDPOINT_URL={store.endpoint}")
-            print(f"# S3 credentials: {store.root / 'credentials.json'} (AWS_ACCESS_KEY_ID/...)")
+            env = stack_env(kafka, redis, store, args.dir / "home")
+            env_file = args.dir / "keel.env"
+            env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items()))
+            env_file.chmod(0o600)  # it holds the object store's credentials
+            print(f"kafka {kafka.bootstrap}, redis {redis.url}, S3 {store.endpoint}")
+            names = (
+                list(SERVICES)
+                if args.services == "all"
+                else [n for n in args.services.split(",") if n]
+            )
+            unknown = sorted(set(names) - set(SERVICES))
+            if unknown:
+                raise LaunchError(f"unknown service(s) {unknown}; one of {', '.join(SERVICES)}")
+            for line in start_services(args.dir / "services", names, env):
+                print(f"service {line}")
+            print(f"point commands at it: source {env_file}")
         else:
+            stop_services(args.dir / "services")
             kafka.stop()
             redis.stop()
             store.stop()

@@ -68,7 +68,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
         views = WatchedViews(rt.settings, replica)
         store = SqliteViewStore(replica)
     elif refresh:
-        views = FreshViews(rt.log, rt.views, rt.codec, rt.signer)
+        views = FreshViews(rt.log, rt.views, rt.codec, rt.checkpoint_signer, rt.trust)
 
     client = Client.over(rt, views=store)  # the answers, over the kept-fresh views
 

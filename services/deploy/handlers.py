@@ -30,7 +30,7 @@ def deploy(
     causation_id: str | None,
     reason: str | None = None,
 ) -> g.ModelDeployed:
-    current = ctx.state.serving_now(family, env)
+    current = ctx.read.serving_now(family, env)
     previous = current.model_id if current else None
     doc = manifest(family, env, model_id, eval_report_id, previous, at, kind)
     parents = [p for p in (model_id, eval_report_id) if p]
@@ -53,12 +53,12 @@ def deploy(
 def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     assert isinstance(event, g.ModelPromoted)
     eid = event.envelope.event_id
-    current = ctx.state.serving_now(event.family, event.env)
+    current = ctx.read.serving_now(event.family, event.env)
     if current is not None and current.model_id == event.model_id:
         return []  # a re-run gate passed for the model already serving: nothing changes
-    if ctx.state.caused_by(eid, "ModelDeployed") or ctx.state.caused_by(eid, "ArtifactRejected"):
+    if ctx.read.caused_ids(eid, "ModelDeployed") or ctx.read.caused_ids(eid, "ArtifactRejected"):
         return []  # acted on before a crash (redelivered): recorded once is enough
-    earlier = ctx.state.caused_by(eid, "SchemaReconciled")
+    earlier = ctx.read.caused_by(eid, "SchemaReconciled")
     verdict = (
         earlier[0]
         if earlier
@@ -89,11 +89,11 @@ def rollback(
 ) -> g.ModelDeployed:
     ctx.project.family(family)
     promoted = [
-        Target(d.model_id, d.eval_report_id, d.envelope.event_id)
-        for d in ctx.state.decisions
-        if isinstance(d, g.ModelPromoted) and d.family == family and d.env == env
+        Target(d["model_id"], d.get("eval_report_id"), d["event_id"])
+        for d in ctx.read.decisions(family)
+        if d.get("decision") == "promoted" and d.get("env") == env
     ]
-    target = rollback_target(ctx.state.serving.get((family, env), []), to, promoted)
+    target = rollback_target(ctx.read.intervals(family, env), to, promoted)
     return _deploy_checked(
         ctx, family, env, target, at, "rollback", target.promotion_event_id, None, reason
     )
@@ -147,7 +147,7 @@ def deploy_override(
     ctx: Context, family: str, env: str, model_id: str, at: datetime, decision_id: str, reason: str
 ) -> g.ModelDeployed:
     """Deploy a model its gate refused (decision `decision_id`), because a person said so."""
-    evaluation = ctx.state.latest_eval(model_id)
+    evaluation = ctx.read.latest_eval(model_id)
     target = Target(model_id, evaluation.eval_report_id if evaluation else None, None)
     return _deploy_checked(ctx, family, env, target, at, "override", None, decision_id, reason)
 

@@ -34,7 +34,7 @@ def deploy_chosen(
     override carrying the reason. Returns the deciding event (or the override deployment)."""
     if not reason.strip():
         raise KeelError("deploying a chosen model needs a reason", hint='add --reason "..."')
-    current = ctx.state.serving_now(family, env)
+    current = ctx.read.serving_now(family, env)
     if current is not None and current.model_id == model_id:
         raise KeelError(f"{model_id[:12]} already serves {family}/{env}", hint="nothing to do")
     decided = gate(ctx, family, model_id, env, None, at, trigger="deploy", note=reason)

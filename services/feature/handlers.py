@@ -28,15 +28,15 @@ def on_retrain_requested(ctx: Context, req: Event) -> list[Event]:
     assert isinstance(req, g.RetrainRequested)
     rid, at = req.envelope.event_id, req.envelope.occurred_at
     verdicts = [
-        *ctx.state.caused_by(rid, "SchemaReconciled"),
-        *ctx.state.caused_by(rid, "SchemaReconciliationFailed"),
+        *ctx.read.caused_by(rid, "SchemaReconciled"),
+        *ctx.read.caused_by(rid, "SchemaReconciliationFailed"),
     ]
     verdict = (
         verdicts[0] if verdicts else check_contracts(ctx, req.family, "train", at, SERVICE, rid)
     )
     if isinstance(verdict, g.SchemaReconciliationFailed):
         return []
-    done = ctx.state.request_features(rid)
+    done = ctx.read.request_features(rid)
     for role, ids in (("training", req.dataset_ids), ("held-out", (req.eval_dataset_id,))):
         if role in done:
             continue
@@ -66,7 +66,7 @@ def build_features(
     params = {"family": family, "transform": fam.transform}
     ids = sorted(set(dataset_ids))
     fs_spec = ArtifactSpec("feature_set", cv, params, ids)
-    known = ctx.state.feature_sets.get(fs_spec.id)
+    known = ctx.read.feature_set(fs_spec.id)
     if known is not None:  # same datasets, same code: built already; say so for this request
         event = g.FeaturesBuilt(
             envelope=make_envelope(

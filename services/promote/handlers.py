@@ -37,14 +37,14 @@ def gate(
     and `note` say who asked and why when a person did."""
     fam = ctx.project.family(family)
     if cause is not None and any(
-        ctx.state.caused_by(cause.envelope.event_id, t)
+        ctx.read.caused_ids(cause.envelope.event_id, t)
         for t in ("ModelPromoted", "PromotionRejected", "PromotionPending")
     ):
         return []  # decided before a crash (the event was redelivered): once is enough
-    current = ctx.state.serving_now(family, env)
+    current = ctx.read.serving_now(family, env)
     if trigger == "pipeline" and current is not None and current.model_id == model_id:
         return []  # already serving there
-    evaluation = ctx.state.latest_eval(model_id)
+    evaluation = ctx.read.latest_eval(model_id)
     if evaluation is None:
         if trigger == "pipeline":
             return []
@@ -54,7 +54,7 @@ def gate(
         )
     incumbent = None
     if current is not None and current.model_id != model_id:
-        inc_eval = ctx.state.latest_eval(current.model_id)
+        inc_eval = ctx.read.latest_eval(current.model_id)
         incumbent = Incumbent(current.model_id, dict(inc_eval.metrics) if inc_eval else {})
     policy = fam.promotion.get(env)
     if policy is None:
@@ -123,12 +123,12 @@ def on_promotion_reviewed(ctx: Context, event: Event) -> list[Event]:
     """Enough distinct approvals conclude a pending promotion: the promotion is recorded (and
     the deploy service deploys it). A rejection concludes it with nothing deployed."""
     assert isinstance(event, g.PromotionReviewed)
-    pending = ctx.state.pending.get(event.pending_event_id)
+    pending = ctx.read.pending(event.pending_event_id)
     if pending is None or event.verdict != "approved":
         return []
     pid = pending.envelope.event_id
-    approvers = ctx.state.approvers(pid)
-    if pid in ctx.state.concluded or len(approvers) < pending.approvals_required:
+    approvers = ctx.read.approvers(pid)
+    if ctx.read.concluded(pid) or len(approvers) < pending.approvals_required:
         return []
     env_ = make_envelope(
         ctx,
@@ -190,9 +190,9 @@ def review(
         )
     if not reason.strip():
         raise KeelError("a review needs a reason", hint='add --reason "..."')
-    opened = [p for p in ctx.state.open_pending(family, env) if p.model_id == model_id]
+    opened = [p for p in ctx.read.open_pending(family, env) if p.model_id == model_id]
     if not opened:
-        waiting = [p.model_id[:12] for p in ctx.state.open_pending(family, env)]
+        waiting = [p.model_id[:12] for p in ctx.read.open_pending(family, env)]
         raise KeelError(
             f"no promotion of {model_id[:12]} to {env} is waiting for approval",
             hint=f"waiting in {env}: {', '.join(waiting)}"
@@ -207,7 +207,7 @@ def review(
             "to review it",
             hint="ask another person to run `keel promote approve` (separate_approver)",
         )
-    if any(r.envelope.actor == person for r in ctx.state.reviews.get(pid, [])):
+    if any(r.envelope.actor == person for r in ctx.read.reviews(pid)):
         raise KeelError(f"{person} already reviewed this promotion", hint="one review per person")
     envelope = make_envelope(ctx, SERVICE, "PromotionReviewed", f"{family}/{env}", at, pid)
     event = g.PromotionReviewed(

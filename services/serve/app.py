@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 
 from keel.artifacts.codeversion import code_version
 from keel.artifacts.store import ArtifactError
-from keel.audit.folds import AuditState, fold
+from keel.audit.freshness import FreshViews
+from keel.audit.readmodel import ReadModel
 from keel.bootstrap import Runtime
-from keel.consume import trusted_events
 from keel.contracts import serving_inputs
 from keel.errors import KeelError
 from keel.events import envelope
@@ -63,8 +63,10 @@ class Server:
         self.inputs = frozenset(serving_inputs(training, inference))
         self.transform = load_entry_point(project.family(family).transform)
         self.current: Loaded | None = None
-        self.state = AuditState()
-        self._positions: dict[tuple[str, int], int] = {}
+        # The read model, caught up when the log moved (no checkpoints from here: that is the
+        # projector's and the commands' job); forged or undecodable records never reach it.
+        self.fresh = FreshViews(rt.log, rt.views, rt.codec, None, rt.trust)
+        self.read = ReadModel(rt.views)
         self._stop = threading.Event()
         self._rejected: set[tuple[str, str]] = set()
         self.problem: str | None = None  # why the deployed model is not the one served
@@ -74,16 +76,8 @@ class Server:
         """Fold what arrived; swap to the deployed model if it changed. Raises when the deployed
         model cannot be loaded (the old one keeps serving; `problem` says why until a later
         refresh succeeds)."""
-        records = list(
-            self.rt.log.read(
-                ["artifacts", "deployments", "features", "training"], self._positions or None
-            )
-        )
-        for rec in records:
-            self._positions[rec.tp] = rec.offset + 1
-        # Forged or undecodable records never reach the server (keel audit verify lists them).
-        fold(trusted_events(self.rt.codec, self.rt.trust, records), self.state)
-        iv = self.state.serving_now(self.family, self.env)
+        self.fresh.check()
+        iv = self.read.serving_now(self.family, self.env)
         if iv is None or (
             self.current is not None and self.current.deployment_id == iv.deployment_event_id
         ):
@@ -101,7 +95,9 @@ class Server:
 
     def _load(self, model_id: str, deployment_id: str) -> Loaded:
         model = pickle.loads(self._verified(model_id))
-        trained = self.state.models[model_id]
+        trained = self.read.model(model_id)
+        if trained is None:
+            raise KeelError(f"deployed model {model_id[:16]} has no ModelTrained in the views")
         fs = json.loads(self._verified(trained.feature_set_ids[0]).splitlines()[0])
         return Loaded(model_id, deployment_id, model, fs["columns"])
 
@@ -109,8 +105,8 @@ class Server:
         """The artifact's bytes, checked against the digest its signed ArtifactRecorded
         states; a failure is recorded (ArtifactRejected, once per artifact and digest while
         retrying) and raised."""
-        node = self.state.artifacts.get(artifact_id)
-        recorded = node.digest if node else ""
+        node = self.read.artifact(artifact_id)
+        recorded = node["digest"] if node else ""
         try:
             return self.rt.artifacts.read_recorded(artifact_id, recorded)
         except ArtifactError as exc:

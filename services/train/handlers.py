@@ -40,7 +40,7 @@ def train_model(
     fam = ctx.project.family(family)
     spec = model_spec(ctx, family, feature_set_id)
     cv = spec.code_version
-    known = ctx.state.models.get(spec.id)
+    known = ctx.read.model(spec.id)
     if known is not None:
         return known
     table = load_table(ctx, feature_set_id)
@@ -88,14 +88,16 @@ def evaluate_model(
     that waited for it, so no model is recorded without its evaluation)."""
     fam = ctx.project.family(family)
     cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
-    eval_fs = ctx.state.feature_sets[eval_feature_set_id]
+    eval_fs = ctx.read.feature_set(eval_feature_set_id)
+    if eval_fs is None:
+        raise KeelError(f"feature set {eval_feature_set_id[:12]} was never built")
     spec = ArtifactSpec(
         "eval_report",
         cv,
         {"family": family, "metrics": fam.measured},
         [model_id, eval_feature_set_id],
     )
-    for existing in ctx.state.evaluations.get(model_id, []):
+    for existing in ctx.read.evaluations(model_id):
         if existing.eval_report_id == spec.id:
             return existing
     model = pickle.loads(ctx.rt.artifacts.read_bytes(model_id))  # verified bytes from our store
@@ -163,17 +165,17 @@ def on_step(ctx: Context, event: Event) -> list[Event]:
         if isinstance(event, g.RetrainRequested)
         else event.envelope.causation_id
     )
-    req = ctx.state.requests.get(rid or "")
+    req = ctx.read.request(rid) if rid else None
     if rid is None or req is None:
         return []  # features built outside a retrain request: nothing to train
-    ready = ctx.state.request_features(rid)
+    ready = ctx.read.request_features(rid)
     if "training" not in ready or "held-out" not in ready:
         return []  # the other feature set is still on its way
     train_fs, eval_fs = ready["training"], ready["held-out"]
     at = req.envelope.occurred_at
-    verdicts = ctx.state.caused_by(rid, "SchemaReconciled")
+    verdicts = ctx.read.caused_by(rid, "SchemaReconciled")
     new_model = (
-        ctx.state.models.get(model_spec(ctx, req.family, train_fs.feature_set_id).id) is None
+        ctx.read.model(model_spec(ctx, req.family, train_fs.feature_set_id).id) is None
     )
     try:
         trained = train_model(

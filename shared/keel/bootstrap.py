@@ -38,6 +38,18 @@ class Runtime:
     def trust(self) -> Trust:
         return self.signer.trust
 
+    @property
+    def embedded(self) -> bool:
+        """The log is the embedded SQLite file (no projector service runs beside commands)."""
+        return self.settings.bus_url().startswith("sqlite")
+
+    @property
+    def checkpoint_signer(self) -> Signer | None:
+        """Who signs checkpoints when this process folds the views: on the embedded default the
+        command itself; on a shared log only the projector service (a command that published
+        them would fence its writer), so commands fold without publishing any."""
+        return self.signer if self.embedded else None
+
     def publish(self, events: Sequence[Event]) -> list[LogRecord]:
         """Encode, sign and append events as one batch; key = subject, timestamp = occurred_at."""
         self._announce({e.EVENT_TYPE for e in events})

@@ -151,6 +151,13 @@ class Ingested(_Doc):
     quarantined: int
 
 
+DECISION_TYPE = {
+    "promoted": "ModelPromoted",
+    "rejected": "PromotionRejected",
+    "pending": "PromotionPending",
+}
+
+
 class Retrained(_Doc):
     request_id: str  # the RetrainRequested event
     model_id: str | None  # None: requested; the services record the model when they are done
@@ -224,7 +231,7 @@ class Client:
             from keel.audit.freshness import FreshViews
 
             rt = self.rt
-            self._fresh = FreshViews(rt.log, rt.views, rt.codec, rt.signer)
+            self._fresh = FreshViews(rt.log, rt.views, rt.codec, rt.checkpoint_signer, rt.trust)
         self._fresh.check()
         return self.rt.views
 
@@ -337,6 +344,7 @@ class Client:
         bus = build_bus(self.rt, project, actor=self.settings.who())
         bus.ctx.correlation_id = str(uuid.uuid4())
         yield bus.ctx
+        bus.close()
 
     def ingest(
         self, path: str | Path, family: str, at: When = None, period: str | None = None
@@ -361,7 +369,7 @@ class Client:
         with self.pipeline() as ctx:
             eval_id = self.resolve(eval_dataset)
             ids = [self.resolve(d) for d in datasets or []] or sorted(
-                d for d, e in ctx.state.datasets.items() if e.family == family and d != eval_id
+                d for d in ctx.read.datasets_of(family) if d != eval_id
             )
             if not ids:
                 raise KeelError(
@@ -369,7 +377,8 @@ class Client:
                 )
             done = request_retrain(ctx, family, ids, eval_id, _business(at), reason)
         decisions = [
-            {"env": d.env, "decision": type(d).__name__, "reason": d.reason} for d in done.decisions
+            {"env": d["env"], "decision": DECISION_TYPE[d["decision"]], "reason": d["reason"]}
+            for d in done.decisions
         ]
         return Retrained(
             request_id=done.request_id,
@@ -381,7 +390,7 @@ class Client:
 
     def _model(self, ctx: Context, model: str, family: str | None) -> tuple[str, str]:
         model_id = self.resolve(model)
-        trained = ctx.state.models.get(model_id)
+        trained = ctx.read.model(model_id)
         if trained is None:
             raise KeelError(
                 f"{model_id[:12]} is not a trained model", hint="see `keel models list`"
@@ -472,19 +481,19 @@ class Client:
                     "event_id": p.envelope.event_id,
                     "at": p.envelope.occurred_at.isoformat(),
                     "triggered_by": p.envelope.actor,
-                    "approvals": ctx.state.approvers(p.envelope.event_id),
+                    "approvals": ctx.read.approvers(p.envelope.event_id),
                     "approvals_required": p.approvals_required,
                     "reason": p.reason,
                 }
                 for e in envs
-                for p in ctx.state.open_pending(family, e)
+                for p in ctx.read.open_pending(family, e)
             ]
 
 
 def outcome(ctx: Context, family: str, model_id: str, env: str) -> dict[str, Any]:
     """Where a model stands in an environment after a command: serving, pending (with the
     approvals so far) or neither."""
-    current = ctx.state.serving_now(family, env)
+    current = ctx.read.serving_now(family, env)
     doc: dict[str, Any] = {
         "family": family,
         "model_id": model_id,
@@ -493,12 +502,12 @@ def outcome(ctx: Context, family: str, model_id: str, env: str) -> dict[str, Any
         "deployed": bool(current and current.model_id == model_id),
         "pending": None,
     }
-    waiting = [p for p in ctx.state.open_pending(family, env) if p.model_id == model_id]
+    waiting = [p for p in ctx.read.open_pending(family, env) if p.model_id == model_id]
     if waiting:
         p = waiting[-1]
         doc["pending"] = {
             "event_id": p.envelope.event_id,
-            "approvals": ctx.state.approvers(p.envelope.event_id),
+            "approvals": ctx.read.approvers(p.envelope.event_id),
             "approvals_required": p.approvals_required,
             "excluded_approvers": list(p.excluded_approvers),
         }

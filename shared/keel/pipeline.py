@@ -1,19 +1,20 @@
 """Run the services' handlers in one process on the embedded default.
 
-The bus appends every event to the log, folds it into the audit state the handlers read, and
-hands it to the handlers subscribed to its type; their events go round the same loop until
-nothing is left. On Kafka each service runs the same handlers in its own consumer group.
+The bus appends every event to the log, brings the read model (the audit views) up to the log's
+end, and hands the event to the handlers subscribed to its type; their events go round the
+same loop until nothing is left. No command refolds the log: the views are kept with their
+tracking positions, so catching up reads only what was appended since. On Kafka each service
+runs the same handlers in its own consumer group (keel.service_runner).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from keel.audit.folds import AuditState, evolve, fold
+from keel.audit.readmodel import ReadModel
 from keel.bootstrap import Runtime
-from keel.consume import trusted_events
 from keel.events import Event
 from keel.project import Project
 
@@ -22,19 +23,13 @@ from keel.project import Project
 class Context:
     rt: Runtime
     project: Project
-    state: AuditState
+    read: ReadModel
     actor: str
     correlation_id: str = "-"
     publish: Callable[[Sequence[Event]], None] = field(default=lambda events: None)
 
 
 Handler = Callable[[Context, Event], list[Event]]
-
-
-def _decodable(rt: Runtime) -> Iterator[Event]:
-    """Every event of the log that decodes and whose signature checks; undecodable or forged
-    records are reported by `keel audit verify` and must not stop a command from starting."""
-    return trusted_events(rt.codec, rt.trust, rt.log.read())
 
 
 def build_bus(rt: Runtime, project: Project, actor: str) -> InProcessBus:
@@ -52,22 +47,32 @@ def build_bus(rt: Runtime, project: Project, actor: str) -> InProcessBus:
 
 class InProcessBus:
     def __init__(self, rt: Runtime, project: Project, actor: str) -> None:
+        from keel.audit.projector import Projector
+
         self.handlers: dict[str, list[Handler]] = {}
-        state = fold(_decodable(rt))
-        self.ctx = Context(rt, project, state, actor, publish=self.publish)
+        self.projector = Projector(
+            rt.log, rt.views, rt.codec, signer=rt.checkpoint_signer, trust=rt.trust
+        )
+        self.ctx = Context(rt, project, ReadModel(rt.views), actor, publish=self.publish)
         self._queue: deque[Event] = deque()
         self._draining = False
+        self.catch_up()  # what earlier commands recorded, before anything reads the views
+
+    def catch_up(self, checkpoint: bool = False) -> None:
+        """Fold what the log holds beyond the views' tracking (usually just this command's
+        own events); a checkpoint is published once, when the command is done (close)."""
+        self.projector.run(checkpoint=checkpoint)
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         self.handlers.setdefault(event_type, []).append(handler)
 
     def publish(self, events: Sequence[Event]) -> None:
-        """Append, fold, then dispatch (breadth first) until no handler has anything to add."""
+        """Append, fold into the views, then dispatch (breadth first) until no handler has
+        anything to add."""
         if not events:
             return
         self.ctx.rt.publish(events)
-        for e in events:
-            evolve(self.ctx.state, e)
+        self.catch_up()
         self._queue.extend(events)
         if self._draining:
             return  # the outer publish call's loop will reach them
@@ -79,3 +84,7 @@ class InProcessBus:
                     self.publish(handler(self.ctx, event))
         finally:
             self._draining = False
+
+    def close(self) -> None:
+        """The views at the log's end and a checkpoint covering what this command recorded."""
+        self.catch_up(checkpoint=True)

@@ -72,8 +72,8 @@ def rejected_artifact(
 ) -> ArtifactRejected | None:
     """None if the artifact's bytes hash to the digest its signed ArtifactRecorded states;
     otherwise the ArtifactRejected to record (the caller publishes it and refuses)."""
-    node = ctx.state.artifacts.get(artifact_id)
-    recorded = node.digest if node else ""
+    node = ctx.read.artifact(artifact_id)
+    recorded = node["digest"] if node else ""
     try:
         ctx.rt.artifacts.read_recorded(artifact_id, recorded)
         return None

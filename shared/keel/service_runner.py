@@ -1,10 +1,10 @@
 """Run one event-driven service in its own process and consumer group (`keel service run NAME`).
 
-The service folds every event into its own audit state (that is what its decisions read) and
-hands the event types it subscribes to to its handlers (the composition root's table, found
-through keel.wiring). At start it folds the whole log without acting, then acts on what follows
-the group's committed positions and commits after each batch: a crash re-delivers at most the
-last batch, and handlers skip work the state shows as recorded.
+The service hands the event types it subscribes to to its handlers (the composition root's
+table, found through keel.wiring), which read the one read model (keel.audit.readmodel). It
+starts at the group's committed positions, folds nothing at start, and commits after each
+batch: a crash re-delivers at most the last batch, and handlers skip work the read model shows
+as recorded.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keel.audit.folds import evolve, fold
 from keel.audit.projector import Progress, Projector
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
 from keel.consume import quarantine_event
 from keel.errors import KeelError
 from keel.events import Event, decode_event
+from keel.log.port import LogRecord, TopicPartition
 from keel.pipeline import Context
 from keel.service import service_code_version
 from keel.topics import EVENT_TOPICS
@@ -48,20 +48,24 @@ def run_service(
     (table,) = handlers((name,)).values()
     log = ctx.rt.log
     group = f"service-{name}"
-    # State: everything the log holds now, including what this service recorded after its last
-    # commit (killed between recording and committing), so its handlers, which look at the
-    # state before acting, find their own earlier outputs and record nothing twice.
-    prefix = list(log.read(list(EVENT_TOPICS)))
-    ctx.state = fold(_decoded(ctx, prefix, name))
+    # The service reads the one read model (the audit views). Before it acts on an event, the
+    # views must reach past that event and past everything this service recorded (killed
+    # between recording and committing, it finds its own earlier outputs there and records
+    # nothing twice): the projector service usually got there first; if not, this process
+    # folds the rest itself, without publishing checkpoints (that stays the projector's job).
+    views = Projector(log, ctx.rt.views, ctx.rt.codec, trust=ctx.rt.trust)
+    needed: dict[TopicPartition, int] = {}
+
+    def reach(tp: TopicPartition, next_offset: int) -> None:
+        needed[tp] = max(needed.get(tp, 0), next_offset)
 
     def publish(events: Sequence[Event]) -> None:
-        ctx.rt.publish(events)
-        for e in events:  # seen by the next handler at once, not when the log returns it
-            evolve(ctx.state, e)
+        for rec in ctx.rt.publish(events):
+            reach(rec.tp, rec.offset + 1)
 
     ctx.publish = publish
     sub = log.subscribe(group, list(EVENT_TOPICS))
-    stats = {"folded": len(prefix), "handled": 0, "published": 0, "quarantined": 0, "failed": 0}
+    stats = {"handled": 0, "published": 0, "quarantined": 0, "failed": 0, "folded_here": 0}
     handled: set[str] = set()  # an event appended twice (same event_id) is acted on once
     idle_since = time.monotonic()
     try:
@@ -70,13 +74,16 @@ def run_service(
             if not batch:
                 continue
             idle_since = time.monotonic()
-            for event in _decoded(ctx, batch, name, stats):
-                evolve(ctx.state, event)
+            for rec, event in _decoded(ctx, batch, name, stats):
                 handler = table.get(event.EVENT_TYPE)
                 eid = event.envelope.event_id
                 if handler is None or eid in handled:
                     continue
                 handled.add(eid)
+                reach(rec.tp, rec.offset + 1)
+                tracking = ctx.rt.views.tracking(views.name)
+                if any(tracking.get(tp, 0) < o for tp, o in needed.items()):
+                    stats["folded_here"] += views.run(checkpoint=False).applied
                 try:
                     out = handler(ctx, event)
                 except KeelError as exc:  # refused: logged, and the service goes on
@@ -118,7 +125,7 @@ def run_projector(
 
 def _decoded(
     ctx: Context, records: list[Any], service: str, stats: dict[str, int] | None = None
-) -> list[Any]:
+) -> list[tuple[LogRecord, Any]]:
     out = []
     trust = ctx.rt.trust
     for r in records:
@@ -128,7 +135,7 @@ def _decoded(
                 # a forged or altered event: no service acts on it (`keel audit verify` names it)
                 logger.warning("%s/%d/%d ignored: %s", r.topic, r.partition, r.offset, problem)
                 continue
-            out.append(event)
+            out.append((r, event))
         except CodecError as exc:
             if stats is not None:  # quarantine once, when first met live, not on every replay
                 ctx.rt.publish(

@@ -91,7 +91,7 @@ def test_rollback_may_target_a_model_that_once_passed_the_gate() -> None:
 
     import pytest
 
-    from keel.audit.folds import Interval
+    from keel.audit.readmodel import Interval
     from keel.errors import KeelError
     from services.deploy.domain import Target, rollback_target
 

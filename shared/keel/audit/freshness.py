@@ -28,7 +28,7 @@ from keel.audit.projector import Projector
 from keel.codec import Codec
 from keel.errors import KeelError
 from keel.log.port import EventLog, TopicPartition
-from keel.signing import Signer
+from keel.signing import Signer, Trust
 from keel.topics import EVENT_TOPICS
 from keel.views.port import ViewStore
 
@@ -65,9 +65,11 @@ class FreshViews:
         views: ViewStore,
         codec: Codec,
         signer: Signer | None = None,
+        trust: Trust | None = None,
         name: str = "audit",
     ) -> None:
         self.log, self.views, self.codec, self.signer, self.name = log, views, codec, signer, name
+        self.trust = trust
         self._lock = threading.Lock()
         self._folded: Ends | None = None  # the ends the last fold read to
         self._ends: Ends = {}
@@ -104,7 +106,14 @@ class FreshViews:
         with self._lock:
             if ends == self._folded:  # another thread folded while this one waited
                 return
-            Projector(self.log, self.views, self.codec, name=self.name, signer=self.signer).run()
+            Projector(
+                self.log,
+                self.views,
+                self.codec,
+                name=self.name,
+                signer=self.signer,
+                trust=self.trust,
+            ).run()
             self._folded = ends  # the run read at least to these
             self._positions = {
                 f"{t}/{p}": o for (t, p), o in sorted(self.views.tracking(self.name).items())

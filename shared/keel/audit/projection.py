@@ -12,6 +12,12 @@ Views (keys):
   index models:{family}, datasets:{family}, artifacts:{kind}, artifacts:*   (inventory lists)
   quarantine:{family}  counts by rule                                        (quarantine summary)
   projector:stats      events applied (each event exactly once)
+
+What the services and commands read (keel.audit.readmodel):
+  event:{event_id}     the event itself, for the pipeline's low-volume facts (EVENT_DOCS)
+  index caused:{id}    "Type:event_id" of every event whose causation is `id` (what followed)
+  pending:{id}         a pending promotion's reviews, approvers and whether it concluded
+  open:{family}:{env}  the pending promotions still waiting there
 """
 
 from __future__ import annotations
@@ -75,7 +81,31 @@ def evolve(docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int 
     if family and family not in known:
         change.docs[FAMILIES] = {"families": sorted([*known, family])}
     _apply(event, docs, change)
+    eid = event.envelope.event_id
+    if event.EVENT_TYPE in EVENT_DOCS:
+        change.docs[f"event:{eid}"] = {"type": event.EVENT_TYPE, "event": event.to_avro()}
+    cause = event.envelope.causation_id
+    if cause:
+        change.index.append(IndexAdd(f"caused:{cause}", f"{event.EVENT_TYPE}:{eid}", ms(event)))
     return change
+
+
+# The facts services look up as typed events: each is rare next to deployments and decisions
+# (whose documents above already hold what is read of them), so the copies stay small.
+EVENT_DOCS = frozenset(
+    {
+        "DatasetIngested",
+        "RetrainRequested",
+        "FeaturesBuilt",
+        "ModelTrained",
+        "ModelEvaluated",
+        "PromotionPending",
+        "PromotionReviewed",
+        "SchemaReconciled",
+        "SchemaReconciliationFailed",
+        "TrainingFailed",
+    }
+)
 
 
 @singledispatch
@@ -136,6 +166,7 @@ def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Chan
         "quarantine_batch_id": e.quarantine_batch_id,
         "contract": e.contract_fingerprint,
         "at": e.envelope.occurred_at.isoformat(),
+        "event_id": e.envelope.event_id,
     }
     change.index.append(IndexAdd(f"datasets:{e.family}", e.dataset_id, ms(e)))
     q = _doc(docs, change, f"quarantine:{e.family}")
@@ -174,6 +205,7 @@ def _(e: g.FeaturesBuilt, docs: dict[str, dict[str, Any] | None], change: Change
         "transform": e.transform,
         "code_version": e.code_version,
         "rows": e.rows,
+        "event_id": e.envelope.event_id,
     }
 
 
@@ -193,6 +225,7 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
         params=dict(e.params),
         code_version=e.code_version,
         trained_at=e.envelope.occurred_at.isoformat(),
+        event_id=e.envelope.event_id,
         **times(e, change),
     )
     m.setdefault("evaluations", [])
@@ -216,6 +249,7 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
             "eval_dataset_id": e.eval_dataset_id,
             "metrics": dict(e.metrics),
             "at": e.envelope.occurred_at.isoformat(),
+            "event_id": e.envelope.event_id,
             **times(e, change),
         }
     )
@@ -226,7 +260,47 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
 
 # -- registry and serving ----------------------------------------------------------------------
 def _decision_keys(e: Decision) -> list[str]:
-    return [f"model:{e.model_id}"]
+    keys = [f"model:{e.model_id}"]
+    pid = _pending_id(e)
+    if pid:
+        keys += [f"pending:{pid}", f"open:{e.family}:{e.env}"]
+    return keys
+
+
+def _pending_id(e: Decision) -> str | None:
+    if isinstance(e, g.PromotionPending):
+        return e.envelope.event_id
+    if isinstance(e, g.PromotionReviewed | g.ModelPromoted):
+        return e.pending_event_id
+    return None
+
+
+def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    """A pending promotion's state: its reviews and approvers, and whether it concluded
+    (promoted once approved enough, or declined); `open:{family}:{env}` lists the waiting."""
+    pid = _pending_id(e)
+    if pid is None:
+        return
+    p = _doc(docs, change, f"pending:{pid}")
+    p.setdefault("reviews", [])
+    p.setdefault("approvers", [])
+    p.setdefault("concluded", False)
+    if isinstance(e, g.PromotionReviewed):
+        p["reviews"] = [*p["reviews"], e.envelope.event_id]
+        if e.verdict == "approved" and e.envelope.actor not in p["approvers"]:
+            p["approvers"] = [*p["approvers"], e.envelope.actor]
+        if e.verdict == "rejected":
+            p["concluded"] = True
+    elif isinstance(e, g.ModelPromoted):
+        p["concluded"] = True
+    change.docs[f"pending:{pid}"] = p
+    waiting = _doc(docs, change, f"open:{e.family}:{e.env}")
+    ids = list(waiting.get("pending", []))  # oldest first
+    if p["concluded"]:
+        ids = [i for i in ids if i != pid]
+    elif pid not in ids:
+        ids.append(pid)
+    change.docs[f"open:{e.family}:{e.env}"] = {"pending": ids}
 
 
 def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
@@ -242,6 +316,7 @@ def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Chang
     m["decision_at"] = at
     m["decisions"] = sorted(at, key=lambda d: (at[d], d))
     change.docs[f"model:{e.model_id}"] = m
+    _pending(e, docs, change)
 
 
 for _type in (g.ModelPromoted, g.PromotionRejected, g.PromotionPending, g.PromotionReviewed):

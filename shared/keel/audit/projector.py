@@ -36,7 +36,7 @@ from keel.events import decode_event
 from keel.log.port import EventLog, LogRecord, TopicPartition
 from keel.signing import Signer, Trust
 from keel.topics import EVENT_TOPICS
-from keel.views.port import Put, SetAdd, Tracking, Update, ViewStore
+from keel.views.port import Put, SetAdd, StaleTracking, Tracking, Update, ViewStore
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +91,15 @@ class Projector:
         self.trust = trust or (signer.trust if signer is not None else Trust())
         self.applied_set = f"{name}:applied"  # event IDs applied, for duplicates
 
-    def run(self, on_batch: Callable[[Progress], None] | None = None) -> Progress:
-        """Fold everything up to the log's current end, batch by batch."""
+    def run(
+        self, on_batch: Callable[[Progress], None] | None = None, checkpoint: bool = True
+    ) -> Progress:
+        """Fold everything up to the log's current end, batch by batch; then publish a
+        checkpoint if the trees grew (checkpoint=False: leave that to a later run)."""
         with self._session() as session:
             self._catch_up(session, on_batch)
-            self._checkpoint(session)
+            if checkpoint:
+                self._checkpoint(session)
         return session.progress
 
     def follow(
@@ -133,7 +137,13 @@ class Projector:
                         # A checkpoint per batch, appended before the batch's views: it says
                         # where the trees are as soon as they move, and an append by a fenced
                         # (superseded) projector fails before it can touch the views.
-                        self._step(session, fresh, on_batch, checkpoint=True)
+                        try:
+                            self._step(session, fresh, on_batch, checkpoint=True)
+                        except StaleTracking:
+                            # a command caught the views up meanwhile: fold what is left from
+                            # where it stopped (the polled records may be past or before it)
+                            self._reload(session)
+                            self._catch_up(session, on_batch)
                     if records:
                         sub.commit()
             finally:
@@ -144,9 +154,12 @@ class Projector:
     def _session(self) -> Iterator[_Session]:
         # The checkpoint writer has a stable identity (where the log supports one): a second
         # live projector with the same name is fenced off by the broker.
+        # Only a projector that publishes checkpoints (it has a signer) takes that identity: a
+        # command catching the views up beside the projector service must not fence it.
         for_writer = getattr(self.log, "for_writer", None)
+        publishes = for_writer is not None and self.trees and self.signer is not None
         self.writer: EventLog = (
-            for_writer(f"projector-{self.name}") if for_writer and self.trees else self.log
+            for_writer(f"projector-{self.name}") if publishes and for_writer else self.log
         )
         self._docs: dict[str, dict[str, Any] | None] = {}
         self._announced: set[str] = set()
@@ -163,9 +176,24 @@ class Projector:
                 self.writer.close()
 
     def _catch_up(self, s: _Session, on_batch: Callable[[Progress], None] | None) -> None:
-        records = self.log.read(list(EVENT_TOPICS), s.positions or None)
-        for batch in _chunks(records, self.batch_size):
-            self._step(s, batch, on_batch)
+        for _ in range(1000):  # bounded: each retry means another writer made progress
+            try:
+                records = self.log.read(list(EVENT_TOPICS), s.positions or None)
+                for batch in _chunks(records, self.batch_size):
+                    self._step(s, batch, on_batch)
+                return
+            except StaleTracking:
+                self._reload(s)  # another process folded some of it: go on from there
+        raise RuntimeError("the views' tracking kept moving under this projector")
+
+    def _reload(self, s: _Session) -> None:
+        """Take the tracking, trees and checkpoint state another writer left in the views."""
+        s.positions = self.views.tracking(self.name)
+        if self.trees:
+            stored = self.views.get(tr.TREES) or {}
+            s.trees = {tr.parse_tp(k): Frontier.from_doc(v) for k, v in stored.items()}
+            s.checkpointed = self.views.get(tr.CHECKPOINTED) or {}
+        self._docs.clear()
 
     def _step(
         self,
@@ -174,10 +202,11 @@ class Projector:
         on_batch: Callable[[Progress], None] | None,
         checkpoint: bool = False,
     ) -> None:
+        since = dict(s.positions)
         updates, tracking = self._fold(batch, s)
         if checkpoint:
             updates += self._checkpoint_updates(s)
-        self.views.apply(updates, tracking)
+        self.views.apply(updates, Tracking(tracking.projector, tracking.positions, since))
         if len(self._docs) > _CACHE_LIMIT:
             self._docs.clear()
         if on_batch:

@@ -12,6 +12,7 @@ import csv
 import re
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -176,14 +177,15 @@ def run_story(
                 trained, evaluated = done.model, done.evaluation
                 assert trained is not None and evaluated is not None  # inline: done or raised
                 for d in done.decisions:
-                    verdict = "PROMOTED" if type(d).__name__ == "ModelPromoted" else "REJECTED"
                     progress(
                         f"{YEAR}-{month:02d} model {trained.model_id[:12]} "
-                        f"roc_auc={evaluated.metrics['roc_auc']:.4f}: {verdict} for {d.env}"
+                        f"roc_auc={evaluated.metrics['roc_auc']:.4f}: "
+                        f"{d['decision'].upper()} for {d['env']}"
                     )
-        state = ctx.state
-        prod_now = state.serving_now(FAMILY, "prod")
-        staging_now = state.serving_now(FAMILY, "staging")
+        read = ctx.read
+        prod_now = read.serving_now(FAMILY, "prod")
+        staging_now = read.serving_now(FAMILY, "staging")
+        envs = project.family(FAMILY).environments
         assert prod_now is not None and staging_now is not None
 
         def read_json(aid: str) -> Any:
@@ -194,6 +196,8 @@ def run_story(
         # The answers come from the audit views, folded from the log like any later query.
         with log.step("project audit views"):
             Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
+        ids = [m for m, _ in rt.views.index_range("artifacts:*", limit=10**6)]
+        artifacts = dict(zip(ids, rt.views.get_many([f"artifact:{i}" for i in ids]), strict=True))
         answers = {
             "serving_prod_at": vq.serving_at(rt.views, FAMILY, "prod", QUESTION_DATE),
             "why_current_prod": vq.why_promoted(rt.views, prod_now.model_id, "prod"),
@@ -209,18 +213,22 @@ def run_story(
             "project": str(project_file),
             "keys_dir": str(keys_dir(workdir)),
             "family": FAMILY,
-            "artifacts": sorted(state.artifacts),
-            "artifacts_by_kind": _count_kinds(state.artifacts),
-            "quarantined": state.quarantined,
+            "artifacts": sorted(artifacts),
+            "artifacts_by_kind": dict(
+                sorted(Counter(a["kind"] for a in artifacts.values() if a).items())
+            ),
+            "quarantined": (rt.views.get(f"quarantine:{FAMILY}") or {}).get("quarantined", 0),
             "promotions": [
                 {
-                    "model_id": d.model_id,
-                    "env": d.env,
-                    "decision": "promoted" if type(d).__name__ == "ModelPromoted" else "rejected",
-                    "at": d.envelope.occurred_at.isoformat(),
-                    "reason": d.reason,
+                    "model_id": d["model_id"],
+                    "env": d["env"],
+                    "decision": d["decision"],
+                    "at": d["at"],
+                    "reason": d["reason"],
                 }
-                for d in state.decisions
+                for d in sorted(
+                    read.decisions(FAMILY), key=lambda d: (d["at"], envs.index(d["env"]))
+                )
             ],
             "deployments": [
                 {
@@ -230,21 +238,14 @@ def run_story(
                     "kind": iv.kind,
                     "manifest_id": iv.manifest_id,
                 }
-                for key in sorted(state.serving)
-                for iv in state.serving[key]
+                for env in sorted(envs)
+                for iv in read.intervals(FAMILY, env)
             ],
             "answers": answers,
-            "events": state.applied,
+            "events": read.applied(),
             "timings": {
                 "total_seconds": round(time.perf_counter() - t_start, 3),
                 "steps": log.steps,
             },
         }
     return doc
-
-
-def _count_kinds(artifacts: dict[str, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for node in artifacts.values():
-        out[node.kind] = out.get(node.kind, 0) + 1
-    return dict(sorted(out.items()))

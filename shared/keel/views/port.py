@@ -67,11 +67,21 @@ Around = tuple[Entry | None, Entry | None, list[dict[str, Any] | None]]
 class Tracking:
     projector: str
     positions: Mapping[TopicPartition, int]
+    # The positions the batch was folded from: the apply is refused (StaleTracking) unless the
+    # stored ones still equal them, so two processes folding the same records (a command
+    # catching the views up beside the projector service) never apply an event twice.
+    since: Mapping[TopicPartition, int] | None = None
+
+
+class StaleTracking(Exception):
+    """Another writer moved the projector's tracking since the batch was folded: nothing of it
+    was written; re-read the tracking and fold from there."""
 
 
 class ViewStore(Protocol):
     def apply(self, updates: Sequence[Update], tracking: Tracking | None = None) -> None:
-        """Write every update and the tracking positions in one atomic step."""
+        """Write every update and the tracking positions in one atomic step; with
+        `tracking.since`, only if the stored positions still equal it (else StaleTracking)."""
         ...
 
     def get(self, key: str) -> dict[str, Any] | None: ...

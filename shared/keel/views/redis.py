@@ -23,6 +23,7 @@ from keel.views.port import (
     Remove,
     SetAdd,
     SetRemove,
+    StaleTracking,
     Tracking,
     Update,
 )
@@ -96,9 +97,14 @@ class RedisViewStore:
             pairs = (x for (t, p), o in tracking.positions.items() for x in (f"{t}\x00{p}", o))
             cmds.append(["HSET", self._trk(tracking.projector), *pairs])
         if cmds:
-            self._transaction(cmds)
+            guarded = tracking is not None and tracking.since is not None
+            self._transaction(cmds, tracking if guarded else None)
 
-    def _transaction(self, cmds: list[list[Any]]) -> None:
+    def _transaction(
+        self,
+        cmds: list[list[Any]],
+        expect: Tracking | None = None,
+    ) -> None:
         """MULTI, the commands, EXEC, packed by hand in one write: redis-py's generic packer
         costs ~3 us per argument, which made a batch's write cost more than its fold (~17 us
         per event in the projector profile). Replies are read back in full so the connection
@@ -109,6 +115,17 @@ class RedisViewStore:
         pool = self._r.connection_pool
         conn = pool.get_connection()
         try:
+            if expect is not None:
+                # WATCH the tracking hash, check it still holds the positions the batch was
+                # folded from; EXEC then fails (nil) if anyone writes it before the commit.
+                key = self._trk(expect.projector)
+                conn.send_packed_command([_resp(["WATCH", key]), _resp(["HGETALL", key])])
+                conn.read_response()
+                stored = _positions(conn.read_response())
+                if stored != dict(expect.since or {}):
+                    conn.send_packed_command([_resp(["UNWATCH"])])
+                    conn.read_response()
+                    raise StaleTracking(expect.projector)
             conn.send_packed_command([payload], check_health=False)
             errors = []
             for _ in range(len(cmds) + 1):  # +OK for MULTI, +QUEUED for each command
@@ -117,11 +134,15 @@ class RedisViewStore:
                 except redis.exceptions.ResponseError as exc:
                     errors.append(exc)
             result = conn.read_response()  # EXEC: the replies, or EXECABORT
+            if expect is not None and result is None:  # the WATCHed tracking moved
+                raise StaleTracking(expect.projector)
             for reply in result or []:
                 if isinstance(reply, redis.exceptions.ResponseError):
                     errors.append(reply)
             if errors:
                 raise errors[0]
+        except StaleTracking:
+            raise  # the connection is in step: nothing queued is left
         except BaseException:
             conn.disconnect()
             raise
@@ -254,6 +275,16 @@ def _by(run: Any, attr: str) -> dict[str, list[Any]]:
 def _score_pairs(adds: list[Any]) -> list[Any]:
     latest = {u.member: u.score for u in adds}  # a member's last score in the run wins
     return [x for m, sc in latest.items() for x in (repr(float(sc)), m)]
+
+
+def _positions(raw: Any) -> dict[tuple[str, int], int]:
+    """HGETALL of a tracking hash (a flat list or a dict, by protocol) -> positions."""
+    items = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    out = {}
+    for k, v in items:
+        topic, _, part = (k.decode() if isinstance(k, bytes) else k).partition("\x00")
+        out[(topic, int(part))] = int(v)
+    return out
 
 
 def _resp(args: list[Any]) -> bytes:

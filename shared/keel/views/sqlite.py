@@ -19,6 +19,7 @@ from keel.views.port import (
     Remove,
     SetAdd,
     SetRemove,
+    StaleTracking,
     Tracking,
     Update,
 )
@@ -82,6 +83,16 @@ class SqliteViewStore:
             cur = self._db.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
+                if tracking is not None and tracking.since is not None:
+                    stored = {
+                        (t, p): o
+                        for t, p, o in cur.execute(
+                            "SELECT topic, part, next_offset FROM tracking WHERE projector = ?",
+                            [tracking.projector],
+                        )
+                    }
+                    if stored != dict(tracking.since):
+                        raise StaleTracking(tracking.projector)
                 # Consecutive updates of one kind go in one executemany; order is kept.
                 for kind, run in groupby(updates, key=type):
                     cur.executemany(_SQL[kind], _rows(kind, run))

@@ -1,0 +1,188 @@
+"""The one read model: what services, commands and audit queries look up, read from the audit
+views (keel.audit.projection) that the projector keeps up to date incrementally.
+
+Nothing here folds the log: every lookup is a document or an index read, so a command or a
+service that starts on a log of a million events reads what it needs and nothing more. The
+views are the embedded SQLite file or Redis; the projector's tracking positions say how far
+they reach (`keel.pipeline` brings them to the log's end before a command reads them, and
+`keel service run` waits for them to pass the event it is about to act on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from keel.events import EVENT_TYPES, Event
+from keel.events import generated as g
+from keel.views.port import ViewStore
+
+SCAN = 10_000  # page size for the rare full walks (rollback targets, a family's datasets)
+
+
+@dataclass
+class Interval:
+    """One model serving one environment from `start` until `end` (None: still serving)."""
+
+    family: str
+    env: str
+    model_id: str
+    start: datetime
+    end: datetime | None
+    deployment_event_id: str
+    manifest_id: str
+    eval_report_id: str | None
+    promotion_event_id: str | None
+    kind: str
+
+
+def _event(doc: dict[str, Any] | None) -> Any:
+    if doc is None:
+        return None
+    record = dict(doc["event"])
+    env = dict(record["envelope"])
+    env["occurred_at"] = datetime.fromisoformat(env["occurred_at"])  # stored as ISO 8601
+    record["envelope"] = env
+    return EVENT_TYPES[doc["type"]].from_avro(record)
+
+
+def _interval(doc: dict[str, Any], end: datetime | None) -> Interval:
+    return Interval(
+        doc["family"],
+        doc["env"],
+        doc["model_id"],
+        datetime.fromisoformat(doc["since"]),
+        end,
+        doc["event_id"],
+        doc["manifest_id"],
+        doc.get("eval_report_id"),
+        doc.get("promotion_event_id"),
+        doc.get("kind", "promotion"),
+    )
+
+
+class ReadModel:
+    def __init__(self, views: ViewStore) -> None:
+        self.views = views
+
+    # -- events by ID and by cause ---------------------------------------------------------
+    def event(self, event_id: str) -> Any:
+        """The recorded event (for the types in projection.EVENT_DOCS), or None."""
+        return _event(self.views.get(f"event:{event_id}"))
+
+    def caused_ids(self, event_id: str, event_type: str | None = None) -> list[str]:
+        """IDs of the events recorded because of `event_id` (their causation), oldest first."""
+        out = []
+        for member, _ in self.views.index_range(f"caused:{event_id}", limit=SCAN):
+            kind, _, eid = member.partition(":")
+            if event_type is None or kind == event_type:
+                out.append(eid)
+        return out
+
+    def caused_by(self, event_id: str, event_type: str) -> list[Any]:
+        """The events of `event_type` recorded because of `event_id` (types in EVENT_DOCS)."""
+        ids = self.caused_ids(event_id, event_type)
+        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+
+    def request(self, request_id: str) -> g.RetrainRequested | None:
+        e = self.event(request_id)
+        return e if isinstance(e, g.RetrainRequested) else None
+
+    def request_features(self, request_id: str) -> dict[str, g.FeaturesBuilt]:
+        """The feature sets built for a retrain request, by role ("training", "held-out")."""
+        req = self.request(request_id)
+        if req is None:
+            return {}
+        out: dict[str, g.FeaturesBuilt] = {}
+        for fb in self.caused_by(request_id, "FeaturesBuilt"):
+            if tuple(fb.dataset_ids) == tuple(sorted(set(req.dataset_ids))):
+                out["training"] = fb
+            if tuple(fb.dataset_ids) == (req.eval_dataset_id,):
+                out["held-out"] = fb
+        return out
+
+    # -- artifacts, datasets, features, models ---------------------------------------------
+    def artifact(self, artifact_id: str) -> dict[str, Any] | None:
+        return self.views.get(f"artifact:{artifact_id}")
+
+    def dataset(self, dataset_id: str) -> dict[str, Any] | None:
+        return self.views.get(f"dataset:{dataset_id}")
+
+    def datasets_of(self, family: str) -> list[str]:
+        """Every dataset ingested for the family, oldest first."""
+        return [m for m, _ in self.views.index_range(f"datasets:{family}", limit=10**9)]
+
+    def feature_set(self, feature_set_id: str) -> g.FeaturesBuilt | None:
+        doc = self.views.get(f"featureset:{feature_set_id}")
+        return self.event(doc["event_id"]) if doc and doc.get("event_id") else None
+
+    def model(self, model_id: str) -> g.ModelTrained | None:
+        doc = self.views.get(f"model:{model_id}")
+        return self.event(doc["event_id"]) if doc and doc.get("event_id") else None
+
+    def evaluations(self, model_id: str) -> list[g.ModelEvaluated]:
+        doc = self.views.get(f"model:{model_id}") or {}
+        ids = [e["event_id"] for e in doc.get("evaluations", []) if e.get("event_id")]
+        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+
+    def latest_eval(self, model_id: str) -> g.ModelEvaluated | None:
+        evals = self.evaluations(model_id)
+        return evals[-1] if evals else None
+
+    # -- serving -------------------------------------------------------------------------------
+    def serving_now(self, family: str, env: str) -> Interval | None:
+        below, _, (doc, _) = self.views.index_around_docs(
+            f"serving:{family}:{env}", float("inf"), "deployment:"
+        )
+        return _interval(doc, None) if below is not None and doc is not None else None
+
+    def intervals(self, family: str, env: str) -> list[Interval]:
+        """Every serving interval of the environment, oldest first (rollbacks read them)."""
+        members = [m for m, _ in self.views.index_range(f"serving:{family}:{env}", limit=10**9)]
+        docs = [
+            d for d in self.views.get_many([f"deployment:{m.split('@')[0]}" for m in members]) if d
+        ]
+        out: list[Interval] = []
+        for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
+            out.append(_interval(doc, datetime.fromisoformat(nxt["since"]) if nxt else None))
+        return out
+
+    # -- the registry ---------------------------------------------------------------------------
+    def decisions(self, family: str) -> list[dict[str, Any]]:
+        """Every registry decision of the family (decision documents), oldest first."""
+        ids = [m for m, _ in self.views.index_range(f"registry:{family}", limit=10**9)]
+        return [d for d in self.views.get_many([f"decision:{i}" for i in ids]) if d]
+
+    def decision(self, event_id: str) -> dict[str, Any] | None:
+        return self.views.get(f"decision:{event_id}")
+
+    def pending(self, pending_id: str) -> g.PromotionPending | None:
+        e = self.event(pending_id)
+        return e if isinstance(e, g.PromotionPending) else None
+
+    def _pending_doc(self, pending_id: str) -> dict[str, Any]:
+        return self.views.get(f"pending:{pending_id}") or {}
+
+    def concluded(self, pending_id: str) -> bool:
+        return bool(self._pending_doc(pending_id).get("concluded"))
+
+    def approvers(self, pending_id: str) -> list[str]:
+        """The distinct people who approved a pending promotion, in order."""
+        return list(self._pending_doc(pending_id).get("approvers", []))
+
+    def reviews(self, pending_id: str) -> list[g.PromotionReviewed]:
+        ids = self._pending_doc(pending_id).get("reviews", [])
+        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+
+    def open_pending(self, family: str, env: str) -> list[g.PromotionPending]:
+        """Pending promotions of `env` still waiting for approvals, oldest first."""
+        ids = (self.views.get(f"open:{family}:{env}") or {}).get("pending", [])
+        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+
+    # -- counts ------------------------------------------------------------------------------
+    def applied(self) -> int:
+        return int((self.views.get("projector:stats") or {}).get("applied", 0))
+
+
+__all__ = ["Event", "Interval", "ReadModel"]
