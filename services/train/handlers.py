@@ -174,9 +174,7 @@ def on_step(ctx: Context, event: Event) -> list[Event]:
     train_fs, eval_fs = ready["training"], ready["held-out"]
     at = req.envelope.occurred_at
     verdicts = ctx.read.caused_by(rid, "SchemaReconciled")
-    new_model = (
-        ctx.read.model(model_spec(ctx, req.family, train_fs.feature_set_id).id) is None
-    )
+    new_model = ctx.read.model(model_spec(ctx, req.family, train_fs.feature_set_id).id) is None
     try:
         trained = train_model(
             ctx,
