@@ -131,16 +131,16 @@ class SqliteEventLog:
         limit: int | None = None,
     ) -> Iterator[LogRecord]:
         starts = {t: o for (t, _p), o in (start or {}).items()}
-        if topics is None or len(starts) < len(topics):
-            first = 0  # a topic without a start position begins at the beginning
-        else:
-            # The first unread record of each topic (one index probe each): a reader that is
-            # caught up costs O(topics), not a scan from its least recently written topic.
-            unread = self._first_unread(starts, topics)
-            if unread is None:
-                return iter(())
-            first = unread
-        return self._scan(topics, first, starts, limit)
+        if not starts:
+            return self._scan(topics, 0, starts, limit)
+        # The first unread record of each topic (one index probe each; a topic without a start
+        # position from its beginning): a reader that is caught up costs O(topics), not a scan
+        # from its least recently written topic or from a topic it never read.
+        names = list(topics) if topics is not None else self.topics()
+        unread = self._first_unread({t: starts.get(t, 0) for t in names}, names)
+        if unread is None:
+            return iter(())
+        return self._scan(topics, unread, starts, limit)
 
     def _first_unread(self, starts: Mapping[str, int], topics: Sequence[str]) -> int | None:
         firsts = []
