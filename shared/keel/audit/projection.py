@@ -34,6 +34,10 @@ from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import IndexAdd
 
 STATS = "projector:stats"
+# What the views hold changes with Keel's code now and then (2: the read model's documents,
+# decision 0014); views folded by an older shape are rebuilt, not read half-filled.
+SHAPE = "projector:shape"
+SHAPE_VERSION = 2
 
 
 @dataclass

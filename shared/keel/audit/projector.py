@@ -29,9 +29,10 @@ from typing import Any
 
 from keel.audit import trees as tr
 from keel.audit.merkle import Frontier
-from keel.audit.projection import evolve, keys_for
+from keel.audit.projection import SHAPE, SHAPE_VERSION, evolve, keys_for
 from keel.bootstrap import announce_schemas, to_outgoing
 from keel.codec import Codec, CodecError
+from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import EventLog, LogRecord, TopicPartition
 from keel.signing import Signer, Trust
@@ -165,6 +166,13 @@ class Projector:
         self._announced: set[str] = set()
         try:
             positions = self.views.tracking(self.name)
+            shape = (self.views.get(SHAPE) or {}).get("version")
+            if positions and shape != SHAPE_VERSION:
+                raise KeelError(
+                    f"the audit views were folded by an older Keel (shape {shape or 1}, this "
+                    f"one reads shape {SHAPE_VERSION}): they lack what services now read",
+                    hint="fold them again from the log: `keel audit rebuild` (nothing is lost)",
+                )
             trees: dict[TopicPartition, Frontier] = {}
             if self.trees:
                 stored = self.views.get(tr.TREES) or {}
@@ -259,6 +267,7 @@ class Projector:
         # Grouped by kind (different keys, so order between groups does not matter): each
         # group is one executemany / a few multi-key commands.
         updates: list[Update] = [
+            Put(SHAPE, {"version": SHAPE_VERSION}),
             *index,
             *(Put(k, docs[k] or {}) for k in sorted(changed)),
             SetAdd(self.applied_set, tuple(applied)),
