@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-import numpy as np
+from keel.features import FeatureTable, table_stats
 
-from keel.features import FeatureTable
-
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+__all__ = ["FeatureTable", "build_table", "table_stats"]
 
 
 def build_table(
@@ -32,48 +28,3 @@ def build_table(
     rows = [[f.get(c) for c in columns] for f in feats]
     y = [r.get(label) for r in records] if label else []
     return FeatureTable(columns, rows, label, y)
-
-
-def _numeric(values: list[Any]) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def column_stats(values: list[Any]) -> dict[str, Any]:
-    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    out: dict[str, Any] = {"count": len(values), "nulls": len(values) - len(present)}
-    if present and _numeric(present):
-        arr = np.asarray(present, dtype=float)
-        out.update(
-            mean=float(arr.mean()),
-            std=float(arr.std()),
-            min=float(arr.min()),
-            max=float(arr.max()),
-            quantiles={f"p{int(q * 100):02d}": float(np.quantile(arr, q)) for q in QUANTILES},
-        )
-    elif present:
-        counts = Counter(str(v) for v in present)
-        out["categories"] = {k: counts[k] for k in sorted(counts)}
-    return out
-
-
-def class_shares(values: list[Any]) -> dict[str, Any]:
-    """A class label's stats: count and share per class (a mean of class codes means nothing)."""
-    counts = Counter(str(v) for v in values if v is not None)
-    total = sum(counts.values())
-    return {
-        "count": len(values),
-        "nulls": len(values) - total,
-        "categories": {k: counts[k] for k in sorted(counts)},
-        "shares": {k: round(counts[k] / total, 6) for k in sorted(counts)} if total else {},
-    }
-
-
-def table_stats(table: FeatureTable, classes: bool = False) -> dict[str, Any]:
-    """Per feature column stats; the label's as per-class shares when `classes` (a
-    classification task), else as a numeric column."""
-    cols = list(zip(*table.rows, strict=True)) if table.rows else [() for _ in table.columns]
-    stats = {c: column_stats(list(v)) for c, v in zip(table.columns, cols, strict=True)}
-    doc: dict[str, Any] = {"rows": len(table.rows), "features": stats}
-    if table.label:
-        doc["label"] = {table.label: class_shares(table.y) if classes else column_stats(table.y)}
-    return doc

@@ -9,4 +9,8 @@ def __getattr__(name: str) -> object:
         from keel.client import Client
 
         return Client
+    if name == "step":
+        from keel.steps import step
+
+        return step
     raise AttributeError(f"module 'keel' has no attribute {name!r}")

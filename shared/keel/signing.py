@@ -59,6 +59,14 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "promote": ("ModelPromoted", "PromotionRejected", "PromotionPending", *_QUARANTINE),
     "deploy": ("ModelDeployed", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE, *_QUARANTINE),
     "serve": ("ArtifactRejected",),
+    # keel.step / `keel step run`: a team's own pipeline recording the pipeline's facts
+    "step": (
+        "FeaturesBuilt",
+        "ModelTrained",
+        "ModelEvaluated",
+        "ArtifactRecorded",
+        "TrainingFailed",
+    ),
     "cli": ("RetrainRequested", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE),
     "contracts": _RECONCILE,  # `keel schemas reconcile`
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees

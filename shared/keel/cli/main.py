@@ -15,6 +15,7 @@ from keel.cli import (
     pipeline_cmd,
     promote_cmd,
     schemas_cmd,
+    step_cmd,
     topics_cmd,
 )
 
@@ -46,6 +47,7 @@ app.add_typer(inventory_cmd.datasets_app, name="datasets")
 app.add_typer(inventory_cmd.deployments_app, name="deployments")
 artifacts_cmd.app.command("list")(inventory_cmd.artifacts_list)
 app.add_typer(topics_cmd.app, name="topics")
+app.add_typer(step_cmd.app, name="step")
 app.add_typer(pipeline_cmd.service_app, name="service")
 app.command("replay")(audit_cmd.replay)
 schemas_cmd.app.command("reconcile")(pipeline_cmd.reconcile_cmd)
