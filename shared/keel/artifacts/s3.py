@@ -24,7 +24,6 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
@@ -41,6 +40,7 @@ from keel.artifacts.store import (
     LineageNode,
     LocalArtifactStore,
     PutResult,
+    Puts,
 )
 from keel.errors import ConfigError
 
@@ -59,7 +59,7 @@ def parse_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
-class S3ArtifactStore:
+class S3ArtifactStore(Puts):
     def __init__(self, url: str, client: Any = None, create_bucket: bool = True) -> None:
         import boto3
         from botocore.config import Config
@@ -108,22 +108,6 @@ class S3ArtifactStore:
                     raise _explained(again, f"creating bucket {self.bucket}") from None
 
     # -- writing ---------------------------------------------------------------------------
-    def put_bytes(self, spec: ArtifactSpec, data: bytes) -> PutResult:
-        import io
-
-        return self.put_stream(spec, io.BytesIO(data))
-
-    def put_file(self, spec: ArtifactSpec, path: Path) -> PutResult:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 (closed below; only the open is guarded)
-        except OSError as exc:
-            raise ArtifactError(
-                f"cannot read {path} to store it: {exc.strerror or exc}",
-                hint="the file must stay in place and readable while Keel stores it",
-            ) from None
-        with f:
-            return self.put_stream(spec, f)
-
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
         """Store the bytes under spec.id. Same bytes again: no-op. Other bytes: ArtifactConflict."""
         aid = spec.id

@@ -129,7 +129,29 @@ CREATE TABLE IF NOT EXISTS unannounced (id TEXT PRIMARY KEY);
 """
 
 
-class LocalArtifactStore:
+class Puts:
+    """put_bytes and put_file on top of an adapter's put_stream (bounded memory either way)."""
+
+    def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
+        raise NotImplementedError
+
+    def put_bytes(self, spec: ArtifactSpec, data: bytes) -> PutResult:
+        return self.put_stream(spec, io.BytesIO(data))
+
+    def put_file(self, spec: ArtifactSpec, path: Path) -> PutResult:
+        try:
+            f = open(path, "rb")  # noqa: SIM115 (closed below; only the open is guarded)
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot read {path} to store it: {exc.strerror or exc}",
+                hint="the file must stay in place and readable while Keel stores it; "
+                "run the command again",
+            ) from None
+        with f:
+            return self.put_stream(spec, f)
+
+
+class LocalArtifactStore(Puts):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.objects = root / "objects"
@@ -150,21 +172,6 @@ class LocalArtifactStore:
         # Relative to the store root: events must not leak one machine's paths, and the same
         # artifact must be described identically in every home.
         return f"objects/{artifact_id[:2]}/{artifact_id[2:]}"
-
-    def put_bytes(self, spec: ArtifactSpec, data: bytes) -> PutResult:
-        return self.put_stream(spec, io.BytesIO(data))
-
-    def put_file(self, spec: ArtifactSpec, path: Path) -> PutResult:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 (closed below; only the open is guarded)
-        except OSError as exc:
-            raise ArtifactError(
-                f"cannot read {path} to store it: {exc.strerror or exc}",
-                hint="the file must stay in place and readable while Keel stores it; "
-                "run the command again",
-            ) from None
-        with f:
-            return self.put_stream(spec, f)
 
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
         """Store the bytes under spec.id. Same bytes again: no-op. Other bytes: ArtifactConflict."""
