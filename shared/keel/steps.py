@@ -18,7 +18,8 @@ and every audit question treat them as they treat a keel.toml pipeline's:
   feature_set  a feature table ({"columns", "X", "y", "label"}) -> its stats, FeaturesBuilt
   model        a Python object (pickled) or bytes -> ModelTrained
   eval_report  {"model_id", "eval_feature_set_id", "metrics", ...} -> ModelEvaluated (the gate
-               of the family's first environment follows, then deployment)
+               of the family's first environment follows, then deployment); the model and the
+               held-out feature set default to the step's first inputs of those kinds
   dataset      a CSV / JSON Lines / Parquet file -> ingested exactly as `keel ingest` does
 Any other kind is stored and announced (ArtifactRecorded) with its parents.
 """
@@ -262,6 +263,14 @@ def _record_model(step: Step, s: _Staged) -> str:
 def _record_eval(step: Step, s: _Staged) -> str:
     assert s.spec is not None
     report = s.data if isinstance(s.data, dict) else json.loads(_bytes(s.data))
+    # Defaults from the step's inputs, so a program run by `keel step run` only has to write
+    # {"metrics": {...}}: the model it evaluated and the held-out feature set it was given.
+    read = step.ctx.read
+    for key, found in (("model_id", read.model), ("eval_feature_set_id", read.feature_set)):
+        if key not in report:
+            given = [i for i in step.inputs if found(i) is not None]
+            if given:
+                report = {**report, key: given[0]}
     missing = {"model_id", "eval_feature_set_id", "metrics"} - set(report)
     if missing:
         raise KeelError(

@@ -126,6 +126,7 @@ def test_the_command_wrapper_records_any_program(project: dict[str, str], tmp_pa
     datasets = project["datasets"].split(",")
     with keel.Client() as c:
         fs = steps.features_step(c, datasets)
+        eval_fs = steps.features_step(c, [project["holdout"]])
     script = tmp_path / "train.py"
     script.write_text(
         "import json, os, pickle, sys\n"
@@ -154,9 +155,25 @@ def test_the_command_wrapper_records_any_program(project: dict[str, str], tmp_pa
     assert not doc["skipped"] and doc["outputs"]["model"]
     again = wrap(*cmd)
     assert again.returncode == 0 and json.loads(again.stdout)["skipped"]
+    model = doc["outputs"]["model"]
+    # an evaluation by another program: it writes only the metrics; the gate reads them
+    (tmp_path / "eval.py").write_text(
+        "import json, os, pickle\n"
+        "from examples.own_pipeline.train_steps import score\n"
+        "model = pickle.load(open(os.environ['KEEL_INPUT_0'], 'rb'))\n"
+        "table = json.loads(open(os.environ['KEEL_INPUT_1']).read())\n"
+        "json.dump({'metrics': score(model, table)}, open('report.json', 'w'))\n"
+    )
+    evaluated = wrap("evaluate", "--family", FAMILY, "--input", model, "--input", eval_fs,
+                     "--output", "report.json:eval_report", "--code", str(tmp_path / "eval.py"),
+                     "--json", "--", sys.executable, str(tmp_path / "eval.py"))  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
     with keel.Client() as c:
-        trained = c.rt.views.get(f"model:{doc['outputs']['model']}")
+        trained = c.rt.views.get(f"model:{model}")
         assert trained and trained["feature_set_ids"] == [fs]
+        why = c.why_promoted(model, "staging")  # the same questions answer for it
+        assert why.promotion.model_id == model and why.promotion.decision == "promoted"
+        assert c.serving(FAMILY, "staging", datetime.now(UTC)).serving.model_id == model  # type: ignore[union-attr]
         recorded = count(c, "ArtifactRecorded")
     crash = "import sys; sys.stderr.write('out of memory'); sys.exit(3)"
     bad = wrap("train", "--family", FAMILY, "--input", fs, "--output", "x.pkl:model", "--",

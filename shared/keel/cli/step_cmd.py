@@ -3,7 +3,8 @@
 The step's code version is the digest of the command line and of the code it names (--code
 files or directories); with the params and the input IDs it gives the outputs' IDs before
 anything runs. When they are all stored the command is skipped; otherwise it runs with the
-inputs materialised as files (their paths in KEEL_INPUTS, one per line, and KEEL_INPUT_0..N),
+inputs materialised as files (their paths in KEEL_INPUTS, one per line, and KEEL_INPUT_0..N;
+their IDs in KEEL_INPUT_IDS),
 and every --output PATH:KIND it wrote is stored with its lineage (the pipeline's own kinds
 record their events, as `keel.step` does). A non-zero exit is recorded as TrainingFailed with
 the exit status and the tail of stderr; nothing it wrote is stored.
@@ -118,7 +119,11 @@ def _run(s: object, argv: list[str]) -> None:
             with open(p, "wb") as out:
                 s.ctx.rt.artifacts.copy_to(aid, out)  # verified, in bounded memory
             paths.append(str(p))
-        env = {**os.environ, "KEEL_INPUTS": "\n".join(paths)}
+        env = {
+            **os.environ,
+            "KEEL_INPUTS": "\n".join(paths),
+            "KEEL_INPUT_IDS": "\n".join(s.inputs),
+        }
         env.update({f"KEEL_INPUT_{i}": p for i, p in enumerate(paths)})
         try:
             done = subprocess.run(argv, env=env, stderr=subprocess.PIPE, text=True)
