@@ -41,6 +41,14 @@ _register(
     lambda e: f"undecodable {e.source_topic}@{e.source_offset}: {e.error}: {e.reason}",
 )
 _register(
+    g.RetrainRequested,
+    lambda e: (
+        f"{e.family}: retrain requested by {e.envelope.actor} on {len(e.dataset_ids)} "
+        f"dataset(s), held out {short(e.eval_dataset_id)}"
+        + (f": {e.reason}" if e.reason else "")
+    ),
+)
+_register(
     g.FeaturesBuilt,
     lambda e: (
         f"{e.family}: feature set {short(e.feature_set_id)} (stats "
