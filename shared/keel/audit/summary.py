@@ -44,8 +44,7 @@ _register(
     g.RetrainRequested,
     lambda e: (
         f"{e.family}: retrain requested by {e.envelope.actor} on {len(e.dataset_ids)} "
-        f"dataset(s), held out {short(e.eval_dataset_id)}"
-        + (f": {e.reason}" if e.reason else "")
+        f"dataset(s), held out {short(e.eval_dataset_id)}" + (f": {e.reason}" if e.reason else "")
     ),
 )
 _register(
