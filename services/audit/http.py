@@ -32,6 +32,7 @@ from fastapi import FastAPI, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from keel import telemetry
 from keel.audit import view_queries as vq
 from keel.audit.freshness import Freshness, FreshViews, WatchedViews, lag
 from keel.bootstrap import Runtime
@@ -246,6 +247,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     def rollback(family: str, body: RollbackRequest) -> Response:
         return act(client.rollback, family, body.env, body.to, body.reason, body.at)
 
+    telemetry.instrument(app, "audit")  # inside the fast path: it answers first
     app.add_middleware(ServingFastPath, serving=serving_answer)
     app.add_middleware(Guard, token=token, max_body=MAX_BODY, media_types=("application/json",))
     return app

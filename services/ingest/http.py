@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 
+from keel import telemetry
 from keel.errors import KeelError
 from keel.http_guard import Guard
 from keel.pipeline import Context
@@ -28,6 +29,7 @@ JSON_TYPES = ("application/json", "application/x-ndjson", "application/jsonl", "
 
 def create_app(ctx: Context, token: str | None = None) -> FastAPI:
     app = FastAPI(title="Keel ingest", version="1", description=__doc__)
+    telemetry.instrument(app, "ingest")
     app.add_middleware(
         Guard,
         token=token,

@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from keel import telemetry
 from keel.artifacts.codeversion import code_version
 from keel.artifacts.store import ArtifactError
 from keel.audit.freshness import FreshViews
@@ -86,6 +87,9 @@ class Server:
         try:
             self.current = self._load(iv.model_id, iv.deployment_event_id)  # atomic swap
             self.problem = None
+            telemetry.SERVED.labels(self.family, self.env).info(
+                {"model_id": iv.model_id, "deployment_id": iv.deployment_event_id}
+            )
         except Exception as exc:
             self.problem = (
                 f"not serving the deployed model {iv.model_id[:16]} (deployment "
@@ -218,7 +222,13 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
             )
         return JSONResponse({"ready": True, "model_id": server.current.model_id})
 
+    timer = telemetry.PREDICT.labels(server.family, server.env)
+
     def predict(payload: Any) -> dict[str, Any]:
+        with timer.time():
+            return _predict(payload)
+
+    def _predict(payload: Any) -> dict[str, Any]:
         loaded = server.current  # read once: a swap mid-request cannot mix two models
         if loaded is None:
             raise HTTPException(503, f"no model deployed to {server.env} yet")
@@ -248,6 +258,7 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
     predict.__annotations__["payload"] = Payload
     app.post(f"/v1/models/{server.family}/predict")(predict)
 
+    telemetry.instrument(app, "serve")
     # added last, so it runs first: token, size and content type before any body is read
     app.add_middleware(Guard, token=token, max_body=MAX_BODY, media_types=("application/json",))
     return app

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from keel import telemetry
 from keel.artifacts.port import ArtifactStore, open_artifacts
 from keel.codec import Codec
 from keel.events import Event, encode_event
@@ -53,7 +54,9 @@ class Runtime:
     def publish(self, events: Sequence[Event]) -> list[LogRecord]:
         """Encode, sign and append events as one batch; key = subject, timestamp = occurred_at."""
         self._announce({e.EVENT_TYPE for e in events})
-        return self.log.append(sign_all(self.signer, self.codec, events))
+        records = self.log.append(sign_all(self.signer, self.codec, events))
+        telemetry.recorded(events)
+        return records
 
     def _announce(self, event_types: set[str]) -> None:
         announce_schemas(self.log, self.registry, event_types, self.announced)

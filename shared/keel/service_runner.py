@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from keel import telemetry
 from keel.audit.projector import Progress, Projector
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
@@ -31,6 +32,7 @@ from keel.wiring import handlers
 logger = logging.getLogger(__name__)
 
 PROJECTOR = "projector"
+LAG_EVERY = 5.0  # seconds between consumer-lag readings (keel_consumer_lag)
 
 
 def runnable() -> tuple[str, ...]:
@@ -68,9 +70,13 @@ def run_service(
     stats = {"handled": 0, "published": 0, "quarantined": 0, "failed": 0, "folded_here": 0}
     handled: set[str] = set()  # an event appended twice (same event_id) is acted on once
     idle_since = time.monotonic()
+    lag_at = 0.0
     try:
         while max_idle is None or time.monotonic() - idle_since < max_idle:
             batch = sub.poll(timeout=0.5, max_records=500)
+            if time.monotonic() - lag_at >= LAG_EVERY:
+                lag_at = time.monotonic()
+                telemetry.record_lag(name, log.end_offsets(EVENT_TOPICS), log.committed(group))
             if not batch:
                 continue
             idle_since = time.monotonic()
@@ -88,9 +94,11 @@ def run_service(
                     out = handler(ctx, event)
                 except KeelError as exc:  # refused: logged, and the service goes on
                     stats["failed"] += 1
+                    telemetry.FAILED.labels(name, event.EVENT_TYPE).inc()
                     logger.error("%s %s: %s", event.EVENT_TYPE, eid, exc)
                     continue
                 stats["handled"] += 1
+                telemetry.EVENTS.labels(name, event.EVENT_TYPE).inc()
                 if out:
                     publish(out)
                     stats["published"] += len(out)

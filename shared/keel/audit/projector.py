@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from keel import telemetry
 from keel.audit import trees as tr
 from keel.audit.merkle import Frontier
 from keel.audit.projection import SHAPE, SHAPE_VERSION, evolve, keys_for
@@ -211,10 +213,13 @@ class Projector:
         checkpoint: bool = False,
     ) -> None:
         since = dict(s.positions)
+        started, applied = time.perf_counter(), s.progress.applied
         updates, tracking = self._fold(batch, s)
         if checkpoint:
             updates += self._checkpoint_updates(s)
         self.views.apply(updates, Tracking(tracking.projector, tracking.positions, since))
+        telemetry.PROJECTOR_BATCH.observe(time.perf_counter() - started)
+        telemetry.PROJECTED.inc(s.progress.applied - applied)
         if len(self._docs) > _CACHE_LIMIT:
             self._docs.clear()
         if on_batch:

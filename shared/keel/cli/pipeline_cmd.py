@@ -183,6 +183,12 @@ def service_run(
     ),
     host: str = typer.Option("127.0.0.1", help="ingest/audit: address to listen on"),
     port: int = typer.Option(8081, help="ingest/audit: port to listen on"),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="consumer services: serve Prometheus /metrics on 127.0.0.1:PORT "
+        "(HTTP services answer /metrics on their own port)",
+    ),
 ) -> None:
     """feature / train / promote / deploy: consume every event topic as consumer group
     service-NAME and act on NAME's events (a retrain flows RetrainRequested -> feature ->
@@ -196,7 +202,15 @@ def service_run(
     from keel.wiring import services
 
     token = os.environ.get("KEEL_API_TOKEN") or None
-    say = lambda msg: console.print(msg, highlight=False)  # noqa: E731
+
+    def say(msg: str) -> None:
+        console.print(msg, highlight=False)
+
+    if metrics_port is not None and name not in ("ingest", "audit"):
+        from keel.telemetry import serve_metrics
+
+        serve_metrics(metrics_port)
+        say(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
     if name == PROJECTOR:
         with bootstrap() as rt:
             progress = run_projector(rt, say, max_idle)
