@@ -8,6 +8,7 @@ import logging
 import pickle
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from keel.metrics import predict as predict_with
 from keel.plugins import load_entry_point
 from keel.project import Project
 from keel.reconcile import reconcile
+from keel.skew import Window
 from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
@@ -68,6 +70,12 @@ class Server:
         # projector's and the commands' job); forged or undecodable records never reach it.
         self.fresh = FreshViews(rt.log, rt.views, rt.codec, None, rt.trust)
         self.read = ReadModel(rt.views)
+        # training/serving skew: bounded statistics of what this process is asked (keel.skew),
+        # recorded every `window_seconds` as ServingStatsRecorded; 0 turns it off
+        self.window_seconds = project.family(family).skew.window_seconds
+        self.window = Window()
+        self.window_start = datetime.now(UTC)
+        self._window_lock = threading.Lock()
         self._stop = threading.Event()
         self._rejected: set[tuple[str, str]] = set()
         self.problem: str | None = None  # why the deployed model is not the one served
@@ -96,6 +104,41 @@ class Server:
                 f"{iv.deployment_event_id[:16]}): {type(exc).__name__}: {exc}"
             )
             raise
+
+    def observe(self, features: dict[str, Any]) -> None:
+        if self.window_seconds:
+            with self._window_lock:
+                self.window.add(features)
+
+    def record_window(self, now: datetime | None = None) -> g.ServingStatsRecorded | None:
+        """Record the window's statistics (if it saw requests) and start a new one."""
+        now = now or datetime.now(UTC)
+        with self._window_lock:
+            window, start = self.window, self.window_start
+            self.window, self.window_start = Window(), now
+        loaded = self.current
+        if not window.requests or loaded is None:
+            return None
+        event = g.ServingStatsRecorded(
+            envelope=envelope(
+                "ServingStatsRecorded",
+                subject=f"{self.family}/{self.env}",
+                service="serve",
+                code_version=code_version("keel"),
+                actor="serve",
+                correlation_id=loaded.deployment_id,
+                occurred_at=now,
+            ),
+            family=self.family,
+            env=self.env,
+            model_id=loaded.model_id,
+            window_start=start.isoformat(),
+            window_end=now.isoformat(),
+            requests=window.requests,
+            stats_json=json.dumps(window.doc(), sort_keys=True),
+        )
+        self.rt.publish([event])
+        return event
 
     def _load(self, model_id: str, deployment_id: str) -> Loaded:
         model = pickle.loads(self._verified(model_id))
@@ -129,6 +172,9 @@ class Server:
             while not self._stop.wait(wait):
                 try:
                     self.refresh()
+                    age = (datetime.now(UTC) - self.window_start).total_seconds()
+                    if self.window_seconds and age >= self.window_seconds:
+                        self.record_window()
                     wait = every
                 except Exception as exc:  # never die: the next deployment may be fine
                     wait = min(max(wait, every) * 2, max_backoff)
@@ -240,6 +286,7 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
             raise HTTPException(
                 422, {"detail": f"the transform raised {type(exc).__name__} on this payload"}
             ) from None
+        server.observe(features)
         row = np.asarray([[features[c] for c in loaded.columns]], dtype=float)
         bad = [c for c, v in zip(loaded.columns, row[0], strict=True) if not np.isfinite(v)]
         if bad:

@@ -270,6 +270,99 @@ class Client:
         rows = vq.registry_history(views, family, offset, limit, _time(as_of, False))
         return [Decision.model_validate(d) for d in rows]
 
+    def skew(self, family: str, env: str, at: When = None) -> dict[str, Any]:
+        """Training/serving skew of what ENV's serving process saw in its last window recorded
+        by T, against the serving model's training features (PSI and KS per feature, the
+        family's thresholds). A drift beyond them is recorded (DriftDetected) once per window."""
+        from keel.skew import compare
+
+        views = self.fresh_views()
+        when = _need(at) if at is not None else datetime.now(UTC)
+        fam = self.project().family(family)
+        hit = views.index_floor(f"skew:{family}:{env}", when.timestamp() * 1000)
+        if hit is None:
+            raise KeelError(
+                f"no serving statistics recorded for {family}/{env} by {when.isoformat()}",
+                hint=f"`keel serve --family {family} --env {env}` records them every "
+                f"{fam.skew.window_seconds:g} s while it gets requests",
+            )
+        window = views.get(f"servingstats:{hit[0]}") or {}
+        model = views.get(f"model:{window['model_id']}") or {}
+        fs_ids = model.get("feature_set_ids") or []
+        if not fs_ids:
+            raise KeelError(f"model {window['model_id'][:12]} has no training feature set")
+        fs = views.get(f"featureset:{fs_ids[0]}") or {}
+        read = self.rt.artifacts.read_bytes
+        training_stats = json.loads(read(fs["stats_id"]).splitlines()[0])
+        table = json.loads(read(fs_ids[0]).splitlines()[0])
+        columns = list(zip(*table["X"], strict=True)) if table["X"] else []
+        values = {
+            c: [float(v) for v in col if v is not None]
+            for c, col in zip(table["columns"], columns, strict=True)
+        }
+        drifts = compare(training_stats, values, window["stats"], fam.skew.psi, fam.skew.ks_pvalue)
+        drifting = [d for d in drifts if d.drifting]
+        recorded = None
+        if drifting:
+            recorded = self._record_drift(window, drifting, fam.skew.psi, fam.skew.ks_pvalue)
+        return {
+            "family": family,
+            "env": env,
+            "model_id": window["model_id"],
+            "window": {
+                k: window[k] for k in ("event_id", "window_start", "window_end", "requests")
+            },
+            "thresholds": {"psi": fam.skew.psi, "ks_pvalue": fam.skew.ks_pvalue},
+            "features": [d.__dict__ for d in drifts],
+            "drifting": [d.feature for d in drifting],
+            "drift_event_id": recorded,
+        }
+
+    def _record_drift(
+        self, window: dict[str, Any], drifting: list[Any], psi: float, ks_pvalue: float
+    ) -> str:
+        from keel.events import envelope
+        from keel.events import generated as g
+
+        stats_id = window["event_id"]
+        with self.pipeline() as ctx:
+            earlier = ctx.read.caused_ids(stats_id, "DriftDetected")
+            if earlier:
+                return earlier[0]
+            event = g.DriftDetected(
+                envelope=envelope(
+                    "DriftDetected",
+                    subject=f"{window['family']}/{window['env']}",
+                    service="cli",
+                    code_version="keel",
+                    actor=ctx.actor,
+                    correlation_id=ctx.correlation_id,
+                    causation_id=stats_id,
+                ),
+                family=window["family"],
+                env=window["env"],
+                model_id=window["model_id"],
+                stats_event_id=stats_id,
+                psi_threshold=psi,
+                ks_pvalue_threshold=ks_pvalue,
+                features=tuple(
+                    g.FeatureDrift(
+                        feature=d.feature,
+                        psi=d.psi,
+                        ks_statistic=d.ks_statistic,
+                        ks_pvalue=d.ks_pvalue,
+                    )
+                    for d in drifting
+                ),
+            )
+            ctx.publish([event])
+        return event.envelope.event_id
+
+    def project(self) -> Any:
+        from keel.project import load_project
+
+        return load_project(self.settings.project)
+
     def lineage(self, artifact: str, direction: str = "both", depth: int = 10) -> list[LineageNode]:
         """Ancestors (negative depth) and descendants (positive), breadth first."""
         if direction not in ("up", "down", "both"):

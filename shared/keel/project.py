@@ -76,6 +76,16 @@ class Policy(BaseModel):
         return self
 
 
+class Skew(BaseModel):
+    """When served features count as drifted from training (`keel audit skew`):
+    `[families.F.skew] psi = 0.2, ks_pvalue = 0.001, window_seconds = 300`."""
+
+    model_config = ConfigDict(extra="forbid")
+    psi: float = Field(0.2, gt=0)  # >= 0.2: a significant shift, the usual rule of thumb
+    ks_pvalue: float = Field(0.001, gt=0, lt=1)
+    window_seconds: float = Field(300.0, ge=0)  # `keel serve` records a window this often; 0: off
+
+
 class Family(BaseModel):
     model_config = ConfigDict(extra="forbid")
     training_contract: Path
@@ -88,6 +98,7 @@ class Family(BaseModel):
     metrics: list[str] | None = None  # default: keel.metrics.DEFAULTS[task]
     environments: list[str] = Field(default_factory=lambda: ["staging", "prod"])
     promotion: dict[str, Policy] = Field(default_factory=dict)
+    skew: Skew = Field(default_factory=lambda: Skew.model_validate({}))
 
     @field_validator("transform", "trainer", "predictor")
     @classmethod

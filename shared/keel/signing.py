@@ -58,7 +58,7 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     ),
     "promote": ("ModelPromoted", "PromotionRejected", "PromotionPending", *_QUARANTINE),
     "deploy": ("ModelDeployed", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE, *_QUARANTINE),
-    "serve": ("ArtifactRejected",),
+    "serve": ("ArtifactRejected", "ServingStatsRecorded"),
     # keel.step / `keel step run`: a team's own pipeline recording the pipeline's facts
     "step": (
         "FeaturesBuilt",
@@ -67,7 +67,13 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
         "ArtifactRecorded",
         "TrainingFailed",
     ),
-    "cli": ("RetrainRequested", "ArtifactRecorded", "ArtifactRejected", *_RECONCILE),
+    "cli": (
+        "RetrainRequested",
+        "DriftDetected",
+        "ArtifactRecorded",
+        "ArtifactRejected",
+        *_RECONCILE,
+    ),
     "contracts": _RECONCILE,  # `keel schemas reconcile`
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
 }

@@ -20,6 +20,8 @@ TOPIC_OF: dict[str, str] = {
     "PromotionPending": "registry",
     "PromotionReviewed": "registry",
     "ModelDeployed": "deployments",
+    "ServingStatsRecorded": "deployments",  # what a serving process saw (skew checks)
+    "DriftDetected": "deployments",
     "ArtifactRecorded": "artifacts",
     "ArtifactRejected": "artifacts",
     "AuditRecord": "audit",  # the hash chain of earlier versions (decision 0009 replaced it)

@@ -354,3 +354,42 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
     # alone and fetch only the deployment they answer with.
     member = f"{eid}@{when['recorded_ms']}"
     change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, ms(e)))
+
+
+# -- training/serving skew -----------------------------------------------------------------
+@_apply.register
+def _(e: g.ServingStatsRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    eid = e.envelope.event_id
+    change.docs[f"servingstats:{eid}"] = {
+        "event_id": eid,
+        "family": e.family,
+        "env": e.env,
+        "model_id": e.model_id,
+        "window_start": e.window_start,
+        "window_end": e.window_end,
+        "requests": e.requests,
+        "stats": json.loads(e.stats_json),
+    }
+    end = datetime.fromisoformat(e.window_end).timestamp() * 1000
+    change.index.append(IndexAdd(f"skew:{e.family}:{e.env}", eid, end))
+
+
+@_apply.register
+def _(e: g.DriftDetected, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    eid = e.envelope.event_id
+    change.docs[f"drift:{eid}"] = {
+        "event_id": eid,
+        "family": e.family,
+        "env": e.env,
+        "model_id": e.model_id,
+        "stats_event_id": e.stats_event_id,
+        "at": e.envelope.occurred_at.isoformat(),
+        "psi_threshold": e.psi_threshold,
+        "ks_pvalue_threshold": e.ks_pvalue_threshold,
+        "features": [
+            {"feature": f.feature, "psi": f.psi, "ks_statistic": f.ks_statistic,
+             "ks_pvalue": f.ks_pvalue}
+            for f in e.features
+        ],
+    }  # fmt: skip
+    change.index.append(IndexAdd(f"drift:{e.family}:{e.env}", eid, ms(e)))

@@ -163,7 +163,23 @@ def why(
     fsets = [views.get(f"featureset:{f}") or {"id": f} for f in model.get("feature_set_ids", [])]
     datasets = sorted({d for f in fsets for d in f.get("dataset_ids", [])})
     steps.append({"step": "feature_sets", "feature_sets": fsets, "datasets": datasets})
+    drift = latest_drift(views, family, env, at, dep["model_id"])
+    if drift is not None:
+        steps.append({"step": "drift", **drift})
     return {**s, "steps": steps}
+
+
+def latest_drift(
+    views: ViewStore, family: str, env: str, at: datetime, model_id: str
+) -> dict[str, Any] | None:
+    """The newest DriftDetected for the model serving family/env, recorded by T."""
+    for member, _ in views.index_range(
+        f"drift:{family}:{env}", high=_ms(at), limit=20, reverse=True
+    ):
+        doc = views.get(f"drift:{member}")
+        if doc is not None and doc["model_id"] == model_id:
+            return doc
+    return None
 
 
 _DECISION_FIELDS = (

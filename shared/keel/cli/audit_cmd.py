@@ -279,6 +279,48 @@ def why(
                 console.print(safe(f"   {k}: {readable(k, v)}"))
 
 
+@app.command("skew")
+@handled
+def skew(
+    env: str = typer.Option(..., "--env"),
+    at: str | None = AtOpt,
+    family: str | None = FamilyOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Training/serving skew: the last window of served features (recorded by `keel serve`)
+    against the serving model's training features; PSI and a KS test per feature, thresholds
+    from keel.toml ([families.F.skew]). Drift beyond them is recorded (DriftDetected, shown by
+    `keel audit why`); exit 1 when a feature drifts."""
+    with Client() as k:
+        doc = k.skew(k.family(family), env, _time(at) if at else None)
+    if json_out:
+        print_json(doc)
+    else:
+        w = doc["window"]
+        console.print(
+            f"{doc['family']}/{doc['env']} model {doc['model_id'][:12]}: {w['requests']} "
+            f"request(s) {w['window_start']} .. {w['window_end']}",
+            highlight=False,
+        )
+        table = Table("feature", "PSI", "KS", "KS p-value", "drift")
+        for f in doc["features"]:
+            table.add_row(
+                f["feature"],
+                f"{f['psi']:.3f}",
+                f"{f['ks_statistic']:.3f}",
+                f"{f['ks_pvalue']:.2g}",
+                "DRIFT" if f["drifting"] else "",
+            )
+        console.print(table)
+        if doc["drifting"]:
+            console.print(
+                f"drifting: {', '.join(doc['drifting'])} (recorded: {doc['drift_event_id']})",
+                highlight=False,
+            )
+    if doc["drifting"]:
+        raise typer.Exit(1)
+
+
 def _gate_line(g: dict[str, Any]) -> str:
     margin = "" if g.get("margin") is None else f", margin {g['margin']:+.4f}"
     verdict = "passed" if g.get("passed") else "FAILED"

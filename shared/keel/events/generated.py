@@ -299,6 +299,71 @@ class DatasetIngested:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class DriftDetected:
+    """Serving features drifted from the serving model's training features beyond the family's thresholds (PSI, Kolmogorov-Smirnov)."""
+
+    EVENT_TYPE: ClassVar[str] = "DriftDetected"
+    envelope: Envelope
+    family: str
+    env: str
+    model_id: str
+    stats_event_id: str
+    psi_threshold: float
+    ks_pvalue_threshold: float
+    features: tuple[FeatureDrift, ...]
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "env": self.env,
+            "model_id": self.model_id,
+            "stats_event_id": self.stats_event_id,
+            "psi_threshold": self.psi_threshold,
+            "ks_pvalue_threshold": self.ks_pvalue_threshold,
+            "features": [x.to_avro() for x in self.features],
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> DriftDetected:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            env=r["env"],
+            model_id=r["model_id"],
+            stats_event_id=r["stats_event_id"],
+            psi_threshold=r["psi_threshold"],
+            ks_pvalue_threshold=r["ks_pvalue_threshold"],
+            features=tuple(FeatureDrift.from_avro(x) for x in r["features"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FeatureDrift:
+    feature: str
+    psi: float
+    ks_statistic: float
+    ks_pvalue: float
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature,
+            "psi": self.psi,
+            "ks_statistic": self.ks_statistic,
+            "ks_pvalue": self.ks_pvalue,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> FeatureDrift:
+        return cls(
+            feature=r["feature"],
+            psi=r["psi"],
+            ks_statistic=r["ks_statistic"],
+            ks_pvalue=r["ks_pvalue"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EventQuarantined:
     """A consumer met event bytes it could not decode and set them aside instead of crashing."""
 
@@ -916,6 +981,46 @@ class ReconciliationProblem:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ServingStatsRecorded:
+    """Statistics of the features a serving process received in one window (the same statistics the feature service records for training, plus a bounded sample), for training/serving skew checks."""
+
+    EVENT_TYPE: ClassVar[str] = "ServingStatsRecorded"
+    envelope: Envelope
+    family: str
+    env: str
+    model_id: str
+    window_start: str
+    window_end: str
+    requests: int
+    stats_json: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "family": self.family,
+            "env": self.env,
+            "model_id": self.model_id,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "requests": self.requests,
+            "stats_json": self.stats_json,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ServingStatsRecorded:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            family=r["family"],
+            env=r["env"],
+            model_id=r["model_id"],
+            window_start=r["window_start"],
+            window_end=r["window_end"],
+            requests=r["requests"],
+            stats_json=r["stats_json"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TrainingFailed:
     """User code (a transform, trainer, metric or predictor) raised while a retrain ran; nothing of that stage was recorded as done. A rerun with the same inputs starts again from that stage."""
 
@@ -952,7 +1057,7 @@ class TrainingFailed:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | TrainingFailed
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -960,6 +1065,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "AuditRecord": AuditRecord,
     "Checkpoint": Checkpoint,
     "DatasetIngested": DatasetIngested,
+    "DriftDetected": DriftDetected,
     "EventQuarantined": EventQuarantined,
     "FeaturesBuilt": FeaturesBuilt,
     "ModelDeployed": ModelDeployed,
@@ -973,5 +1079,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "RetrainRequested": RetrainRequested,
     "SchemaReconciled": SchemaReconciled,
     "SchemaReconciliationFailed": SchemaReconciliationFailed,
+    "ServingStatsRecorded": ServingStatsRecorded,
     "TrainingFailed": TrainingFailed,
 }

@@ -1,0 +1,105 @@
+"""Training/serving skew, live: `keel serve` keeps bounded statistics of what it is asked and
+records them; `keel audit skew` compares them with the serving model's training features and
+records a drift beyond the thresholds, which `why` then shows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import keel
+from keel.bootstrap import bootstrap
+from keel.demo.story import monthly_batches
+from keel.project import load_project
+from keel.settings import Settings
+from keel.skew import SAMPLE, Window, psi
+from services.serve.app import Server, create_app
+
+pytestmark = pytest.mark.integration
+KEEL = str(Path(sys.executable).with_name("keel"))
+FAMILY = "breast_cancer"
+
+
+def rows(scale: float = 1.0) -> list[dict[str, Any]]:
+    out = []
+    for batch in monthly_batches()[1]:
+        for r in batch:
+            r = {k: v for k, v in r.items() if k not in ("record_id", "malignant")}
+            r["mean_radius"] = float(r["mean_radius"]) * scale
+            out.append(r)
+    return out
+
+
+def test_a_window_stays_bounded_whatever_the_traffic() -> None:
+    w = Window()
+    tracemalloc.start()
+    for i in range(20_000):
+        w.add({"a": float(i), "b": None, "c": 1.0})
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    doc = w.doc()
+    assert doc["requests"] == 20_000 and len(doc["features"]["a"]["sample"]) == SAMPLE
+    assert doc["features"]["b"]["nulls"] == 20_000 and peak < 1 << 20
+    same = {"quantiles": {f"p{q:02d}": q / 100 for q in (5, 25, 50, 75, 95)}}
+    assert psi(same, [i / 1000 for i in range(1000)]) < 0.05  # the same distribution
+    assert psi(same, [2.0] * 100) > 1  # all mass beyond p95
+
+
+def test_serving_drift_is_measured_recorded_and_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wd = tmp_path / "d"
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(wd)], capture_output=True, text=True, check=True
+    )
+    demo = json.loads(out.stdout)
+    for k, v in {"KEEL_HOME": demo["home"], "KEEL_PROJECT": demo["project"],
+                 "KEEL_KEYS_DIR": demo["keys_dir"]}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    with bootstrap(Settings(home=Path(demo["home"])), create=False) as rt:
+        server = Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
+        c = TestClient(create_app(server))
+        url = f"/v1/models/{FAMILY}/predict"
+        for r in rows()[:200]:
+            assert c.post(url, json=r).status_code == 200
+        calm = server.record_window()
+        assert calm is not None and calm.requests == 200
+        with keel.Client() as k:
+            steady = k.skew(FAMILY, "prod")
+        assert steady["window"]["event_id"] == calm.envelope.event_id
+        assert "mean_radius" not in steady["drifting"]
+        for r in rows(scale=1.6)[:200]:  # the radius measured in other units, say
+            assert c.post(url, json=r).status_code == 200
+        server.record_window()
+    drifted = subprocess.run(
+        [KEEL, "audit", "skew", "--family", FAMILY, "--env", "prod", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert drifted.returncode == 1, drifted.stderr
+    doc = json.loads(drifted.stdout)
+    assert "mean_radius" in doc["drifting"] and doc["drift_event_id"]
+    worst = next(f for f in doc["features"] if f["feature"] == "mean_radius")
+    assert worst["psi"] >= 0.2 and worst["ks_pvalue"] < 0.001
+    again = subprocess.run(
+        [KEEL, "audit", "skew", "--family", FAMILY, "--env", "prod", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(again.stdout)["drift_event_id"] == doc["drift_event_id"]  # recorded once
+    why = subprocess.run(
+        [KEEL, "audit", "why", "--family", FAMILY, "--env", "prod", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    steps = {s["step"]: s for s in json.loads(why.stdout)["steps"]}
+    assert steps["drift"]["event_id"] == doc["drift_event_id"]
+    assert "mean_radius" in {f["feature"] for f in steps["drift"]["features"]}
