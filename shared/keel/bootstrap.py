@@ -7,8 +7,10 @@ Nothing in Keel opens a file or a socket at import time; commands and services c
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from keel import telemetry
 from keel.artifacts.port import ArtifactStore, open_artifacts
@@ -34,6 +36,7 @@ class Runtime:
     views: ViewStore
     signer: Signer = field(default_factory=lambda: Signer(Trust()))
     announced: set[str] = field(default_factory=set)
+    _ol: Any = None  # (OpenLineage client, mapper), made on first use
 
     @property
     def trust(self) -> Trust:
@@ -56,7 +59,26 @@ class Runtime:
         self._announce({e.EVENT_TYPE for e in events})
         records = self.log.append(sign_all(self.signer, self.codec, events))
         telemetry.recorded(events)
+        if self.settings.openlineage:
+            self._lineage(events)
         return records
+
+    def _lineage(self, events: Sequence[Event]) -> None:
+        """Live OpenLineage: never lets a lineage backend that is down stop the pipeline."""
+        from keel.openlineage import client_for, mapper_for
+
+        try:
+            if self._ol is None:
+                self._ol = (
+                    client_for(self.settings.openlineage),
+                    mapper_for(self, self.settings.project),
+                )
+            client, mapper = self._ol
+            for e in events:
+                for run_event in mapper.events(e):
+                    client.emit(run_event)
+        except Exception as exc:
+            logging.getLogger(__name__).warning("OpenLineage emit failed: %s", exc)
 
     def _announce(self, event_types: set[str]) -> None:
         announce_schemas(self.log, self.registry, event_types, self.announced)

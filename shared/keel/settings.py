@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # KEEL_ARTIFACTS: empty = KEEL_HOME/artifacts; s3://bucket/prefix = an S3-compatible store
     # (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
     artifacts: str = ""
+    # KEEL_OPENLINEAGE: file:PATH, stdout or http(s)://host:port (Marquez): every process sends
+    # the OpenLineage run events of what it records (keel.openlineage); empty: off
+    openlineage: str = ""
     actor: str = ""
     # True: commands run the event-driven services (promote, deploy) in their own process.
     # Set KEEL_INLINE_SERVICES=false when `keel service run` processes do that job instead.

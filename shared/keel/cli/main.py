@@ -12,6 +12,7 @@ from keel.cli import (
     init_cmd,
     inventory_cmd,
     keys_cmd,
+    lineage_cmd,
     pipeline_cmd,
     promote_cmd,
     schemas_cmd,
@@ -48,6 +49,7 @@ app.add_typer(inventory_cmd.deployments_app, name="deployments")
 artifacts_cmd.app.command("list")(inventory_cmd.artifacts_list)
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(step_cmd.app, name="step")
+app.add_typer(lineage_cmd.app, name="lineage")
 app.add_typer(pipeline_cmd.service_app, name="service")
 app.command("replay")(audit_cmd.replay)
 schemas_cmd.app.command("reconcile")(pipeline_cmd.reconcile_cmd)
