@@ -65,18 +65,19 @@ class Runtime:
 
     def _lineage(self, events: Sequence[Event]) -> None:
         """Live OpenLineage: never lets a lineage backend that is down stop the pipeline."""
-        from keel.openlineage import client_for, mapper_for
+        from keel.openlineage import Sink, mapper_for
 
         try:
             if self._ol is None:
                 self._ol = (
-                    client_for(self.settings.openlineage),
+                    Sink(self.settings.openlineage),
                     mapper_for(self, self.settings.project),
                 )
-            client, mapper = self._ol
+            sink, mapper = self._ol
             for e in events:
                 for run_event in mapper.events(e):
-                    client.emit(run_event)
+                    sink.emit(run_event)
+            sink.flush()  # a reader tailing the file sees each event as it is recorded
         except Exception as exc:
             logging.getLogger(__name__).warning("OpenLineage emit failed: %s", exc)
 
@@ -84,6 +85,8 @@ class Runtime:
         announce_schemas(self.log, self.registry, event_types, self.announced)
 
     def close(self) -> None:
+        if self._ol is not None:
+            self._ol[0].close()
         self.log.close()
         self.views.close()
         self.artifacts.close()

@@ -28,18 +28,21 @@ def export(
     facets from quarantine counts and feature stats. Live: set KEEL_OPENLINEAGE instead."""
     from keel.bootstrap import bootstrap
     from keel.consume import trusted_events
-    from keel.openlineage import client_for, mapper_for
+    from keel.openlineage import Sink, mapper_for
 
     started = time.perf_counter()
     keel_events = sent = 0
     with bootstrap(create=False) as rt:
-        client = client_for(openlineage)
+        sink = Sink(openlineage)
         mapper = mapper_for(rt, rt.settings.project)
-        for event in trusted_events(rt.codec, rt.trust, rt.log.read()):
-            keel_events += 1
-            for run_event in mapper.events(event):
-                client.emit(run_event)
-                sent += 1
+        try:
+            for event in trusted_events(rt.codec, rt.trust, rt.log.read()):
+                keel_events += 1
+                for run_event in mapper.events(event):
+                    sink.emit(run_event)
+                    sent += 1
+        finally:
+            sink.close()
     seconds = time.perf_counter() - started
     doc = {"keel_events": keel_events, "run_events": sent, "seconds": round(seconds, 3)}
     if json_out:
