@@ -22,6 +22,7 @@ from keel.demo.story import monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
 from services.serve.app import Server, create_app
+from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -45,12 +46,7 @@ def value(page: dict[Any, float], name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    wd = tmp_path_factory.mktemp("metrics") / "d"
-    out = subprocess.run(
-        [KEEL, "demo", "--json", "--workdir", str(wd)], capture_output=True, text=True, check=True
-    )
-    doc: dict[str, Any] = json.loads(out.stdout)
-    return doc
+    return demo_home(tmp_path_factory.mktemp("metrics") / "d")[0]
 
 
 def test_serve_exposes_latency_status_codes_and_the_model_it_serves(demo: dict[str, Any]) -> None:

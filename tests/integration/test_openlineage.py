@@ -23,27 +23,25 @@ from urllib.parse import urlparse
 import pytest
 
 from keel.demo.story import monthly_batches, write_csv
+from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    wd = tmp_path_factory.mktemp("ol") / "d"
-    out = subprocess.run(
-        [KEEL, "demo", "--json", "--workdir", str(wd)], capture_output=True, text=True, check=True
-    )
-    doc: dict[str, Any] = json.loads(out.stdout)
-    return doc
+def demo_and_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, str]]:
+    return demo_home(tmp_path_factory.mktemp("ol") / "d")
 
 
-def env_of(demo: dict[str, Any], **extra: str) -> dict[str, str]:
-    import os
+@pytest.fixture(scope="module")
+def demo(demo_and_env: tuple[dict[str, Any], dict[str, str]]) -> dict[str, Any]:
+    return demo_and_env[0]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
-    return {**env, **extra}
+
+@pytest.fixture(scope="module")
+def demo_env(demo_and_env: tuple[dict[str, Any], dict[str, str]]) -> dict[str, str]:
+    return demo_and_env[1]
 
 
 def check_run_event(e: dict[str, Any]) -> None:
@@ -65,14 +63,14 @@ def check_run_event(e: dict[str, Any]) -> None:
 
 
 def test_the_history_exports_as_openlineage_run_events(
-    demo: dict[str, Any], tmp_path: Path
+    demo: dict[str, Any], demo_env: dict[str, str], tmp_path: Path
 ) -> None:
     path = tmp_path / "lineage.jsonl"
     out = subprocess.run(
         [KEEL, "lineage", "export", "--openlineage", f"file:{path}", "--json"],
         capture_output=True,
         text=True,
-        env=env_of(demo),
+        env=demo_env,
     )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in path.read_text().splitlines()]
@@ -98,7 +96,7 @@ def test_the_history_exports_as_openlineage_run_events(
     assert model in set(demo["artifacts"])
 
 
-def test_export_over_http_to_a_marquez_compatible_endpoint(demo: dict[str, Any]) -> None:
+def test_export_over_http_to_a_marquez_compatible_endpoint(demo_env: dict[str, str]) -> None:
     received: list[dict[str, Any]] = []
 
     class Lineage(BaseHTTPRequestHandler):
@@ -121,7 +119,7 @@ def test_export_over_http_to_a_marquez_compatible_endpoint(demo: dict[str, Any])
             [KEEL, "lineage", "export", "--openlineage", url, "--json"],
             capture_output=True,
             text=True,
-            env=env_of(demo),
+            env=demo_env,
         )
     finally:
         server.shutdown()
@@ -131,14 +129,14 @@ def test_export_over_http_to_a_marquez_compatible_endpoint(demo: dict[str, Any])
         check_run_event(e)
 
 
-def test_live_mode_sends_what_a_command_records(demo: dict[str, Any], tmp_path: Path) -> None:
+def test_live_mode_sends_what_a_command_records(demo_env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "live.jsonl"
     rows = monthly_batches()[1][0]
     out = subprocess.run(
         [KEEL, "ingest", str(write_csv(tmp_path / "m.csv", rows)), "--family", "breast_cancer"],
         capture_output=True,
         text=True,
-        env=env_of(demo, KEEL_OPENLINEAGE=f"file:{path}"),
+        env={**demo_env, "KEEL_OPENLINEAGE": f"file:{path}"},
     )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in path.read_text().splitlines()]

@@ -21,6 +21,7 @@ from keel.project import load_project
 from keel.settings import Settings
 from keel.skew import SAMPLE, Window, psi
 from services.serve.app import Server, create_app
+from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -55,14 +56,9 @@ def test_a_window_stays_bounded_whatever_the_traffic() -> None:
 def test_serving_drift_is_measured_recorded_and_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wd = tmp_path / "d"
-    out = subprocess.run(
-        [KEEL, "demo", "--json", "--workdir", str(wd)], capture_output=True, text=True, check=True
-    )
-    demo = json.loads(out.stdout)
-    for k, v in {"KEEL_HOME": demo["home"], "KEEL_PROJECT": demo["project"],
-                 "KEEL_KEYS_DIR": demo["keys_dir"]}.items():  # fmt: skip
-        monkeypatch.setenv(k, v)
+    demo, env = demo_home(tmp_path / "d")
+    for k in ("KEEL_HOME", "KEEL_PROJECT", "KEEL_KEYS_DIR"):
+        monkeypatch.setenv(k, env[k])
     with bootstrap(Settings(home=Path(demo["home"])), create=False) as rt:
         server = Server(rt, load_project(Path(demo["project"])), FAMILY, "prod")
         c = TestClient(create_app(server))
