@@ -5,9 +5,11 @@ from __future__ import annotations
 from bench import (
     bench_codec,
     bench_faust,
+    bench_flat_cost,
     bench_hashing,
     bench_ingest,
     bench_kafka,
+    bench_openlineage,
     bench_projector,
     bench_redis_views,
     bench_registry,
@@ -30,6 +32,8 @@ def main() -> None:
         (bench_signing, []),
         (bench_projector, ["--kafka"]),
         (bench_faust, []),
+        (bench_flat_cost, []),
+        (bench_openlineage, ["--events", "100000"]),
     ):
         mod.main(args)
 
