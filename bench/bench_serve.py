@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
             **{k: v for k, v in os.environ.items() if not k.startswith("KEEL_")},
             "KEEL_HOME": demo["home"],
             "KEEL_PROJECT": f"{d}/w/keel.toml",
+            "KEEL_KEYS_DIR": demo["keys_dir"],  # the rollback below is signed as deploy
         }
         kp, bp, op = free_port(), free_port(), free_port()
         off = Path(f"{d}/w/keel-skew-off.toml")
