@@ -32,6 +32,7 @@ from keel.audit import view_queries as vq
 from keel.bootstrap import Runtime, bootstrap
 from keel.errors import KeelError
 from keel.pipeline import Context
+from keel.project import Project
 from keel.retraining import request_retrain
 from keel.settings import Settings
 from keel.timeparse import business_time, parse_time
@@ -321,6 +322,7 @@ class Client:
     def _record_drift(
         self, window: dict[str, Any], drifting: list[Any], psi: float, ks_pvalue: float
     ) -> str:
+        from keel.artifacts.codeversion import code_version
         from keel.events import envelope
         from keel.events import generated as g
 
@@ -334,7 +336,7 @@ class Client:
                     "DriftDetected",
                     subject=f"{window['family']}/{window['env']}",
                     service="cli",
-                    code_version="keel",
+                    code_version=code_version("keel"),
                     actor=ctx.actor,
                     correlation_id=ctx.correlation_id,
                     causation_id=stats_id,
@@ -358,7 +360,8 @@ class Client:
             ctx.publish([event])
         return event.envelope.event_id
 
-    def project(self) -> Any:
+    def project(self) -> Project:
+        """The project (keel.toml) this client's settings name."""
         from keel.project import load_project
 
         return load_project(self.settings.project)
@@ -429,9 +432,8 @@ class Client:
         """A pipeline context on this client's runtime and project (what `keel` commands run
         in): events recorded through it go round the services' handlers."""
         from keel.pipeline import build_bus
-        from keel.project import load_project
 
-        project = load_project(self.settings.project)
+        project = self.project()
         if self._rt is None:  # a write: KEEL_HOME is made if missing, as `keel ingest` does
             self._rt = bootstrap(self.settings, create=True)
         bus = build_bus(self.rt, project, actor=self.settings.who())

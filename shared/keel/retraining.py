@@ -137,8 +137,7 @@ def _decisions_after(ctx: Context, evaluation_id: str) -> list[dict[str, Any]]:
     for _ in range(20):  # environments are few; bounded against a cycle in bad data
         nxt = []
         for cause in frontier:
-            for member, _ in ctx.rt.views.index_range(f"caused:{cause}", limit=1000):
-                kind, _, eid = member.partition(":")
+            for kind, eid in ctx.read.caused(cause):
                 if kind in DECISIONS:
                     doc = ctx.read.decision(eid)
                     if doc is not None:

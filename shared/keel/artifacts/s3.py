@@ -268,17 +268,8 @@ class S3ArtifactStore(Puts):
         """sha256 of the stored bytes (None: the object is gone), read in bounded memory."""
         return self._object_digest(artifact_id)
 
-    def verify(self, ref: str | None = None) -> Iterator[tuple[ArtifactInfo, ArtifactError | None]]:
-        ids = [self.resolve(ref)] if ref else self.all_ids()
-        for aid in ids:
-            info = self.info(aid)
-            actual = self._object_digest(aid)
-            if actual is None:
-                yield info, ArtifactMissing(aid, f"object {self.key_of(aid)}")
-            elif actual != info.digest:
-                yield info, ArtifactCorrupted(aid, info.digest, actual)
-            else:
-                yield info, None
+    def where(self, artifact_id: str) -> str:
+        return f"object {self.key_of(artifact_id)}"
 
     def all_ids(self) -> list[str]:
         return sorted(

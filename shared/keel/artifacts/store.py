@@ -130,10 +130,39 @@ CREATE TABLE IF NOT EXISTS unannounced (id TEXT PRIMARY KEY);
 
 
 class Puts:
-    """put_bytes and put_file on top of an adapter's put_stream (bounded memory either way)."""
+    """What every adapter shares on top of its own primitives: put_bytes and put_file over
+    put_stream (bounded memory either way), and verify over blob_digest."""
 
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
         raise NotImplementedError
+
+    def resolve(self, ref: str) -> str:
+        raise NotImplementedError
+
+    def info(self, ref: str) -> ArtifactInfo:
+        raise NotImplementedError
+
+    def all_ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def blob_digest(self, artifact_id: str) -> str | None:
+        raise NotImplementedError
+
+    def where(self, artifact_id: str) -> str:
+        """Where the bytes live, for messages (a path, an object key)."""
+        raise NotImplementedError
+
+    def verify(self, ref: str | None = None) -> Iterator[tuple[ArtifactInfo, ArtifactError | None]]:
+        """Re-hash one artifact or all of them; yields (info, problem or None)."""
+        for aid in [self.resolve(ref)] if ref else self.all_ids():
+            info = self.info(aid)
+            actual = self.blob_digest(aid)
+            if actual is None:
+                yield info, ArtifactMissing(aid, self.where(aid))
+            elif actual != info.digest:
+                yield info, ArtifactCorrupted(aid, info.digest, actual)
+            else:
+                yield info, None
 
     def put_bytes(self, spec: ArtifactSpec, data: bytes) -> PutResult:
         return self.put_stream(spec, io.BytesIO(data))
@@ -339,6 +368,9 @@ class LocalArtifactStore(Puts):
             raise ArtifactCorrupted(info.id, expected, actual)
         return actual
 
+    def where(self, artifact_id: str) -> str:
+        return str(self.path_of(artifact_id))
+
     def blob_digest(self, artifact_id: str) -> str | None:
         try:
             return _hash_path(self.path_of(artifact_id))
@@ -351,21 +383,6 @@ class LocalArtifactStore(Puts):
         if not recorded:
             raise ArtifactUnrecorded(artifact_id)
         return self.read_bytes(artifact_id, recorded)
-
-    def verify(self, ref: str | None = None) -> Iterator[tuple[ArtifactInfo, ArtifactError | None]]:
-        """Re-hash one artifact or all of them; yields (info, problem or None)."""
-        ids = [self.resolve(ref)] if ref else self.all_ids()
-        for aid in ids:
-            info = self.info(aid)
-            path = self.path_of(info.id)
-            if not path.exists():
-                yield info, ArtifactMissing(aid, path)
-                continue
-            actual = _hash_path(path)
-            yield (
-                info,
-                (None if actual == info.digest else ArtifactCorrupted(aid, info.digest, actual)),
-            )
 
     def all_ids(self) -> list[str]:
         with self._lock:

@@ -71,14 +71,14 @@ class ReadModel:
         """The recorded event (for the types in projection.EVENT_DOCS), or None."""
         return _event(self.views.get(f"event:{event_id}"))
 
+    def caused(self, event_id: str) -> list[tuple[str, str]]:
+        """(type, ID) of the events recorded because of `event_id` (their causation)."""
+        members = self.views.index_range(f"caused:{event_id}", limit=SCAN)
+        return [(kind, eid) for m, _ in members for kind, _, eid in [m.partition(":")]]
+
     def caused_ids(self, event_id: str, event_type: str | None = None) -> list[str]:
-        """IDs of the events recorded because of `event_id` (their causation), oldest first."""
-        out = []
-        for member, _ in self.views.index_range(f"caused:{event_id}", limit=SCAN):
-            kind, _, eid = member.partition(":")
-            if event_type is None or kind == event_type:
-                out.append(eid)
-        return out
+        """IDs of the events recorded because of `event_id`, oldest first."""
+        return [e for kind, e in self.caused(event_id) if event_type in (None, kind)]
 
     def caused_by(self, event_id: str, event_type: str) -> list[Any]:
         """The events of `event_type` recorded because of `event_id` (types in EVENT_DOCS)."""
