@@ -155,7 +155,10 @@ class Server:
         model = pickle.loads(self._verified(model_id))
         trained = self.read.model(model_id)
         if trained is None:
-            raise KeelError(f"deployed model {model_id[:16]} has no ModelTrained in the views")
+            raise KeelError(
+                f"deployed model {model_id[:16]} has no ModelTrained in the views",
+                hint="fold the views from the log (`keel audit rebuild`), then serve again",
+            )
         fs = json.loads(self._verified(trained.feature_set_ids[0]).splitlines()[0])
         return Loaded(model_id, deployment_id, model, fs["columns"])
 

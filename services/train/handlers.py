@@ -90,7 +90,10 @@ def evaluate_model(
     cv = plugin_code_version(fam.trainer, f"services.{SERVICE}", "keel")
     eval_fs = ctx.read.feature_set(eval_feature_set_id)
     if eval_fs is None:
-        raise KeelError(f"feature set {eval_feature_set_id[:12]} was never built")
+        raise KeelError(
+            f"feature set {eval_feature_set_id[:12]} was never built",
+            hint="the feature service records it for the retrain request first",
+        )
     spec = ArtifactSpec(
         "eval_report",
         cv,

@@ -291,7 +291,10 @@ class Client:
         model = views.get(f"model:{window['model_id']}") or {}
         fs_ids = model.get("feature_set_ids") or []
         if not fs_ids:
-            raise KeelError(f"model {window['model_id'][:12]} has no training feature set")
+            raise KeelError(
+                f"model {window['model_id'][:12]} has no training feature set to compare with",
+                hint="its ModelTrained names none; `keel audit why` shows what it was built from",
+            )
         fs = views.get(f"featureset:{fs_ids[0]}") or {}
         read = self.rt.artifacts.read_bytes
         training_stats = json.loads(read(fs["stats_id"]).splitlines()[0])

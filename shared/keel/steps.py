@@ -188,7 +188,10 @@ def _as_source(data: Any) -> bytes | Path:
         return Path(data)
     if hasattr(data, "read"):
         return bytes(data.read())
-    raise KeelError(f"cannot store a {type(data).__name__} as this kind of output")
+    raise KeelError(
+        f"cannot store a {type(data).__name__} as this kind of output",
+        hint="give a path, bytes or a binary file object (or a Python object for kind model)",
+    )
 
 
 def _record_plain(step: Step, s: _Staged) -> str:
