@@ -33,6 +33,7 @@ from keel.bootstrap import Runtime, bootstrap
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import Project
+from keel.report.build import Report
 from keel.retraining import request_retrain
 from keel.settings import Settings
 from keel.timeparse import business_time, parse_time
@@ -389,6 +390,36 @@ class Client:
         self.fresh_views()
         paths = [Path(c) for c in checkpoints or []]
         return VerifyReport.model_validate(run_verify(self.rt, paths, skip or []))
+
+    def report(
+        self,
+        family: str,
+        start: When,
+        end: When,
+        env: str | None = None,
+        checkpoints: list[str | Path] | None = None,
+        skip: list[str] | None = None,
+        identity: str | None = None,
+    ) -> Report:
+        """The review pack of [start, end) (business time): serving timeline, decisions with
+        gates and margins, data and quarantine, contracts and reconciliations, model diffs,
+        charts; verified (as `verify`) with an inclusion proof per listed event, and signed by
+        `identity` (default: KEEL_IDENTITY, else "cli"). `.html`, `.pdf()`, `.write(path)`."""
+        from keel.report.build import build
+
+        views = self.fresh_views()
+        envs = [env] if env else self.project().family(family).environments
+        return build(
+            self.rt,
+            views,
+            family,
+            envs,
+            _need(start),
+            _need(end),
+            identity or self.settings.identity or "cli",
+            [Path(c) for c in checkpoints or []],
+            skip or [],
+        )
 
     # -- what exists --------------------------------------------------------------------------
     def families(self) -> list[str]:

@@ -44,8 +44,9 @@ def body(topic: str, partition: int, size: int, root: bytes, at: datetime) -> st
     return f"{origin(topic, partition)}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp}\n"
 
 
-def sign(text: str, signer: Signer) -> str:
-    key, signature = signer.sign_note(AUDIT_IDENTITY, text.encode())
+def sign(text: str, signer: Signer, identity: str = AUDIT_IDENTITY) -> str:
+    """A signed note: `text`, a blank line, the signature line of `identity`'s active key."""
+    key, signature = signer.sign_note(identity, text.encode())
     name = key_name(key)
     blob = base64.b64encode(key_hash(name, key.public) + signature).decode()
     return f"{text}\n{_DASH} {name} {blob}\n"

@@ -106,11 +106,17 @@ def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     return path[::-1]
 
 
-def inclusion_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
-    """PATH(m, D[n]) for every m at once, each subtree hashed once (signing a chunk needs all)."""
+def inclusion_proofs(
+    leaves: Sequence[bytes], indices: Iterable[int] | None = None, memo_min: int = 1
+) -> list[list[bytes]]:
+    """PATH(m, D[n]) for every m in `indices` (default: all, which signing a chunk needs), each
+    subtree of at least `memo_min` leaves hashed once: a few proofs in a large tree pass
+    memo_min=1024 so the memo stays ~2n/1024 entries and each proof hashes ~2x1024 leaves more."""
     memo: dict[tuple[int, int], bytes] = {}
 
     def subtree(lo: int, hi: int) -> bytes:
+        if hi - lo < memo_min:
+            return root(leaves[lo:hi])
         got = memo.get((lo, hi))
         if got is None:
             if hi - lo == 1:
@@ -122,7 +128,9 @@ def inclusion_proofs(leaves: Sequence[bytes]) -> list[list[bytes]]:
         return got
 
     out = []
-    for index in range(len(leaves)):
+    for index in range(len(leaves)) if indices is None else indices:
+        if not 0 <= index < len(leaves):
+            raise ValueError(f"leaf {index} is outside a tree of {len(leaves)}")
         path: list[bytes] = []
         lo, hi = 0, len(leaves)
         while hi - lo > 1:

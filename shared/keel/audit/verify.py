@@ -18,7 +18,7 @@ The checks are pure functions over what the caller read; the CLI does the readin
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,8 +56,14 @@ class LogScan:
 
 
 def scan_log(
-    records: Iterable[LogRecord], codec: Codec, trust: Trust, problems: list[Problem]
+    records: Iterable[LogRecord],
+    codec: Codec,
+    trust: Trust,
+    problems: list[Problem],
+    keep: Callable[[Any], None] | None = None,
 ) -> LogScan:
+    """Leaves, positions and signature checks of every record; `keep` sees each event that
+    passed them (what a report lists from the log itself)."""
     out = LogScan()
     for rec in records:
         out.records += 1
@@ -97,6 +103,8 @@ def scan_log(
             out.signed += 1
         if isinstance(event, g.ArtifactRecorded):
             out.recorded.setdefault(event.artifact_id, event)
+        if keep is not None:
+            keep(event)
     if not trust.enabled:
         problems.append(
             Problem(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,17 @@ PARTS = ("artifacts", "views")
 def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> dict[str, Any]:
     """The report (bring the views to the log's end first); `skip`: parts left out
     (artifacts, views), said in the report."""
+    return verify_scan(rt, checkpoint, skip)[0]
+
+
+def verify_scan(
+    rt: Runtime,
+    checkpoint: Sequence[Path],
+    skip: Sequence[str],
+    keep: Callable[[Any], None] | None = None,
+) -> tuple[dict[str, Any], vf.LogScan]:
+    """run_verify's report and the log scan it made (leaves and positions, for proofs);
+    `keep` sees every event whose signature checked."""
     skipped = sorted(set(skip))
     unknown = set(skipped) - set(PARTS)
     if unknown:
@@ -37,7 +48,7 @@ def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> 
     problems: list[vf.Problem] = []
     catalog: dict[str, tuple[str, int]] = {}
     differing = 0
-    scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems)
+    scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems, keep)
     witness = witness_notes(list(checkpoint), problems)
     trees = vf.check_checkpoints([*log_notes(rt, problems), *witness], scan, rt.trust, problems)
     if "artifacts" not in skipped:
@@ -54,7 +65,7 @@ def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> 
             Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
             differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
             fresh.close()
-    return {
+    report = {
         "ok": not problems,
         "events": scan.records,
         "signed": scan.signed,
@@ -64,6 +75,7 @@ def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> 
         "skipped": skipped,
         "problems": [p.as_dict() for p in problems],
     }
+    return report, scan
 
 
 def checkpoints(

@@ -518,6 +518,7 @@ def replay(
         console.print(f"{p.after_as_of:,} later events left out")
 
 
-from keel.cli import trail_cmd  # noqa: E402  (registers verify, checkpoint, prove, rebuild)
+from keel.cli import report_cmd, trail_cmd  # noqa: E402  (verify, checkpoint, prove, rebuild, report)
 
 trail_cmd.register(app)
+report_cmd.register(app)

@@ -1,0 +1,72 @@
+"""`keel audit report`: the quarterly review pack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from keel.cli.common import console, err_console, handled, print_json
+from keel.client import Client
+from keel.errors import KeelError
+from keel.timeparse import parse_time
+
+
+def _when(text: str, what: str) -> str:
+    when, assumed = parse_time(text)
+    if assumed:
+        err_console.print(f"note: {what} {text} has no zone; UTC assumed")
+    return when.isoformat()
+
+
+def report(
+    start: str = typer.Option(..., "--from", help="start of the period (ISO 8601, included)"),
+    end: str = typer.Option(..., "--to", help="end of the period (ISO 8601, excluded)"),
+    out: Path = typer.Option(..., "--out", help="FILE.html (self-contained) or FILE.pdf"),
+    family: str | None = typer.Option(
+        None, "--family", help="model family (default: the only one)"
+    ),
+    env: str | None = typer.Option(None, "--env", help="one environment (default: all)"),
+    checkpoint: list[Path] | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="witness checkpoint file or directory to verify against as well; repeatable",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="print the report's data as JSON"),
+) -> None:
+    """An auditor-ready review pack for a period: who served when, every decision with gates,
+    margins and the incumbent's metrics, data and quarantine reasons, contract changes and
+    reconciliation verdicts, what changed between consecutive models, charts of the gated
+    metrics; verified like `keel audit verify`, with an inclusion proof for every listed event
+    and signed by you (KEEL_IDENTITY, else cli). Check it without Keel:
+    `python tools/check_report.py FILE --keys keys.toml`. Exit 1 when verification failed
+    (the report is still written, and says so)."""
+    if out.suffix.lower() not in (".html", ".htm", ".pdf"):
+        raise KeelError(f"--out {out}: give a .html or .pdf file", hint="e.g. --out q3.html")
+    if not out.parent.is_dir():
+        raise KeelError(f"--out {out}: the directory {out.parent} does not exist")
+    a, b = _when(start, "--from"), _when(end, "--to")
+    with Client() as k:
+        name = k.family(family)
+        with console.status(f"verifying the log and building the {name} report"):
+            pack = k.report(name, a, b, env, [str(c) for c in checkpoint or []])
+            pack.write(out)
+    doc = pack.document["report"]
+    if json_out:
+        print_json({**pack.document, "written_to": str(out), "ok": pack.ok})
+    else:
+        proofs = pack.document["evidence"]["proofs"]
+        console.print(
+            f"{out}: {len(doc['decisions'])} decisions, "
+            f"{sum(len(v) for v in doc['timeline'].values())} serving intervals, "
+            f"{len(doc['datasets'])} datasets, {len(proofs)} events with inclusion proofs; "
+            + ("verified" if pack.ok else "VERIFICATION FAILED (the report says where)")
+            + (f"; signed by {pack.signed_by}" if pack.signed_by else "; unsigned (no keys)"),
+            highlight=False,
+        )
+    if not pack.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(handled(report))

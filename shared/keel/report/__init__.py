@@ -1,0 +1,1 @@
+"""The quarterly review pack: `keel audit report` (decision 0016)."""

@@ -1,0 +1,227 @@
+"""What a review pack says, as one plain document: gathered from the audit views (the same
+answers `keel audit why / history / diff` give) and from the events the verified log scan kept
+(reconciliation verdicts). No rendering and no I/O but the two readers passed in; the same views,
+events, period and options give the same document, key for key."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from keel.audit import view_queries as vq
+from keel.audit.readmodel import ReadModel
+from keel.errors import KeelError
+from keel.views.port import ViewStore
+
+ReadBytes = Callable[[str], bytes]
+RECONCILIATION = ("SchemaReconciled", "SchemaReconciliationFailed")
+TOP_REASONS = 5
+
+
+def _in(at: str, start: datetime, end: datetime) -> bool:
+    when = datetime.fromisoformat(at)
+    return start <= when < end
+
+
+def timeline(read: ReadModel, family: str, env: str, start: datetime, end: datetime) -> list[Any]:
+    """The serving intervals of `env` that overlap [start, end), each clipped to the period's
+    view of it but naming its real bounds."""
+    out = []
+    for iv in read.intervals(family, env):
+        if iv.start >= end or (iv.end is not None and iv.end <= start):
+            continue
+        dep = read.views.get(f"deployment:{iv.deployment_event_id}") or {}
+        out.append(
+            {
+                "model_id": iv.model_id,
+                "since": iv.start.isoformat(),
+                "until": iv.end.isoformat() if iv.end else None,
+                "kind": iv.kind,
+                "reason": dep.get("reason"),
+                "actor": dep.get("actor"),
+                "event_id": iv.deployment_event_id,
+                "promotion_event_id": iv.promotion_event_id,
+                "eval_report_id": iv.eval_report_id,
+                "backdated": bool(dep.get("backdated")),
+            }
+        )
+    return out
+
+
+def decisions(
+    read: ReadModel, family: str, envs: Sequence[str], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Every registry decision of the period in `envs` (promoted, rejected, pending, approved,
+    declined), oldest first, with the eval dataset its evaluation used."""
+    out = []
+    for d in read.decisions(family):
+        if d["env"] not in envs or not _in(d["at"], start, end):
+            continue
+        model = read.views.get(f"model:{d['model_id']}") or {}
+        ev = next(
+            (e for e in model.get("evaluations", []) if e["eval_report_id"] == d["eval_report_id"]),
+            {},
+        )
+        out.append({**d, "eval_dataset_id": ev.get("eval_dataset_id")})
+    return out
+
+
+def _reasons(read_bytes: ReadBytes, batch_id: str | None) -> list[dict[str, Any]]:
+    """The commonest (rule, field) of a quarantine batch, with one example message each."""
+    if not batch_id:
+        return []
+    counts: Counter[tuple[str, str]] = Counter()
+    example: dict[tuple[str, str], str] = {}
+    for line in read_bytes(batch_id).splitlines():
+        for v in json.loads(line).get("violations", []):
+            key = (v.get("rule", "?"), v.get("field", "?"))
+            counts[key] += 1
+            example.setdefault(key, v.get("message", ""))
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
+    return [{"rule": r, "field": f, "count": n, "example": example[(r, f)]} for (r, f), n in top]
+
+
+def datasets(
+    read: ReadModel, read_bytes: ReadBytes, family: str, start: datetime, end: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(datasets ingested in the period with quarantine counts and top reasons, contract
+    changes: each contract fingerprint from the dataset that first used it, the one in force
+    when the period began included)."""
+    docs = [d for d in read.views.get_many([f"dataset:{i}" for i in read.datasets_of(family)]) if d]
+    docs.sort(key=lambda d: (d["at"], d["id"]))
+    listed, changes, current = [], [], None
+    for d in docs:
+        when = datetime.fromisoformat(d["at"])
+        if when >= end:
+            break
+        if d["contract"] != current:
+            change = {"contract": d["contract"], "from_dataset": d["id"], "at": d["at"]}
+            change["event_id"] = d["event_id"]
+            change["previous"] = current
+            if when < start:
+                changes[:] = [{**change, "before_period": True}]
+            else:
+                changes.append({**change, "before_period": False})
+            current = d["contract"]
+        if when >= start:
+            listed.append({**d, "reasons": _reasons(read_bytes, d.get("quarantine_batch_id"))})
+    return listed, changes
+
+
+def reconciliations(events: Sequence[Any], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    out = []
+    for e in events:
+        env = e.envelope
+        if not start <= env.occurred_at < end:
+            continue
+        problems = [f"{p.rule}: {p.message}" for p in getattr(e, "problems", ())]
+        out.append(
+            {
+                "type": e.EVENT_TYPE,
+                "at": env.occurred_at.isoformat(),
+                "stage": e.stage,
+                "training_fingerprint": e.training_fingerprint,
+                "inference_fingerprint": e.inference_fingerprint,
+                "problems": problems,
+                "actor": env.actor,
+                "event_id": env.event_id,
+            }
+        )
+    out.sort(key=lambda r: (r["at"], r["event_id"]))
+    return out
+
+
+def model_diffs(
+    views: ViewStore, read_bytes: ReadBytes, lanes: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """What changed at each change of model in an environment's timeline (`keel audit diff`)."""
+    read_json = lambda aid: json.loads(read_bytes(aid).splitlines()[0])  # noqa: E731
+    out = []
+    for env, lane in lanes.items():
+        for before, after in zip(lane, lane[1:], strict=False):
+            if before["model_id"] == after["model_id"]:
+                continue
+            d = vq.diff(views, before["model_id"], after["model_id"], read_json, top=3)
+            out.append({"env": env, "at": after["since"], "event_id": after["event_id"], **d})
+    return out
+
+
+def metric_series(decided: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """Per environment, per gated metric: (time, value, decision, threshold) of each decision
+    that applied a gate, the gates' thresholds as they were then."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    for d in decided:
+        for gate in d.get("gates") or []:
+            if gate.get("value") is None:
+                continue
+            points = out.setdefault(d["env"], {}).setdefault(gate["metric"], [])
+            threshold = gate["threshold"] if gate["op"] in (">=", "<=", ">", "<") else None
+            points.append([d["at"], gate["value"], d["decision"], threshold, gate["name"]])
+    return out
+
+
+def gather(
+    views: ViewStore,
+    read_bytes: ReadBytes,
+    family: str,
+    envs: Sequence[str],
+    start: datetime,
+    end: datetime,
+    reconciled: Sequence[Any] = (),
+) -> dict[str, Any]:
+    if end <= start:
+        raise KeelError(
+            f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
+            hint="give --from earlier than --to",
+        )
+    read = ReadModel(views)
+    lanes = {env: timeline(read, family, env, start, end) for env in envs}
+    decided = decisions(read, family, envs, start, end)
+    ingested, contracts = datasets(read, read_bytes, family, start, end)
+    eval_ids = sorted({d["eval_dataset_id"] for d in decided if d.get("eval_dataset_id")})
+    return {
+        "family": family,
+        "envs": list(envs),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "timeline": lanes,
+        "interventions": [
+            {"env": env, **iv}
+            for env, lane in lanes.items()
+            for iv in lane
+            if iv["kind"] != "promotion" and _in(iv["since"], start, end)
+        ],
+        "decisions": decided,
+        "eval_datasets": [
+            {"id": i, **{k: v for k, v in (read.dataset(i) or {}).items() if k != "id"}}
+            for i in eval_ids
+        ],
+        "datasets": ingested,
+        "contracts": contracts,
+        "reconciliations": reconciliations(reconciled, start, end),
+        "diffs": model_diffs(views, read_bytes, lanes),
+        "metrics": metric_series(decided),
+    }
+
+
+def listed_events(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(event ID, what it is) of every event the document lists, in document order, once."""
+    seen: dict[str, str] = {}
+
+    def add(eid: str | None, what: str) -> None:
+        if eid and eid not in seen:
+            seen[eid] = what
+
+    for env, lane in doc["timeline"].items():
+        for iv in lane:
+            add(iv["event_id"], f"{env}: {iv['model_id'][:12]} deployed ({iv['kind']})")
+    for d in doc["decisions"]:
+        add(d["event_id"], f"{d['env']}: {d['model_id'][:12]} {d['decision']}")
+    for ds in doc["eval_datasets"] + doc["datasets"]:
+        add(ds.get("event_id"), f"dataset {ds['id'][:12]} ingested ({ds.get('source')})")
+    for r in doc["reconciliations"]:
+        add(r["event_id"], f"{r['type']} ({r['stage']})")
+    return list(seen.items())

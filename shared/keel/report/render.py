@@ -1,0 +1,147 @@
+"""The pack as one self-contained HTML file (Jinja2, inline SVG, no external resources), and as
+PDF printed by Chromium from that HTML with the HTML attached (so the PDF carries its evidence).
+
+The body (the file up to the end marker) is a pure function of the document, the verification and the
+evidence; the signature after it covers the body's SHA-256 and the signing time."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from keel.errors import KeelError
+from keel.report import charts
+
+END = "<!--/keel-report-body-->"
+ATTACHMENT = "keel-report.html"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def _signed(x: Any) -> str:
+    return "-" if x is None else f"{x:+.4f}"
+
+
+def body(
+    doc: dict[str, Any],
+    verification: dict[str, Any],
+    evidence: dict[str, Any],
+    identity: str,
+    witnesses: int,
+) -> str:
+    """Everything the signature covers: the same inputs give the same string."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("keel.report", "templates"),
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(num=_num, signed=_signed)
+    proven = sum(1 for p in evidence["proofs"] if not p["problem"])
+    page = env.get_template("report.html.j2").render(
+        d=doc,
+        v=verification,
+        e=evidence,
+        identity=identity,
+        witnesses=witnesses,
+        proven=proven,
+        unproven=len(evidence["proofs"]) - proven,
+        charts={"timeline": charts.timeline(doc), "metrics": charts.metrics(doc)},
+        # inside <script>: "</" would end the element early
+        evidence_json=json.dumps(
+            {"report": doc, "verification": verification, "evidence": evidence},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).replace("</", "<\\/"),
+    )
+    return page
+
+
+def signed_html(page: str, note: str | None) -> str:
+    """The page with its signature section after the body."""
+    head, _, _ = page.partition(END)
+    if note is None:
+        sig = (
+            '<p class="bad" id="keel-unsigned">Not signed: the project declares no keys '
+            "(keys.toml), so nobody can attest this report.</p>"
+        )
+    else:
+        sig = (
+            "<p>Signed note over this file up to the <code>/keel-report-body</code> marker: "
+            "its SHA-256 (UTF-8 bytes), the family, period and environments, and the signing "
+            f'time.</p><pre id="keel-signature">{html.escape(note)}</pre>'
+        )
+    return (
+        f'{head}{END}\n<section id="signature"><h2>8. Signature</h2>{sig}</section>\n'
+        "</body>\n</html>\n"
+    )
+
+
+def body_of(page: str) -> str:
+    """The signed part of a rendered page (what evidence.statement digests): everything from
+    the first byte to the end marker, styles included (a changed style could hide a row)."""
+    end = page.find(END)
+    if end < 0:
+        raise KeelError("not a Keel report: the end-of-body marker is missing")
+    return page[: end + len(END)]
+
+
+def browser() -> str:
+    found = os.environ.get("KEEL_CHROMIUM") or next(
+        (p for b in BROWSERS if (p := shutil.which(b))), None
+    )
+    if not found:
+        raise KeelError(
+            "printing a PDF needs Chromium, and none was found",
+            hint="install it (`apt-get install chromium`), set KEEL_CHROMIUM to its path, or "
+            "write HTML (--out FILE.html)",
+        )
+    return found
+
+
+def pdf(page: str, timeout: float = 120) -> bytes:
+    """Chromium prints the HTML; the HTML itself is attached to the PDF (pypdf), so whoever
+    holds the PDF can check the evidence with tools/check_report.py."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    with tempfile.TemporaryDirectory(prefix="keel-report-") as d:
+        src, out = Path(d) / "report.html", Path(d) / "report.pdf"
+        src.write_text(page, encoding="utf-8")
+        cmd = [
+            browser(),
+            "--headless",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={Path(d) / 'profile'}",
+            f"--print-to-pdf={out}",
+            src.as_uri(),
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.insert(1, "--no-sandbox")  # Chromium refuses to sandbox as root
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise KeelError(f"Chromium did not print the PDF within {timeout:g} s") from None
+        if not out.exists() or out.stat().st_size == 0:
+            raise KeelError(
+                f"Chromium did not print the PDF (exit {done.returncode})",
+                hint=done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "",
+            )
+        writer = PdfWriter(clone_from=PdfReader(out))
+    writer.add_attachment(ATTACHMENT, page.encode("utf-8"))
+    writer.add_metadata({"/Title": "Keel review pack", "/Producer": "keel"})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
