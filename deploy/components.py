@@ -220,6 +220,31 @@ def weed() -> str:
     return str(cached)
 
 
+def _system_tool(exe: str, package: str, why: str) -> str:
+    """A Debian tool found on PATH or installed with apt; no download fallback (browsers and
+    poppler are not on PyPI or Maven Central)."""
+    found = shutil.which(exe)
+    if found is None and _apt_install(package):
+        found = shutil.which(exe)
+    if found is None:
+        raise SetupError(f"{exe} is missing ({why}): run `sudo apt-get install {package}`")
+    return found
+
+
+def chromium() -> str:
+    """Debian's Chromium: prints review packs to PDF (keel audit report --out FILE.pdf)."""
+    for exe in ("chromium", "chromium-browser"):
+        if found := shutil.which(exe):
+            return found
+    return _system_tool("chromium", "chromium", "it prints review packs to PDF")
+
+
+def poppler() -> str:
+    """pdftoppm and pdftotext: the review-pack tests read the PDF back as pages and text."""
+    _system_tool("pdftotext", "poppler-utils", "the review-pack tests read PDFs with it")
+    return _system_tool("pdftoppm", "poppler-utils", "the review-pack tests render PDF pages")
+
+
 def ensure_all() -> dict[str, str]:
     """Every component the tests and `make up` need; returns name -> where it is."""
     from deploy.launcher import kafka_libs
@@ -228,4 +253,6 @@ def ensure_all() -> dict[str, str]:
     found["kafka"] = str(kafka_libs())
     found["redis-server"] = redis_server()
     found["seaweedfs"] = weed()
+    found["chromium"] = chromium()
+    found["poppler"] = poppler()
     return found

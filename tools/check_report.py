@@ -104,18 +104,19 @@ def check(page: str, keys: dict[str, bytes] | None) -> list[str]:
     failures: list[str] = []
     cut = page.find(END)
     found = re.search(r'<pre id="keel-signature">(.*?)</pre>', page, re.S)
-    evidence_tag = re.search(r'<script type="application/json" id="keel-evidence">(.*?)</script>',
-                             page, re.S)
+    evidence_tag = re.search(
+        r'<script type="application/json" id="keel-evidence">(.*?)</script>', page, re.S
+    )
     if cut < 0 or evidence_tag is None:
         raise SystemExit("not a Keel review pack (no body marker or evidence)")
     data: dict[str, Any] = json.loads(evidence_tag.group(1))
     ev = data["evidence"]
-    audit_keys = keys if keys is not None else {
-        n: base64.b64decode(k) for n, k in ev["audit_keys"].items()
-    }
-    report_keys = keys if keys is not None else {
-        n: base64.b64decode(k) for n, k in ev["report_keys"].items()
-    }
+    audit_keys = (
+        keys if keys is not None else {n: base64.b64decode(k) for n, k in ev["audit_keys"].items()}
+    )
+    report_keys = (
+        keys if keys is not None else {n: base64.b64decode(k) for n, k in ev["report_keys"].items()}
+    )
     # the report's own signature
     if found is None:
         failures.append("the report is not signed")
@@ -158,8 +159,10 @@ def check(page: str, keys: dict[str, bytes] | None) -> list[str]:
             failures.append(f"{what}: the proof does not lead to the checkpoint's root")
         else:
             proven += 1
-    print(f"{proven} of {len(ev['proofs'])} listed events proven against "
-          f"{len(roots)} signed checkpoint tree(s)")
+    print(
+        f"{proven} of {len(ev['proofs'])} listed events proven against "
+        f"{len(roots)} signed checkpoint tree(s)"
+    )
     if not data["verification"]["ok"]:
         failures.append("the report states that verification of the log failed")
     return failures

@@ -5,6 +5,7 @@ GET /v1/why/{family}/{env}?at=T&as_of=R      deployment -> promotion -> eval -> 
 GET /v1/models/{model}/why-promoted?over=OTHER&env=E
 GET /v1/models/{a}/diff/{b}?top=5
 GET /v1/registry/{family}?offset=0&limit=50  (paginated, limit <= 1000)
+GET /v1/report/{family}?from=T1&to=T2&env=E&format=html|pdf|json   the review pack
 GET /v1/families, /v1/families/{family}/models?env=E, .../datasets, .../deployments/{env},
     .../pending, /v1/artifacts?kind=K          (what exists, newest first, paginated)
 POST /v1/models/{model}/approve|reject|evaluate|deploy, /v1/families/{family}/rollback
@@ -152,6 +153,29 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
             offset=offset,
             limit=limit,
         )
+
+    @app.get("/v1/report/{family}")
+    def report(
+        family: str,
+        start: str = Query(..., alias="from", description="ISO 8601, included"),
+        end: str = Query(..., alias="to", description="ISO 8601, excluded"),
+        env: str | None = None,
+        format: str = Query("html", pattern="^(html|pdf|json)$"),
+    ) -> Response:
+        """The review pack (as `keel audit report`), signed by this process's identity (else
+        the audit identity). It verifies the whole log first: seconds on the demo, minutes at
+        a million events; not for polling."""
+        try:
+            pack = client.report(
+                family, when(start), when(end), env, identity=rt.settings.identity or "audit"
+            )
+            if format == "pdf":
+                return Response(pack.pdf(), media_type="application/pdf")
+        except KeelError as exc:
+            raise HTTPException(422, {"error": str(exc), "hint": exc.hint}) from None
+        if format == "json":
+            return reply({**pack.document, "ok": pack.ok, "signed_by": pack.signed_by})
+        return Response(pack.html, media_type="text/html; charset=utf-8")
 
     # -- what exists (newest first, paginated) -----------------------------------------------
     @app.get("/v1/families")

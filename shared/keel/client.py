@@ -408,7 +408,12 @@ class Client:
         from keel.report.build import build
 
         views = self.fresh_views()
-        envs = [env] if env else self.project().family(family).environments
+        known = self.project().family(family).environments
+        if env is not None and env not in known:
+            raise KeelError(
+                f"{family} has no environment {env!r}", hint=f"environments: {', '.join(known)}"
+            )
+        envs = [env] if env else known
         return build(
             self.rt,
             views,

@@ -110,6 +110,29 @@ def test_ingest_and_audit_services_over_http(tmp_path: Path) -> None:
             == 422
         )
         assert httpx.get(f"{urls['audit']}/docs", timeout=30).status_code == 200
+        # the review pack, as `keel audit report`, signed by the audit service's identity
+        year = {"from": "2025-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "env": "prod"}
+        pack = httpx.get(
+            f"{urls['audit']}/v1/report/breast_cancer",
+            params={**year, "format": "json"},
+            headers=auth,
+            timeout=300,
+        )
+        assert pack.status_code == 200 and pack.json()["ok"], pack.text
+        assert pack.json()["signed_by"] == "audit"
+        assert len(pack.json()["report"]["timeline"]["prod"]) == 4
+        page = httpx.get(
+            f"{urls['audit']}/v1/report/breast_cancer", params=year, headers=auth, timeout=300
+        )
+        assert page.headers["content-type"].startswith("text/html")
+        assert "Review pack: breast_cancer" in page.text
+        bad = httpx.get(
+            f"{urls['audit']}/v1/report/breast_cancer",
+            params={**year, "to": "2024-01-01"},
+            headers=auth,
+            timeout=60,
+        )
+        assert bad.status_code == 422 and "before it starts" in bad.text
     finally:
         for p in procs:
             p.terminate()

@@ -136,6 +136,7 @@ def demo(
     console.print(
         f"\nexplore it: [bold]export KEEL_HOME={escape(doc['home'])} "
         f"KEEL_PROJECT={escape(doc['project'])} KEEL_KEYS_DIR={escape(doc['keys_dir'])}[/] "
-        "then `keel audit tail`, `keel audit verify`",
+        "then `keel audit tail`, `keel audit verify`, `keel audit report --from 2025-01-01 "
+        "--to 2026-01-01 --out review.pdf`",
         markup=True,
     )

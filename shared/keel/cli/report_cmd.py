@@ -44,7 +44,9 @@ def report(
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise KeelError(f"--out {out}: give a .html or .pdf file", hint="e.g. --out q3.html")
     if not out.parent.is_dir():
-        raise KeelError(f"--out {out}: the directory {out.parent} does not exist")
+        raise KeelError(
+            f"--out {out}: the directory {out.parent} does not exist", hint="create it first"
+        )
     a, b = _when(start, "--from"), _when(end, "--to")
     with Client() as k:
         name = k.family(family)

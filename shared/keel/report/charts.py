@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,18 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]  # inline: no XML prolog or doctype
 
 
+def _x(when: datetime) -> float:
+    """matplotlib's date axis unit: days since its epoch, 1970-01-01 UTC."""
+    return when.timestamp() / 86400.0
+
+
+def _fmt(pattern: str) -> Any:
+    from matplotlib import dates
+
+    formatter: Callable[[str], Any] = dates.DateFormatter
+    return formatter(pattern)
+
+
 def _colour(model_id: str) -> str:
     from matplotlib import colormaps
 
@@ -41,8 +54,6 @@ def _colour(model_id: str) -> str:
 
 
 def timeline(doc: dict[str, Any]) -> str:
-    from matplotlib import dates
-
     lanes = doc["timeline"]
     start, end = (datetime.fromisoformat(doc[k]) for k in ("from", "to"))
     fig = _figure(9.5, 0.9 + 0.7 * max(1, len(lanes)))
@@ -51,7 +62,7 @@ def timeline(doc: dict[str, Any]) -> str:
         for iv in lanes[env]:
             a = max(datetime.fromisoformat(iv["since"]), start)
             b = min(datetime.fromisoformat(iv["until"]) if iv["until"] else end, end)
-            x0, x1 = dates.date2num(a), dates.date2num(b)
+            x0, x1 = _x(a), _x(b)
             ax.barh(
                 row,
                 x1 - x0,
@@ -61,28 +72,36 @@ def timeline(doc: dict[str, Any]) -> str:
                 edgecolor=KIND_EDGE.get(iv["kind"], "black"),
                 linewidth=2,
             )
-            ax.text(x0 + (x1 - x0) / 2, row, iv["model_id"][:8], ha="center", va="center",
-                    fontsize=7)
+            ax.text(
+                x0 + (x1 - x0) / 2, row, iv["model_id"][:8], ha="center", va="center", fontsize=7
+            )
     for d in doc["decisions"]:
         if d["env"] not in lanes:
             continue
         marker, colour = MARK.get(d["decision"], OTHER_MARK)
         row = list(lanes).index(d["env"])
-        ax.plot(dates.date2num(datetime.fromisoformat(d["at"])), row + 0.42, marker=marker,
-                color=colour, markersize=7, linestyle="none")
+        ax.plot(
+            _x(datetime.fromisoformat(d["at"])),
+            row - 0.42,
+            marker=marker,
+            color=colour,
+            markersize=7,
+            linestyle="none",
+        )
     ax.set_yticks(range(len(lanes)), list(lanes))
-    ax.set_ylim(-0.6, len(lanes) - 0.2)
-    ax.set_xlim(dates.date2num(start), dates.date2num(end))
-    ax.xaxis.set_major_formatter(dates.DateFormatter("%Y-%m-%d"))
+    ax.set_ylim(len(lanes) - 0.2, -0.6)  # first environment on top, as in the tables
+    ax.set_xlim(_x(start), _x(end))
+    ax.xaxis.set_major_formatter(_fmt("%Y-%m-%d"))
     ax.tick_params(axis="x", labelsize=8)
-    ax.set_title("who served when (bars: models; ▲ promoted, ✕ rejected; "
-                 "orange edge: rollback, purple: override)", fontsize=9)
+    ax.set_title(
+        "who served when (bars: models; ▲ promoted, ✕ rejected; "
+        "orange edge: rollback, purple: override)",
+        fontsize=9,
+    )
     return _svg(fig)
 
 
 def metrics(doc: dict[str, Any]) -> str:
-    from matplotlib import dates
-
     panels = [(env, m, pts) for env, series in doc["metrics"].items() for m, pts in series.items()]
     if not panels:
         return ""
@@ -99,16 +118,21 @@ def metrics(doc: dict[str, Any]) -> str:
                 continue
             seen.add((at, value, decision))
             marker, colour = MARK.get(decision, OTHER_MARK)
-            ax.plot(dates.date2num(datetime.fromisoformat(at)), value, marker=marker,
-                    color=colour, linestyle="none")
+            ax.plot(
+                _x(datetime.fromisoformat(at)),
+                value,
+                marker=marker,
+                color=colour,
+                linestyle="none",
+            )
         for gate, pts in sorted(by_gate.items()):
-            thr = [(dates.date2num(datetime.fromisoformat(p[0])), p[3]) for p in pts if p[3]]
+            thr = [(_x(datetime.fromisoformat(p[0])), p[3]) for p in pts if p[3]]
             if thr:
                 xs, ys = zip(*thr, strict=True)
                 ax.step(xs, ys, where="post", linestyle="--", color="#555", linewidth=1)
                 ax.annotate(f"{gate} threshold", (xs[-1], ys[-1]), fontsize=7, color="#555")
-        ax.set_xlim(dates.date2num(start), dates.date2num(end))
-        ax.xaxis.set_major_formatter(dates.DateFormatter("%Y-%m"))
+        ax.set_xlim(_x(start), _x(end))
+        ax.xaxis.set_major_formatter(_fmt("%Y-%m"))
         ax.tick_params(labelsize=8)
         ax.set_title(f"{env}: {metric} at each gate decision", fontsize=9)
     fig.tight_layout()

@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from keel.audit import view_queries as vq
@@ -61,7 +62,7 @@ def decisions(
         if d["env"] not in envs or not _in(d["at"], start, end):
             continue
         model = read.views.get(f"model:{d['model_id']}") or {}
-        ev = next(
+        ev: dict[str, Any] = next(
             (e for e in model.get("evaluations", []) if e["eval_report_id"] == d["eval_report_id"]),
             {},
         )
@@ -92,7 +93,9 @@ def datasets(
     when the period began included)."""
     docs = [d for d in read.views.get_many([f"dataset:{i}" for i in read.datasets_of(family)]) if d]
     docs.sort(key=lambda d: (d["at"], d["id"]))
-    listed, changes, current = [], [], None
+    listed: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    current = None
     for d in docs:
         when = datetime.fromisoformat(d["at"])
         if when >= end:
@@ -141,7 +144,7 @@ def model_diffs(
     read_json = lambda aid: json.loads(read_bytes(aid).splitlines()[0])  # noqa: E731
     out = []
     for env, lane in lanes.items():
-        for before, after in zip(lane, lane[1:], strict=False):
+        for before, after in pairwise(lane):
             if before["model_id"] == after["model_id"]:
                 continue
             d = vq.diff(views, before["model_id"], after["model_id"], read_json, top=3)

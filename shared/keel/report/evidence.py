@@ -38,7 +38,7 @@ def proofs(
     """Inclusion proofs of the listed events against the checkpoint `notes` (one per tree).
     An event no checkpoint covers yet, or one whose proof no longer leads to the signed root
     (the log changed under the checkpoint), is listed with why: the reader sees it."""
-    parsed = {}
+    parsed: dict[tuple[str, int], tuple[cp.Note, str]] = {}
     for text in notes:
         note = cp.parse(text)
         parsed[note.tree] = (note, text)
@@ -50,8 +50,8 @@ def proofs(
             out.append({"event_id": event_id, "what": what, "problem": "not in the log"})
             continue
         tp, index, _ = found
-        note = parsed.get(tp)
-        if note is None or note[0].size <= index:
+        head = parsed.get(tp)
+        if head is None or head[0].size <= index:
             out.append(
                 {"event_id": event_id, "what": what, "problem": "no checkpoint covers it yet"}
             )

@@ -1,8 +1,8 @@
 """The pack as one self-contained HTML file (Jinja2, inline SVG, no external resources), and as
 PDF printed by Chromium from that HTML with the HTML attached (so the PDF carries its evidence).
 
-The body (the file up to the end marker) is a pure function of the document, the verification and the
-evidence; the signature after it covers the body's SHA-256 and the signing time."""
+The body (the file up to the end marker) is a pure function of the document, the verification
+and the evidence; the signature after it covers the body's SHA-256 and the signing time."""
 
 from __future__ import annotations
 
