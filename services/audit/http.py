@@ -271,9 +271,21 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     def rollback(family: str, body: RollbackRequest) -> Response:
         return act(client.rollback, family, body.env, body.to, body.reason, body.at)
 
+    from services.audit.console import routes as console
+
+    console.mount(app, rt, client, store, fresh, token)
     telemetry.instrument(app, "audit")  # inside the fast path: it answers first
     app.add_middleware(ServingFastPath, serving=serving_answer)
-    app.add_middleware(Guard, token=token, max_body=MAX_BODY, media_types=("application/json",))
+    app.add_middleware(
+        Guard,
+        token=token,
+        max_body=MAX_BODY,
+        # the console's login form posts a form; every other body is JSON
+        media_types=("application/json", "application/x-www-form-urlencoded"),
+        cookie=console.COOKIE,
+        public=(console.BASE + "login",),
+        login=console.BASE + "login",
+    )
     return app
 
 

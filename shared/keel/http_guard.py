@@ -52,10 +52,19 @@ class Guard:
         max_body: int,
         media_types: Iterable[str] = (),
         hint_413: str = "",
+        cookie: str | None = None,
+        public: Iterable[str] = (),
+        login: str | None = None,
     ) -> None:
+        """cookie: a cookie that may carry the token instead of the header (a browser
+        console); public: more paths anyone may reach (its login form); login: where a browser
+        without the token is sent (303) from GET pages under the login's directory."""
         self.app, self.token, self.max_body = app, token, max_body
         self.media_types = frozenset(media_types)
         self.hint_413 = hint_413
+        self.cookie = cookie
+        self.public = PUBLIC | frozenset(public)
+        self.login = login
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,11 +95,11 @@ class Guard:
     def _refusal(
         self, scope: Scope, headers: dict[str, str]
     ) -> tuple[int, str, dict[str, str]] | None:
-        if (
-            self.token
-            and scope["path"] not in PUBLIC
-            and not bearer_ok(headers.get("authorization", ""), self.token)
-        ):
+        if self.token and scope["path"] not in self.public and not self._authorised(headers):
+            if self.login and scope["method"] == "GET":
+                home = self.login.rsplit("/", 1)[0]
+                if scope["path"] == home or scope["path"].startswith(home + "/"):
+                    return 303, "log in first", {"location": self.login}
             return 401, "missing or wrong bearer token", {"www-authenticate": "Bearer"}
         declared = headers.get("content-length")
         if declared is not None:
@@ -108,6 +117,21 @@ class Guard:
                     {},
                 )
         return None
+
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        assert self.token
+        if bearer_ok(headers.get("authorization", ""), self.token):
+            return True
+        if self.cookie is None or "cookie" not in headers:
+            return False
+        from http.cookies import CookieError, SimpleCookie
+
+        try:
+            jar = SimpleCookie(headers["cookie"])
+        except CookieError:
+            return False
+        given = jar.get(self.cookie)
+        return given is not None and bearer_ok(f"Bearer {given.value}", self.token)
 
     async def _read_limited(self, receive: Receive, send: Send) -> bytes | None:
         chunks: list[bytes] = []

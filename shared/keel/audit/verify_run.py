@@ -102,6 +102,24 @@ def checkpoints(
             yield tr.position(rec), event
 
 
+def checkpoints_tail(rt: Runtime, window: int = 8) -> g.Checkpoint | None:
+    """The newest checkpoint, read from the audit topic's last few records only (a page that
+    shows it must not read every checkpoint ever published)."""
+    ends = rt.log.end_offsets([AUDIT_TOPIC])
+    start = {tp: max(0, end - window) for tp, end in ends.items()}
+    latest = None
+    for rec in rt.log.read([AUDIT_TOPIC], start):
+        try:
+            event = decode_event(rt.codec, rec.value)
+        except CodecError:
+            continue  # `verify` reports it; the page shows the newest readable one
+        if isinstance(event, g.Checkpoint) and (
+            latest is None or event.envelope.occurred_at >= latest.envelope.occurred_at
+        ):
+            latest = event
+    return latest
+
+
 def log_notes(rt: Runtime, problems: list[vf.Problem]) -> list[tuple[str, str]]:
     return [
         (f"checkpoint at {where}", t.note)

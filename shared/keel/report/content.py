@@ -70,7 +70,7 @@ def decisions(
     return out
 
 
-def _reasons(read_bytes: ReadBytes, batch_id: str | None) -> list[dict[str, Any]]:
+def quarantine_reasons(read_bytes: ReadBytes, batch_id: str | None) -> list[dict[str, Any]]:
     """The commonest (rule, field) of a quarantine batch, with one example message each."""
     if not batch_id:
         return []
@@ -110,7 +110,9 @@ def datasets(
                 changes.append({**change, "before_period": False})
             current = d["contract"]
         if when >= start:
-            listed.append({**d, "reasons": _reasons(read_bytes, d.get("quarantine_batch_id"))})
+            listed.append(
+                {**d, "reasons": quarantine_reasons(read_bytes, d.get("quarantine_batch_id"))}
+            )
     return listed, changes
 
 

@@ -1,0 +1,265 @@
+"""The web console of the audit service: server-rendered pages over the same views the JSON API
+answers from, read-only, behind the same token (a login form sets it as an HttpOnly,
+SameSite=Strict cookie, which the guard accepts like the bearer header).
+
+/console/                          what serves now, per family and environment
+/console/timeline/{family}         serving bars per environment, decisions marked, time cursor
+                                   (?at=T), as-of control (?as_of=R), window (?from=&to=)
+/console/why/{family}/{env}        deployment -> promotion -> eval -> model -> features -> data
+/console/model/{id}, /lineage/{id}, /diff?a=&b=, /event/{id}, /search?q=
+/console/health                    checkpoint, counts, verification on demand, live tail (SSE)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+
+from keel.audit import view_queries as vq
+from keel.audit.summary import summarize
+from keel.audit.verify_run import checkpoints_tail
+from keel.bootstrap import Runtime
+from keel.client import Client
+from keel.codec import CodecError
+from keel.errors import KeelError
+from keel.events import decode_event
+from keel.http_guard import bearer_ok
+from keel.timeparse import parse_time
+from keel.topics import EVENT_TOPICS
+from keel.views.port import ViewStore
+from services.audit.console import pages
+
+BASE = "/console/"
+COOKIE = "keel_console"
+TAIL_BACKLOG = 30  # events a new live tail starts with
+TAIL_SECONDS = 300.0  # one stream's life; the browser's EventSource reconnects by itself
+MAX_DEPTH = 6
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def _signed(x: Any) -> str:
+    return "-" if x is None else f"{x:+.4f}"
+
+
+def mount(
+    app: FastAPI,
+    rt: Runtime,
+    client: Client,
+    store: ViewStore,
+    fresh: Any,
+    token: str | None,
+) -> None:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("services.audit.console", "templates"), autoescape=True
+    )
+    env.globals.update(base=BASE, num=_num, signed=_signed)
+
+    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        fresh()
+        families = client.families()
+        html = env.get_template(name).render(families=families, **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def fail(message: str, status: int = 422) -> HTMLResponse:
+        return page("search.html.j2", status=status, q=message, hits=[])
+
+    def when(text: str | None) -> datetime | None:
+        return parse_time(text)[0] if text else None
+
+    def envs_of(family: str) -> list[str]:
+        try:
+            return client.project().family(family).environments
+        except KeelError:
+            return []
+
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> Response:
+        return RedirectResponse(BASE, status_code=307)
+
+    @app.get(BASE + "login", include_in_schema=False)
+    def login_form() -> HTMLResponse:
+        return HTMLResponse(env.get_template("login.html.j2").render(families=[], error=None))
+
+    @app.post(BASE + "login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        given = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
+        if token and not bearer_ok(f"Bearer {given}", token):
+            html = env.get_template("login.html.j2").render(families=[], error="wrong token")
+            return HTMLResponse(html, status_code=401)
+        done = RedirectResponse(BASE, status_code=303)
+        done.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/")
+        return done
+
+    @app.get(BASE + "logout", include_in_schema=False)
+    def logout() -> Response:
+        done = RedirectResponse(BASE + "login", status_code=303)
+        done.delete_cookie(COOKIE, path="/")
+        return done
+
+    @app.get(BASE, include_in_schema=False)
+    def home() -> HTMLResponse:
+        fresh()
+        overview = []
+        for f in client.families():
+            serving = {}
+            for e in envs_of(f):
+                serving[e] = vq.serving_at(store, f, e, datetime.now(UTC))["serving"]
+            overview.append(
+                {
+                    "family": f,
+                    "serving": serving,
+                    "models": len(client.models(f, limit=50)),
+                    "datasets": len(client.datasets(f, 0, 50)),
+                }
+            )
+        return page("home.html.j2", overview=overview)
+
+    @app.get(BASE + "timeline/{family}", include_in_schema=False)
+    def timeline(
+        family: str,
+        start: str | None = Query(None, alias="from"),
+        end: str | None = Query(None, alias="to"),
+        at: str | None = None,
+        as_of: str | None = None,
+    ) -> HTMLResponse:
+        try:
+            if family not in client.families():
+                return fail(f"no family {family}", 404)
+            envs = envs_of(family)
+            lo, hi = pages.default_window(store, family, envs)
+            lo, hi = when(start) or lo, when(end) or hi
+            if hi <= lo:
+                return fail("the window ends before it starts: give from earlier than to")
+            data = pages.timeline(store, family, envs, lo, hi, when(at), when(as_of))
+        except KeelError as exc:
+            return fail(str(exc))
+        return page(
+            "timeline.html.j2",
+            t=data,
+            g=pages.svg_timeline(data),
+            bars_cap=pages.BARS,
+            marks_cap=pages.MARKS,
+        )
+
+    @app.get(BASE + "why/{family}/{env_name}", include_in_schema=False)
+    def why(family: str, env_name: str, at: str | None = None, as_of: str | None = None) -> Any:
+        try:
+            t = when(at) or datetime.now(UTC)
+            data = pages.why(store, rt.artifacts.read_bytes, family, env_name, t, when(as_of))
+        except KeelError as exc:
+            return fail(str(exc))
+        return page("why.html.j2", w=data)
+
+    @app.get(BASE + "model/{model}", include_in_schema=False)
+    def model(model: str) -> Any:
+        try:
+            mid = client.resolve(model)
+        except KeelError as exc:
+            return fail(str(exc), 404)
+        return page("model.html.j2", m=pages.model_page(store, mid))
+
+    @app.get(BASE + "lineage/{artifact}", include_in_schema=False)
+    def lineage(artifact: str, depth: int = 2) -> Any:
+        depth = max(1, min(MAX_DEPTH, depth))
+        try:
+            aid = client.resolve(artifact)
+            nodes = client.lineage(aid, "both", depth)
+        except KeelError as exc:
+            return fail(str(exc), 404)
+        return page("lineage.html.j2", g=pages.lineage_graph(nodes, aid), depth=depth)
+
+    @app.get(BASE + "diff", include_in_schema=False)
+    def diff(a: str | None = None, b: str | None = None) -> Any:
+        if not a or not b:
+            return page("diff.html.j2", a=a, b=b, d=None, error=None)
+        try:
+            found = client.diff(a, b, top=8).model_dump(mode="json")
+        except KeelError as exc:
+            return page("diff.html.j2", a=a, b=b, d=None, error=str(exc), status=404)
+        return page("diff.html.j2", a=a, b=b, d=found, error=None)
+
+    @app.get(BASE + "event/{event_id}", include_in_schema=False)
+    def event(event_id: str) -> Any:
+        doc = store.get(f"event:{event_id}") or store.get(f"deployment:{event_id}")
+        doc = doc or store.get(f"decision:{event_id}")
+        if doc is None:
+            return fail(f"no event {event_id} in the views", 404)
+        kind = doc.get("type") or doc.get("decision") or doc.get("kind") or "event"
+        body = json.dumps(doc, indent=2, sort_keys=True, default=str)
+        return page("event.html.j2", kind=kind, event_id=event_id, body=body)
+
+    @app.get(BASE + "search", include_in_schema=False)
+    def search(q: str = "") -> Any:
+        families = client.families()
+        hits = pages.search(store, client.resolve, q, families, {f: envs_of(f) for f in families})
+        return page("search.html.j2", q=q, hits=hits)
+
+    @app.get(BASE + "health", include_in_schema=False)
+    def health(verify: int = 0) -> Any:
+        freshness = fresh()
+        report = client.verify().model_dump(mode="json") if verify else None
+        last = checkpoints_tail(rt)
+        checkpoint = (
+            {
+                "at": last.envelope.occurred_at.isoformat(),
+                "event_id": last.envelope.event_id,
+                "trees": [t.note for t in last.trees],
+            }
+            if last is not None
+            else None
+        )
+        return page(
+            "health.html.j2",
+            h=pages.health(store),
+            v=report,
+            checkpoint=checkpoint,
+            freshness=freshness,
+        )
+
+    @app.get(BASE + "tail", include_in_schema=False)
+    def tail() -> StreamingResponse:
+        return StreamingResponse(_tail(rt), media_type="text/event-stream")
+
+
+def _line(rt: Runtime, rec: Any) -> str:
+    try:
+        event = decode_event(rt.codec, rec.value)
+    except CodecError as exc:
+        return f"{rec.topic}/{rec.offset} UNDECODABLE: {exc}"
+    env = event.envelope
+    when = env.occurred_at.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{when} {env.event_type} {env.subject[:24]} {summarize(event)}"
+
+
+def _tail(rt: Runtime, seconds: float = TAIL_SECONDS) -> Iterator[str]:
+    """The newest TAIL_BACKLOG events, then new ones as they are recorded, for `seconds`;
+    reads from positions (no consumer group), so watching moves nobody's offsets."""
+    topics = list(EVENT_TOPICS)
+    ends = rt.log.end_offsets(topics)
+    start = {tp: max(0, end - TAIL_BACKLOG) for tp, end in ends.items()}
+    backlog = sorted(rt.log.read(topics, start), key=lambda r: r.timestamp_ms)[-TAIL_BACKLOG:]
+    positions = dict(ends)
+    for rec in backlog:
+        yield f"data: {_line(rt, rec)}\n\n"
+    yield ": caught up\n\n"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        new = list(rt.log.read(topics, positions))
+        for rec in new:
+            positions[rec.tp] = rec.offset + 1
+            yield f"data: {_line(rt, rec)}\n\n"
+        if not new:
+            yield ": idle\n\n"  # a comment: keeps proxies from closing the stream
+            time.sleep(0.5)
