@@ -9,6 +9,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from keel.audit import view_queries as vq
 from keel.report.content import quarantine_reasons
@@ -25,7 +26,7 @@ KIND_COLOURS = {
     "feature_stats": "#66bb6a",
     "model": "#6a1b9a",
     "eval_report": "#ef6c00",
-    "manifest": "#00838f",
+    "deployment_manifest": "#00838f",
 }
 
 
@@ -75,7 +76,7 @@ def lane(
     docs = [d for d in views.get_many([f"deployment:{m.split('@')[0]}" for m in members]) if d]
     docs.sort(key=lambda d: (d["since"], d["event_id"]))
     bars = []
-    for doc, nxt in zip(docs, [*docs[1:], None], strict=True):
+    for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
         bars.append(
             {
                 **doc,
@@ -243,7 +244,7 @@ def search(
                 {
                     "label": f"deployment of {dep['model_id'][:12]} to {dep['env']} "
                     f"at {dep['since'][:19]}",
-                    "href": f"why/{dep['family']}/{dep['env']}?at={dep['since']}",
+                    "href": f"why/{dep['family']}/{dep['env']}?at={quote(dep['since'])}",
                 }
             )
         dec = views.get(f"decision:{low}")
@@ -266,7 +267,7 @@ def search(
                 hits.append({"label": f"{f}/{env}: why it serves now", "href": f"why/{f}/{env}"})
     if re.match(r"^\d{4}-\d{2}-\d{2}", q):
         for f in families:
-            hits.append({"label": f"{f} at {q}", "href": f"timeline/{f}?at={q}"})
+            hits.append({"label": f"{f} at {q}", "href": f"timeline/{f}?at={quote(q)}"})
     return hits
 
 
@@ -348,7 +349,7 @@ def svg_timeline(data: dict[str, Any]) -> dict[str, Any]:
                     "kind": b["kind"],
                     "backdated": b["backdated"],
                     "label": b["model_id"][:8] if x1 - x0 > 60 else "",
-                    "href": f"why/{family}/{ln['env']}?at={b['since']}",
+                    "href": f"why/{family}/{ln['env']}?at={quote(b['since'])}",
                     "title": f"{b['model_id'][:12]} in {ln['env']} from {b['since'][:19]}"
                     f" ({b['kind']}{', backdated' if b['backdated'] else ''}) by {b['actor']}",
                     "env": ln["env"],

@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -175,7 +176,8 @@ def mount(
         depth = max(1, min(MAX_DEPTH, depth))
         try:
             aid = client.resolve(artifact)
-            nodes = client.lineage(aid, "both", depth)
+            root = SimpleNamespace(id=aid, kind=rt.artifacts.info(aid).kind, depth=0, via=None)
+            nodes = [root, *(n for n in client.lineage(aid, "both", depth) if n.id != aid)]
         except KeelError as exc:
             return fail(str(exc), 404)
         return page("lineage.html.j2", g=pages.lineage_graph(nodes, aid), depth=depth)
