@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     bench_codec,
+    bench_console,
     bench_faust,
     bench_flat_cost,
     bench_hashing,
@@ -34,6 +35,7 @@ def main() -> None:
         (bench_faust, []),
         (bench_flat_cost, []),
         (bench_openlineage, ["--events", "100000"]),
+        (bench_console, []),
     ):
         mod.main(args)
 
