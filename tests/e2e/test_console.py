@@ -6,6 +6,7 @@ of every page go to test-output/console/."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -211,6 +212,65 @@ def test_trail_health_and_the_live_tail(served: dict[str, Any]) -> None:
         assert w.errors == []
     finally:
         w.close()
+
+
+@pytest.mark.integration
+def test_the_console_on_kafka_and_redis(
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str
+) -> None:
+    """The same pages on the distributed backend: the audit service answers from its replica
+    of the views and tails the broker."""
+    from keel.log.kafka import new_prefix
+
+    prefix = new_prefix()
+    views = redis_url.rsplit("/", 1)[0] + "/4?namespace=" + prefix.replace(".", ":")
+    bus = f"kafka://{kafka_bootstrap}?prefix={prefix}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    out = subprocess.run(
+        [KEEL, "demo", "--json", "--workdir", str(tmp_path / "k"), "--bus", bus, "--views", views],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    demo = json.loads(out.stdout)
+    env.update(
+        KEEL_BUS=bus,
+        KEEL_VIEWS=views,
+        KEEL_HOME=demo["home"],
+        KEEL_PROJECT=demo["project"],
+        KEEL_KEYS_DIR=demo["keys_dir"],
+        KEEL_API_TOKEN=TOKEN,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [KEEL, "service", "run", "audit", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url, proc)
+        with chromium() as browser:
+            s = {"demo": demo, "url": url, "browser": browser}
+            w = logged_in(s)
+            w.page.goto(f"{url}/console/timeline/{FAMILY}?at=2025-07-01T00:00:00Z")
+            assert w.page.inner_text("#served-at tr[data-env=prod] a.model") == july(s)
+            assert w.page.locator("a.bar").count() == 10
+            w.page.goto(f"{url}/console/why/{FAMILY}/prod?at=2025-07-01T00:00:00Z")
+            assert "beats_incumbent" in w.page.inner_text("#gates")
+            w.page.goto(f"{url}/console/health")
+            w.page.wait_for_selector(".tail-line")
+            assert "ModelDeployed" in w.page.inner_text("#counts")
+            w.shot("kafka-health")
+            assert w.errors == []
+            w.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_screenshots_are_written() -> None:
