@@ -187,8 +187,9 @@ def test_trail_health_and_the_live_tail(served: dict[str, Any]) -> None:
         w.page.goto(f"{served['url']}/console/health")
         assert "ModelDeployed" in w.page.inner_text("#counts")
         assert "at " in w.page.inner_text("#checkpoint")
-        w.page.wait_for_selector(".tail-line")
+        w.page.wait_for_selector("#tail-status:has-text('caught up')")
         before = w.page.locator(".tail-line").count()
+        assert before > 0  # the newest events first
         # a new event while the page watches: an ingest of ten records
         rows = monthly_batches()[1][5][:10]
         path = write_csv(served["work"] / "late.csv", rows)

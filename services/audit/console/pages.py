@@ -59,44 +59,12 @@ def lane(
     end: datetime,
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """The deployments of `env` that served during [start, end) as known at `as_of`: the one
-    current at `start` and those that began inside, at most BARS."""
-    index = f"serving:{family}:{env}"
-    cutoff = float("inf") if as_of is None else ms(as_of)
-
-    def known(member: str) -> bool:
-        _, sep, recorded = member.partition("@")
-        return not sep or float(recorded) <= cutoff
-
-    before = [
-        m for m, _ in views.index_range(index, high=ms(start), limit=16, reverse=True) if known(m)
-    ][:1]
-    inside = views.index_range(index, low=ms(start), high=ms(end), limit=BARS + 1)
-    members = before + [m for m, _ in inside[:BARS] if known(m) and m not in before]
-    docs = [d for d in views.get_many([f"deployment:{m.split('@')[0]}" for m in members]) if d]
-    docs.sort(key=lambda d: (d["since"], d["event_id"]))
-    bars = []
-    for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
-        bars.append(
-            {
-                **doc,
-                "until": nxt["since"] if nxt else None,
-                "colour": colour(doc["model_id"]),
-                "backdated": bool(doc.get("backdated")),
-            }
-        )
-    return {"env": env, "bars": bars, "truncated": len(inside) > BARS}
-
-
-def marks(
-    views: ViewStore, family: str, start: datetime, end: datetime, as_of: datetime | None = None
-) -> tuple[list[dict[str, Any]], bool]:
-    """Registry decisions in the window (promoted, rejected, pending, reviews), at most MARKS."""
-    hits = views.index_range(f"registry:{family}", low=ms(start), high=ms(end), limit=MARKS + 1)
-    docs = [d for d in views.get_many([f"decision:{m}" for m, _ in hits[:MARKS]]) if d]
-    if as_of is not None:
-        docs = [d for d in docs if d.get("recorded_ms", 0) <= ms(as_of)]
-    return docs, len(hits) > MARKS
+    """The bars of one environment: its deployments during the window, at most BARS."""
+    docs, more = vq.deployments_during(views, family, env, start, end, as_of, BARS)
+    bars = [
+        {**d, "colour": colour(d["model_id"]), "backdated": bool(d.get("backdated"))} for d in docs
+    ]
+    return {"env": env, "bars": bars, "truncated": more}
 
 
 def timeline(
@@ -109,7 +77,7 @@ def timeline(
     as_of: datetime | None,
 ) -> dict[str, Any]:
     lanes = [lane(views, family, env, start, end, as_of) for env in envs]
-    decided, more = marks(views, family, start, end, as_of)
+    decided, more = vq.decisions_during(views, family, start, end, as_of, MARKS)
     cursor = (
         {env: vq.serving_at(views, family, env, at, as_of)["serving"] for env in envs}
         if at is not None

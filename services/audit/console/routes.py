@@ -255,7 +255,7 @@ def _tail(rt: Runtime, seconds: float = TAIL_SECONDS) -> Iterator[str]:
     positions = dict(ends)
     for rec in backlog:
         yield f"data: {_line(rt, rec)}\n\n"
-    yield ": caught up\n\n"
+    yield "event: status\ndata: caught up: new events appear below as they are recorded\n\n"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         new = list(rt.log.read(topics, positions))

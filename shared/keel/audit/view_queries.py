@@ -68,6 +68,61 @@ def serving_at(
     return {**base, "serving": {**(doc or {}), "until": until}}
 
 
+def deployments_during(
+    views: ViewStore,
+    family: str,
+    env: str,
+    start: datetime,
+    end: datetime,
+    as_of: datetime | None = None,
+    limit: int = 300,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The deployments of `env` that served during [start, end) as known at `as_of`, oldest
+    first, each with `until` (the next one's business time; None while it serves): the one
+    current at `start` and up to `limit` that began inside. Three index reads and one
+    multi-get, whatever the history; True when more began inside than `limit`."""
+    index = f"serving:{family}:{env}"
+    cutoff = float("inf") if as_of is None else _ms(as_of)
+
+    def known(member: str) -> bool:
+        _, sep, recorded = member.partition("@")
+        return not sep or float(recorded) <= cutoff
+
+    before = [
+        m for m, _ in views.index_range(index, high=_ms(start), limit=16, reverse=True) if known(m)
+    ][:1]
+    inside = views.index_range(index, low=_ms(start), high=_ms(end), limit=limit + 1)
+    after = [m for m, s in views.index_range(index, low=_ms(end), limit=16) if s >= _ms(end)]
+    members = before + [m for m, _ in inside[:limit] if known(m) and m not in before]
+    members += [m for m in after if known(m) and m not in members][:1]
+    docs = [d for d in views.get_many([_doc_key(m) for m in members]) if d]
+    docs.sort(key=lambda d: (d["since"], d["event_id"]))
+    out = []
+    for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
+        if datetime.fromisoformat(doc["since"]) >= end:
+            break  # the one after the period: it only ends the last one
+        out.append({**doc, "until": nxt["since"] if nxt else None})
+    return out, len(inside) > limit
+
+
+def decisions_during(
+    views: ViewStore,
+    family: str,
+    start: datetime,
+    end: datetime,
+    as_of: datetime | None = None,
+    limit: int = 500,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Registry decisions with a business time in [start, end) (as known at `as_of`), oldest
+    first, at most `limit`; True when there were more."""
+    hits = views.index_range(f"registry:{family}", low=_ms(start), high=_ms(end), limit=limit + 1)
+    docs = [d for d in views.get_many([f"decision:{m}" for m, _ in hits[:limit]]) if d]
+    docs = [d for d in docs if datetime.fromisoformat(d["at"]) < end]
+    if as_of is not None:
+        docs = [d for d in docs if _recorded(d, "at") <= _ms(as_of)]
+    return docs, len(hits) > limit
+
+
 def _doc_key(member: str) -> str:
     return f"deployment:{member.split('@', 1)[0]}" if member else "-"
 

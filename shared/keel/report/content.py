@@ -20,6 +20,7 @@ from keel.views.port import ViewStore
 ReadBytes = Callable[[str], bytes]
 RECONCILIATION = ("SchemaReconciled", "SchemaReconciliationFailed")
 TOP_REASONS = 5
+ROWS = 5000  # deployments per environment, and decisions, one pack lists; beyond it says so
 
 
 def _in(at: str, start: datetime, end: datetime) -> bool:
@@ -27,47 +28,46 @@ def _in(at: str, start: datetime, end: datetime) -> bool:
     return start <= when < end
 
 
-def timeline(read: ReadModel, family: str, env: str, start: datetime, end: datetime) -> list[Any]:
-    """The serving intervals of `env` that overlap [start, end), each clipped to the period's
-    view of it but naming its real bounds."""
-    out = []
-    for iv in read.intervals(family, env):
-        if iv.start >= end or (iv.end is not None and iv.end <= start):
-            continue
-        dep = read.views.get(f"deployment:{iv.deployment_event_id}") or {}
-        out.append(
-            {
-                "model_id": iv.model_id,
-                "since": iv.start.isoformat(),
-                "until": iv.end.isoformat() if iv.end else None,
-                "kind": iv.kind,
-                "reason": dep.get("reason"),
-                "actor": dep.get("actor"),
-                "event_id": iv.deployment_event_id,
-                "promotion_event_id": iv.promotion_event_id,
-                "eval_report_id": iv.eval_report_id,
-                "backdated": bool(dep.get("backdated")),
-            }
-        )
-    return out
+def timeline(
+    views: ViewStore, family: str, env: str, start: datetime, end: datetime
+) -> tuple[list[dict[str, Any]], bool]:
+    """The serving intervals of `env` that overlap [start, end), with their real bounds."""
+    docs, more = vq.deployments_during(views, family, env, start, end, limit=ROWS)
+    rows = [
+        {
+            "model_id": d["model_id"],
+            "since": d["since"],
+            "until": d["until"],
+            "kind": d.get("kind", "promotion"),
+            "reason": d.get("reason"),
+            "actor": d.get("actor"),
+            "event_id": d["event_id"],
+            "promotion_event_id": d.get("promotion_event_id"),
+            "eval_report_id": d.get("eval_report_id"),
+            "backdated": bool(d.get("backdated")),
+        }
+        for d in docs
+    ]
+    return rows, more
 
 
 def decisions(
-    read: ReadModel, family: str, envs: Sequence[str], start: datetime, end: datetime
-) -> list[dict[str, Any]]:
+    views: ViewStore, family: str, envs: Sequence[str], start: datetime, end: datetime
+) -> tuple[list[dict[str, Any]], bool]:
     """Every registry decision of the period in `envs` (promoted, rejected, pending, approved,
     declined), oldest first, with the eval dataset its evaluation used."""
+    found, more = vq.decisions_during(views, family, start, end, limit=ROWS)
     out = []
-    for d in read.decisions(family):
-        if d["env"] not in envs or not _in(d["at"], start, end):
+    for d in found:
+        if d["env"] not in envs:
             continue
-        model = read.views.get(f"model:{d['model_id']}") or {}
+        model = views.get(f"model:{d['model_id']}") or {}
         ev: dict[str, Any] = next(
             (e for e in model.get("evaluations", []) if e["eval_report_id"] == d["eval_report_id"]),
             {},
         )
         out.append({**d, "eval_dataset_id": ev.get("eval_dataset_id")})
-    return out
+    return out, more
 
 
 def quarantine_reasons(read_bytes: ReadBytes, batch_id: str | None) -> list[dict[str, Any]]:
@@ -183,8 +183,11 @@ def gather(
             hint="give --from earlier than --to",
         )
     read = ReadModel(views)
-    lanes = {env: timeline(read, family, env, start, end) for env in envs}
-    decided = decisions(read, family, envs, start, end)
+    timelines = {env: timeline(views, family, env, start, end) for env in envs}
+    lanes = {env: rows for env, (rows, _) in timelines.items()}
+    decided, more_decisions = decisions(views, family, envs, start, end)
+    truncated = [f"deployments in {env}" for env, (_, more) in timelines.items() if more]
+    truncated += ["registry decisions"] if more_decisions else []
     ingested, contracts = datasets(read, read_bytes, family, start, end)
     eval_ids = sorted({d["eval_dataset_id"] for d in decided if d.get("eval_dataset_id")})
     return {
@@ -209,6 +212,7 @@ def gather(
         "reconciliations": reconciliations(reconciled, start, end),
         "diffs": model_diffs(views, read_bytes, lanes),
         "metrics": metric_series(decided),
+        "truncated": [f"{what}: only the first {ROWS} are listed" for what in truncated],
     }
 
 
