@@ -13,19 +13,25 @@ from typing import Any
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
-def demo_home(workdir: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """(the demo's JSON document, an env for `keel` on its home); no KEEL_* leaks in."""
+def demo_home(
+    workdir: Path, bus: str | None = None, views: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the demo's JSON document, an env for `keel` on its home); no KEEL_* leaks in. With
+    `bus` and `views` (kafka://..., redis://...) the demo runs on them and the env says so."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    backends = ["--bus", bus, "--views", views] if bus and views else []
     out = subprocess.run(
-        [KEEL, "demo", "--json", "--workdir", str(workdir)],
+        [KEEL, "demo", "--json", "--workdir", str(workdir), *backends],
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
-        check=True,
+        timeout=900,
     )
+    assert out.returncode == 0, out.stderr
     demo: dict[str, Any] = json.loads(out.stdout)
     env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
+    if bus and views:
+        env.update(KEEL_BUS=bus, KEEL_VIEWS=views)
     return demo, env
 
 

@@ -283,7 +283,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
         # the console's login form posts a form; every other body is JSON
         media_types=("application/json", "application/x-www-form-urlencoded"),
         cookie=console.COOKIE,
-        public=(console.BASE + "login",),
+        public=(console.BASE + "login", "/favicon.ico"),
         login=console.BASE + "login",
     )
     return app

@@ -6,12 +6,12 @@ of every page go to test-output/console/."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,13 @@ TOKEN = "console-t0k"
 FAMILY = "breast_cancer"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    work = tmp_path_factory.mktemp("console")
-    demo, env = demo_home(work / "demo")
-    env["KEEL_API_TOKEN"] = TOKEN
+@contextmanager
+def audit_service(env: dict[str, str]) -> Iterator[str]:
+    """`keel service run audit` on `env` with the token; yields its URL."""
     port = free_port()
     proc = subprocess.Popen(
         [KEEL, "service", "run", "audit", "--port", str(port)],
-        env=env,
+        env={**env, "KEEL_API_TOKEN": TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -45,11 +43,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_up(url, proc)
-        with chromium() as browser:
-            yield {"demo": demo, "env": env, "url": url, "browser": browser, "work": work}
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("console")
+    demo, env = demo_home(work / "demo")
+    with audit_service(env) as url, chromium() as browser:
+        yield {"demo": demo, "env": env, "url": url, "browser": browser, "work": work}
 
 
 def logged_in(s: dict[str, Any]) -> Watched:
@@ -225,53 +230,21 @@ def test_the_console_on_kafka_and_redis(
 
     prefix = new_prefix()
     views = redis_url.rsplit("/", 1)[0] + "/4?namespace=" + prefix.replace(".", ":")
-    bus = f"kafka://{kafka_bootstrap}?prefix={prefix}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    out = subprocess.run(
-        [KEEL, "demo", "--json", "--workdir", str(tmp_path / "k"), "--bus", bus, "--views", views],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stderr
-    demo = json.loads(out.stdout)
-    env.update(
-        KEEL_BUS=bus,
-        KEEL_VIEWS=views,
-        KEEL_HOME=demo["home"],
-        KEEL_PROJECT=demo["project"],
-        KEEL_KEYS_DIR=demo["keys_dir"],
-        KEEL_API_TOKEN=TOKEN,
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [KEEL, "service", "run", "audit", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_up(url, proc)
-        with chromium() as browser:
-            s = {"demo": demo, "url": url, "browser": browser}
-            w = logged_in(s)
-            w.page.goto(f"{url}/console/timeline/{FAMILY}?at=2025-07-01T00:00:00Z")
-            assert w.page.inner_text("#served-at tr[data-env=prod] a.model") == july(s)
-            assert w.page.locator("a.bar").count() == 10
-            w.page.goto(f"{url}/console/why/{FAMILY}/prod?at=2025-07-01T00:00:00Z")
-            assert "beats_incumbent" in w.page.inner_text("#gates")
-            w.page.goto(f"{url}/console/health")
-            w.page.wait_for_selector(".tail-line")
-            assert "ModelDeployed" in w.page.inner_text("#counts")
-            w.shot("kafka-health")
-            assert w.errors == []
-            w.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    demo, env = demo_home(tmp_path / "k", f"kafka://{kafka_bootstrap}?prefix={prefix}", views)
+    with audit_service(env) as url, chromium() as browser:
+        s = {"demo": demo, "url": url, "browser": browser}
+        w = logged_in(s)
+        w.page.goto(f"{url}/console/timeline/{FAMILY}?at=2025-07-01T00:00:00Z")
+        assert w.page.inner_text("#served-at tr[data-env=prod] a.model") == july(s)
+        assert w.page.locator("a.bar").count() == 10
+        w.page.goto(f"{url}/console/why/{FAMILY}/prod?at=2025-07-01T00:00:00Z")
+        assert "beats_incumbent" in w.page.inner_text("#gates")
+        w.page.goto(f"{url}/console/health")
+        w.page.wait_for_selector(".tail-line")
+        assert "ModelDeployed" in w.page.inner_text("#counts")
+        w.shot("kafka-health")
+        assert w.errors == []
+        w.close()
 
 
 def test_screenshots_are_written() -> None:

@@ -215,23 +215,7 @@ def test_approval_flow_on_kafka_and_redis(
     ns = f"people{os.getpid()}{new_prefix()}:"
     bus = f"kafka://{kafka_bootstrap}?prefix={new_prefix()}"
     views = f"{redis_url}?namespace={ns}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    out = subprocess.run(
-        [KEEL, "demo", "--json", "--workdir", str(tmp_path / "wd"), "--bus", bus, "--views", views],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stderr
-    demo = json.loads(out.stdout)
-    env.update(
-        KEEL_HOME=demo["home"],
-        KEEL_PROJECT=demo["project"],
-        KEEL_KEYS_DIR=demo["keys_dir"],
-        KEEL_BUS=bus,
-        KEEL_VIEWS=views,
-    )
+    _, env = demo_home(tmp_path / "wd", bus, views)
     approval_flow(with_approvals(env))
 
 

@@ -85,6 +85,10 @@ def mount(
         except KeelError:
             return []
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # browsers ask on every JSON page; nothing to show
+
     @app.get("/console", include_in_schema=False)
     def console_root() -> Response:
         return RedirectResponse(BASE, status_code=307)

@@ -8,6 +8,7 @@ stored, so a leaf cannot be moved to another position or topic without changing 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,20 @@ def leaf(rec: LogRecord) -> bytes:
 
 def position(rec: LogRecord) -> str:
     return f"{rec.topic}/{rec.partition}/{rec.offset}"
+
+
+def proof_fields(rec: LogRecord, index: int, size: int, path: list[bytes]) -> dict[str, Any]:
+    """An inclusion proof as a third party reads it (`keel audit prove`, review packs): the
+    leaf's bytes, where it sits and the audit path, up to the root of a tree of `size`."""
+    return {
+        "position": position(rec),
+        "leaf_index": index,
+        "tree_size": size,
+        "leaf_data": base64.b64encode(
+            leaf_data(rec.topic, rec.partition, rec.offset, rec.value)
+        ).decode(),
+        "inclusion_path": [h.hex() for h in path],
+    }
 
 
 def rejection(rec: LogRecord, event: Any, verdict: Verdict) -> list[Update]:

@@ -195,13 +195,7 @@ def prove(
     signer = keys.get(note.signatures[0][0])
     doc = {
         "event_id": event_id,
-        "position": tr.position(rec),
-        "leaf_index": index,
-        "tree_size": note.size,
-        "leaf_data": base64.b64encode(
-            tr.leaf_data(rec.topic, rec.partition, rec.offset, rec.value)
-        ).decode(),
-        "inclusion_path": [h.hex() for h in path],
+        **tr.proof_fields(rec, index, note.size, path),
         "root": note.root.hex(),
         "checkpoint": note_text,
         "audit_public_key": {

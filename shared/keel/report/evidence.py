@@ -68,14 +68,8 @@ def proofs(
                 {
                     "event_id": event_id,
                     "what": what,
-                    "position": tr.position(rec),
                     "tree": tr.tp_key(tp),
-                    "leaf_index": index,
-                    "tree_size": note.size,
-                    "leaf_data": base64.b64encode(
-                        tr.leaf_data(rec.topic, rec.partition, rec.offset, rec.value)
-                    ).decode(),
-                    "inclusion_path": [h.hex() for h in path],
+                    **tr.proof_fields(rec, index, note.size, path),
                     "problem": None if ok else "the path does not lead to the checkpoint's root",
                 }
             )
