@@ -128,24 +128,33 @@ def why(
     return out
 
 
+LINEAGE_ROWS = 40  # artifacts stacked per column; a depth with more gets more columns
+COL_W, ROW_H = 230, 34
+
+
 def lineage_graph(nodes: list[Any], root: str) -> dict[str, Any]:
     """Columns by depth (ancestors left, descendants right), edges parent -> child, laid out
-    for an SVG: x by depth, y by order within the column."""
+    for an SVG. A depth with more than LINEAGE_ROWS artifacts wraps into several columns, so a
+    few hundred artifacts stay a screen or two high instead of one column metres long."""
     columns: dict[int, list[Any]] = {}
-    for n in nodes:
-        columns.setdefault(n.depth, []).append(n)
-    depths = sorted(columns)
+    seen: set[str] = set()
+    for n in nodes:  # an artifact reached twice is drawn once, where it was reached first
+        if n.id not in seen:
+            seen.add(n.id)
+            columns.setdefault(n.depth, []).append(n)
     place: dict[str, tuple[float, float]] = {}
-    col_w, row_h = 230, 34
-    for ci, depth in enumerate(depths):
-        for ri, n in enumerate(sorted(columns[depth], key=lambda n: (n.kind, n.id))):
-            place.setdefault(n.id, (20 + ci * col_w, 20 + ri * row_h))
+    x = 20
+    for depth in sorted(columns):
+        ordered = sorted(columns[depth], key=lambda n: (n.kind, n.id))
+        for i, n in enumerate(ordered):
+            place[n.id] = (x + (i // LINEAGE_ROWS) * COL_W, 20 + (i % LINEAGE_ROWS) * ROW_H)
+        x += COL_W * ((len(ordered) - 1) // LINEAGE_ROWS + 1) + 30
     edges = []
     for n in nodes:
         if n.via and n.via in place and n.id in place:
             a, b = (n.via, n.id) if n.depth > 0 else (n.id, n.via)
             edges.append({"from": place[a], "to": place[b]})
-    height = 40 + row_h * max((len(c) for c in columns.values()), default=1)
+    rows = min(LINEAGE_ROWS, max((len(c) for c in columns.values()), default=1))
     return {
         "root": root,
         "nodes": [
@@ -157,12 +166,12 @@ def lineage_graph(nodes: list[Any], root: str) -> dict[str, Any]:
                 "y": place[n.id][1],
                 "colour": KIND_COLOURS.get(n.kind, "#546e7a"),
             }
-            for n in nodes
-            if n.id in place
+            for c in columns.values()
+            for n in c
         ],
         "edges": edges,
-        "width": 40 + col_w * len(depths),
-        "height": height,
+        "width": x + 20,
+        "height": 40 + ROW_H * rows,
         "kinds": sorted({n.kind for n in nodes}),
         "colours": KIND_COLOURS,
     }
