@@ -49,7 +49,14 @@ def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:
 
     from services.audit.http import create_app
 
-    uvicorn.run(create_app(rt, token), host=host, port=port, log_level="warning")
+    # an open console tail (server-sent events) must not hold a SIGTERM for minutes
+    uvicorn.run(
+        create_app(rt, token),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
 
 
 def serve_model(

@@ -12,9 +12,10 @@ SameSite=Strict cookie, which the guard accepts like the bearer header).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -235,8 +236,8 @@ def mount(
         )
 
     @app.get(BASE + "tail", include_in_schema=False)
-    def tail() -> StreamingResponse:
-        return StreamingResponse(_tail(rt), media_type="text/event-stream")
+    def tail(request: Request) -> StreamingResponse:
+        return StreamingResponse(_tail(rt, request), media_type="text/event-stream")
 
 
 def _line(rt: Runtime, rec: Any) -> str:
@@ -249,23 +250,35 @@ def _line(rt: Runtime, rec: Any) -> str:
     return f"{when} {env.event_type} {env.subject[:24]} {summarize(event)}"
 
 
-def _tail(rt: Runtime, seconds: float = TAIL_SECONDS) -> Iterator[str]:
-    """The newest TAIL_BACKLOG events, then new ones as they are recorded, for `seconds`;
-    reads from positions (no consumer group), so watching moves nobody's offsets."""
+async def _tail(rt: Runtime, request: Request, seconds: float = TAIL_SECONDS) -> AsyncIterator[str]:
+    """The newest TAIL_BACKLOG events, then new ones as they are recorded, for `seconds` or
+    until the browser goes away; reads from positions (no consumer group), so watching moves
+    nobody's offsets. Log reads run in a worker thread; the wait between them is async, so an
+    open tail never holds a thread or the server's shutdown."""
     topics = list(EVENT_TOPICS)
-    ends = rt.log.end_offsets(topics)
-    start = {tp: max(0, end - TAIL_BACKLOG) for tp, end in ends.items()}
-    backlog = sorted(rt.log.read(topics, start), key=lambda r: r.timestamp_ms)[-TAIL_BACKLOG:]
-    positions = dict(ends)
-    for rec in backlog:
-        yield f"data: {_line(rt, rec)}\n\n"
+
+    def backlog() -> tuple[dict[Any, int], list[str]]:
+        ends = rt.log.end_offsets(topics)
+        start = {tp: max(0, end - TAIL_BACKLOG) for tp, end in ends.items()}
+        recs = sorted(rt.log.read(topics, start), key=lambda r: r.timestamp_ms)
+        return dict(ends), [_line(rt, r) for r in recs[-TAIL_BACKLOG:]]
+
+    def newer(positions: dict[Any, int]) -> list[str]:
+        lines = []
+        for rec in rt.log.read(topics, positions):
+            positions[rec.tp] = rec.offset + 1
+            lines.append(_line(rt, rec))
+        return lines
+
+    positions, lines = await asyncio.to_thread(backlog)
+    for line in lines:
+        yield f"data: {line}\n\n"
     yield "event: status\ndata: caught up: new events appear below as they are recorded\n\n"
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        new = list(rt.log.read(topics, positions))
-        for rec in new:
-            positions[rec.tp] = rec.offset + 1
-            yield f"data: {_line(rt, rec)}\n\n"
-        if not new:
+    while time.monotonic() < deadline and not await request.is_disconnected():
+        lines = await asyncio.to_thread(newer, positions)
+        for line in lines:
+            yield f"data: {line}\n\n"
+        if not lines:
             yield ": idle\n\n"  # a comment: keeps proxies from closing the stream
-            time.sleep(0.5)
+            await asyncio.sleep(0.5)
