@@ -108,7 +108,7 @@ def checkpoints_tail(rt: Runtime, window: int = 8) -> g.Checkpoint | None:
     ends = rt.log.end_offsets([AUDIT_TOPIC])
     start = {tp: max(0, end - window) for tp, end in ends.items()}
     latest = None
-    for rec in rt.log.read([AUDIT_TOPIC], start):
+    for rec in rt.log.read([AUDIT_TOPIC], start, window):
         try:
             event = decode_event(rt.codec, rec.value)
         except CodecError:
