@@ -149,8 +149,20 @@ def model_diffs(
         for before, after in pairwise(lane):
             if before["model_id"] == after["model_id"]:
                 continue
-            d = vq.diff(views, before["model_id"], after["model_id"], read_json, top=3)
-            out.append({"env": env, "at": after["since"], "event_id": after["event_id"], **d})
+            where = {"env": env, "at": after["since"], "event_id": after["event_id"]}
+            try:
+                d = vq.diff(views, before["model_id"], after["model_id"], read_json, top=3)
+            except KeelError as exc:  # e.g. a model deployed with no ModelTrained in the log
+                out.append(
+                    {
+                        **where,
+                        "a": before["model_id"],
+                        "b": after["model_id"],
+                        "unavailable": str(exc),
+                    }
+                )
+                continue
+            out.append({**where, **d})
     return out
 
 
