@@ -24,10 +24,9 @@ from typing import Any
 
 import httpx
 
-from bench.bench_flat_cost import FAMILY, grow
+from bench.bench_flat_cost import FAMILY, demo_home, grow
 from bench.common import report
 from keel.client import Client
-from keel.demo.story import run_story
 from keel.settings import Settings
 
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -134,13 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     by_size: list[tuple[int, dict[str, dict[str, float]]]] = []
     with tempfile.TemporaryDirectory(prefix="keel-bench-console-") as tmp:
-        d = Path(tmp)
-        run_story(d / "demo", lambda _msg: None)
-        settings = Settings(
-            home=d / "demo" / "home",
-            project=d / "demo" / "keel.toml",
-            keys_dir=d / "demo" / "keys",
-        )
+        settings = demo_home(Path(tmp))
         have = 0
         paths = pages(settings)  # the demo's models, found before the history buries them
         for size in (int(s) for s in args.sizes.split(",")):

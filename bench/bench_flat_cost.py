@@ -78,6 +78,14 @@ def history(i: int) -> list[Any]:
     return [promoted, deployed]
 
 
+def demo_home(d: Path) -> Settings:
+    """The demo story in `d`/demo; settings that open its home (embedded backends)."""
+    run_story(d / "demo", lambda _msg: None)
+    return Settings(
+        home=d / "demo" / "home", project=d / "demo" / "keel.toml", keys_dir=d / "demo" / "keys"
+    )
+
+
 def grow(settings: Settings, have: int, want: int) -> int:
     """Append synthetic history until the log holds `want` events; fold the views to the end
     (not measured: the projector service's job)."""
@@ -148,12 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="keel-bench-flat-") as tmp:
         d = Path(tmp)
-        run_story(d / "demo", lambda _msg: None)
-        settings = Settings(
-            home=d / "demo" / "home",
-            project=d / "demo" / "keel.toml",
-            keys_dir=d / "demo" / "keys",
-        )
+        settings = demo_home(d)
         have = 0
         for tag, size in enumerate(int(s) for s in args.sizes.split(",")):
             t0 = time.perf_counter()
