@@ -50,11 +50,42 @@ def audit_service(env: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def browser() -> Iterator[Any]:
+    """One Chromium for the module: Playwright's sync API runs one event loop per thread, so a
+    second one cannot start while this is open."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("console")
     demo, env = demo_home(work / "demo")
-    with audit_service(env) as url, chromium() as browser:
+    with audit_service(env) as url:
         yield {"demo": demo, "env": env, "url": url, "browser": browser, "work": work}
+
+
+def caught_up(url: str, model: str) -> None:
+    """On Kafka the service answers from its own replica of the views, folded by a watcher
+    after it starts: wait until that replica has the whole story."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        r = httpx.get(
+            f"{url}/v1/serving/{FAMILY}/staging",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        if r.status_code == 200 and r.json()["freshness"]["lag"] == 0:
+            prod = httpx.get(
+                f"{url}/v1/serving/{FAMILY}/prod",
+                params={"at": "2025-07-01T00:00:00Z"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=30,
+            ).json()
+            if (prod.get("serving") or {}).get("model_id") == model:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"the audit service's views did not catch up with the log: {r.text[:300]}")
 
 
 def logged_in(s: dict[str, Any]) -> Watched:
@@ -222,7 +253,7 @@ def test_trail_health_and_the_live_tail(served: dict[str, Any]) -> None:
 
 @pytest.mark.integration
 def test_the_console_on_kafka_and_redis(
-    tmp_path: Path, kafka_bootstrap: str, redis_url: str
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str, browser: Any
 ) -> None:
     """The same pages on the distributed backend: the audit service answers from its replica
     of the views and tails the broker."""
@@ -231,8 +262,9 @@ def test_the_console_on_kafka_and_redis(
     prefix = new_prefix()
     views = redis_url.rsplit("/", 1)[0] + "/4?namespace=" + prefix.replace(".", ":")
     demo, env = demo_home(tmp_path / "k", f"kafka://{kafka_bootstrap}?prefix={prefix}", views)
-    with audit_service(env) as url, chromium() as browser:
+    with audit_service(env) as url:
         s = {"demo": demo, "url": url, "browser": browser}
+        caught_up(url, july(s))
         w = logged_in(s)
         w.page.goto(f"{url}/console/timeline/{FAMILY}?at=2025-07-01T00:00:00Z")
         assert w.page.inner_text("#served-at tr[data-env=prod] a.model") == july(s)
