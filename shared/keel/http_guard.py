@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable, Iterable
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 Scope = dict[str, Any]
@@ -124,8 +125,6 @@ class Guard:
             return True
         if self.cookie is None or "cookie" not in headers:
             return False
-        from http.cookies import CookieError, SimpleCookie
-
         try:
             jar = SimpleCookie(headers["cookie"])
         except CookieError:

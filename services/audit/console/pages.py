@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from keel.audit import view_queries as vq
+from keel.errors import KeelError
 from keel.report.content import quarantine_reasons
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import ViewStore
@@ -212,7 +213,7 @@ def search(
             hits.append({"label": f"{art.get('kind', 'artifact')} {aid}", "href": f"lineage/{aid}"})
             if art.get("kind") == "model":
                 hits.append({"label": f"model {aid[:12]}: where it served", "href": f"model/{aid}"})
-        except Exception as exc:  # an unknown or ambiguous prefix is a hit-less answer
+        except KeelError as exc:  # an unknown or ambiguous prefix: said, not raised
             hits.append({"label": f"no artifact: {exc}", "href": ""})
     if UUID.match(low):
         dep = views.get(f"deployment:{low}")

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from keel.audit import view_queries as vq
@@ -68,14 +68,23 @@ def mount(
     )
     env.globals.update(base=BASE, num=_num, signed=_signed)
 
+    def refreshed() -> Any:
+        return fresh()  # the views at the log's end before a page reads them
+
+    fresh_first = Depends(refreshed)  # once per request, however many uses name it
+
+    def get(path: str) -> Any:
+        return app.get(BASE + path, include_in_schema=False, dependencies=[fresh_first])
+
     def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        fresh()
-        families = client.families()
-        html = env.get_template(name).render(families=families, **ctx)
+        html = env.get_template(name).render(families=client.families(), **ctx)
         return HTMLResponse(html, status_code=status)
 
-    def fail(message: str, status: int = 422) -> HTMLResponse:
-        return page("search.html.j2", status=status, q=message, hits=[])
+    def fail(message: str, status: int = 422, hint: str = "") -> HTMLResponse:
+        return page("error.html.j2", status=status, message=message, hint=hint)
+
+    def refused(exc: KeelError, status: int = 422) -> HTMLResponse:
+        return fail(str(exc), status, exc.hint)
 
     def when(text: str | None) -> datetime | None:
         return parse_time(text)[0] if text else None
@@ -114,9 +123,8 @@ def mount(
         done.delete_cookie(COOKIE, path="/")
         return done
 
-    @app.get(BASE, include_in_schema=False)
+    @get("")
     def home() -> HTMLResponse:
-        fresh()
         overview = []
         for f in client.families():
             serving = {}
@@ -132,7 +140,7 @@ def mount(
             )
         return page("home.html.j2", overview=overview)
 
-    @app.get(BASE + "timeline/{family}", include_in_schema=False)
+    @get("timeline/{family}")
     def timeline(
         family: str,
         start: str | None = Query(None, alias="from"),
@@ -142,15 +150,15 @@ def mount(
     ) -> HTMLResponse:
         try:
             if family not in client.families():
-                return fail(f"no family {family}", 404)
+                return fail(f"no family {family}", 404, f"families: {', '.join(client.families())}")
             envs = envs_of(family)
             lo, hi = pages.default_window(store, family, envs)
             lo, hi = when(start) or lo, when(end) or hi
             if hi <= lo:
-                return fail("the window ends before it starts: give from earlier than to")
+                return fail("the window ends before it starts", hint="give from earlier than to")
             data = pages.timeline(store, family, envs, lo, hi, when(at), when(as_of))
         except KeelError as exc:
-            return fail(str(exc))
+            return refused(exc)
         return page(
             "timeline.html.j2",
             t=data,
@@ -159,24 +167,24 @@ def mount(
             marks_cap=pages.MARKS,
         )
 
-    @app.get(BASE + "why/{family}/{env_name}", include_in_schema=False)
+    @get("why/{family}/{env_name}")
     def why(family: str, env_name: str, at: str | None = None, as_of: str | None = None) -> Any:
         try:
             t = when(at) or datetime.now(UTC)
             data = pages.why(store, rt.artifacts.read_bytes, family, env_name, t, when(as_of))
         except KeelError as exc:
-            return fail(str(exc))
+            return refused(exc)
         return page("why.html.j2", w=data)
 
-    @app.get(BASE + "model/{model}", include_in_schema=False)
+    @get("model/{model}")
     def model(model: str) -> Any:
         try:
             mid = client.resolve(model)
         except KeelError as exc:
-            return fail(str(exc), 404)
+            return refused(exc, 404)
         return page("model.html.j2", m=pages.model_page(store, mid))
 
-    @app.get(BASE + "lineage/{artifact}", include_in_schema=False)
+    @get("lineage/{artifact}")
     def lineage(artifact: str, depth: int = 2) -> Any:
         depth = max(1, min(MAX_DEPTH, depth))
         try:
@@ -184,10 +192,10 @@ def mount(
             root = SimpleNamespace(id=aid, kind=rt.artifacts.info(aid).kind, depth=0, via=None)
             nodes = [root, *(n for n in client.lineage(aid, "both", depth) if n.id != aid)]
         except KeelError as exc:
-            return fail(str(exc), 404)
+            return refused(exc, 404)
         return page("lineage.html.j2", g=pages.lineage_graph(nodes, aid), depth=depth)
 
-    @app.get(BASE + "diff", include_in_schema=False)
+    @get("diff")
     def diff(a: str | None = None, b: str | None = None) -> Any:
         if not a or not b:
             return page("diff.html.j2", a=a, b=b, d=None, error=None)
@@ -197,25 +205,28 @@ def mount(
             return page("diff.html.j2", a=a, b=b, d=None, error=str(exc), status=404)
         return page("diff.html.j2", a=a, b=b, d=found, error=None)
 
-    @app.get(BASE + "event/{event_id}", include_in_schema=False)
+    @get("event/{event_id}")
     def event(event_id: str) -> Any:
         doc = store.get(f"event:{event_id}") or store.get(f"deployment:{event_id}")
         doc = doc or store.get(f"decision:{event_id}")
         if doc is None:
-            return fail(f"no event {event_id} in the views", 404)
+            return fail(
+                f"no event {event_id} in the views",
+                404,
+                "check the ID; the console keeps deployments, decisions and pipeline events",
+            )
         kind = doc.get("type") or doc.get("decision") or doc.get("kind") or "event"
         body = json.dumps(doc, indent=2, sort_keys=True, default=str)
         return page("event.html.j2", kind=kind, event_id=event_id, body=body)
 
-    @app.get(BASE + "search", include_in_schema=False)
+    @get("search")
     def search(q: str = "") -> Any:
         families = client.families()
         hits = pages.search(store, client.resolve, q, families, {f: envs_of(f) for f in families})
         return page("search.html.j2", q=q, hits=hits)
 
-    @app.get(BASE + "health", include_in_schema=False)
-    def health(verify: int = 0) -> Any:
-        freshness = fresh()
+    @get("health")
+    def health(verify: int = 0, freshness: Any = fresh_first) -> Any:
         report = client.verify().model_dump(mode="json") if verify else None
         last = checkpoints_tail(rt)
         checkpoint = (
@@ -235,7 +246,7 @@ def mount(
             freshness=freshness,
         )
 
-    @app.get(BASE + "tail", include_in_schema=False)
+    @get("tail")
     def tail(request: Request) -> StreamingResponse:
         return StreamingResponse(_tail(rt, request), media_type="text/event-stream")
 

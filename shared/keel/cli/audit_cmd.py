@@ -7,7 +7,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,13 @@ from keel.audit.projection import STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
 from keel.bootstrap import Runtime, bootstrap
-from keel.cli.common import console, err_console, handled, print_json, row, safe
+from keel.cli.common import console, err_console, handled, print_json, row, safe, user_time
 from keel.client import Client
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import LogRecord
 from keel.log.provision import SCHEMAS_TOPIC
-from keel.timeparse import parse_time
 from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
@@ -177,15 +176,6 @@ def _progress() -> RichProgress:
     )
 
 
-def _time(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    when, assumed = parse_time(text)
-    if assumed:
-        err_console.print(f"note: {text} has no zone; UTC assumed")
-    return when
-
-
 def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
     """A replay into `snap` of the events the log had recorded by `when`; forged ones left
     out."""
@@ -195,7 +185,7 @@ def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
 
 
 def _known(as_of: str | None) -> datetime | None:
-    return _time(as_of) if as_of is not None else None
+    return user_time(as_of) if as_of is not None else None
 
 
 def _doc(answer: Any) -> dict[str, Any]:
@@ -227,7 +217,7 @@ def serving(
 ) -> None:
     """The model serving ENV at a time, with its deployment, promotion and eval IDs."""
     with Client() as k:
-        doc = _doc(k.serving(k.family(family), env, _time(at), _known(as_of)))
+        doc = _doc(k.serving(k.family(family), env, user_time(at), _known(as_of)))
     if json_out:
         print_json(doc)
         return
@@ -265,7 +255,7 @@ def why(
 ) -> None:
     """Why this model serves ENV: deployment -> promotion -> eval -> model -> features/datasets."""
     with Client() as k:
-        doc = _doc(k.why(k.family(family), env, _time(at), _known(as_of)))
+        doc = _doc(k.why(k.family(family), env, user_time(at), _known(as_of)))
     if json_out:
         print_json(doc)
         return
@@ -292,7 +282,7 @@ def skew(
     from keel.toml ([families.F.skew]). Drift beyond them is recorded (DriftDetected, shown by
     `keel audit why`); exit 1 when a feature drifts."""
     with Client() as k:
-        doc = k.skew(k.family(family), env, _time(at) if at else None)
+        doc = k.skew(k.family(family), env, user_time(at) if at else None)
     if json_out:
         print_json(doc)
     else:
@@ -494,7 +484,7 @@ def replay(
 ) -> None:
     """Rebuild every view as of TIME from the log alone (exact: filtered on occurred_at), into a
     separate snapshot; the current views are untouched."""
-    when = _time(as_of)
+    when = user_time(as_of)
     with bootstrap(create=False) as rt:
         path = out or rt.settings.home / f"views-as-of-{when.strftime('%Y%m%dT%H%M%SZ')}.db"
         if path.exists():

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import typer
@@ -15,6 +16,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from keel.errors import KeelError
+from keel.timeparse import parse_time
 
 # Recorded text (actors, reasons, field names) is data: never read as markup. The few styled
 # labels Keel prints pass markup=True with every interpolated value escaped.
@@ -22,6 +24,17 @@ console = Console(markup=False, highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def user_time(text: str | None, what: str = "") -> datetime:
+    """A time given on the command line (default: now); a time without a zone is taken as UTC
+    and the user is told so."""
+    if text is None:
+        return datetime.now(UTC)
+    when, assumed = parse_time(text)
+    if assumed:
+        err_console.print(f"note: {(what + ' ') if what else ''}{text} has no zone; UTC assumed")
+    return when
 
 
 def row(table: Any, *cells: Any) -> None:

@@ -6,17 +6,9 @@ from pathlib import Path
 
 import typer
 
-from keel.cli.common import console, err_console, handled, print_json
+from keel.cli.common import console, handled, print_json, user_time
 from keel.client import Client
 from keel.errors import KeelError
-from keel.timeparse import parse_time
-
-
-def _when(text: str, what: str) -> str:
-    when, assumed = parse_time(text)
-    if assumed:
-        err_console.print(f"note: {what} {text} has no zone; UTC assumed")
-    return when.isoformat()
 
 
 def report(
@@ -47,7 +39,7 @@ def report(
         raise KeelError(
             f"--out {out}: the directory {out.parent} does not exist", hint="create it first"
         )
-    a, b = _when(start, "--from"), _when(end, "--to")
+    a, b = user_time(start, "--from").isoformat(), user_time(end, "--to").isoformat()
     with Client() as k:
         name = k.family(family)
         with console.status(f"verifying the log and building the {name} report"):
