@@ -78,7 +78,7 @@ def kafka_and_redis() -> Iterator[tuple[str, str]]:
         try:
             bootstrap = os.environ.get("KEEL_KAFKA", "").removeprefix("kafka://")
             if not bootstrap:
-                kafka = Kafka(Path(d) / "kafka", free_port(), free_port()).start()
+                kafka = Kafka(Path(d) / "kafka", free_port(), free_port(), secure=False).start()
                 bootstrap = kafka.bootstrap
             url = os.environ.get("KEEL_REDIS", "")
             if not url:

@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deploy import components
 
@@ -151,15 +152,31 @@ def _spawn(cmd: list[str], log: Path, pid_file: Path) -> int:
 
 @dataclass
 class Kafka:
-    """One single-node KRaft broker in `root` (config, data, logs)."""
+    """One single-node KRaft broker in `root` (config, data, logs).
+
+    secure (the default for tests and `make up`): clients reach `port` only over TLS with
+    SASL/SCRAM-SHA-512, KRaft's StandardAuthorizer denies what no ACL allows, and the broker's
+    own traffic (controller, inter-broker) runs over mutual TLS on ports of its own. The
+    credentials and certificates are generated into root/secrets (deploy.security) and linked
+    where clients find them. secure=False: the old open PLAINTEXT broker."""
 
     root: Path
     port: int
     controller_port: int
+    secure: bool = True
+    internal_port: int = 0
+
+    def __post_init__(self) -> None:
+        if self.secure and not self.internal_port:
+            self.internal_port = free_port()
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secrets_root(self) -> Path:
+        return self.root / "secrets"
 
     @property
     def process(self) -> Process:
@@ -187,9 +204,67 @@ class Kafka:
             # Topics are provisioned from Keel's declarative table, never by accident.
             "auto.create.topics.enable": "false",
         }
+        if self.secure:
+            props.update(self._secure_props())
         path = self.root / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        path.chmod(0o600)
         return path
+
+    def _secure_props(self) -> dict[str, str]:
+        from deploy import security
+
+        sec = security.make_secrets(self.secrets_root)
+        server = self.secrets_root / "server"
+        tls = {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(server / "server.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(sec.ca),
+            "ssl.endpoint.identification.algorithm": "https",
+        }
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{self.port},"
+            f"INTERNAL://127.0.0.1:{self.internal_port},"
+            f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port},"
+            f"INTERNAL://127.0.0.1:{self.internal_port}",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name": "INTERNAL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            # The server side of SCRAM needs no secret: it checks against KRaft's metadata.
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            # The broker's own listeners want its certificate: nobody else gets in there.
+            "listener.name.internal.ssl.client.auth": "required",
+            "listener.name.controller.ssl.client.auth": "required",
+            "ssl.principal.mapping.rules": "RULE:^CN=([^,]*).*$/$1/,DEFAULT",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{security.BROKER};User:operator",
+            **tls,
+        }
+
+    def _scram_args(self) -> list[str]:
+        from deploy import security
+
+        sec = security.make_secrets(self.secrets_root)
+        out = []
+        for p in sec.principals("kafka"):
+            out += ["--add-scram", f"SCRAM-SHA-512=[name={p},password={sec.secret('kafka', p)}]"]
+        return out
+
+    def client_config(self, principal: str = "operator") -> dict[str, object]:
+        """librdkafka settings to reach this broker as `principal` (tests, the launcher)."""
+        if not self.secure:
+            return {"bootstrap.servers": self.bootstrap}
+        from keel.secure.credentials import Secrets
+
+        return {
+            "bootstrap.servers": self.bootstrap,
+            **Secrets(self.secrets_root).librdkafka(principal),
+        }
 
     def start(self, timeout: float = 90.0) -> Kafka:
         if self.process.pid() is not None and port_open(self.port):
@@ -211,7 +286,12 @@ class Kafka:
                 _java(
                     libs,
                     "kafka.tools.StorageTool",
-                    ["format", f"--cluster-id={cluster_id}", f"--config={cfg}"],
+                    [
+                        "format",
+                        f"--cluster-id={cluster_id}",
+                        f"--config={cfg}",
+                        *(self._scram_args() if self.secure else []),
+                    ],
                     self.root / "logs",
                     "256m",
                 ),
@@ -241,7 +321,11 @@ class Kafka:
                 raise LaunchError(f"the Kafka broker exited while starting:\n{tail}")
             if port_open(self.port):
                 try:
-                    AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=5)
+                    AdminClient({**self.client_config(), "log_level": 2}).list_topics(timeout=5)
+                    if self.secure:
+                        from deploy import security
+
+                        security.register(self.secrets_root, "127.0.0.1", self.port)
                     return
                 except Exception as exc:  # not ready yet: the admin client raises KafkaException
                     last = str(exc)
@@ -252,6 +336,10 @@ class Kafka:
 
     def stop(self) -> None:
         self.process.stop()
+        if self.secure:
+            from deploy import security
+
+            security.unregister("127.0.0.1", self.port)
 
 
 def _kafka_uuid() -> str:
@@ -262,12 +350,58 @@ def _kafka_uuid() -> str:
 
 @dataclass
 class Redis:
+    """redis-server on 127.0.0.1. secure (the default): TLS only (no plaintext port), the
+    default user off, and two ACL users: `projector` writes the views, `reader` (services,
+    the audit API) may only read them (deploy.security.REDIS_ACL)."""
+
     root: Path
     port: int
+    secure: bool = True
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def secrets_root(self) -> Path:
+        return self.root / "secrets"
+
+    def _secure_args(self) -> list[str]:
+        from deploy import security
+
+        sec = security.make_secrets(self.secrets_root)
+        acl = self.root / "users.acl"
+        acl.write_text(security.redis_acl(sec))
+        acl.chmod(0o600)
+        server = self.secrets_root / "server"
+        return [
+            "--port",
+            "0",
+            "--tls-port",
+            str(self.port),
+            "--tls-cert-file",
+            str(server / "server.crt"),
+            "--tls-key-file",
+            str(server / "server.key"),
+            "--tls-ca-cert-file",
+            str(sec.ca),
+            "--tls-auth-clients",
+            "no",  # clients prove who they are with their ACL user's password
+            "--aclfile",
+            str(acl),
+        ]
+
+    def client(self, user: str = "projector") -> Any:
+        """A redis-py client of this server as `user` (tests, the launcher's check)."""
+        import redis
+
+        if not self.secure:
+            return redis.Redis.from_url(self.url)
+        from keel.secure.credentials import Secrets
+
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, **Secrets(self.secrets_root).redis(user)
+        )
 
     @property
     def process(self) -> Process:
@@ -297,11 +431,16 @@ class Redis:
             "no",
             "--protected-mode",
             "yes",
+            *(self._secure_args() if self.secure else []),
         ]
         _spawn(cmd, self.root / "redis.log", self.process.pid_file)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if port_open(self.port):
+                if self.secure:
+                    from deploy import security
+
+                    security.register(self.secrets_root, "127.0.0.1", self.port)
                 return self
             if self.process.pid() is None:
                 raise LaunchError(
@@ -313,6 +452,10 @@ class Redis:
 
     def stop(self) -> None:
         self.process.stop()
+        if self.secure:
+            from deploy import security
+
+            security.unregister("127.0.0.1", self.port)
 
 
 @dataclass
@@ -322,6 +465,12 @@ class ObjectStore:
 
     root: Path
     port: int  # the S3 port; the others are free ports chosen at start
+    secure: bool = True  # per-principal identities, write-once artifact buckets
+    buckets: tuple[str, ...] = ("keel-artifacts", "keel-test")
+
+    @property
+    def secrets_root(self) -> Path:
+        return self.root / "secrets"
 
     @property
     def endpoint(self) -> str:
@@ -363,8 +512,29 @@ class ObjectStore:
             "credentials": [{"accessKey": c["access_key"], "secretKey": c["secret_key"]}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
+        identities = [identity]
+        if self.secure:
+            from deploy import security
+
+            sec = security.make_secrets(self.secrets_root)
+            for p in sec.principals("s3"):
+                keys = sec.s3(p)
+                identities.append(
+                    {
+                        "name": p,
+                        "credentials": [
+                            {
+                                "accessKey": keys["aws_access_key_id"],
+                                "secretKey": keys["aws_secret_access_key"],
+                            }
+                        ],
+                        # what any service needs; deletes and overwrites of artifacts are
+                        # then refused by each bucket's policy and object lock
+                        "actions": ["Read", "Write", "List", "Tagging"],
+                    }
+                )
         path = self.root / "s3.json"
-        path.write_text(json.dumps({"identities": [identity]}))
+        path.write_text(json.dumps({"identities": identities}))
         path.chmod(0o600)
         return path
 
@@ -411,6 +581,8 @@ class ObjectStore:
             if port_open(self.port):
                 try:
                     self._probe()
+                    if self.secure:
+                        self._write_once_buckets()
                     return self
                 except Exception as exc:  # not ready yet: volumes register a moment later
                     last = str(exc)
@@ -418,6 +590,50 @@ class ObjectStore:
         raise LaunchError(
             f"SeaweedFS S3 on port {self.port} not ready within {timeout:.0f} s: {last}"
         )
+
+    def _admin_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        c = self.credentials()
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=c["access_key"],
+            aws_secret_access_key=c["secret_key"],
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+    def _write_once_buckets(self) -> None:
+        """Artifact buckets where no service principal can delete or overwrite what was
+        written: object lock in COMPLIANCE mode (versioning on; no version can be deleted for
+        a century; an overwrite only adds a later version, and Keel reads the first) and a
+        bucket policy refusing every delete but of the store's own outbox markers
+        (unannounced/*). Made by the admin identity; then the secrets are linked."""
+        import json
+
+        from deploy import security
+
+        s3 = self._admin_client()
+        for bucket in self.buckets:
+            try:
+                s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+            except s3.exceptions.BucketAlreadyOwnedByYou:
+                continue  # made protected at the first start; its policy forbids redoing it
+            s3.put_object_lock_configuration(
+                Bucket=bucket,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 100}},
+                },
+            )
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(security.bucket_policy(bucket)))
+        security.register(self.secrets_root, "127.0.0.1", self.port)
 
     def _probe(self) -> None:
         """Ready when a bucket can be made and an object written and read back."""
@@ -438,6 +654,10 @@ class ObjectStore:
 
     def stop(self) -> None:
         self.process.stop()
+        if self.secure:
+            from deploy import security
+
+            security.unregister("127.0.0.1", self.port)
 
 
 SERVICES = ("ingest", "feature", "train", "promote", "deploy", "projector", "audit")
@@ -498,7 +718,6 @@ def stop_services(root: Path) -> None:
 
 def check(root: Path) -> None:
     """Start every component on free ports in `root`, ask each to answer, stop them."""
-    import redis as redis_client
     from confluent_kafka.admin import AdminClient
 
     kafka = Kafka(root / "kafka", free_port(), free_port()).start()
@@ -509,7 +728,7 @@ def check(root: Path) -> None:
     try:
         topics = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10)
         print(f"kafka: broker {kafka.bootstrap} answers ({len(topics.brokers)} broker)")
-        if not redis_client.Redis.from_url(server.url).ping():
+        if not server.client().ping():
             raise LaunchError(f"redis-server on {server.url} did not answer PING")
         print(f"redis: {server.url} answers PING")
     finally:

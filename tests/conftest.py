@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,6 +14,11 @@ from keel.codec import Codec
 from keel.events import envelope
 from keel.events import generated as g
 from keel.schemas.registry import SchemaRegistry, load_registry
+
+# The test process itself acts as the stack's operator (it provisions prefixes, tampers with
+# records to test verify); events it appends still go in as their writer's principal when it
+# holds that one (keel.secure.credentials). `keel service run` processes are their service.
+os.environ.setdefault("KEEL_PRINCIPAL", "operator")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,16 @@ def docker_engine_answers() -> bool:
         return False
 
 
+def kafka_conf(bootstrap: str, principal: str = "operator") -> dict[str, object]:
+    """librdkafka settings for a raw client of the test broker as `principal` (the launcher's
+    brokers are secured: TLS + SASL/SCRAM, ACLs)."""
+    from keel.secure.credentials import secrets_for, split_address
+
+    secrets = secrets_for(*split_address(bootstrap))
+    conf: dict[str, object] = {"bootstrap.servers": bootstrap}
+    return {**conf, **secrets.librdkafka(principal)} if secrets else conf
+
+
 @contextmanager
 def kafka_server(workdir: Path) -> Iterator[str]:
     """Yields a bootstrap address host:port."""

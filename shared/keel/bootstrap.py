@@ -121,6 +121,7 @@ def to_outgoing(codec: Codec, event: Event) -> OutgoingEvent:
         timestamp_ms=int(env.occurred_at.timestamp() * 1000),
         value=encode_event(codec, event),
         event_type=event.EVENT_TYPE,
+        writer=env.producer.service,
     )
 
 

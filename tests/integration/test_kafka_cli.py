@@ -16,8 +16,10 @@ from keel.codec import Codec
 from keel.log import provision
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import SchemaRegistry, load_registry
+from keel.secure.credentials import secrets_for, split_address
 from keel.settings import Settings
 from tests.conftest import make_deployed
+from tests.infra import kafka_conf
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -75,7 +77,7 @@ def test_topics_apply_is_idempotent_and_check_reports_drift(
     assert runner.invoke(app, ["topics", "check"]).exit_code == 0
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient(kafka_conf(kafka_bootstrap))
     shortened = ConfigEntry("retention.ms", "86400000", incremental_operation=AlterConfigOpType.SET)
     res = ConfigResource("topic", kafka_env + "registry", incremental_configs=[shortened])
     for fut in admin.incremental_alter_configs([res]).values():  # someone cut history to a day
@@ -90,7 +92,10 @@ def test_topics_apply_is_idempotent_and_check_reports_drift(
         "actual": "86400000",
     } in found
     assert runner.invoke(app, ["topics", "apply"]).exit_code == 0
-    assert provision.check(kafka_bootstrap, kafka_env) == []
+    assert (
+        provision.check(kafka_bootstrap, kafka_env, secrets_for(*split_address(kafka_bootstrap)))
+        == []
+    )
 
 
 def test_unknown_fingerprints_resolve_from_the_schemas_topic(

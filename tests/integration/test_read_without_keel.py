@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from keel.demo.story import monthly_batches, prepare_workdir, write_csv
 from keel.log.kafka import new_prefix
+from tests.infra import kafka_conf
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -30,7 +31,7 @@ def read_all(bootstrap: str, topics: list[str]) -> list[Any]:
     three seconds (bounded at two minutes)."""
     c = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka_conf(bootstrap, "audit"),
             "group.id": "reader-without-keel",
             "isolation.level": "read_committed",  # Keel writes in transactions
             "enable.auto.commit": False,

@@ -39,6 +39,7 @@ from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.redis import RedisViewStore
 from tests import attacks
 from tests.faults.test_projector_kill import events
+from tests.infra import kafka_conf
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -119,7 +120,7 @@ def rewrite(kafka: str, src: KafkaEventLog, edits: dict[str, Edit]) -> str:
     prefix = new_prefix()
     KafkaEventLog(kafka, prefix=prefix).close()  # creates the topics, same partitions
     producer = Producer(
-        {"bootstrap.servers": kafka, "transactional.id": f"rewrite-{prefix}", "acks": "all"}
+        {**kafka_conf(kafka), "transactional.id": f"rewrite-{prefix}", "acks": "all"}
     )
     producer.init_transactions(30)
     for topic in [*EVENT_TOPICS, AUDIT_TOPIC]:
@@ -233,7 +234,7 @@ def test_records_deleted_by_the_admin_api(
     log = KafkaEventLog(kafka_bootstrap, prefix=copy, provision_topics=False)
     first = next(r for r in log.read(["artifacts"]))
     log.close()
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin = AdminClient(kafka_conf(kafka_bootstrap))
     futures = admin.delete_records(
         [TopicPartition(copy + "artifacts", first.partition, first.offset + 1)]
     )
@@ -277,7 +278,7 @@ def test_views_rewritten_in_redis_and_garbage_in_a_topic(
     doc = json.loads(r.get(key))
     doc["model_id"] = "0" * 64
     r.set(key, json.dumps(doc))
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    producer = Producer(kafka_conf(kafka_bootstrap))
     producer.produce(copy + "registry", b"\x00\x01garbage", b"x")
     producer.flush(30)
     code, doc = verify(env)

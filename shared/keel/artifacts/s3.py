@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import threading
 from collections import deque
@@ -68,9 +69,11 @@ class S3ArtifactStore(Puts):
         self.bucket, prefix = parse_url(url)
         self.prefix = f"{prefix}/" if prefix else ""
         # A session of its own: credentials are read from the environment now, not cached from
-        # the first client this process made (boto3's default session would).
+        # the first client this process made (boto3's default session would). On a secured
+        # stack this process's principal has credentials of its own (keel.secure.credentials).
         self.s3 = client or boto3.session.Session().client(
             "s3",
+            **_principal_keys(),
             config=Config(
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 5, "mode": "standard"},
@@ -80,6 +83,7 @@ class S3ArtifactStore(Puts):
             ),
         )
         self._meta: dict[str, dict[str, Any]] = {}  # artifacts are immutable: safe to cache
+        self._first_versions: dict[str, str] = {}
         self._lock = threading.Lock()
         if create_bucket:
             self._ensure_bucket()
@@ -245,7 +249,7 @@ class S3ArtifactStore(Puts):
 
         info = self.info(ref)
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key_of(info.id))["Body"]
+            body = self._get_object(self.key_of(info.id))["Body"]
         except ClientError as exc:
             if _status(exc) == 404:
                 raise ArtifactMissing(info.id, f"object {self.key_of(info.id)}") from None
@@ -314,6 +318,31 @@ class S3ArtifactStore(Puts):
             self._meta.clear()
 
     # -- S3 helpers ------------------------------------------------------------------------
+    def _get_object(self, key: str) -> Any:
+        """The object's first version. Keel writes each key once (If-None-Match); in a bucket
+        with versioning and object lock (the launcher's), anyone overwriting a key only adds
+        a later version, and Keel keeps reading the bytes that were recorded."""
+        version = self._first_versions.get(key)
+        if version is None:
+            version = self._first_version(key)
+            if version:
+                with self._lock:
+                    self._first_versions[key] = version
+        extra = {"VersionId": version} if version else {}
+        return self.s3.get_object(Bucket=self.bucket, Key=key, **extra)
+
+    def _first_version(self, key: str) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            listed = self.s3.list_object_versions(Bucket=self.bucket, Prefix=key, MaxKeys=1000)
+        except ClientError:
+            return ""  # no versions to ask for (or not allowed to): the plain object
+        # newest first (S3's order): the last one with this exact key is the first written
+        versions = [v for v in listed.get("Versions", []) if v["Key"] == key]
+        vid = str(versions[-1].get("VersionId") or "") if versions else ""
+        return "" if vid == "null" or len(versions) < 2 else vid
+
     def _keys(self, prefix: str) -> Iterator[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         for page in pages:
@@ -324,7 +353,7 @@ class S3ArtifactStore(Puts):
         from botocore.exceptions import ClientError
 
         try:
-            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            data: bytes = self._get_object(key)["Body"].read()
         except ClientError as exc:
             if _status(exc) == 404:
                 return None
@@ -346,7 +375,7 @@ class S3ArtifactStore(Puts):
         from botocore.exceptions import ClientError
 
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.key_of(aid))["Body"]
+            body = self._get_object(self.key_of(aid))["Body"]
         except ClientError as exc:
             if _status(exc) == 404:
                 return None
@@ -355,6 +384,23 @@ class S3ArtifactStore(Puts):
         for chunk in body.iter_chunks(CHUNK):
             h.update(chunk)
         return h.hexdigest()
+
+
+def _principal_keys() -> dict[str, str]:
+    """This process principal's keys for the object store at AWS_ENDPOINT_URL, when the
+    stack's secrets hold them; else nothing (boto3 reads AWS_ACCESS_KEY_ID & co)."""
+    from urllib.parse import urlparse
+
+    from keel.secure.credentials import process_principal, secrets_for
+
+    endpoint = urlparse(os.environ.get("AWS_ENDPOINT_URL", ""))
+    if not endpoint.hostname:
+        return {}
+    secrets = secrets_for(endpoint.hostname, endpoint.port or 443)
+    principal = process_principal()
+    if secrets is None or not secrets.has("s3", principal):
+        return {}
+    return secrets.s3(principal)
 
 
 def _status(exc: Any) -> int:

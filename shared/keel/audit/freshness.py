@@ -58,6 +58,10 @@ def lag(ends: Ends, reached: Ends) -> int:
     return sum(max(0, end - reached.get(tp, 0)) for tp, end in ends.items())
 
 
+# Seconds a reader of views it may not write waits for the projector service to catch up.
+PROJECTOR_WAIT = 10.0
+
+
 class FreshViews:
     def __init__(
         self,
@@ -91,6 +95,19 @@ class FreshViews:
         """The ends the last fold read to."""
         return dict(self._folded or {})
 
+    def _await_projector(self, ends: Ends) -> None:
+        """Views this process may only read (a secured Redis, reader user): the projector
+        service folds them; wait a bounded while for it to reach `ends`, then answer with
+        what it reached (check() reports the lag, so a stale answer is never silent)."""
+        deadline = time.monotonic() + PROJECTOR_WAIT
+        while True:
+            reached = dict(self.views.tracking(self.name))
+            if lag(ends, reached) == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self._folded = {tp: min(o, ends.get(tp, o)) for tp, o in reached.items()}
+        self._positions = {f"{t}/{p}": o for (t, p), o in sorted(reached.items())}
+
     def _refresh(self) -> None:
         probe = getattr(self.log, "last_offset", None)  # a cheaper "did anything change?"
         if probe is not None:
@@ -102,6 +119,9 @@ class FreshViews:
         ends = self.log.end_offsets(EVENT_TOPICS)
         self._ends, self._checked = ends, time.monotonic()
         if ends == self._folded:
+            return
+        if getattr(self.views, "read_only", False):
+            self._await_projector(ends)
             return
         with self._lock:
             if ends == self._folded:  # another thread folded while this one waited

@@ -202,6 +202,8 @@ def service_run(
     from keel.wiring import services
 
     token = os.environ.get("KEEL_API_TOKEN") or None
+    # To a secured stack each service is its own principal (keel.secure.acl).
+    os.environ.setdefault("KEEL_PRINCIPAL", name)
 
     def say(msg: str) -> None:
         console.print(msg, highlight=False)
@@ -290,6 +292,7 @@ def serve_cmd(
     path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
     proj = load_project(path)
     proj.family(family)
+    os.environ.setdefault("KEEL_PRINCIPAL", "serve")  # its principal on a secured stack
     with bootstrap(create=False) as rt:
         services().serve_model(
             rt,

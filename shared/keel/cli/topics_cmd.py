@@ -12,12 +12,21 @@ from keel.cli.common import console, handled, print_json
 from keel.errors import ConfigError
 from keel.log import provision
 from keel.log.kafka import DEFAULT_PREFIX
+from keel.secure.credentials import OPERATOR, Secrets, secrets_for, split_address
 from keel.settings import Settings
 
 app = typer.Typer(
     help="Kafka topics: declared once, applied idempotently, checked for drift.",
     no_args_is_help=True,
 )
+
+
+def _secured(bootstrap: str) -> Secrets | None:
+    """The operator's credentials for a secured broker (None: an open broker)."""
+    secrets = secrets_for(*split_address(bootstrap))
+    if secrets is not None:
+        secrets.secret("kafka", OPERATOR)  # a clear error now when they are not held
+    return secrets
 
 
 def _target() -> tuple[str, str]:
@@ -35,10 +44,13 @@ def _target() -> tuple[str, str]:
 @app.command("apply")
 @handled
 def apply_(json_out: bool = typer.Option(False, "--json")) -> None:
-    """Create missing topics and reset drifted configs. Running it twice changes nothing."""
+    """Create missing topics and reset drifted configs; on a secured broker also create the
+    declared ACLs (one principal per service; needs the operator's credentials). Running it
+    twice changes nothing."""
     bootstrap, prefix = _target()
-    provision.check_reachable(bootstrap)
-    changes = provision.apply(bootstrap, prefix)
+    secrets = _secured(bootstrap)
+    provision.check_reachable(bootstrap, provision.operator_config(secrets))
+    changes = provision.apply(bootstrap, prefix, secrets)
     if json_out:
         print_json({"bootstrap": bootstrap, "prefix": prefix, "changes": changes})
     else:
@@ -48,10 +60,12 @@ def apply_(json_out: bool = typer.Option(False, "--json")) -> None:
 @app.command("check")
 @handled
 def check(json_out: bool = typer.Option(False, "--json")) -> None:
-    """Report every difference between declared and actual topics; exit 1 on any drift."""
+    """Report every difference between declared and actual topics, and on a secured broker
+    between the declared ACLs and the broker's (missing or undeclared); exit 1 on any drift."""
     bootstrap, prefix = _target()
-    provision.check_reachable(bootstrap)
-    drifts = provision.check(bootstrap, prefix)
+    secrets = _secured(bootstrap)
+    provision.check_reachable(bootstrap, provision.operator_config(secrets))
+    drifts = provision.check(bootstrap, prefix, secrets)
     if json_out:
         print_json(
             {

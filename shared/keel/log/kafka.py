@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from keel.errors import KeelError
 from keel.log import provision
 from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
+from keel.secure.credentials import process_principal, secrets_for, split_address, writer_principal
 from keel.topics import EVENT_TOPICS
 
 T = TypeVar("T")
@@ -34,9 +35,10 @@ AVRO_MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, then the 8-byte
 AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+binary; encoding=single-object"
 
 
-def _transactional_id() -> str:
+def _transactional_id(prefix: str, principal: str) -> str:
     # Unique per producer instance: no fencing between processes is wanted, only atomic batches.
-    return f"keel-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
+    # Starts with keel-<prefix><principal>: what the principal's ACL allows (keel.secure.acl).
+    return f"keel-{prefix}{principal}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
 
 
 class _Report:
@@ -77,17 +79,20 @@ class KafkaEventLog:
         provision_topics: bool = True,
         exactly_once: bool = True,
         transactional_id: str | None = None,
+        principal: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.exactly_once = exactly_once
-        self.transactional_id = transactional_id or _transactional_id()
-        provision.check_reachable(bootstrap)
+        # Who this handle is to a secured broker (keel.secure); None secrets: an open broker.
+        self.secrets = secrets_for(*split_address(bootstrap))
+        self.principal = principal or process_principal()
+        self.transactional_id = transactional_id or _transactional_id(prefix, self.principal)
+        provision.check_reachable(bootstrap, self.client_config())
         if provision_topics:
-            provision.apply(bootstrap, prefix)
-        self._producer = self._new_producer()
-        if exactly_once:
-            self._producer.init_transactions(30)
+            provision.ensure(bootstrap, prefix, self.secrets)
+        self._producer_handle: Any = None  # made on first append: readers never need one
+        self._siblings: dict[str, KafkaEventLog] = {}  # other principals this process holds
         self._loop = _Loop()
         self._closed = False
         self._fenced = False  # a newer producer with our transactional ID took over
@@ -100,11 +105,24 @@ class KafkaEventLog:
         self._counts_at = 0.0
         self._ends_lock = threading.Lock()
 
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings for this handle's principal (empty for an open broker)."""
+        return self.secrets.librdkafka(self.principal) if self.secrets else {}
+
+    @property
+    def _producer(self) -> Any:
+        if self._producer_handle is None:
+            self._producer_handle = self._new_producer()
+            if self.exactly_once:
+                self._producer_handle.init_transactions(30)
+        return self._producer_handle
+
     def _new_producer(self) -> Any:
         from confluent_kafka import Producer
 
         return Producer(
             {
+                **self.client_config(),
                 "bootstrap.servers": self.bootstrap,
                 "enable.idempotence": True,
                 "acks": "all",
@@ -134,14 +152,56 @@ class KafkaEventLog:
     def for_writer(self, role: str) -> KafkaEventLog:
         """A log handle whose producer has a stable transactional ID for `role`: when a new
         incarnation starts, the broker aborts the open transaction of the one that was killed
-        at once (instead of after the timeout), so readers see past it immediately."""
+        at once (instead of after the timeout), so readers see past it immediately. Its
+        principal is the role's (projector-NAME writes as the projector) when held."""
+        principal = self.principal
+        if self.secrets is not None:
+            principal = writer_principal(self.secrets, role.split("-", 1)[0], self.principal)
         return KafkaEventLog(
             self.bootstrap,
             self.prefix,
             provision_topics=False,
             exactly_once=self.exactly_once,
             transactional_id=f"keel-{self.prefix}{role}",
+            principal=principal,
         )
+
+    def _as(self, principal: str) -> KafkaEventLog:
+        """This process's handle for another principal it holds credentials for."""
+        if principal == self.principal:
+            return self
+        handle = self._siblings.get(principal)
+        if handle is None:
+            handle = self._siblings[principal] = KafkaEventLog(
+                self.bootstrap,
+                self.prefix,
+                provision_topics=False,
+                exactly_once=self.exactly_once,
+                principal=principal,
+            )
+        return handle
+
+    def _routed(self, events: Sequence[OutgoingEvent]) -> list[LogRecord] | None:
+        """On a secured broker each event goes in as its writer's principal where this process
+        holds it (a developer's CLI running the services inline writes as each service); runs
+        of events with one principal are one transaction each. None: all are this handle's."""
+        if self.secrets is None:
+            return None
+        whose = [writer_principal(self.secrets, e.writer, self.principal) for e in events]
+        if all(w == self.principal for w in whose):
+            return None
+        out: list[LogRecord] = []
+        start = 0
+        for i in range(1, len(events) + 1):
+            if i == len(events) or whose[i] != whose[start]:
+                handle = self._as(whose[start])
+                records = handle._append_own(events[start:i])
+                for r in records:
+                    key = (self._phys(r.topic), r.partition)
+                    self._written[key] = max(self._written.get(key, 0), r.offset + 1)
+                out += records
+                start = i
+        return out
 
     # -- names -----------------------------------------------------------------------------
     def _phys(self, topic: str) -> str:
@@ -158,6 +218,10 @@ class KafkaEventLog:
         leave a re-sent batch twice (consumers then skip duplicates by event_id)."""
         if not events:
             return []
+        routed = self._routed(events)
+        return routed if routed is not None else self._append_own(events)
+
+    def _append_own(self, events: Sequence[OutgoingEvent]) -> list[LogRecord]:
         if self._fenced:
             raise self._fenced_error()
         from confluent_kafka import KafkaException
@@ -241,8 +305,7 @@ class KafkaEventLog:
                 self._fenced = True
             elif err is not None and err.fatal():
                 # The producer is broken (e.g. after a broker restart): start a fresh one.
-                self._producer = self._new_producer()
-                self._producer.init_transactions(30)  # only reached in exactly_once mode
+                self._producer_handle = None  # the next append makes and initialises one
 
     def _fenced_error(self) -> KeelError:
         return KeelError(
@@ -296,6 +359,7 @@ class KafkaEventLog:
         async def make() -> Any:
             c = AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap,
+                **(self.secrets.aiokafka(self.principal) if self.secrets else {}),
                 group_id=self.prefix + group if group else None,
                 isolation_level="read_committed",  # aborted appends are never seen
                 enable_auto_commit=False,
@@ -311,7 +375,7 @@ class KafkaEventLog:
     def _ends_client(self) -> Any:
         """The admin client kept for end offsets and partition counts (hold `_ends_lock`)."""
         if self._ends_admin is None:
-            self._ends_admin = provision._admin(self.bootstrap)
+            self._ends_admin = provision._admin(self.bootstrap, self.client_config())
         return self._ends_admin
 
     def _partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
@@ -524,15 +588,18 @@ class KafkaEventLog:
         return KafkaSubscription(self, group, list(topics))
 
     def topics(self) -> list[str]:
-        meta = provision._admin(self.bootstrap).list_topics(timeout=10).topics
+        meta = provision._admin(self.bootstrap, self.client_config()).list_topics(timeout=10).topics
         return sorted(self._logical(t) for t in meta if t.startswith(self.prefix))
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._producer.flush(30)
-        del self._producer  # destroy the librdkafka handle now, not at garbage collection
+        for sibling in self._siblings.values():
+            sibling.close()
+        if self._producer_handle is not None:
+            self._producer_handle.flush(30)
+            self._producer_handle = None  # destroy the librdkafka handle now, not at GC
         self._loop.close()
 
 
@@ -551,6 +618,7 @@ class Arrivals:
         self.log, self.topics, self.start = log, topics, dict(start)
         self._consumer = Consumer(
             {
+                **log.client_config(),
                 "bootstrap.servers": log.bootstrap,
                 "group.id": f"{log.prefix}arrivals-{uuid.uuid4().hex}",  # required; never joined
                 "enable.auto.commit": False,

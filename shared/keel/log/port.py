@@ -24,6 +24,7 @@ class OutgoingEvent:
     value: bytes
     sig: bytes | None = None  # the writer's signature record (keel.signing), kept beside value
     event_type: str = ""  # for transports with headers: lets generic tools route undecoded
+    writer: str = ""  # the identity that produced it: a secured broker takes it as that principal
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keel.errors import KeelError
+from keel.log import acls
+from keel.secure.credentials import OPERATOR, Secrets
 from keel.topics import EVENT_TOPICS
 
 SCHEMAS_TOPIC = "schemas"
@@ -65,28 +67,66 @@ class Drift:
         return f"{self.topic}: {self.item} declared {self.declared}, actual {self.actual}"
 
 
-def _admin(bootstrap: str) -> Any:
+def _admin(bootstrap: str, conf: dict[str, Any] | None = None) -> Any:
     from confluent_kafka.admin import AdminClient
 
     # log_level 2: librdkafka would print every refused reconnect; failures surface as errors.
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 2})
+    return AdminClient(
+        {**(conf or {}), "bootstrap.servers": bootstrap, "socket.timeout.ms": 10000, "log_level": 2}
+    )
 
 
-def check_reachable(bootstrap: str, timeout: float = 8.0) -> None:
+def operator_config(secrets: Secrets | None) -> dict[str, Any]:
+    return secrets.librdkafka(OPERATOR) if secrets else {}
+
+
+def check_reachable(
+    bootstrap: str, conf: dict[str, Any] | None = None, timeout: float = 8.0
+) -> None:
     """Fail within `timeout` seconds, naming the address, when no broker answers."""
     from confluent_kafka import KafkaException
 
     try:
-        _admin(bootstrap).list_topics(timeout=timeout)
+        _admin(bootstrap, conf).list_topics(timeout=timeout)
     except KafkaException as exc:
+        err = exc.args[0].str() if exc.args else str(exc)
+        if conf and "SASL" in conf.get("security.protocol", ""):
+            hint = (
+                f"check the broker is up and that {conf.get('sasl.username')!r}'s password in "
+                "the stack's secrets (KEEL_SECRETS or ~/.config/keel/clusters) is the broker's"
+            )
+        else:
+            hint = (
+                "start it (`make up`) or fix KEEL_BUS=kafka://host:port; a secured broker "
+                "needs its secrets (KEEL_SECRETS or ~/.config/keel/clusters/HOST_PORT)"
+            )
+        raise KeelError(f"Kafka at {bootstrap} is unreachable ({err})", hint=hint) from None
+
+
+def ensure(bootstrap: str, prefix: str, secrets: Secrets | None) -> None:
+    """A log opening on `prefix`: provision its topics (and, secured, their ACLs) when this
+    process may (an open broker, or the operator's credentials held, as on a developer's
+    stack); else only check they exist, and say who must create them."""
+    if secrets is None or secrets.has("kafka", OPERATOR):
+        apply(bootstrap, prefix, secrets)
+        return
+    from keel.secure.credentials import process_principal
+
+    conf = secrets.librdkafka(process_principal())
+    meta = _admin(bootstrap, conf).list_topics(timeout=10).topics
+    missing = [s.name for s in declared_topics() if prefix + s.name not in meta]
+    if missing:
         raise KeelError(
-            f"Kafka at {bootstrap} is unreachable ({exc.args[0].str() if exc.args else exc})",
-            hint="start it (`make up`) or fix KEEL_BUS=kafka://host:port",
-        ) from None
+            f"topics {', '.join(prefix + m for m in missing)} do not exist on {bootstrap} (or "
+            f"{process_principal()!r} may not see them)",
+            hint="the operator creates them with their ACLs: `keel topics apply` with the "
+            "operator's credentials",
+        )
 
 
-def apply(bootstrap: str, prefix: str) -> list[str]:
-    """Create missing topics and set declared configs on existing ones. Returns what changed."""
+def apply(bootstrap: str, prefix: str, secrets: Secrets | None = None) -> list[str]:
+    """Create missing topics and set declared configs on existing ones; on a secured broker
+    also create the declared ACLs (keel.secure.acl). Returns what changed."""
     from confluent_kafka.admin import (  # type: ignore[attr-defined]
         AlterConfigOpType,
         ConfigEntry,
@@ -94,7 +134,7 @@ def apply(bootstrap: str, prefix: str) -> list[str]:
         NewTopic,
     )
 
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, operator_config(secrets))
     existing = set(admin.list_topics(timeout=10).topics)
     changes = []
     new = [
@@ -110,7 +150,9 @@ def apply(bootstrap: str, prefix: str) -> list[str]:
             except Exception as exc:  # TOPIC_ALREADY_EXISTS from a concurrent apply is fine
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise KeelError(f"cannot create topic {name}: {exc}") from exc
-    for drift in check(bootstrap, prefix):
+    for drift in check(bootstrap, prefix, secrets):
+        if drift.item == "acl":
+            continue  # created below, all at once
         if drift.item == "partitions":
             raise KeelError(f"{drift}", hint="partitions can only grow; fix by hand if intended")
         if drift.item == "missing":
@@ -126,14 +168,17 @@ def apply(bootstrap: str, prefix: str) -> list[str]:
         for fut in admin.incremental_alter_configs([res]).values():
             fut.result()
         changes.append(f"set {prefix + drift.topic} {drift.item}={drift.declared}")
+    if secrets is not None:
+        changes += acls.apply(admin, prefix)
     return changes
 
 
-def check(bootstrap: str, prefix: str) -> list[Drift]:
-    """Every difference between the declared table and the broker."""
+def check(bootstrap: str, prefix: str, secrets: Secrets | None = None) -> list[Drift]:
+    """Every difference between the declared tables (topics; ACLs on a secured broker) and
+    the broker."""
     from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
-    admin = _admin(bootstrap)
+    admin = _admin(bootstrap, operator_config(secrets))
     meta = admin.list_topics(timeout=10).topics
     drifts: list[Drift] = []
     specs = declared_topics()
@@ -155,4 +200,8 @@ def check(bootstrap: str, prefix: str) -> list[Drift]:
                 got = entries[key].value if key in entries else None
                 if got != want:
                     drifts.append(Drift(s.name, key, want, str(got)))
+    if secrets is not None:
+        missing, extra = acls.drift(admin, prefix)
+        drifts += [Drift(prefix, "acl", str(b), "absent") for b in missing]
+        drifts += [Drift(prefix, "acl", "absent", str(b)) for b in extra]
     return drifts

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
+from urllib.parse import urlparse
 
 from keel.errors import KeelError
 from keel.log.port import TopicPartition
+from keel.secure.credentials import PROJECTOR, READER, secrets_for
 from keel.views.docjson import dumps, loads
 from keel.views.port import (
     Around,
@@ -46,16 +48,40 @@ class RedisViewStore:
 
         self.ns = namespace
         self.url = url
+        # A secured Redis (keel.secure.credentials): TLS and an ACL user, the projector's when
+        # this process holds it (it folds the views), else the read-only `reader`.
+        parsed = urlparse(url)
+        secrets = secrets_for(parsed.hostname or "127.0.0.1", parsed.port or 6379)
+        extra: dict[str, Any] = {}
+        self.user: str | None = None
+        if secrets is not None:
+            self.user = PROJECTOR if secrets.has("redis", PROJECTOR) else READER
+            extra = {k: v for k, v in secrets.redis(self.user).items() if k != "ssl"}
+            url = "rediss://" + url.split("://", 1)[1]
         # Any: redis-py's stubs type every reply as a union of all reply types.
-        self._r: Any = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30)
+        self._r: Any = redis.Redis.from_url(
+            url, socket_connect_timeout=10, socket_timeout=30, **extra
+        )
         self._around = self._r.register_script(_AROUND)
         try:
             self._r.ping()
+        except redis.exceptions.AuthenticationError as exc:
+            raise KeelError(
+                f"Redis at {self.url} refused user {self.user!r} ({exc})",
+                hint="the password in the stack's secrets (redis/USER.password) must be the "
+                "server's",
+            ) from None
         except redis.exceptions.ConnectionError as exc:
             raise KeelError(
-                f"Redis at {url} is unreachable ({exc})",
-                hint="start it (`make up`) or fix KEEL_VIEWS=redis://host:port/db",
+                f"Redis at {self.url} is unreachable ({exc})",
+                hint="start it (`make up`) or fix KEEL_VIEWS=redis://host:port/db; a secured "
+                "Redis needs its secrets (KEEL_SECRETS or ~/.config/keel/clusters/HOST_PORT)",
             ) from None
+
+    @property
+    def read_only(self) -> bool:
+        """Connected as a reader: folding is the projector's (keel.audit.freshness waits)."""
+        return self.user == READER
 
     def _doc(self, key: str) -> str:
         return f"{self.ns}doc:{key}"
