@@ -40,8 +40,9 @@ bench: install  ## benchmarks: tables on stdout, JSON in bench/results/ (~20 min
 	$(BIN)/python -m bench.run_all
 
 # SERVICES=all (or e.g. SERVICES=feature,train) also starts each Keel service as its own process.
+# Secured (TLS, SASL/SCRAM, ACLs, one principal per service); INSECURE=1: the open servers.
 up: components  ## Kafka (KRaft), redis-server and SeaweedFS S3 on 127.0.0.1; writes .keel/infra/keel.env
-	$(BIN)/python -m deploy.launcher up $(if $(SERVICES),--services $(SERVICES))
+	$(BIN)/python -m deploy.launcher up $(if $(SERVICES),--services $(SERVICES)) $(if $(INSECURE),--insecure)
 
 down:
 	$(BIN)/python -m deploy.launcher down

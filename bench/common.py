@@ -82,7 +82,7 @@ def kafka_and_redis() -> Iterator[tuple[str, str]]:
                 bootstrap = kafka.bootstrap
             url = os.environ.get("KEEL_REDIS", "")
             if not url:
-                redis = Redis(Path(d) / "redis", free_port()).start()
+                redis = Redis(Path(d) / "redis", free_port(), secure=False).start()
                 url = redis.url
             yield bootstrap, url
         finally:

@@ -14,6 +14,7 @@ from bench import (
     bench_projector,
     bench_redis_views,
     bench_registry,
+    bench_security,
     bench_serve,
     bench_signing,
     bench_sqlite_log,
@@ -36,6 +37,7 @@ def main() -> None:
         (bench_flat_cost, []),
         (bench_openlineage, ["--events", "100000"]),
         (bench_console, []),
+        (bench_security, []),
     ):
         mod.main(args)
 

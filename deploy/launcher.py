@@ -165,6 +165,7 @@ class Kafka:
     controller_port: int
     secure: bool = True
     internal_port: int = 0
+    secrets_dir: Path | None = None  # shared by a stack's servers; default root/secrets
 
     def __post_init__(self) -> None:
         if self.secure and not self.internal_port:
@@ -176,7 +177,7 @@ class Kafka:
 
     @property
     def secrets_root(self) -> Path:
-        return self.root / "secrets"
+        return self.secrets_dir or self.root / "secrets"
 
     @property
     def process(self) -> Process:
@@ -214,46 +215,17 @@ class Kafka:
     def _secure_props(self) -> dict[str, str]:
         from deploy import security
 
-        sec = security.make_secrets(self.secrets_root)
-        server = self.secrets_root / "server"
-        tls = {
-            "ssl.keystore.type": "PEM",
-            "ssl.keystore.location": str(server / "server.pem"),
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(sec.ca),
-            "ssl.endpoint.identification.algorithm": "https",
+        security.make_secrets(self.secrets_root)
+        listeners = {
+            "SASL_SSL": ("127.0.0.1", self.port),
+            "INTERNAL": ("127.0.0.1", self.internal_port),
         }
-        return {
-            "listeners": f"SASL_SSL://127.0.0.1:{self.port},"
-            f"INTERNAL://127.0.0.1:{self.internal_port},"
-            f"CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port},"
-            f"INTERNAL://127.0.0.1:{self.internal_port}",
-            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,INTERNAL:SSL,CONTROLLER:SSL",
-            "inter.broker.listener.name": "INTERNAL",
-            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-            # The server side of SCRAM needs no secret: it checks against KRaft's metadata.
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-            ),
-            # The broker's own listeners want its certificate: nobody else gets in there.
-            "listener.name.internal.ssl.client.auth": "required",
-            "listener.name.controller.ssl.client.auth": "required",
-            "ssl.principal.mapping.rules": "RULE:^CN=([^,]*).*$/$1/,DEFAULT",
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "allow.everyone.if.no.acl.found": "false",
-            "super.users": f"User:{security.BROKER};User:operator",
-            **tls,
-        }
+        return security.kafka_props(self.secrets_root, listeners, self.controller_port)
 
     def _scram_args(self) -> list[str]:
         from deploy import security
 
-        sec = security.make_secrets(self.secrets_root)
-        out = []
-        for p in sec.principals("kafka"):
-            out += ["--add-scram", f"SCRAM-SHA-512=[name={p},password={sec.secret('kafka', p)}]"]
-        return out
+        return security.scram_args(security.make_secrets(self.secrets_root))
 
     def client_config(self, principal: str = "operator") -> dict[str, object]:
         """librdkafka settings to reach this broker as `principal` (tests, the launcher)."""
@@ -276,6 +248,8 @@ class Kafka:
                 f"`python -m deploy.launcher up --kafka-port N`",
             )
         libs = kafka_libs()
+        if not self.secure:
+            _forget_secrets(self.port)  # a link left by a killed secured run would mislead clients
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         cfg = self.config()
         if not (self.root / "data" / "meta.properties").exists():
@@ -342,6 +316,12 @@ class Kafka:
             security.unregister("127.0.0.1", self.port)
 
 
+def _forget_secrets(port: int) -> None:
+    from deploy import security
+
+    security.unregister("127.0.0.1", port)
+
+
 def _kafka_uuid() -> str:
     import base64
 
@@ -357,6 +337,7 @@ class Redis:
     root: Path
     port: int
     secure: bool = True
+    secrets_dir: Path | None = None  # shared by a stack's servers; default root/secrets
 
     @property
     def url(self) -> str:
@@ -364,7 +345,7 @@ class Redis:
 
     @property
     def secrets_root(self) -> Path:
-        return self.root / "secrets"
+        return self.secrets_dir or self.root / "secrets"
 
     def _secure_args(self) -> list[str]:
         from deploy import security
@@ -412,6 +393,8 @@ class Redis:
             return self
         exe = components.redis_server()
         self.root.mkdir(parents=True, exist_ok=True)
+        if not self.secure:
+            _forget_secrets(self.port)
         # appendonly + fsync always: a Redis restart keeps every acknowledged MULTI/EXEC.
         cmd = [
             exe,
@@ -467,10 +450,11 @@ class ObjectStore:
     port: int  # the S3 port; the others are free ports chosen at start
     secure: bool = True  # per-principal identities, write-once artifact buckets
     buckets: tuple[str, ...] = ("keel-artifacts", "keel-test")
+    secrets_dir: Path | None = None  # shared by a stack's servers; default root/secrets
 
     @property
     def secrets_root(self) -> Path:
-        return self.root / "secrets"
+        return self.secrets_dir or self.root / "secrets"
 
     @property
     def endpoint(self) -> str:
@@ -528,9 +512,7 @@ class ObjectStore:
                                 "secretKey": keys["aws_secret_access_key"],
                             }
                         ],
-                        # what any service needs; deletes and overwrites of artifacts are
-                        # then refused by each bucket's policy and object lock
-                        "actions": ["Read", "Write", "List", "Tagging"],
+                        "actions": security.s3_actions(p),
                     }
                 )
         path = self.root / "s3.json"
@@ -611,28 +593,13 @@ class ObjectStore:
 
     def _write_once_buckets(self) -> None:
         """Artifact buckets where no service principal can delete or overwrite what was
-        written: object lock in COMPLIANCE mode (versioning on; no version can be deleted for
-        a century; an overwrite only adds a later version, and Keel reads the first) and a
-        bucket policy refusing every delete but of the store's own outbox markers
-        (unannounced/*). Made by the admin identity; then the secrets are linked."""
-        import json
-
+        written (deploy.security.write_once_bucket), made by the admin identity; then the
+        secrets are linked where clients look for this address."""
         from deploy import security
 
         s3 = self._admin_client()
         for bucket in self.buckets:
-            try:
-                s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-            except s3.exceptions.BucketAlreadyOwnedByYou:
-                continue  # made protected at the first start; its policy forbids redoing it
-            s3.put_object_lock_configuration(
-                Bucket=bucket,
-                ObjectLockConfiguration={
-                    "ObjectLockEnabled": "Enabled",
-                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Years": 100}},
-                },
-            )
-            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(security.bucket_policy(bucket)))
+            security.write_once_bucket(s3, bucket)
         security.register(self.secrets_root, "127.0.0.1", self.port)
 
     def _probe(self) -> None:
@@ -672,7 +639,13 @@ def stack_env(kafka: Kafka, redis: Redis, store: ObjectStore, home: Path) -> dic
         "KEEL_ARTIFACTS": "s3://keel-artifacts",
         "KEEL_INLINE_SERVICES": "false",
         "KEEL_HOME": str(home),
-        **store.env(),
+        # Secured, each process signs in to S3 as its own principal (keel.secure.credentials):
+        # the admin's keys stay with the launcher.
+        **{
+            k: v
+            for k, v in store.env().items()
+            if not (store.secure and k.startswith(("AWS_ACCESS", "AWS_SECRET")))
+        },
     }
 
 
@@ -720,13 +693,14 @@ def check(root: Path) -> None:
     """Start every component on free ports in `root`, ask each to answer, stop them."""
     from confluent_kafka.admin import AdminClient
 
-    kafka = Kafka(root / "kafka", free_port(), free_port()).start()
-    server = Redis(root / "redis", free_port()).start()
-    store = ObjectStore(root / "seaweedfs", free_port()).start()
+    shared = root / "secrets"
+    kafka = Kafka(root / "kafka", free_port(), free_port(), secrets_dir=shared).start()
+    server = Redis(root / "redis", free_port(), secrets_dir=shared).start()
+    store = ObjectStore(root / "seaweedfs", free_port(), secrets_dir=shared).start()
     print(f"seaweedfs: S3 on {store.endpoint} stores and reads an object")
     store.stop()
     try:
-        topics = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10)
+        topics = AdminClient(kafka.client_config()).list_topics(timeout=10)
         print(f"kafka: broker {kafka.bootstrap} answers ({len(topics.brokers)} broker)")
         if not server.client().ping():
             raise LaunchError(f"redis-server on {server.url} did not answer PING")
@@ -755,15 +729,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--redis-port", type=int, default=6379)
     ap.add_argument("--s3-port", type=int, default=8333)
     ap.add_argument(
+        "--insecure",
+        action="store_true",
+        help="up: open servers (PLAINTEXT Kafka without an authorizer, Redis without users, "
+        "one S3 admin key) instead of TLS, one principal per service and ACLs",
+    )
+    ap.add_argument(
         "--services",
         default="",
         help="up: also start these Keel services, each its own process (comma-separated, or "
         f"'all' = {','.join(SERVICES)})",
     )
     args = ap.parse_args(argv)
-    kafka = Kafka(args.dir / "kafka", args.kafka_port, args.controller_port)
-    redis = Redis(args.dir / "redis", args.redis_port)
-    store = ObjectStore(args.dir / "seaweedfs", args.s3_port)
+    secure = not args.insecure
+    shared = args.dir / "secrets"
+    kafka = Kafka(
+        args.dir / "kafka", args.kafka_port, args.controller_port, secure, secrets_dir=shared
+    )
+    redis = Redis(args.dir / "redis", args.redis_port, secure, secrets_dir=shared)
+    store = ObjectStore(args.dir / "seaweedfs", args.s3_port, secure, secrets_dir=shared)
     try:
         if args.action == "fetch":
             print(kafka_libs())

@@ -97,7 +97,10 @@ def s3_url(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
 
     for k, v in s3_env.items():
         monkeypatch.setenv(k, v)
-    return f"s3://keel-test/{uuid.uuid4().hex[:12]}"
+    # A plain bucket (the harness's admin key makes it): the store's contract on any S3
+    # bucket, where overwriting or deleting an object is possible and must be detected. The
+    # launcher's write-once buckets (keel-test, keel-artifacts) are tested in test_security.
+    return f"s3://keel-contract/{uuid.uuid4().hex[:12]}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -23,6 +23,12 @@ def docker_engine_answers() -> bool:
         return False
 
 
+def stack_secrets(workdir: Path) -> Path:
+    """One secrets directory for the session's servers (they sit side by side in pytest's base
+    temp), as `make up` keeps one per stack: one CA, one file per principal."""
+    return workdir.parent / "stack-secrets"
+
+
 def kafka_conf(bootstrap: str, principal: str = "operator") -> dict[str, object]:
     """librdkafka settings for a raw client of the test broker as `principal` (the launcher's
     brokers are secured: TLS + SASL/SCRAM, ACLs)."""
@@ -45,7 +51,8 @@ def kafka_server(workdir: Path) -> Iterator[str]:
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kc:
             yield kc.get_bootstrap_server()
         return
-    broker = Kafka(workdir / "kafka", free_port(), free_port()).start()
+    broker = Kafka(workdir / "kafka", free_port(), free_port(), secrets_dir=stack_secrets(workdir))
+    broker.start()
     try:
         yield broker.bootstrap
     finally:
@@ -64,7 +71,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
         with RedisContainer("redis:7") as rc:
             yield f"redis://{rc.get_container_host_ip()}:{rc.get_exposed_port(6379)}/0"
         return
-    server = Redis(workdir / "redis", free_port()).start()
+    server = Redis(workdir / "redis", free_port(), secrets_dir=stack_secrets(workdir)).start()
     try:
         yield server.url
     finally:
@@ -84,7 +91,8 @@ def object_store(workdir: Path) -> Iterator[dict[str, str]]:
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         }
         return
-    store = ObjectStore(workdir / "seaweedfs", free_port()).start()
+    store = ObjectStore(workdir / "seaweedfs", free_port(), secrets_dir=stack_secrets(workdir))
+    store.start()
     try:
         yield store.env()
     finally:

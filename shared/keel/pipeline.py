@@ -45,6 +45,9 @@ def build_bus(rt: Runtime, project: Project, actor: str) -> InProcessBus:
     return bus
 
 
+PROJECTOR_WAIT = 120.0  # seconds a command waits for the projector service (read-only views)
+
+
 class InProcessBus:
     def __init__(self, rt: Runtime, project: Project, actor: str) -> None:
         from keel.audit.projector import Projector
@@ -60,7 +63,19 @@ class InProcessBus:
 
     def catch_up(self, checkpoint: bool = False) -> None:
         """Fold what the log holds beyond the views' tracking (usually just this command's
-        own events); a checkpoint is published once, when the command is done (close)."""
+        own events); a checkpoint is published once, when the command is done (close).
+        Views this process may only read: wait for the projector service to fold them."""
+        views = self.ctx.rt.views
+        if getattr(views, "read_only", False):
+            from keel.audit.freshness import await_projector, behind_projector_error, unfolded
+            from keel.topics import EVENT_TOPICS
+
+            log = self.ctx.rt.log
+            needed = log.end_offsets(EVENT_TOPICS)
+            reached = await_projector(log, views, self.projector.name, needed, PROJECTOR_WAIT)
+            if unfolded(log, needed, reached):
+                raise behind_projector_error(needed, reached, PROJECTOR_WAIT)
+            return
         self.projector.run(checkpoint=checkpoint)
 
     def subscribe(self, event_type: str, handler: Handler) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keel import telemetry
+from keel.audit.freshness import await_projector, behind_projector_error, unfolded
 from keel.audit.projector import Progress, Projector
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
@@ -89,7 +90,10 @@ def run_service(
                 reach(rec.tp, rec.offset + 1)
                 tracking = ctx.rt.views.tracking(views.name)
                 if any(tracking.get(tp, 0) < o for tp, o in needed.items()):
-                    stats["folded_here"] += views.run(checkpoint=False).applied
+                    if getattr(ctx.rt.views, "read_only", False):
+                        _await_projector(ctx, views.name, needed)
+                    else:
+                        stats["folded_here"] += views.run(checkpoint=False).applied
                 try:
                     out = handler(ctx, event)
                 except KeelError as exc:  # refused: logged, and the service goes on
@@ -107,6 +111,18 @@ def run_service(
     finally:
         sub.close()
     return stats
+
+
+PROJECTOR_WAIT = 120.0  # seconds a service waits for the projector before it stops
+
+
+def _await_projector(ctx: Context, name: str, needed: dict[TopicPartition, int]) -> None:
+    """Views this service may only read (a secured Redis, reader user): the projector service
+    folds them. Wait for it to pass `needed`; stop (nothing committed, so a restart acts on
+    the event) rather than decide on a read model that is behind."""
+    reached = await_projector(ctx.rt.log, ctx.rt.views, name, needed, PROJECTOR_WAIT)
+    if unfolded(ctx.rt.log, needed, reached):
+        raise behind_projector_error(needed, reached, PROJECTOR_WAIT)
 
 
 def run_projector(

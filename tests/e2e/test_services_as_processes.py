@@ -1,4 +1,5 @@
-"""Every service in its own OS process on real Kafka, Redis and an S3 object store (SeaweedFS):
+"""Every service in its own OS process on real Kafka, Redis and an S3 object store (SeaweedFS),
+secured, each process holding only its own principal's credentials:
 a retrain flows ingest -> feature -> train -> promote -> deploy; then each service is SIGKILLed
 once mid-flow and restarted, and every flow still completes with nothing missing and nothing
 recorded twice (checked by IDs)."""
@@ -18,12 +19,14 @@ from typing import Any
 
 import pytest
 
+from deploy import security
 from deploy.launcher import free_port
 from keel.codec import Codec
 from keel.demo.story import monthly_batches, prepare_workdir
 from keel.events import decode_event
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import load_registry
+from keel.secure.credentials import secrets_for, split_address
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -44,8 +47,15 @@ class Stack:
             args += ["--port", str(self.ingest_port)]
         out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
         self.procs[name] = subprocess.Popen(
-            [KEEL, *args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            [KEEL, *args], env=self.env_of(name), stdout=out, stderr=subprocess.STDOUT
         )
+
+    def env_of(self, principal: str) -> dict[str, str]:
+        """Each process holds only its own principal's secrets, as a deployed service does."""
+        stack = secrets_for(*split_address(self.env["KEEL_BUS"].split("//")[1].split("?")[0]))
+        assert stack is not None, "the test stack is secured"
+        own = security.holding(stack.root, principal, self.logs.parent / "secrets" / principal)
+        return {**self.env, "KEEL_SECRETS": str(own)}
 
     def kill(self, name: str) -> None:
         p = self.procs[name]
@@ -80,14 +90,15 @@ def test_a_retrain_flows_through_five_processes_and_survives_kills(
     prefix = new_prefix()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEEL_", "AWS_"))}
     env.update(
-        s3_env,
+        # the endpoint only: each process signs in with its own principal's keys
+        {k: v for k, v in s3_env.items() if not k.startswith(("AWS_ACCESS", "AWS_SECRET"))},
         KEEL_HOME=str(home),
         KEEL_PROJECT=str(project),
         KEEL_KEYS_DIR=str(project.with_name("keys")),
         KEEL_INLINE_SERVICES="false",
         KEEL_BUS=f"kafka://{kafka_bootstrap}?prefix={prefix}",
         KEEL_VIEWS=redis_url.rsplit("/", 1)[0] + "/5",
-        KEEL_ARTIFACTS=f"s3://keel-e2e/{prefix}",
+        KEEL_ARTIFACTS=f"s3://keel-test/{prefix}",  # a write-once bucket
         KEEL_API_TOKEN=TOKEN,
     )
     logs = tmp_path / "logs"
@@ -126,7 +137,7 @@ def test_a_retrain_flows_through_five_processes_and_survives_kills(
             + [a for d in datasets for a in ("--dataset", d)],
             capture_output=True,
             text=True,
-            env=env,
+            env=stack.env_of("cli"),
             timeout=300,
         )
         assert out.returncode == 0, out.stderr

@@ -62,6 +62,42 @@ def lag(ends: Ends, reached: Ends) -> int:
 PROJECTOR_WAIT = 10.0
 
 
+def await_projector(
+    log: EventLog, views: ViewStore, name: str, needed: Ends, timeout: float
+) -> Ends:
+    """For a process that may only read the views: wait up to `timeout` seconds for the
+    projector to have folded every record before `needed` (end offsets); returns the tracking
+    it reached. Tracking says "after the last record folded", while a transactional log's
+    end also counts commit markers: where tracking is short of an end, the gap is read to see
+    whether it holds a record at all."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reached = dict(views.tracking(name))
+        if not unfolded(log, needed, reached) or time.monotonic() > deadline:
+            return reached
+        time.sleep(0.1)
+
+
+def unfolded(log: EventLog, needed: Ends, reached: Ends) -> bool:
+    """Whether a record lies between what the projector reached and `needed`."""
+    short = {tp: end for tp, end in needed.items() if reached.get(tp, 0) < end}
+    if not short:
+        return False
+    topics = sorted({t for t, _ in short})
+    start = {tp: reached.get(tp, 0) for tp in needed if tp[0] in topics}
+    return any(rec.offset < short.get(rec.tp, 0) for rec in log.read(topics, start))
+
+
+def behind_projector_error(needed: Ends, reached: Ends, timeout: float) -> KeelError:
+    return KeelError(
+        f"the read model is up to {lag(needed, reached)} event(s) behind the log after waiting "
+        f"{timeout:.0f} s for the projector",
+        hint="this process may only read the views (a secured Redis, reader user): run "
+        "`keel service run projector` (it folds them), or give this process the projector's "
+        "Redis credentials",
+    )
+
+
 class FreshViews:
     def __init__(
         self,
@@ -99,12 +135,7 @@ class FreshViews:
         """Views this process may only read (a secured Redis, reader user): the projector
         service folds them; wait a bounded while for it to reach `ends`, then answer with
         what it reached (check() reports the lag, so a stale answer is never silent)."""
-        deadline = time.monotonic() + PROJECTOR_WAIT
-        while True:
-            reached = dict(self.views.tracking(self.name))
-            if lag(ends, reached) == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
+        reached = await_projector(self.log, self.views, self.name, ends, PROJECTOR_WAIT)
         self._folded = {tp: min(o, ends.get(tp, o)) for tp, o in reached.items()}
         self._positions = {f"{t}/{p}": o for (t, p), o in sorted(reached.items())}
 

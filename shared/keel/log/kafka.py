@@ -157,7 +157,7 @@ class KafkaEventLog:
         principal = self.principal
         if self.secrets is not None:
             principal = writer_principal(self.secrets, role.split("-", 1)[0], self.principal)
-        return KafkaEventLog(
+        handle = KafkaEventLog(
             self.bootstrap,
             self.prefix,
             provision_topics=False,
@@ -165,6 +165,8 @@ class KafkaEventLog:
             transactional_id=f"keel-{self.prefix}{role}",
             principal=principal,
         )
+        handle._producer  # noqa: B018 (initialise now: fence a killed predecessor at start)
+        return handle
 
     def _as(self, principal: str) -> KafkaEventLog:
         """This process's handle for another principal it holds credentials for."""
