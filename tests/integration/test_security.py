@@ -243,3 +243,29 @@ def _base_env() -> dict[str, str]:
 
 def _keel(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([KEEL, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_no_secret_reaches_a_log_or_the_event_log(
+    kafka_bootstrap: str, redis_url: str, prefix: str
+) -> None:
+    """Passwords and keys are read when a client is made: none is in the servers' logs, the
+    launcher's config files or any record on the topics."""
+    secrets = secrets_for(*split_address(kafka_bootstrap))
+    assert secrets is not None
+    values = [secrets.secret("kafka", p) for p in secrets.principals("kafka")]
+    values += [secrets.secret("redis", u) for u in secrets.principals("redis")]
+    values += [k for p in secrets.principals("s3") for k in secrets.s3(p).values()]
+    assert len(values) > 20
+    base = secrets.root.parent  # pytest's base temp: the servers' directories beside it
+    texts = [
+        f.read_bytes()
+        for pattern in ("*/kafka/logs/*", "*/kafka/server.properties", "*/redis/*.log")
+        for f in base.glob(pattern)
+        if f.is_file()
+    ]
+    assert texts, f"no server logs under {base}"
+    log = KafkaEventLog(kafka_bootstrap, prefix=prefix, provision_topics=False)
+    texts += [r.value + (r.sig or b"") for r in log.read()]
+    log.close()
+    for v in values:
+        assert not any(v.encode() in t for t in texts), "a secret was written out"
