@@ -177,7 +177,7 @@ class Kafka:
 
     @property
     def secrets_root(self) -> Path:
-        return self.secrets_dir or self.root / "secrets"
+        return (self.secrets_dir or self.root / "secrets").resolve()
 
     @property
     def process(self) -> Process:
@@ -345,13 +345,13 @@ class Redis:
 
     @property
     def secrets_root(self) -> Path:
-        return self.secrets_dir or self.root / "secrets"
+        return (self.secrets_dir or self.root / "secrets").resolve()
 
     def _secure_args(self) -> list[str]:
         from deploy import security
 
         sec = security.make_secrets(self.secrets_root)
-        acl = self.root / "users.acl"
+        acl = (self.root / "users.acl").resolve()  # redis-server runs in its --dir
         acl.write_text(security.redis_acl(sec))
         acl.chmod(0o600)
         server = self.secrets_root / "server"
@@ -460,7 +460,7 @@ class ObjectStore:
 
     @property
     def secrets_root(self) -> Path:
-        return self.secrets_dir or self.root / "secrets"
+        return (self.secrets_dir or self.root / "secrets").resolve()
 
     @property
     def endpoint(self) -> str:
@@ -659,7 +659,7 @@ def start_services(root: Path, names: list[str], env: dict[str, str]) -> list[st
     """Each service as its own OS process (`keel service run NAME`), pid and log in root."""
     keel = str(Path(sys.executable).with_name("keel"))
     project = Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
-    if not project.is_file():
+    if names and not project.is_file():
         raise LaunchError(
             f"the services need a project: {project} is not a file; run from a project "
             "directory or set KEEL_PROJECT (e.g. after `keel demo --workdir wd`, "
