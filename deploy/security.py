@@ -24,7 +24,7 @@ from keel.secure.credentials import PROJECTOR, Secrets, address_key, clusters_di
 
 BROKER = "kafka-broker"  # the broker's own certificate name: its inter-node principal
 HOSTS = ("127.0.0.1", "localhost", "kafka", "redis", "s3")
-REDIS_USERS = (PROJECTOR, "reader")
+REDIS_USERS = (PROJECTOR, "reader", "default")
 S3_PRINCIPALS = tuple(acl.principals())  # the operator's identity is the store's admin
 
 
@@ -167,7 +167,12 @@ REDIS_ACL = {
 
 
 def redis_acl(sec: Secrets) -> str:
-    lines = ["user default off"]
+    # The default user cannot be switched off: Redis 7.0 replays the append-only file as the
+    # default user and checks each EXEC against its rules, so with it off a restart drops every
+    # transaction. It keeps all rights behind a password that only the launcher's secrets hold
+    # (redis/default.password: the operator's); a connection without AUTH gets nothing.
+    default = hashlib.sha256(sec.secret("redis", "default").encode()).hexdigest()
+    lines = [f"user default on #{default} ~* &* +@all"]
     for user, rules in REDIS_ACL.items():
         pw = hashlib.sha256(sec.secret("redis", user).encode()).hexdigest()
         lines.append(f"user {user} on #{pw} {rules}")

@@ -39,6 +39,22 @@ def kafka_conf(bootstrap: str, principal: str = "operator") -> dict[str, object]
     return {**conf, **secrets.librdkafka(principal)} if secrets else conf
 
 
+def redis_client(url: str, user: str = "projector") -> object:
+    """A raw redis-py client of the test Redis as `user` (TLS and an ACL user when secured)."""
+    from urllib.parse import urlparse
+
+    import redis
+
+    from keel.secure.credentials import secrets_for
+
+    u = urlparse(url)
+    secrets = secrets_for(u.hostname or "127.0.0.1", u.port or 6379)
+    if secrets is None:
+        return redis.Redis.from_url(url.split("?")[0])
+    db = int((u.path or "/0").strip("/") or 0)
+    return redis.Redis(host=u.hostname, port=u.port, db=db, **secrets.redis(user))
+
+
 @contextmanager
 def kafka_server(workdir: Path) -> Iterator[str]:
     """Yields a bootstrap address host:port."""

@@ -51,6 +51,7 @@ def test_a_put_that_died_before_its_catalog_row_is_completed(s3_url: str) -> Non
 def test_no_credentials_no_access(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     S3ArtifactStore(s3_url).put_bytes(spec(n=2), b"x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    monkeypatch.setenv("KEEL_PRINCIPAL", "nobody")  # no keys of its own in the stack's secrets
     from keel.artifacts.store import ArtifactError
 
     with pytest.raises(ArtifactError, match="object store refused"):

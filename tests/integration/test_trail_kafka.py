@@ -39,7 +39,7 @@ from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.redis import RedisViewStore
 from tests import attacks
 from tests.faults.test_projector_kill import events
-from tests.infra import kafka_conf
+from tests.infra import kafka_conf, redis_client
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -267,13 +267,12 @@ def test_a_forged_deployment_through_the_broker(
 def test_views_rewritten_in_redis_and_garbage_in_a_topic(
     kafka_bootstrap: str, redis_url: str, signed: Signed, tmp_path: Path
 ) -> None:
-    import redis
     from confluent_kafka import Producer
 
     copy = _copy(kafka_bootstrap, signed)
     env = keel_env(kafka_bootstrap, redis_url, signed, copy, tmp_path)
     assert verify(env)[0] == 0  # folds the copy into its own Redis namespace
-    r = redis.Redis.from_url(redis_url.split("?")[0])
+    r: Any = redis_client(redis_url)
     key = next(k for k in r.scan_iter(match=f"{copy}views:doc:deployment:*"))
     doc = json.loads(r.get(key))
     doc["model_id"] = "0" * 64
