@@ -4,17 +4,18 @@ A secured stack keeps one directory of secrets (the launcher writes one, mode 07
 
     ca.pem                         the CA that signed the servers' certificates
     kafka/<principal>.password     SCRAM-SHA-512 password of a Kafka principal
-    redis/<user>.password          password of a Redis ACL user
+    redis/<user>.password          password of a Redis ACL user (projector, reader; default:
+                                   the operator's)
     s3/<principal>.json            {"access_key", "secret_key"} of an object-store identity
 
 Which directory: KEEL_SECRETS if set, else ~/.config/keel/clusters/<host>_<port> for the
 address a client connects to (the launcher links its directory there for every server it
 starts, the way ~/.aws/credentials or a kubeconfig works). No directory for an address: the
-server is an open one (the embedded default and `make up --insecure` stay zero-config).
+server is an open one (the embedded default and `make up INSECURE=1` stay zero-config).
 
 A process holds only the files of the principals it may act as: a service deployed alone gets
 its own; a developer's stack, like the keys directory, holds all of them. Passwords are read
-when a client is made and never logged (`describe` names the principal and the files only).
+when a client is made and never logged: errors name the principal and the directory only.
 """
 
 from __future__ import annotations
