@@ -464,7 +464,8 @@ class ObjectStore:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        # secured: HTTPS only, with the stack's server certificate (clients trust its CA)
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def process(self) -> Process:
@@ -491,6 +492,8 @@ class ObjectStore:
             "AWS_ACCESS_KEY_ID": c["access_key"],
             "AWS_SECRET_ACCESS_KEY": c["secret_key"],
             "AWS_DEFAULT_REGION": "us-east-1",
+            # the AWS SDKs' own variable for a private CA: any S3 client trusts the stack's
+            **({"AWS_CA_BUNDLE": str(self.secrets_root / "ca.pem")} if self.secure else {}),
         }
 
     def _config(self) -> Path:
@@ -555,6 +558,7 @@ class ObjectStore:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.config={self._config()}",
+            *self._tls_args(),
             "-master.telemetry=false",
         ]
         _spawn(cmd, self.root / "weed.log", self.process.pid_file)
@@ -579,6 +583,16 @@ class ObjectStore:
             f"SeaweedFS S3 on port {self.port} not ready within {timeout:.0f} s: {last}"
         )
 
+    def _tls_args(self) -> list[str]:
+        if not self.secure:
+            return []
+        server = self.secrets_root / "server"
+        return [f"-s3.cert.file={server / 'server.crt'}", f"-s3.key.file={server / 'server.key'}"]
+
+    def _verify(self) -> str | bool:
+        """What boto3 checks the server's certificate against: the stack's CA."""
+        return str(self.secrets_root / "ca.pem") if self.secure else True
+
     def _admin_client(self) -> Any:
         import boto3
         from botocore.config import Config
@@ -590,6 +604,7 @@ class ObjectStore:
             aws_access_key_id=c["access_key"],
             aws_secret_access_key=c["secret_key"],
             region_name="us-east-1",
+            verify=self._verify(),
             config=Config(
                 s3={"addressing_style": "path"},
                 request_checksum_calculation="when_required",
@@ -610,16 +625,7 @@ class ObjectStore:
 
     def _probe(self) -> None:
         """Ready when a bucket can be made and an object written and read back."""
-        import boto3
-
-        c = self.credentials()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=c["access_key"],
-            aws_secret_access_key=c["secret_key"],
-            region_name="us-east-1",
-        )
+        s3 = self._admin_client()
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket="keel-launcher")
         s3.put_object(Bucket="keel-launcher", Key="ready", Body=b"ok")

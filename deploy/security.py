@@ -344,13 +344,14 @@ def _operator_s3() -> Any:
 
     from keel.secure.credentials import Secrets
 
-    keys = Secrets(Path(os.environ["KEEL_SECRETS"])).s3("operator")
+    sec = Secrets(Path(os.environ["KEEL_SECRETS"]))
     return boto3.client(
         "s3",
         endpoint_url=os.environ["AWS_ENDPOINT_URL"],
         region_name="us-east-1",
         config=Config(s3={"addressing_style": "path"}),
-        **keys,
+        verify=str(sec.ca),
+        **sec.s3("operator"),
     )
 
 

@@ -172,9 +172,24 @@ def test_object_store_keeps_artifacts_write_once(s3_env: dict[str, str]) -> None
 
     def client(**keys: str) -> Any:
         return boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", config=cfg, **keys
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            config=cfg,
+            verify=str(secrets.ca),
+            **keys,
         )
 
+    assert endpoint.startswith("https://")  # the object store speaks TLS only
+    plain = boto3.client(
+        "s3",
+        endpoint_url=endpoint.replace("https://", "http://"),
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=5),
+        **secrets.s3("train"),
+    )
+    with pytest.raises(Exception):  # noqa: B017 (plain HTTP to a TLS port: no S3 answer at all)
+        plain.list_objects_v2(Bucket="keel-test", MaxKeys=1)
     stranger = client(aws_access_key_id="nobody", aws_secret_access_key="x" * 40)
     with pytest.raises(ClientError):
         stranger.put_object(Bucket="keel-test", Key="x", Body=b"x")

@@ -73,7 +73,7 @@ class S3ArtifactStore(Puts):
         # stack this process's principal has credentials of its own (keel.secure.credentials).
         self.s3 = client or boto3.session.Session().client(
             "s3",
-            **_principal_keys(),
+            **_client_settings(),
             config=Config(
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 5, "mode": "standard"},
@@ -386,9 +386,10 @@ class S3ArtifactStore(Puts):
         return h.hexdigest()
 
 
-def _principal_keys() -> dict[str, str]:
-    """This process principal's keys for the object store at AWS_ENDPOINT_URL, when the
-    stack's secrets hold them; else nothing (boto3 reads AWS_ACCESS_KEY_ID & co)."""
+def _client_settings() -> dict[str, str]:
+    """For the object store at AWS_ENDPOINT_URL when the stack's secrets cover it: this process
+    principal's keys (else boto3 reads AWS_ACCESS_KEY_ID & co) and, over HTTPS, the stack's CA
+    to check the server's certificate against."""
     from urllib.parse import urlparse
 
     from keel.secure.credentials import process_principal, secrets_for
@@ -397,10 +398,15 @@ def _principal_keys() -> dict[str, str]:
     if not endpoint.hostname:
         return {}
     secrets = secrets_for(endpoint.hostname, endpoint.port or 443)
-    principal = process_principal()
-    if secrets is None or not secrets.has("s3", principal):
+    if secrets is None:
         return {}
-    return secrets.s3(principal)
+    out: dict[str, str] = {}
+    if endpoint.scheme == "https" and secrets.ca.is_file():
+        out["verify"] = str(secrets.ca)
+    principal = process_principal()
+    if secrets.has("s3", principal):
+        out.update(secrets.s3(principal))
+    return out
 
 
 def _status(exc: Any) -> int:
