@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.bench_codec import records
+from bench.bench_kafka import deployed_events
 from bench.common import median, report, timed
 from keel.codec import Codec
 from keel.log.kafka import KafkaEventLog, new_prefix
@@ -116,16 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     n = args.events
     registry = load_registry()
     codec = Codec(registry)
-    events = [
-        OutgoingEvent(
-            "deployments",
-            f"fam/prod/{i % 100}",
-            1_700_000_000_000 + i,
-            codec.encode("ModelDeployed", r),
-            writer="deploy",
-        )
-        for i, r in enumerate(records(n))
-    ]
+    events = deployed_events(codec, n, writer="deploy")
     results: dict[str, dict[str, list[float]]] = {}
     redis_t: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="keel-bench-sec-") as d:

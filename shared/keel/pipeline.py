@@ -67,14 +67,12 @@ class InProcessBus:
         Views this process may only read: wait for the projector service to fold them."""
         views = self.ctx.rt.views
         if getattr(views, "read_only", False):
-            from keel.audit.freshness import await_projector, behind_projector_error, unfolded
+            from keel.audit.freshness import require_projector
             from keel.topics import EVENT_TOPICS
 
             log = self.ctx.rt.log
             needed = log.end_offsets(EVENT_TOPICS)
-            reached = await_projector(log, views, self.projector.name, needed, PROJECTOR_WAIT)
-            if unfolded(log, needed, reached):
-                raise behind_projector_error(needed, reached, PROJECTOR_WAIT)
+            require_projector(log, views, self.projector.name, needed, PROJECTOR_WAIT)
             return
         self.projector.run(checkpoint=checkpoint)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keel import telemetry
-from keel.audit.freshness import await_projector, behind_projector_error, unfolded
+from keel.audit.freshness import require_projector
 from keel.audit.projector import Progress, Projector
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 PROJECTOR = "projector"
 LAG_EVERY = 5.0  # seconds between consumer-lag readings (keel_consumer_lag)
+PROJECTOR_WAIT = 120.0  # seconds a service waits for the projector before it stops
 
 
 def runnable() -> tuple[str, ...]:
@@ -91,7 +92,11 @@ def run_service(
                 tracking = ctx.rt.views.tracking(views.name)
                 if any(tracking.get(tp, 0) < o for tp, o in needed.items()):
                     if getattr(ctx.rt.views, "read_only", False):
-                        _await_projector(ctx, views.name, needed)
+                        # the projector service folds these views: wait for it (bounded); stop
+                        # rather than decide on a read model that is behind (nothing committed)
+                        require_projector(
+                            ctx.rt.log, ctx.rt.views, views.name, needed, PROJECTOR_WAIT
+                        )
                     else:
                         stats["folded_here"] += views.run(checkpoint=False).applied
                 try:
@@ -111,18 +116,6 @@ def run_service(
     finally:
         sub.close()
     return stats
-
-
-PROJECTOR_WAIT = 120.0  # seconds a service waits for the projector before it stops
-
-
-def _await_projector(ctx: Context, name: str, needed: dict[TopicPartition, int]) -> None:
-    """Views this service may only read (a secured Redis, reader user): the projector service
-    folds them. Wait for it to pass `needed`; stop (nothing committed, so a restart acts on
-    the event) rather than decide on a read model that is behind."""
-    reached = await_projector(ctx.rt.log, ctx.rt.views, name, needed, PROJECTOR_WAIT)
-    if unfolded(ctx.rt.log, needed, reached):
-        raise behind_projector_error(needed, reached, PROJECTOR_WAIT)
 
 
 def run_projector(

@@ -29,6 +29,8 @@ TOPIC_OF: dict[str, str] = {
 }
 
 AUDIT_TOPIC = "audit"
+# Writer schemas by fingerprint (compacted): every writer announces its schemas there.
+SCHEMAS_TOPIC = "schemas"
 # The topics facts are recorded on; the audit topic is derived from them by the projector.
 EVENT_TOPICS: tuple[str, ...] = tuple(sorted(set(TOPIC_OF.values()) - {AUDIT_TOPIC}))
 

@@ -4,6 +4,7 @@ identity per service, write-once artifact buckets). Every refusal here is the se
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -12,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from deploy import security
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.secure import acl
-from keel.secure.credentials import Secrets, secrets_for, split_address
+from keel.secure.credentials import secrets_for, split_address
 from tests.infra import kafka_conf
 
 pytestmark = pytest.mark.integration
@@ -43,9 +45,9 @@ def produce(bootstrap: str, principal: str, topic: str) -> str | None:
     from confluent_kafka import Producer
 
     errors: list[Any] = []
-    p = Producer({**kafka_conf(bootstrap, principal), "message.timeout.ms": 10000})
+    p = Producer({**kafka_conf(bootstrap, principal), "message.timeout.ms": 30000})
     p.produce(topic, b"x", b"k", on_delivery=lambda err, msg: errors.append(err))
-    p.flush(15)
+    p.flush(40)
     return errors[0].name() if errors and errors[0] is not None else None
 
 
@@ -127,7 +129,9 @@ def test_topics_check_reports_acl_drift(kafka_bootstrap: str, tmp_path: Path) ->
     assert f"allowed {lost}" in json.loads(applied.stdout)["changes"]
 
 
-def test_redis_refuses_strangers_and_readers_cannot_write(redis_url: str) -> None:
+def test_redis_refuses_strangers_and_readers_cannot_write(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import redis
 
     from keel.views.redis import RedisViewStore
@@ -139,7 +143,9 @@ def test_redis_refuses_strangers_and_readers_cannot_write(redis_url: str) -> Non
         redis.Redis(host=host, port=port, socket_timeout=5).ping()  # plaintext: no TLS, no talk
     tls = {"ssl": True, "ssl_ca_certs": str(secrets.ca), "socket_timeout": 5}
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host=host, port=port, **tls).set("keel:x", "1")  # no user: default is off
+        redis.Redis(host=host, port=port, **tls).set(
+            "keel:x", "1"
+        )  # no AUTH: the default user is locked
     projector = redis.Redis(host=host, port=port, **secrets.redis("projector"))
     projector.set("keel:doc:probe", '{"a": 1}')
     reader = redis.Redis(host=host, port=port, **secrets.redis("reader"))
@@ -148,12 +154,15 @@ def test_redis_refuses_strangers_and_readers_cannot_write(redis_url: str) -> Non
         reader.set("keel:doc:probe", "{}")
     with pytest.raises(redis.exceptions.NoPermissionError):
         projector.flushall()  # nobody empties the views with one command
-    only_reader = _secrets_holding(secrets, {"redis": ["reader"]})
-    store = _with_env({"KEEL_SECRETS": str(only_reader)}, lambda: RedisViewStore(redis_url))
+    # a deployed service holds only its own secrets: the reader user, not the projector's
+    monkeypatch.setenv("KEEL_SECRETS", str(security.holding(secrets.root, "serve", tmp_path)))
+    store = RedisViewStore(redis_url)
     assert store.read_only and store.get("probe") == {"a": 1}
 
 
-def test_object_store_keeps_artifacts_write_once(s3_env: dict[str, str]) -> None:
+def test_object_store_keeps_artifacts_write_once(
+    s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3
     from botocore.config import Config
     from botocore.exceptions import ClientError
@@ -193,10 +202,11 @@ def test_object_store_keeps_artifacts_write_once(s3_env: dict[str, str]) -> None
     stranger = client(aws_access_key_id="nobody", aws_secret_access_key="x" * 40)
     with pytest.raises(ClientError):
         stranger.put_object(Bucket="keel-test", Key="x", Body=b"x")
-    env = {**s3_env, "KEEL_PRINCIPAL": "train"}
+    for k, v in {**s3_env, "KEEL_PRINCIPAL": "train"}.items():
+        monkeypatch.setenv(k, v)
     prefix = new_prefix().strip(".")
-    store = _with_env(env, lambda: S3ArtifactStore(f"s3://keel-test/{prefix}"))
-    put = store.put_stream(ArtifactSpec("model", "c0de"), _bytes(b"the recorded model"))
+    store = S3ArtifactStore(f"s3://keel-test/{prefix}")
+    put = store.put_stream(ArtifactSpec("model", "c0de"), io.BytesIO(b"the recorded model"))
     key = store.key_of(put.info.id)
     for who in ("train", "deploy", "serve", "cli"):
         s3 = client(**secrets.s3(who))
@@ -209,47 +219,11 @@ def test_object_store_keeps_artifacts_write_once(s3_env: dict[str, str]) -> None
         for v in versions:
             with pytest.raises(ClientError, match="AccessDenied"):
                 s3.delete_object(Bucket="keel-test", Key=key, VersionId=v["VersionId"])
-    fresh = _with_env(env, lambda: S3ArtifactStore(f"s3://keel-test/{prefix}"))
+    fresh = S3ArtifactStore(f"s3://keel-test/{prefix}")
     assert fresh.read_bytes(put.info.id) == b"the recorded model"  # the first version
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _bytes(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
-
-
-def _with_env(env: dict[str, str], make: Any) -> Any:
-    import os
-
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        return make()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _secrets_holding(secrets: Secrets, held: dict[str, list[str]]) -> Path:
-    """A copy of the stack's secrets with only some principals' files (a deployed service)."""
-    import shutil
-    import tempfile
-
-    root = Path(tempfile.mkdtemp(prefix="keel-secrets-"))
-    shutil.copy(secrets.ca, root / "ca.pem")
-    for kind, names in held.items():
-        (root / kind).mkdir()
-        for n in names:
-            src = next((secrets.root / kind).glob(f"{n}.*"))
-            shutil.copy(src, root / kind / src.name)
-    return root
-
-
 def _base_env() -> dict[str, str]:
     import os
 

@@ -64,17 +64,19 @@ PROJECTOR_WAIT = 10.0
 
 def await_projector(
     log: EventLog, views: ViewStore, name: str, needed: Ends, timeout: float
-) -> Ends:
+) -> tuple[Ends, bool]:
     """For a process that may only read the views: wait up to `timeout` seconds for the
-    projector to have folded every record before `needed` (end offsets); returns the tracking
-    it reached. Tracking says "after the last record folded", while a transactional log's
-    end also counts commit markers: where tracking is short of an end, the gap is read to see
-    whether it holds a record at all."""
+    projector to have folded every record before `needed` (end offsets). Returns the tracking
+    it reached and whether that covers every record. Tracking says "after the last record
+    folded", while a transactional log's end also counts commit markers: where tracking is
+    short of an end, the gap is read to see whether it holds a record at all."""
     deadline = time.monotonic() + timeout
     while True:
         reached = dict(views.tracking(name))
-        if not unfolded(log, needed, reached) or time.monotonic() > deadline:
-            return reached
+        if not unfolded(log, needed, reached):
+            return reached, True
+        if time.monotonic() > deadline:
+            return reached, False
         time.sleep(0.1)
 
 
@@ -88,14 +90,20 @@ def unfolded(log: EventLog, needed: Ends, reached: Ends) -> bool:
     return any(rec.offset < short.get(rec.tp, 0) for rec in log.read(topics, start))
 
 
-def behind_projector_error(needed: Ends, reached: Ends, timeout: float) -> KeelError:
-    return KeelError(
-        f"the read model is up to {lag(needed, reached)} event(s) behind the log after waiting "
-        f"{timeout:.0f} s for the projector",
-        hint="this process may only read the views (a secured Redis, reader user): run "
-        "`keel service run projector` (it folds them), or give this process the projector's "
-        "Redis credentials",
-    )
+def require_projector(
+    log: EventLog, views: ViewStore, name: str, needed: Ends, timeout: float
+) -> None:
+    """await_projector for a process about to decide on the views: a read model still behind
+    after `timeout` is an error (nothing is decided on it)."""
+    reached, done = await_projector(log, views, name, needed, timeout)
+    if not done:
+        raise KeelError(
+            f"the read model is up to {lag(needed, reached)} event(s) behind the log after "
+            f"waiting {timeout:.0f} s for the projector",
+            hint="this process may only read the views (a secured Redis, reader user): run "
+            "`keel service run projector` (it folds them), or give this process the "
+            "projector's Redis credentials",
+        )
 
 
 class FreshViews:
@@ -135,8 +143,11 @@ class FreshViews:
         """Views this process may only read (a secured Redis, reader user): the projector
         service folds them; wait a bounded while for it to reach `ends`, then answer with
         what it reached (check() reports the lag, so a stale answer is never silent)."""
-        reached = await_projector(self.log, self.views, self.name, ends, PROJECTOR_WAIT)
-        self._folded = {tp: min(o, ends.get(tp, o)) for tp, o in reached.items()}
+        reached, done = await_projector(self.log, self.views, self.name, ends, PROJECTOR_WAIT)
+        # caught up: remember the ends, so the next check with an unmoved log reads nothing
+        self._folded = (
+            dict(ends) if done else {tp: min(o, ends.get(tp, o)) for tp, o in reached.items()}
+        )
         self._positions = {f"{t}/{p}": o for (t, p), o in sorted(reached.items())}
 
     def _refresh(self) -> None:

@@ -27,8 +27,7 @@ from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import LogRecord
-from keel.log.provision import SCHEMAS_TOPIC
-from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
 

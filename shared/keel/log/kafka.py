@@ -23,7 +23,7 @@ from keel.errors import KeelError
 from keel.log import provision
 from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
 from keel.secure.credentials import process_principal, secrets_for, split_address, writer_principal
-from keel.topics import EVENT_TOPICS
+from keel.topics import EVENT_TOPICS, SCHEMAS_TOPIC
 
 T = TypeVar("T")
 DEFAULT_PREFIX = "keel."
@@ -90,7 +90,7 @@ class KafkaEventLog:
         self.transactional_id = transactional_id or _transactional_id(prefix, self.principal)
         provision.check_reachable(bootstrap, self.client_config())
         if provision_topics:
-            provision.ensure(bootstrap, prefix, self.secrets)
+            provision.ensure(bootstrap, prefix, self.secrets, self.principal)
         self._producer_handle: Any = None  # made on first append: readers never need one
         self._siblings: dict[str, KafkaEventLog] = {}  # other principals this process holds
         self._loop = _Loop()
@@ -189,7 +189,12 @@ class KafkaEventLog:
         of events with one principal are one transaction each. None: all are this handle's."""
         if self.secrets is None:
             return None
-        whose = [writer_principal(self.secrets, e.writer, self.principal) for e in events]
+        secrets = self.secrets
+        # one lookup per writer, not per event (each looks for a credential file)
+        principal_of = {
+            w: writer_principal(secrets, w, self.principal) for w in {e.writer for e in events}
+        }
+        whose = [principal_of[e.writer] for e in events]
         if all(w == self.principal for w in whose):
             return None
         out: list[LogRecord] = []
@@ -569,7 +574,7 @@ class KafkaEventLog:
         self.append(
             [
                 OutgoingEvent(
-                    provision.SCHEMAS_TOPIC,
+                    SCHEMAS_TOPIC,
                     fingerprint_hex,
                     int(time.time() * 1000),
                     schema_json.encode(),
@@ -579,7 +584,7 @@ class KafkaEventLog:
 
     def read_schemas(self) -> dict[str, str]:
         """fingerprint hex -> schema JSON, the latest value per key."""
-        return {r.key: r.value.decode() for r in self._scan([provision.SCHEMAS_TOPIC], None, None)}
+        return {r.key: r.value.decode() for r in self._scan([SCHEMAS_TOPIC], None, None)}
 
     def arrivals(self, topics: Sequence[str], start: Mapping[TopicPartition, int]) -> Arrivals:
         """A wake-up for readers that keep views current: `wait()` says whether records
@@ -728,7 +733,7 @@ def _headers(e: OutgoingEvent) -> list[tuple[str, bytes]]:
     if e.value[:2] == AVRO_MAGIC and len(e.value) >= 10:
         out.append(("content-type", AVRO_CONTENT_TYPE))
         out.append(("keel-schema-fingerprint", e.value[2:10].hex().encode()))
-    elif e.topic == provision.SCHEMAS_TOPIC:
+    elif e.topic == SCHEMAS_TOPIC:
         out.append(("content-type", b"application/json"))
     if e.event_type:
         out.append(("keel-event-type", e.event_type.encode()))

@@ -14,10 +14,8 @@ from typing import Any
 from keel.errors import KeelError
 from keel.log import acls
 from keel.secure.credentials import OPERATOR, Secrets
-from keel.topics import EVENT_TOPICS
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC
 
-SCHEMAS_TOPIC = "schemas"
-AUDIT_TOPIC = "audit"
 NEVER = "-1"
 
 _EVENT_CONFIG = {
@@ -103,22 +101,19 @@ def check_reachable(
         raise KeelError(f"Kafka at {bootstrap} is unreachable ({err})", hint=hint) from None
 
 
-def ensure(bootstrap: str, prefix: str, secrets: Secrets | None) -> None:
-    """A log opening on `prefix`: provision its topics (and, secured, their ACLs) when this
-    process may (an open broker, or the operator's credentials held, as on a developer's
-    stack); else only check they exist, and say who must create them."""
+def ensure(bootstrap: str, prefix: str, secrets: Secrets | None, principal: str) -> None:
+    """A log opening on `prefix` as `principal`: provision its topics (and, secured, their
+    ACLs) when this process may (an open broker, or the operator's credentials held, as on a
+    developer's stack); else only check they exist, and say who must create them."""
     if secrets is None or secrets.has("kafka", OPERATOR):
         apply(bootstrap, prefix, secrets)
         return
-    from keel.secure.credentials import process_principal
-
-    conf = secrets.librdkafka(process_principal())
-    meta = _admin(bootstrap, conf).list_topics(timeout=10).topics
+    meta = _admin(bootstrap, secrets.librdkafka(principal)).list_topics(timeout=10).topics
     missing = [s.name for s in declared_topics() if prefix + s.name not in meta]
     if missing:
         raise KeelError(
             f"topics {', '.join(prefix + m for m in missing)} do not exist on {bootstrap} (or "
-            f"{process_principal()!r} may not see them)",
+            f"{principal!r} may not see them)",
             hint="the operator creates them with their ACLs: `keel topics apply` with the "
             "operator's credentials",
         )

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 from keel.secure.credentials import OPERATOR, PEOPLE, PROJECTOR
 from keel.signing import DEFAULT_ROLES
-from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, TOPIC_OF
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC, TOPIC_OF
 
-SCHEMAS_TOPIC = "schemas"
 # Event types a person may be given a role for (keel.toml [identities.NAME] emits = [...]).
 PEOPLE_EMIT = ("ModelDeployed", "PromotionReviewed", "RetrainRequested", "DriftDetected")
 SERVICES = ("ingest", "feature", "train", "promote", "deploy", "serve", "step")
