@@ -79,6 +79,10 @@ class Codec:
         self._resolve_unknown = resolve_unknown
         # event type -> (header, schema): schemas are parsed once, at load, never per message
         self._writers: dict[str, tuple[bytes, SchemaVersion]] = {}
+        # writer fingerprint -> (writer, reader), until the registry adds a version: one dict
+        # lookup per message instead of ~7 us of header checks and registry lookups
+        self._plans: dict[bytes, tuple[SchemaVersion, SchemaVersion]] = {}
+        self._plans_at = registry.generation
 
     def encode(self, event_type: str, record: dict[str, Any]) -> bytes:
         """Encode `record` with the latest released schema of `event_type`."""
@@ -127,9 +131,17 @@ class Codec:
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """Return (event_type, record read with the latest schema of that type)."""
-        writer = self.writer_of(data)
-        # A type this code has never seen (learnt from the schemas topic) reads as written.
-        reader = self.registry.latest(writer.name) if self.registry.knows(writer.name) else writer
+        if self._plans_at != self.registry.generation:
+            self._plans.clear()
+            self._plans_at = self.registry.generation
+        plan = self._plans.get(data[2:HEADER_LEN]) if data[:2] == MAGIC else None
+        if plan is None:
+            writer = self.writer_of(data)
+            # A type this code has never seen (learnt from the schemas topic) reads as written.
+            known = self.registry.knows(writer.name)
+            plan = (writer, self.registry.latest(writer.name) if known else writer)
+            self._plans[bytes(data[2:HEADER_LEN])] = plan
+        writer, reader = plan
         buf = BytesIO(data)
         buf.seek(HEADER_LEN)
         try:

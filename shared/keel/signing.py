@@ -127,6 +127,66 @@ class Trust:
             s = decode(sig)
         except ValueError as exc:
             return Verdict(None, f"malformed signature ({exc})")
+        key = self._key_of(s)
+        if isinstance(key, Verdict):
+            return key
+        chunk_root = merkle.root_from_inclusion(s.index, s.size, merkle.leaf_hash(value), s.path)
+        if chunk_root is None:
+            return Verdict(s.identity, "bad signature (inclusion path does not fit the chunk)")
+        if not self._signs(s, key, chunk_root):
+            return Verdict(s.identity, "bad signature (the event or its signature was altered)")
+        return self._role(s.identity, event_type)
+
+    def check_many(self, items: Sequence[tuple[bytes, bytes | None, str | None]]) -> list[Verdict]:
+        """`check` of each (value, signature record, event type), in one pass: a chunk whose
+        every event is among `items` is checked as a whole (its tree built once from all its
+        leaves, each event's record compared with what the signer wrote for it), ~3x cheaper
+        per event than walking each path; anything else is checked alone. Same verdicts."""
+        by_signature: dict[bytes, list[int]] = {}
+        for i, (_, sig, _) in enumerate(items):
+            if sig and len(sig) > 64:
+                by_signature.setdefault(sig[-64:], []).append(i)
+        out: list[Verdict | None] = [None] * len(items)
+        for members in by_signature.values():
+            identity = self._whole_chunk(items, members)
+            if identity is not None:
+                for i in members:
+                    out[i] = self._role(identity, items[i][2])
+        return [v if v is not None else self.check(*items[i]) for i, v in enumerate(out)]
+
+    def _whole_chunk(
+        self, items: Sequence[tuple[bytes, bytes | None, str | None]], members: list[int]
+    ) -> str | None:
+        """The signing identity when `members` are exactly one whole, validly signed chunk
+        with every record as its signer wrote it; None: check them one by one."""
+        first = items[members[0]][1] or b""
+        try:
+            s = decode(first)
+        except ValueError:
+            return None
+        if len(members) != s.size:
+            return None
+        head = first[: 4 + first[3] + 10]  # magic, identity, key ID, chunk size
+        ordered: list[tuple[bytes, bytes] | None] = [None] * s.size
+        for i in members:
+            value, sig = items[i][0], items[i][1] or b""
+            index = int.from_bytes(sig[len(head) : len(head) + 2], "big")
+            if not sig.startswith(head) or index >= s.size or ordered[index] is not None:
+                return None
+            ordered[index] = (value, sig)
+        leaves = [merkle.leaf_hash(value) for value, _ in ordered]  # type: ignore[misc]
+        chunk_root, paths = merkle.tree_paths(leaves)
+        for index, (_, sig) in enumerate(ordered):  # type: ignore[misc]
+            path = paths[index]
+            if sig != b"".join((head, _INDEX.pack(index, len(path)), *path, s.signature)):
+                return None
+        key = self._key_of(s)
+        if isinstance(key, Verdict) or not self._signs(s, key, chunk_root):
+            return None
+        return s.identity
+
+    def _key_of(self, s: _Sig) -> PublicKey | Verdict:
+        """The public key a record names, or the verdict on why it cannot speak for it."""
         key = self.keys.get(s.key_id)
         if key is None:
             return Verdict(s.identity, f"signed with key {s.key_id}, which keys.toml does not list")
@@ -134,11 +194,13 @@ class Trust:
             return Verdict(s.identity, f"key {s.key_id} belongs to {key.identity!r}")
         if key.status == "revoked":
             return Verdict(s.identity, f"key {s.key_id} of {s.identity!r} is revoked")
-        chunk_root = merkle.root_from_inclusion(s.index, s.size, merkle.leaf_hash(value), s.path)
-        if chunk_root is None:
-            return Verdict(s.identity, "bad signature (inclusion path does not fit the chunk)")
-        # One Ed25519 verification per chunk: a signature seen before is known to sign exactly
-        # (identity, key, size, root); another event of the chunk must lead to the same root.
+        return key
+
+    def _signs(self, s: _Sig, key: PublicKey, chunk_root: bytes) -> bool:
+        """Whether s.signature signs (identity, key, size, chunk_root) with `key`.
+
+        One Ed25519 verification per chunk: a signature seen before is known to sign exactly
+        (identity, key, size, root); another event of the chunk must lead to the same root."""
         signed = (s.identity, s.key_id, s.size, chunk_root)
         known = self._verified.get(s.signature)
         if known is None:
@@ -146,11 +208,12 @@ class Trust:
             if _verify(key.public, s.signature, message):
                 self._verified[s.signature] = signed
                 known = signed
-        if known != signed:
-            return Verdict(s.identity, "bad signature (the event or its signature was altered)")
-        if event_type is not None and not self.may_emit(s.identity, event_type):
-            return Verdict(s.identity, f"{s.identity!r} may not write {event_type}")
-        return Verdict(s.identity, None)
+        return known == signed
+
+    def _role(self, identity: str, event_type: str | None) -> Verdict:
+        if event_type is not None and not self.may_emit(identity, event_type):
+            return Verdict(identity, f"{identity!r} may not write {event_type}")
+        return Verdict(identity, None)
 
 
 @dataclass(frozen=True)
@@ -163,6 +226,10 @@ class _Sig:
     signature: bytes
 
 
+_HEADER = struct.Struct(">HHB")
+_INDEX = struct.Struct(">HB")  # index in the chunk, path length
+
+
 def encode(s: _Sig) -> bytes:
     ident = s.identity.encode()
     return b"".join(
@@ -171,14 +238,12 @@ def encode(s: _Sig) -> bytes:
             struct.pack(">B", len(ident)),
             ident,
             bytes.fromhex(s.key_id),
-            struct.pack(">HHB", s.size, s.index, len(s.path)),
+            struct.pack(">H", s.size),
+            _INDEX.pack(s.index, len(s.path)),
             *s.path,
             s.signature,
         )
     )
-
-
-_HEADER = struct.Struct(">HHB")
 
 
 def decode(blob: bytes) -> _Sig:
@@ -252,9 +317,8 @@ class Signer:
             for start in range(0, len(idx), SIGN_CHUNK):
                 chunk = idx[start : start + SIGN_CHUNK]
                 leaves = [merkle.leaf_hash(items[i][2]) for i in chunk]
-                chunk_root = merkle.root(leaves)
+                chunk_root, paths = merkle.tree_paths(leaves)
                 signature = private.sign(_message(who, kid, len(chunk), chunk_root))
-                paths = merkle.inclusion_proofs(leaves)
                 for j, i in enumerate(chunk):
                     out[i] = encode(_Sig(who, kid, len(chunk), j, paths[j], signature))
         return out

@@ -114,3 +114,12 @@ def test_all_proofs_at_once_equal_one_by_one() -> None:
         assert merkle.inclusion_proofs(hashes) == [
             merkle.inclusion_proof(m, hashes) for m in range(n)
         ]
+
+
+def test_level_by_level_paths_are_the_rfc_paths_up_to_300() -> None:
+    assert merkle.tree_paths([]) == (merkle.EMPTY_ROOT, [])
+    for n in range(1, 301):
+        data, hashes = leaves(n)
+        r, paths = merkle.tree_paths(hashes)
+        assert r == mth(data), n
+        assert paths == [path(m, data) for m in range(n)], n

@@ -103,3 +103,35 @@ def test_roles_in_keel_toml_are_part_of_the_project(tmp_path: Path) -> None:
     trust = signing.load_trust(tmp_path / "keys.toml", project)
     assert trust.may_emit("alice", "ModelDeployed") and not trust.may_emit("alice", "ModelTrained")
     assert trust.may_emit("deploy", "ModelDeployed")  # the defaults stay
+
+
+def test_checking_many_at_once_gives_the_verdicts_of_one_by_one(
+    keyring: tuple[Path, Path],
+) -> None:
+    """Whole chunks are checked as a whole; any change anywhere in one (a value, a path byte,
+    an index, a missing or repeated member) must still be named exactly as `check` names it."""
+    keys_file, keys_dir = keyring
+    items = [("deploy", "ModelDeployed", f"event {i}".encode()) for i in range(300)]
+    items += [("ingest", "DatasetIngested", f"data {i}".encode()) for i in range(50)]
+    sigs = signer(keys_file, keys_dir).sign(items)
+    base = [(value, sig, kind) for (_, kind, value), sig in zip(items, sigs, strict=True)]
+
+    def same(batch: list[tuple[bytes, bytes | None, str | None]]) -> list[signing.Verdict]:
+        alone = [signing.load_trust(keys_file).check(*b) for b in batch]
+        together = signing.load_trust(keys_file).check_many(batch)
+        assert together == alone
+        return together
+
+    assert all(v.problem is None for v in same(base))
+    assert all(v.problem is None for v in same(base[100:]))  # chunks cut at both ends
+    altered = list(base)
+    altered[5] = (b"forged", *altered[5][1:])
+    path_byte = bytearray(altered[7][1] or b"")
+    path_byte[40] ^= 1
+    altered[7] = (altered[7][0], bytes(path_byte), altered[7][2])
+    altered[200] = (altered[200][0], altered[201][1], altered[200][2])  # a repeated index
+    altered[310] = (altered[310][0], None, altered[310][2])
+    altered[320] = (altered[320][0], altered[320][1], "ModelDeployed")  # ingest may not
+    got = same(altered)
+    assert [i for i, v in enumerate(got) if v.problem] == [5, 7, 200, 310, 320]
+    assert all(v.problem is None for v in same(base[:127] + base[128:]))  # one member missing

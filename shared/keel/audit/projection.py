@@ -45,12 +45,13 @@ class Change:
     docs: dict[str, dict[str, Any]] = field(default_factory=dict)
     index: list[IndexAdd] = field(default_factory=list)
     recorded_ms: int = 0  # when the log stored the event (0: not known: its business time)
+    at_ms: float = 0.0  # the event's business time (ms), worked out once per event
 
 
 def times(e: Any, change: Change) -> dict[str, Any]:
     """Both times of an event for the views: business (`since`/`at` elsewhere) and recorded,
     and whether it was written into the past (recorded later than the clock-skew allowance)."""
-    occurred = int(ms(e))
+    occurred = int(change.at_ms)
     recorded = change.recorded_ms or occurred
     return {
         "recorded_ms": recorded,
@@ -73,7 +74,7 @@ def keys_for(event: Any) -> list[str]:
 def evolve(docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int = 0) -> Change:
     """What applying `event` (stored by the log at `recorded_ms`) to `docs` writes. `docs` holds
     every key of keys_for(event)."""
-    change = Change(recorded_ms=recorded_ms)
+    change = Change(recorded_ms=recorded_ms, at_ms=ms(event))
     stats = dict(docs.get(STATS) or {"applied": 0, "by_type": {}})
     stats["applied"] += 1
     by_type = dict(stats["by_type"])
@@ -90,7 +91,7 @@ def evolve(docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int 
         change.docs[f"event:{eid}"] = {"type": event.EVENT_TYPE, "event": event.to_avro()}
     cause = event.envelope.causation_id
     if cause:
-        change.index.append(IndexAdd(f"caused:{cause}", f"{event.EVENT_TYPE}:{eid}", ms(event)))
+        change.index.append(IndexAdd(f"caused:{cause}", f"{event.EVENT_TYPE}:{eid}", change.at_ms))
     return change
 
 
@@ -145,10 +146,10 @@ def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Cha
     # Children live in an index per parent, not in the parent's document: a dataset with
     # thousands of descendants must not be rewritten each time one more appears.
     for p in e.parents:
-        change.index.append(IndexAdd(f"children:{p}", e.artifact_id, ms(e)))
+        change.index.append(IndexAdd(f"children:{p}", e.artifact_id, change.at_ms))
     # inventory: newest first by kind and over all kinds (`keel artifacts list`)
-    change.index.append(IndexAdd(f"artifacts:{e.kind}", e.artifact_id, ms(e)))
-    change.index.append(IndexAdd("artifacts:*", e.artifact_id, ms(e)))
+    change.index.append(IndexAdd(f"artifacts:{e.kind}", e.artifact_id, change.at_ms))
+    change.index.append(IndexAdd("artifacts:*", e.artifact_id, change.at_ms))
 
 
 # -- data, features, models --------------------------------------------------------------------
@@ -172,7 +173,7 @@ def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Chan
         "at": e.envelope.occurred_at.isoformat(),
         "event_id": e.envelope.event_id,
     }
-    change.index.append(IndexAdd(f"datasets:{e.family}", e.dataset_id, ms(e)))
+    change.index.append(IndexAdd(f"datasets:{e.family}", e.dataset_id, change.at_ms))
     q = _doc(docs, change, f"quarantine:{e.family}")
     q["records_in"] = q.get("records_in", 0) + e.records_in
     q["accepted"] = q.get("accepted", 0) + e.accepted
@@ -235,7 +236,7 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
     m.setdefault("evaluations", [])
     m.setdefault("decisions", [])
     change.docs[f"model:{e.model_id}"] = m
-    change.index.append(IndexAdd(f"models:{e.family}", e.model_id, ms(e)))
+    change.index.append(IndexAdd(f"models:{e.family}", e.model_id, change.at_ms))
 
 
 @_keys.register
@@ -310,13 +311,13 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
 def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
     change.docs[f"decision:{eid}"] = {**decision_doc(e), **times(e, change)}
-    change.index.append(IndexAdd(f"registry:{e.family}", eid, ms(e)))
+    change.index.append(IndexAdd(f"registry:{e.family}", eid, change.at_ms))
     m = _doc(docs, change, f"model:{e.model_id}")
     m.setdefault("id", e.model_id)
     # Ordered by (business time, event ID), not by arrival: on Kafka the registry's partitions
     # interleave differently on every read, and a fold must give the same views whatever the
     # interleaving (`keel audit verify` compares the views with a fresh fold).
-    at = {**m.get("decision_at", {}), eid: ms(e)}
+    at = {**m.get("decision_at", {}), eid: change.at_ms}
     m["decision_at"] = at
     m["decisions"] = sorted(at, key=lambda d: (at[d], d))
     change.docs[f"model:{e.model_id}"] = m
@@ -353,7 +354,7 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
     # The member carries the recorded time, so "as known at R" walks read it from the index
     # alone and fetch only the deployment they answer with.
     member = f"{eid}@{when['recorded_ms']}"
-    change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, ms(e)))
+    change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, change.at_ms))
 
 
 # -- training/serving skew -----------------------------------------------------------------
@@ -392,4 +393,4 @@ def _(e: g.DriftDetected, docs: dict[str, dict[str, Any] | None], change: Change
             for f in e.features
         ],
     }  # fmt: skip
-    change.index.append(IndexAdd(f"drift:{e.family}:{e.env}", eid, ms(e)))
+    change.index.append(IndexAdd(f"drift:{e.family}:{e.env}", eid, change.at_ms))

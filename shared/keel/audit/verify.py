@@ -18,6 +18,7 @@ The checks are pure functions over what the caller read; the CLI does the readin
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from keel.codec import Codec, CodecError
 from keel.events import decode_event
 from keel.events import generated as g
 from keel.log.port import LogRecord, TopicPartition
-from keel.signing import Trust
+from keel.signing import Trust, Verdict
 
 
 @dataclass(frozen=True)
@@ -65,46 +66,56 @@ def scan_log(
     """Leaves, positions and signature checks of every record; `keep` sees each event that
     passed them (what a report lists from the log itself)."""
     out = LogScan()
-    for rec in records:
-        out.records += 1
-        leaves = out.leaves.setdefault(rec.tp, [])
-        leaves.append(tr.leaf(rec))
-        where = tr.position(rec)
-        try:
-            event = decode_event(codec, rec.value)
-        except CodecError as exc:
-            problems.append(
-                Problem(
-                    "log",
-                    "undecodable",
-                    where,
-                    str(exc),
-                    "find who wrote it (no Keel writer writes undecodable bytes)",
-                )
-            )
-            continue
-        env = event.envelope
-        out.positions.setdefault(env.event_id, (rec.tp, len(leaves) - 1, rec))
-        if trust.enabled:
-            verdict = trust.check(rec.value, rec.sig, event.EVENT_TYPE)
-            if verdict.problem is not None:
+    it = iter(records)
+    while batch := list(itertools.islice(it, 5000)):
+        decoded: list[tuple[LogRecord, Any, str]] = []
+        for rec in batch:
+            out.records += 1
+            leaves = out.leaves.setdefault(rec.tp, [])
+            leaves.append(tr.leaf(rec))
+            where = tr.position(rec)
+            try:
+                event = decode_event(codec, rec.value)
+            except CodecError as exc:
                 problems.append(
                     Problem(
-                        "signature",
-                        "unsigned" if verdict.problem == "unsigned" else "bad-signature",
+                        "log",
+                        "undecodable",
                         where,
-                        f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
-                        f"{env.producer.service!r}): {verdict.problem}",
-                        "treat it as forged: it is kept out of every answer; find how it was "
-                        "written",
+                        str(exc),
+                        "find who wrote it (no Keel writer writes undecodable bytes)",
                     )
                 )
                 continue
-            out.signed += 1
-        if isinstance(event, g.ArtifactRecorded):
-            out.recorded.setdefault(event.artifact_id, event)
-        if keep is not None:
-            keep(event)
+            out.positions.setdefault(event.envelope.event_id, (rec.tp, len(leaves) - 1, rec))
+            decoded.append((rec, event, where))
+        # the batch's signatures at once: whole chunks check as one (same verdicts)
+        verdicts: list[Verdict | None] = (
+            list(trust.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e, _ in decoded]))
+            if trust.enabled
+            else [None] * len(decoded)
+        )
+        for (_, event, where), verdict in zip(decoded, verdicts, strict=True):
+            if verdict is not None:
+                if verdict.problem is not None:
+                    env = event.envelope
+                    problems.append(
+                        Problem(
+                            "signature",
+                            "unsigned" if verdict.problem == "unsigned" else "bad-signature",
+                            where,
+                            f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
+                            f"{env.producer.service!r}): {verdict.problem}",
+                            "treat it as forged: it is kept out of every answer; find how it "
+                            "was written",
+                        )
+                    )
+                    continue
+                out.signed += 1
+            if isinstance(event, g.ArtifactRecorded):
+                out.recorded.setdefault(event.artifact_id, event)
+            if keep is not None:
+                keep(event)
     if not trust.enabled:
         problems.append(
             Problem(

@@ -60,10 +60,12 @@ class SchemaRegistry:
     def __init__(self, versions: Iterable[SchemaVersion]) -> None:
         self._by_fp: dict[bytes, SchemaVersion] = {}
         self._by_name: dict[str, list[SchemaVersion]] = {}
+        self.generation = 0  # moves whenever a released version is added (readers may change)
         for v in versions:
             self.add(v)
 
     def add(self, v: SchemaVersion) -> None:
+        self.generation += 1
         self._by_fp[v.fingerprint] = v
         history = self._by_name.setdefault(v.name, [])
         # Keep every version even when fingerprints coincide: the canonical form drops defaults,
