@@ -107,6 +107,9 @@ class Trust:
         self.keys = {k.id: k for k in keys}
         self.roles = {n: frozenset(t) for n, t in (roles or DEFAULT_ROLES).items()}
         self._verified: dict[bytes, tuple[str, str, int, bytes]] = {}
+        # signature -> (record head, identity, chunk size, root) of chunks checked in full
+        self._chunks: dict[bytes, tuple[bytes, str, int, bytes]] = {}
+        self._roles_seen: dict[tuple[str, str | None], Verdict] = {}
 
     @property
     def enabled(self) -> bool:
@@ -123,6 +126,9 @@ class Trust:
     def check(self, value: bytes, sig: bytes | None, event_type: str | None) -> Verdict:
         if not sig:
             return Verdict(None, "unsigned")
+        fast = self._in_known_chunk(value, sig)
+        if fast is not None:
+            return self._role(fast, event_type)
         try:
             s = decode(sig)
         except ValueError as exc:
@@ -135,7 +141,27 @@ class Trust:
             return Verdict(s.identity, "bad signature (inclusion path does not fit the chunk)")
         if not self._signs(s, key, chunk_root):
             return Verdict(s.identity, "bad signature (the event or its signature was altered)")
+        head = sig[: 4 + sig[3] + 10]  # magic, identity, key ID, chunk size
+        self._chunks[s.signature] = (head, s.identity, s.size, chunk_root)
         return self._role(s.identity, event_type)
+
+    def _in_known_chunk(self, value: bytes, sig: bytes) -> str | None:
+        """The identity, when `sig` is another event's record of a chunk already verified
+        and its path leads from `value` to that chunk's root: no parsing into objects, no key
+        lookups (~2x cheaper than the first event's check). None: check it in full."""
+        known = self._chunks.get(sig[-64:])
+        if known is None:
+            return None
+        head, identity, size, chunk_root = known
+        n = len(head)
+        if not sig.startswith(head) or len(sig) < n + 3 + 64:
+            return None
+        index, depth = _INDEX.unpack_from(sig, n)
+        if len(sig) != n + 3 + 32 * depth + 64:
+            return None
+        path = [sig[i : i + 32] for i in range(n + 3, n + 3 + 32 * depth, 32)]
+        got = merkle.root_from_inclusion(index, size, merkle.leaf_hash(value), path)
+        return identity if got == chunk_root else None
 
     def check_many(self, items: Sequence[tuple[bytes, bytes | None, str | None]]) -> list[Verdict]:
         """`check` of each (value, signature record, event type), in one pass: a chunk whose
@@ -211,9 +237,14 @@ class Trust:
         return known == signed
 
     def _role(self, identity: str, event_type: str | None) -> Verdict:
-        if event_type is not None and not self.may_emit(identity, event_type):
-            return Verdict(identity, f"{identity!r} may not write {event_type}")
-        return Verdict(identity, None)
+        verdict = self._roles_seen.get((identity, event_type))
+        if verdict is None:
+            if event_type is not None and not self.may_emit(identity, event_type):
+                verdict = Verdict(identity, f"{identity!r} may not write {event_type}")
+            else:
+                verdict = Verdict(identity, None)
+            self._roles_seen[(identity, event_type)] = verdict  # verdicts are immutable
+        return verdict
 
 
 @dataclass(frozen=True)

@@ -798,13 +798,11 @@ def _recorded(m: Any) -> int:
 
 def _time_and_sig(headers: Any) -> tuple[int | None, bytes | None]:
     """The writer's time and signature record from a librdkafka message's headers."""
-    writer_ms = sig = None
-    for name, value in headers or ():
-        if name == TIME_HEADER:
-            writer_ms = int(value)
-        elif name == SIG_HEADER:
-            sig = bytes(value)
-    return writer_ms, sig
+    if not headers:
+        return None, None
+    found = dict(headers)  # in C; a later duplicate would win, as no Keel writer repeats one
+    writer_ms = found.get(TIME_HEADER)
+    return None if writer_ms is None else int(writer_ms), found.get(SIG_HEADER)
 
 
 def _sig(headers: Any) -> bytes | None:
