@@ -415,13 +415,10 @@ class KafkaEventLog:
         return self._loop.run(parts())
 
     def _scan(
-        self,
-        topics: Sequence[str],
-        start: Mapping[TopicPartition, int] | None,
-        since_ms: int | None,
+        self, topics: Sequence[str], start: Mapping[TopicPartition, int] | None
     ) -> Iterator[LogRecord]:
-        """Records from start (or the beginning, or the first offset at since_ms) up to the end
-        offsets as they were when the scan began.
+        """Records from start (or the beginning) up to the end offsets as they were when the
+        scan began.
 
         Read with a librdkafka consumer (assigned, no group), not aiokafka: librdkafka fetches
         and parses in its own threads, while aiokafka's loop thread took the GIL from the fold
@@ -431,17 +428,20 @@ class KafkaEventLog:
 
         with self._ends_lock:
             counts = dict(self._partition_counts(topics, fresh=True))
-        tps = [(t, p) for t in topics for p in range(counts.get(t, 0))]
-        if not tps:
-            return
         stops = self.end_offsets(topics)
+        firsts = {
+            (t, p): (start or {}).get((t, p), 0) for t in topics for p in range(counts.get(t, 0))
+        }
+        pending = {tp: stops[tp] for tp, first in firsts.items() if first < stops.get(tp, 0)}
+        if not pending:
+            return
         consumer = Consumer(
             {
                 **self.client_config(),
                 "bootstrap.servers": self.bootstrap,
                 "group.id": f"{self.prefix}scan-{uuid.uuid4().hex}",  # required; never joined
                 "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
+                "auto.offset.reset": "earliest",  # a start before retention kept: its first
                 "isolation.level": "read_committed",  # aborted appends are never seen
                 "enable.partition.eof": True,  # how a partition ending in markers is known done
                 "fetch.wait.max.ms": 100,
@@ -449,19 +449,6 @@ class KafkaEventLog:
             }
         )
         try:
-            firsts = {tp: (start or {}).get(tp, 0) for tp in tps}
-            if since_ms is not None:
-                # The earliest offset with timestamp >= since_ms (-1: none); every earlier
-                # offset has an older timestamp, so starting there loses nothing.
-                found = consumer.offsets_for_times(
-                    [CTP(self._phys(t), p, since_ms) for t, p in tps], timeout=30
-                )
-                for x in found:
-                    tp = (self._logical(x.topic), x.partition)
-                    firsts[tp] = stops.get(tp, 0) if x.offset < 0 else max(firsts[tp], x.offset)
-            pending = {tp: stops[tp] for tp in tps if firsts[tp] < stops.get(tp, 0)}
-            if not pending:
-                return
             consumer.assign([CTP(self._phys(t), p, firsts[(t, p)]) for t, p in pending])
             yield from self._consume_until(consumer, pending)
         finally:
@@ -539,7 +526,7 @@ class KafkaEventLog:
         start: Mapping[TopicPartition, int] | None = None,
         limit: int | None = None,
     ) -> Iterator[LogRecord]:
-        records = self._scan(list(topics or EVENT_TOPICS), start, None)
+        records = self._scan(list(topics or EVENT_TOPICS), start)
         return records if limit is None else itertools.islice(records, limit)
 
     def end_offsets(self, topics: Sequence[str]) -> dict[TopicPartition, int]:
@@ -622,7 +609,7 @@ class KafkaEventLog:
 
     def read_schemas(self) -> dict[str, str]:
         """fingerprint hex -> schema JSON, the latest value per key."""
-        return {r.key: r.value.decode() for r in self._scan([SCHEMAS_TOPIC], None, None)}
+        return {r.key: r.value.decode() for r in self._scan([SCHEMAS_TOPIC], None)}
 
     def arrivals(self, topics: Sequence[str], start: Mapping[TopicPartition, int]) -> Arrivals:
         """A wake-up for readers that keep views current: `wait()` says whether records
