@@ -1,8 +1,11 @@
-"""EventLog on Apache Kafka: confluent-kafka produces, aiokafka consumes.
+"""EventLog on Apache Kafka: confluent-kafka produces and scans, aiokafka runs the groups.
 
 Producer: idempotent, acks=all, key = subject (per-aggregate order), timestamp = occurred_at.
-Consumers: aiokafka on a private asyncio loop in a daemon thread, so the port stays synchronous
-for the CLI and the embedded-style callers while group heartbeats keep running between polls.
+Scans (`read`: the projector's catch-up, verify, replays): an assigned librdkafka consumer,
+which fetches and parses off the GIL (decision 0019).
+Consumer groups (`subscribe`, `commit`): aiokafka on a private asyncio loop in a daemon thread,
+so the port stays synchronous for the CLI and the embedded-style callers while group heartbeats
+keep running between polls.
 Logical topic names get a prefix (default "keel."), so several Keel deployments or test runs can
 share one cluster without seeing each other's events.
 """
