@@ -36,6 +36,8 @@ TIME_HEADER = "keel-time"  # the writer's timestamp (ms): the business time, whe
 SIG_HEADER = "keel-sig"  # the writer's signature record (keel.signing)
 AVRO_MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, then the 8-byte fingerprint
 AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+binary; encoding=single-object"
+# librdkafka's client-level errors that retrying will not cure: credentials or TLS refused
+_REFUSED = frozenset({-169, -181})  # KafkaError._AUTHENTICATION, KafkaError._SSL
 
 
 def _transactional_id(prefix: str, principal: str) -> str:
@@ -473,6 +475,15 @@ class KafkaEventLog:
             done: list[TopicPartition] = []
             for m in msgs:
                 phys = m.topic()
+                err = m.error()
+                if phys is None:  # about the client, not a partition
+                    if err is not None and (err.fatal() or err.code() in _REFUSED):
+                        raise KeelError(
+                            f"reading from {self.bootstrap} failed: {err.str()}",
+                            hint="check this process's Kafka credentials (KEEL_SECRETS) and "
+                            "the broker's health (`keel topics check`)",
+                        )
+                    continue  # transient (e.g. a connection dropped): librdkafka retries
                 topic = logical.get(phys)
                 if topic is None:
                     topic = logical[phys] = self._logical(phys)
@@ -481,12 +492,12 @@ class KafkaEventLog:
                 if stop is None:
                     continue
                 offset = m.offset()
-                err = m.error()
                 if err is not None:
                     if err.code() != KafkaError._PARTITION_EOF:
                         raise KeelError(
                             f"reading {phys}[{tp[1]}] from {self.bootstrap} failed: {err.str()}",
-                            hint="check the broker's health (`keel topics check`)",
+                            hint="check the principal's ACLs and the broker's health "
+                            "(`keel topics check`)",
                         )
                     if offset >= stop:
                         del pending[tp]
