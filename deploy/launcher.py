@@ -447,6 +447,14 @@ class Redis:
             security.unregister("127.0.0.1", self.port)
 
 
+class _PortTaken(LaunchError):
+    """A server could not bind a port chosen for it a moment earlier."""
+
+
+def _line_with(text: str, needle: str) -> str:
+    return next((line for line in text.splitlines() if needle in line), needle)
+
+
 @dataclass
 class ObjectStore:
     """SeaweedFS (`weed server` with its S3 gateway) on 127.0.0.1, with S3 credentials the
@@ -532,6 +540,17 @@ class ObjectStore:
     def start(self, timeout: float = 90.0) -> ObjectStore:
         if self.process.pid() is not None and port_open(self.port):
             return self
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except _PortTaken:
+                # its internal ports were free when chosen, and another process took one
+                # before SeaweedFS bound it: choose again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> ObjectStore:
         exe = components.weed()
         data = self.root / "data"
         data.mkdir(parents=True, exist_ok=True)
@@ -561,15 +580,23 @@ class ObjectStore:
             *self._tls_args(),
             "-master.telemetry=false",
         ]
-        _spawn(cmd, self.root / "weed.log", self.process.pid_file)
+        log_file = self.root / "weed.log"
+        mark = log_file.stat().st_size if log_file.exists() else 0  # the log is appended to
+        _spawn(cmd, log_file, self.process.pid_file)
+
+        def this_start() -> str:
+            with open(log_file, "rb") as f:
+                f.seek(mark)
+                return f.read().decode(errors="replace")
+
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if self.process.pid() is None:
-                raise LaunchError(
-                    "SeaweedFS exited while starting: "
-                    + (self.root / "weed.log").read_text()[-1500:]
-                )
+                log = this_start()
+                if "address already in use" in log:
+                    raise _PortTaken(_line_with(log, "address already in use"))
+                raise LaunchError("SeaweedFS exited while starting: " + log[-1500:])
             if port_open(self.port):
                 try:
                     self._probe()
@@ -579,6 +606,10 @@ class ObjectStore:
                 except Exception as exc:  # not ready yet: volumes register a moment later
                     last = str(exc)
             time.sleep(0.5)
+        log = this_start()
+        if "address already in use" in log:  # one of its servers never came up: start over
+            self.process.stop()
+            raise _PortTaken(_line_with(log, "address already in use"))
         raise LaunchError(
             f"SeaweedFS S3 on port {self.port} not ready within {timeout:.0f} s: {last}"
         )
