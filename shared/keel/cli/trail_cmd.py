@@ -21,7 +21,6 @@ from keel.bootstrap import Runtime, bootstrap
 from keel.cli.common import console, handled, print_json
 from keel.errors import KeelError
 from keel.events import generated as g
-from keel.signing import Trust
 from keel.topics import EVENT_TOPICS
 
 JsonOpt = typer.Option(False, "--json", help="print JSON")
@@ -169,13 +168,12 @@ def prove(
     problems: list[vf.Problem] = []
     with bootstrap(create=False) as rt:
         _project(rt)
-        # leaves and positions only: a proof says "this record is in the tree", whoever signed
-        # it (verify checks signatures), so the scan skips them
-        scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, Trust(), [])
-        found = scan.positions.get(event_id)
+        # leaves and the position only: a proof says "this record is in the tree", whoever
+        # signed it (verify checks signatures)
+        found = vf.locate(rt.log.read(list(EVENT_TOPICS)), event_id, rt.codec)
         if found is None:
             raise KeelError(f"no event {event_id} in the log", hint="see `keel audit tail`")
-        tp, index, rec = found
+        tp, index, rec, tree = found
         notes = (
             witness_notes([checkpoint], problems)
             if checkpoint
@@ -189,7 +187,7 @@ def prove(
             hint="run `keel audit project` (with the audit key) to publish one",
         )
     note, note_text = mine[-1]
-    leaves = scan.leaves[tp][: note.size]
+    leaves = tree[: note.size]
     path = merkle.inclusion_proof(index, leaves)
     assert merkle.verify_inclusion(index, note.size, leaves[index], path, note.root)
     signer = keys.get(note.signatures[0][0])
