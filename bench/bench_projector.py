@@ -150,13 +150,13 @@ def raw_kafka_rate(
     from keel.topics import EVENT_TOPICS
 
     bare = _bare_decoder(codec)
-    if trust is None:
-        decode = bare
-    else:
-        trees: dict[tuple[str, int], merkle.Frontier] = {}
+    trees: dict[tuple[str, int], merkle.Frontier] = {}
 
-        def decode(value: bytes, m: Any = None) -> Any:
-            record = bare(value)
+    def handle(m: Any) -> Any:
+        """One message: decoded, and with `trust` its signature checked and its leaf added."""
+        value = m.value()
+        record = bare(value)
+        if trust is not None:
             topic, partition = m.topic(), m.partition()
             tree = trees.get((topic, partition))
             if tree is None:
@@ -166,7 +166,7 @@ def raw_kafka_rate(
                 value, dict(m.headers()).get(SIG_HEADER), record["envelope"]["event_type"]
             )
             assert verdict.problem is None, verdict
-            return record
+        return record
 
     t0 = time.perf_counter()
     c = Consumer(
@@ -192,7 +192,7 @@ def raw_kafka_rate(
     deadline = time.monotonic() + 600
     while got < n and time.monotonic() < deadline:
         for m in c.consume(5000, timeout=1.0):
-            if m.error() is None and (decode(m.value(), m) if trust else decode(m.value())):
+            if m.error() is None and handle(m):
                 got += 1
     c.close()
     return got / (time.perf_counter() - t0)

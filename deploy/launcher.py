@@ -451,10 +451,6 @@ class _PortTaken(LaunchError):
     """A server could not bind a port chosen for it a moment earlier."""
 
 
-def _line_with(text: str, needle: str) -> str:
-    return next((line for line in text.splitlines() if needle in line), needle)
-
-
 @dataclass
 class ObjectStore:
     """SeaweedFS (`weed server` with its S3 gateway) on 127.0.0.1, with S3 credentials the
@@ -540,15 +536,12 @@ class ObjectStore:
     def start(self, timeout: float = 90.0) -> ObjectStore:
         if self.process.pid() is not None and port_open(self.port):
             return self
-        for attempt in range(3):
+        for _ in range(2):
             try:
                 return self._start(timeout)
             except _PortTaken:
-                # its internal ports were free when chosen, and another process took one
-                # before SeaweedFS bound it: choose again
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+                pass  # free when chosen, taken before SeaweedFS bound it: choose again
+        return self._start(timeout)
 
     def _start(self, timeout: float) -> ObjectStore:
         exe = components.weed()
@@ -589,14 +582,18 @@ class ObjectStore:
                 f.seek(mark)
                 return f.read().decode(errors="replace")
 
+        def port_taken() -> _PortTaken | None:
+            lines = this_start().splitlines()
+            bind = next((line for line in lines if "address already in use" in line), None)
+            return _PortTaken(bind) if bind else None
+
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if self.process.pid() is None:
-                log = this_start()
-                if "address already in use" in log:
-                    raise _PortTaken(_line_with(log, "address already in use"))
-                raise LaunchError("SeaweedFS exited while starting: " + log[-1500:])
+                raise port_taken() or LaunchError(
+                    "SeaweedFS exited while starting: " + this_start()[-1500:]
+                )
             if port_open(self.port):
                 try:
                     self._probe()
@@ -606,10 +603,10 @@ class ObjectStore:
                 except Exception as exc:  # not ready yet: volumes register a moment later
                     last = str(exc)
             time.sleep(0.5)
-        log = this_start()
-        if "address already in use" in log:  # one of its servers never came up: start over
+        taken = port_taken()
+        if taken:  # one of its servers never came up: start over
             self.process.stop()
-            raise _PortTaken(_line_with(log, "address already in use"))
+            raise taken
         raise LaunchError(
             f"SeaweedFS S3 on port {self.port} not ready within {timeout:.0f} s: {last}"
         )

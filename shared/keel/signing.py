@@ -141,8 +141,7 @@ class Trust:
             return Verdict(s.identity, "bad signature (inclusion path does not fit the chunk)")
         if not self._signs(s, key, chunk_root):
             return Verdict(s.identity, "bad signature (the event or its signature was altered)")
-        head = sig[: 4 + sig[3] + 10]  # magic, identity, key ID, chunk size
-        self._chunks[s.signature] = (head, s.identity, s.size, chunk_root)
+        self._chunks[s.signature] = (_head(sig), s.identity, s.size, chunk_root)
         return self._role(s.identity, event_type)
 
     def _in_known_chunk(self, value: bytes, sig: bytes) -> str | None:
@@ -192,17 +191,17 @@ class Trust:
             return None
         if len(members) != s.size:
             return None
-        head = first[: 4 + first[3] + 10]  # magic, identity, key ID, chunk size
-        ordered: list[tuple[bytes, bytes] | None] = [None] * s.size
+        head = _head(first)
+        by_index: dict[int, tuple[bytes, bytes]] = {}
         for i in members:
             value, sig = items[i][0], items[i][1] or b""
             index = int.from_bytes(sig[len(head) : len(head) + 2], "big")
-            if not sig.startswith(head) or index >= s.size or ordered[index] is not None:
+            if not sig.startswith(head) or index >= s.size or index in by_index:
                 return None
-            ordered[index] = (value, sig)
-        leaves = [merkle.leaf_hash(value) for value, _ in ordered]  # type: ignore[misc]
-        chunk_root, paths = merkle.tree_paths(leaves)
-        for index, (_, sig) in enumerate(ordered):  # type: ignore[misc]
+            by_index[index] = (value, sig)
+        ordered = [by_index[j] for j in range(s.size)]  # all there: size distinct indices < size
+        chunk_root, paths = merkle.tree_paths([merkle.leaf_hash(value) for value, _ in ordered])
+        for index, (_, sig) in enumerate(ordered):
             path = paths[index]
             if sig != b"".join((head, _INDEX.pack(index, len(path)), *path, s.signature)):
                 return None
@@ -259,6 +258,11 @@ class _Sig:
 
 _HEADER = struct.Struct(">HHB")
 _INDEX = struct.Struct(">HB")  # index in the chunk, path length
+
+
+def _head(blob: bytes) -> bytes:
+    """What every record of one chunk starts with: magic, identity, key ID, chunk size."""
+    return blob[: 4 + blob[3] + 10]
 
 
 def encode(s: _Sig) -> bytes:

@@ -50,7 +50,7 @@ class Change:
     at_ms: float = 0.0  # the event's business time (ms), worked out once per event
 
 
-def times(e: Any, change: Change) -> dict[str, Any]:
+def times(change: Change) -> dict[str, Any]:
     """Both times of an event for the views: business (`since`/`at` elsewhere) and recorded,
     and whether it was written into the past (recorded later than the clock-skew allowance)."""
     occurred = int(change.at_ms)
@@ -243,7 +243,7 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
         code_version=e.code_version,
         trained_at=e.envelope.occurred_at.isoformat(),
         event_id=e.envelope.event_id,
-        **times(e, change),
+        **times(change),
     )
     m.setdefault("evaluations", [])
     m.setdefault("decisions", [])
@@ -267,7 +267,7 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
             "metrics": dict(e.metrics),
             "at": e.envelope.occurred_at.isoformat(),
             "event_id": e.envelope.event_id,
-            **times(e, change),
+            **times(change),
         }
     )
     m["evaluations"] = evals
@@ -322,7 +322,7 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
 
 def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
-    change.docs[f"decision:{eid}"] = {**decision_doc(e), **times(e, change)}
+    change.docs[f"decision:{eid}"] = {**decision_doc(e), **times(change)}
     change.index.append(IndexAdd(f"registry:{e.family}", eid, change.at_ms))
     m = _doc(docs, change, f"model:{e.model_id}")
     m.setdefault("id", e.model_id)
@@ -344,7 +344,7 @@ for _type in (g.ModelPromoted, g.PromotionRejected, g.PromotionPending, g.Promot
 @_apply.register
 def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
-    when = times(e, change)
+    when = times(change)
     change.docs[f"deployment:{eid}"] = {
         "event_id": eid,
         "family": e.family,

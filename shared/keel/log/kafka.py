@@ -36,8 +36,6 @@ TIME_HEADER = "keel-time"  # the writer's timestamp (ms): the business time, whe
 SIG_HEADER = "keel-sig"  # the writer's signature record (keel.signing)
 AVRO_MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, then the 8-byte fingerprint
 AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+binary; encoding=single-object"
-# librdkafka's client-level errors that retrying will not cure: credentials or TLS refused
-_REFUSED = frozenset({-169, -181})  # KafkaError._AUTHENTICATION, KafkaError._SSL
 
 
 def _transactional_id(prefix: str, principal: str) -> str:
@@ -468,6 +466,8 @@ class KafkaEventLog:
         from confluent_kafka import KafkaError
         from confluent_kafka import TopicPartition as CTP
 
+        # client-level errors that retrying will not cure: credentials or TLS refused
+        refused = {KafkaError._AUTHENTICATION, KafkaError._SSL}
         logical: dict[str, str] = {}
         idle_since = time.monotonic()
         while pending:
@@ -477,7 +477,7 @@ class KafkaEventLog:
                 phys = m.topic()
                 err = m.error()
                 if phys is None:  # about the client, not a partition
-                    if err is not None and (err.fatal() or err.code() in _REFUSED):
+                    if err is not None and (err.fatal() or err.code() in refused):
                         raise KeelError(
                             f"reading from {self.bootstrap} failed: {err.str()}",
                             hint="check this process's Kafka credentials (KEEL_SECRETS) and "
@@ -499,28 +499,25 @@ class KafkaEventLog:
                             hint="check the principal's ACLs and the broker's health "
                             "(`keel topics check`)",
                         )
-                    if offset >= stop:
-                        del pending[tp]
-                        done.append(tp)
-                    continue
-                if offset >= stop:
-                    del pending[tp]
-                    done.append(tp)
-                    continue
-                writer_ms, sig = _time_and_sig(m.headers())
-                ts_type, ts = m.timestamp()
-                key = m.key()
-                yield LogRecord(
-                    topic,
-                    tp[1],
-                    offset,
-                    key.decode() if key else "",
-                    ts if writer_ms is None else writer_ms,
-                    m.value(),
-                    sig,
-                    ts if ts_type == TIMESTAMP_LOG_APPEND_TIME else 0,
-                )
-                if offset + 1 >= stop:
+                    finished = offset >= stop  # the end, past any trailing markers
+                elif offset >= stop:
+                    finished = True
+                else:
+                    writer_ms, sig = _time_and_sig(m.headers())
+                    ts_type, ts = m.timestamp()
+                    key = m.key()
+                    yield LogRecord(
+                        topic,
+                        tp[1],
+                        offset,
+                        key.decode() if key else "",
+                        ts if writer_ms is None else writer_ms,
+                        m.value(),
+                        sig,
+                        ts if ts_type == TIMESTAMP_LOG_APPEND_TIME else 0,
+                    )
+                    finished = offset + 1 >= stop
+                if finished:
                     del pending[tp]
                     done.append(tp)
             if done:  # stop fetching what would be dropped
