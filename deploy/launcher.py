@@ -585,7 +585,12 @@ class ObjectStore:
         def port_taken() -> _PortTaken | None:
             lines = this_start().splitlines()
             bind = next((line for line in lines if "address already in use" in line), None)
-            return _PortTaken(bind) if bind else None
+            if bind is None:
+                return None
+            return _PortTaken(
+                f"SeaweedFS could not bind a port chosen for it (another process took it "
+                f"meanwhile; starting again usually succeeds): {bind}"
+            )
 
         deadline = time.monotonic() + timeout
         last = ""
