@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     bench_codec,
+    bench_compiled_fold,
     bench_console,
     bench_faust,
     bench_flat_cost,
@@ -33,6 +34,7 @@ def main() -> None:
         (bench_serve, []),
         (bench_signing, []),
         (bench_projector, ["--kafka"]),
+        (bench_compiled_fold, []),
         (bench_faust, []),
         (bench_flat_cost, []),
         (bench_openlineage, ["--events", "100000"]),
