@@ -50,12 +50,13 @@ def build_compiled(into: Path) -> Path:
     shared = into / "shared"
     shutil.copytree(ROOT / "shared", shared, ignore=shutil.ignore_patterns("__pycache__"))
     generated = shared / "keel/events/generated.py"
-    generated.write_text(
-        _CLASSVAR.sub(
-            r'    @property\n    def EVENT_TYPE(self) -> str:\n        return "\1"\n\n',
-            generated.read_text(),
-        )
+    text, found = _CLASSVAR.subn(
+        r'    @property\n    def EVENT_TYPE(self) -> str:\n        return "\1"\n\n',
+        generated.read_text(),
     )
+    if not found:  # codegen changed how it writes EVENT_TYPE: the workaround needs updating
+        raise SystemExit(f"no `EVENT_TYPE: ClassVar[str] = ...` line in {generated}")
+    generated.write_text(text)
     mypyc = Path(sys.executable).with_name("mypyc")
     subprocess.run([str(mypyc), *MODULES], cwd=shared, check=True, stdout=subprocess.DEVNULL)
     return shared
