@@ -58,24 +58,25 @@ def build_compiled(into: Path) -> Path:
         raise SystemExit(f"no `EVENT_TYPE: ClassVar[str] = ...` line in {generated}")
     generated.write_text(text)
     mypyc = Path(sys.executable).with_name("mypyc")
-    subprocess.run([str(mypyc), *MODULES], cwd=shared, check=True, stdout=subprocess.DEVNULL)
+    built = subprocess.run([str(mypyc), *MODULES], cwd=shared, stdout=subprocess.DEVNULL)
+    if built.returncode != 0:
+        raise SystemExit(
+            "mypyc could not build the compiled copy (its errors are above): it needs gcc and "
+            "Python's headers (python3-dev), and mypy installed in this venv (`make install`)"
+        )
     return shared
 
 
 def child(args: argparse.Namespace) -> None:
     """Fold the log once with signatures and trees and once with neither; print the rates."""
-    from bench.bench_projector import fold_rate
+    from bench.bench_projector import fold_rate, load_signer
     from keel.audit import projection
     from keel.codec import Codec
     from keel.log.kafka import KafkaEventLog
     from keel.schemas.registry import load_registry
-    from keel.signing import Signer, load_private, load_trust
     from keel.views.redis import RedisViewStore
 
-    keys = Path(args.keys)
-    signer = Signer(
-        load_trust(keys / "keys.toml", keys / "keel.toml"), load_private(keys / "private")
-    )
+    signer = load_signer(Path(args.keys))
     codec = Codec(load_registry())
     log = KafkaEventLog(args.bootstrap, prefix=args.prefix)
     out: dict[str, Any] = {"compiled": not projection.__file__.endswith(".py")}

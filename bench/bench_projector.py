@@ -44,7 +44,12 @@ def signer_in(d: Path) -> Signer:
     project.write_text('[identities.t]\nemits = ["*"]\n')
     for identity in ("t", "audit"):
         create_key(identity, d / "keys.toml", d / "private")
-    return Signer(load_trust(d / "keys.toml", project), load_private(d / "private"))
+    return load_signer(d)
+
+
+def load_signer(d: Path) -> Signer:
+    """The signer signer_in(d) made, loaded again (e.g. in another process)."""
+    return Signer(load_trust(d / "keys.toml", d / "keel.toml"), load_private(d / "private"))
 
 
 def fill(log: EventLog, codec: Codec, n: int, signer: Signer) -> float:
