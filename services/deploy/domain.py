@@ -57,6 +57,12 @@ def rollback_target(
         matches = [t for t in [*passed, *earlier] if t.model_id.startswith(to)]
         if len({t.model_id for t in matches}) > 1:
             raise KeelError(f"{to} matches more than one model", hint="give more of the ID")
+        if not matches and current.model_id.startswith(to):
+            raise KeelError(
+                f"{to} is the model serving there now: a rollback returns to another one",
+                hint="name a model that served there before (`keel deployments list --env ENV`), "
+                "or leave out --to to return to the previous one",
+            )
         if not matches:
             raise KeelError(
                 f"{to} never served here and never passed this environment's gate",

@@ -106,5 +106,5 @@ def test_rollback_may_target_a_model_that_once_passed_the_gate() -> None:
     assert rollback_target(ivs, "aaa", promoted).promotion_event_id == "p1"
     with pytest.raises(KeelError, match="never served here and never passed"):
         rollback_target(ivs, "ddd", promoted)
-    with pytest.raises(KeelError, match="never served"):
+    with pytest.raises(KeelError, match="is the model serving there now"):
         rollback_target(ivs, "bbb", promoted)  # the current one is no rollback
