@@ -18,6 +18,7 @@ from keel.artifacts import (
     ArtifactNotFound,
     ArtifactSpec,
 )
+from keel.artifacts.store import InvalidKind
 
 
 def spec(kind: str = "model", inputs: tuple[str, ...] = (), **params: Any) -> ArtifactSpec:
@@ -141,3 +142,19 @@ class ArtifactStoreContract:
         aid = store.put_bytes(spec(n=6), b"x").info.id
         assert store.info(aid).location == f"objects/{aid[:2]}/{aid[2:]}"
         assert set(store.all_ids()) == {aid}
+
+    @pytest.mark.parametrize(
+        "kind", ["../../../x", "objects/ab", "Model", "x" * 65, "-rf", "note\x1b[2J"]
+    )
+    def test_a_kind_that_is_not_a_short_name_is_refused(
+        self, store: Any, kind: str, tmp_path: Path
+    ) -> None:
+        s = spec(kind, n=7)
+        with pytest.raises(InvalidKind, match="short name") as refused:
+            store.put_bytes(s, b"x")
+        assert "a-z, 0-9, _ and -" in refused.value.hint
+        (tmp_path / "f").write_bytes(b"x")
+        with pytest.raises(InvalidKind):
+            store.put_file(s, tmp_path / "f")
+        assert store.all_ids() == [] and store.blob_digest(s.id) is None  # nothing written
+        assert store.put_bytes(spec("eval-notes_2", n=7), b"x").created  # a short name is fine

@@ -21,7 +21,8 @@ class ArtifactStore(Protocol):
 
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
         """Store the bytes under spec.id in bounded memory. Same bytes again: created False.
-        Other bytes under the same ID: ArtifactConflict, nothing changes."""
+        Other bytes under the same ID: ArtifactConflict, nothing changes. A kind that is not a
+        short name (store.check_kind): InvalidKind, before anything is written."""
         ...
 
     def unannounced(self, artifact_id: str) -> bool:

@@ -42,6 +42,7 @@ from keel.artifacts.store import (
     LocalArtifactStore,
     PutResult,
     Puts,
+    check_kind,
 )
 from keel.errors import ConfigError
 
@@ -114,6 +115,7 @@ class S3ArtifactStore(Puts):
     # -- writing ---------------------------------------------------------------------------
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
         """Store the bytes under spec.id. Same bytes again: no-op. Other bytes: ArtifactConflict."""
+        check_kind(spec.kind)
         aid = spec.id
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             digest, size = stream_digest(source, copy_to=spool)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -25,6 +26,9 @@ from keel.artifacts.ids import ArtifactSpec, canonical_json, stream_digest
 from keel.errors import KeelError
 
 MIN_PREFIX = 8
+# A kind is a short name: it is shown in tables and lineage, named in events, and must never be
+# able to carry a path ("../../x") or terminal control into any adapter or tool downstream.
+KIND = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 class ArtifactError(KeelError):
@@ -74,6 +78,22 @@ class ArtifactUnrecorded(ArtifactError):
             f"ArtifactUnrecorded: {artifact_id[:16]}: no signed ArtifactRecorded announces it",
             hint="run `keel audit verify` to see what is wrong with the trail",
         )
+
+
+class InvalidKind(ArtifactError):
+    pass
+
+
+def check_kind(kind: str) -> str:
+    """The kind, if it is a short name; InvalidKind (naming the value and the rule) if not.
+    Every adapter calls it before storing anything."""
+    if not isinstance(kind, str) or KIND.fullmatch(kind) is None:
+        raise InvalidKind(
+            f"artifact kind {kind!r:.80} is refused: a kind is a short name of a-z, 0-9, _ and -",
+            hint="a kind is 1-64 characters of a-z, 0-9, _ and -, starting with a letter or "
+            "digit: e.g. model, prompt_template, eval-notes",
+        )
+    return kind
 
 
 @dataclass(frozen=True)
@@ -204,6 +224,7 @@ class LocalArtifactStore(Puts):
 
     def put_stream(self, spec: ArtifactSpec, source: BinaryIO) -> PutResult:
         """Store the bytes under spec.id. Same bytes again: no-op. Other bytes: ArtifactConflict."""
+        check_kind(spec.kind)
         aid = spec.id
         final = self.path_of(aid)
         final.parent.mkdir(parents=True, exist_ok=True)
