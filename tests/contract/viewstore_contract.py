@@ -46,19 +46,28 @@ class ViewStoreContract:
         assert v.index_around("serving:prod", 999) == (None, ("m1", 1000.0))
         assert v.index_around("serving:prod", 1e12) == (("m10", 10000.0), None)
         assert v.index_around("nothing", 5) == (None, None)
-        v.apply([Put("dep:m3", {"n": 3}), Put("dep:m4@x", {"not": "this key"})])
+        v.apply([Put("dep:m3", {"n": 3}), Put("dep:x@m4", {"not": "this key"})])
         assert v.index_around_docs("serving:prod", 3500, "dep:") == (
             ("m3", 3000.0),
             ("m4", 4000.0),
             [{"n": 3}, None],
         )
-        v.apply([IndexAdd("stamped", "m4@123", 5.0), Put("dep:m4", {"n": 4})])
+        # a member may lead with an ordering prefix: its document key follows the last "@"
+        # (keel.views.port.member_key), in both adapters alike
+        v.apply([IndexAdd("stamped", "0123.0007@m4", 5.0), Put("dep:m4", {"n": 4})])
         assert v.index_around_docs("stamped", 4.5, "dep:") == (
             None,
-            ("m4@123", 5.0),
+            ("0123.0007@m4", 5.0),
             [None, {"n": 4}],
         )
         assert v.index_around_docs("stamped", float("inf"), "dep:")[2] == [{"n": 4}, None]
+        # equal scores are ordered by the member's bytes, the same in every adapter: what
+        # keeps deployments at one business time in recorded order
+        v.apply([IndexAdd("ties", m, 7.0) for m in ("0002@b", "0010@a", "0001@c", "0003@z")])
+        assert [m for m, _ in v.index_range("ties")] == ["0001@c", "0002@b", "0003@z", "0010@a"]
+        assert v.index_around_docs("ties", 7.0, "dep:")[0] == ("0010@a", 7.0)
+        assert v.index_floor("ties", 7.0) == ("0010@a", 7.0)
+        assert [m for m, _ in v.index_range("ties", limit=2, reverse=True)] == ["0010@a", "0003@z"]
         assert v.index_around_docs("nothing", 5, "dep:") == (None, None, [None, None])
         assert [m for m, _ in v.index_range("serving:prod", 2000, 5000)] == ["m2", "m3", "m4", "m5"]
         page2 = v.index_range("serving:prod", offset=3, limit=3)

@@ -31,10 +31,12 @@ def test_deployments_become_serving_index_entries_and_documents() -> None:
     docs, index = fold([a, b])
     assert docs[STATS]["applied"] == 2 and docs[STATS]["by_type"] == {"ModelDeployed": 2}
     assert docs["meta:families"] == {"families": ["fam"]}
-    # members carry the recorded time (here none was given: the business time stands in)
+    # members lead with the recorded time (here none was given: the business time stands in)
+    # and the log position (none here: 0), fixed width, so ties sort in recorded order
+    zero = "0" * 20
     assert {(i.index, i.member) for i in index} == {
-        ("serving:fam:prod", f"{a.envelope.event_id}@1735689600000"),
-        ("serving:fam:staging", f"{b.envelope.event_id}@1740787200000"),
+        ("serving:fam:prod", f"0001735689600000.{zero}@{a.envelope.event_id}"),
+        ("serving:fam:staging", f"0001740787200000.{zero}@{b.envelope.event_id}"),
     }
     assert docs[f"deployment:{a.envelope.event_id}"]["model_id"] == "A"
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from keel.audit import serving_order
 from keel.audit.queries import Decision, decision_doc
 from keel.events import generated as g
 from keel.timeparse import CLOCK_SKEW_MS
@@ -37,9 +38,10 @@ from keel.views.port import IndexAdd
 
 STATS = "projector:stats"
 # What the views hold changes with Keel's code now and then (2: the read model's documents,
-# decision 0014); views folded by an older shape are rebuilt, not read half-filled.
+# decision 0014; 3: serving members ordered by recorded time and log position, decision 0020);
+# views folded by an older shape are rebuilt, not read half-filled.
 SHAPE = "projector:shape"
-SHAPE_VERSION = 2
+SHAPE_VERSION = 3
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Change:
     index: list[IndexAdd] = field(default_factory=list)
     recorded_ms: int = 0  # when the log stored the event (0: not known: its business time)
     at_ms: float = 0.0  # the event's business time (ms), worked out once per event
+    position: int = 0  # where the log stored it (its offset): orders what was recorded alike
 
 
 def times(change: Change) -> dict[str, Any]:
@@ -73,10 +76,12 @@ def keys_for(event: Any) -> list[str]:
     return [STATS, FAMILIES, *_keys(event)]
 
 
-def evolve(docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int = 0) -> Change:
-    """What applying `event` (stored by the log at `recorded_ms`) to `docs` writes. `docs` holds
-    every key of keys_for(event)."""
-    change = Change(recorded_ms=recorded_ms, at_ms=ms(event))
+def evolve(
+    docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int = 0, position: int = 0
+) -> Change:
+    """What applying `event` (stored by the log at `recorded_ms`, offset `position`) to `docs`
+    writes. `docs` holds every key of keys_for(event)."""
+    change = Change(recorded_ms=recorded_ms, at_ms=ms(event), position=position)
     stats = dict(docs.get(STATS) or {"applied": 0, "by_type": {}})
     stats["applied"] += 1
     by_type = dict(stats["by_type"])
@@ -362,10 +367,11 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
         **when,
     }
     # An interval ends where the next deployment of the same environment begins: one index
-    # floor lookup answers "what served at T", whatever order the events arrived in.
-    # The member carries the recorded time, so "as known at R" walks read it from the index
-    # alone and fetch only the deployment they answer with.
-    member = f"{eid}@{when['recorded_ms']}"
+    # floor lookup answers "what served at T", whatever order the events arrived in. The
+    # member leads with the recorded time and log position: deployments at one business time
+    # are in recorded order in the index itself (keel.audit.serving_order), and "as known at
+    # R" walks read the recorded time from the index alone.
+    member = serving_order.member(eid, when["recorded_ms"], change.position)
     change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, change.at_ms))
 
 

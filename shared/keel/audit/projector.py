@@ -266,7 +266,7 @@ class Projector:
                 progress.skipped_duplicates += 1
                 continue
             already.add(eid)
-            change = evolve(docs, event, rec.recorded_ms)
+            change = evolve(docs, event, rec.recorded_ms, rec.offset)
             docs.update(change.docs)
             changed.update(change.docs)
             index.extend(change.index)

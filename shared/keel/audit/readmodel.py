@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from keel.audit import serving_order
 from keel.events import EVENT_TYPES, Event
 from keel.events import generated as g
 from keel.views.port import ViewStore
@@ -140,9 +141,7 @@ class ReadModel:
     def intervals(self, family: str, env: str) -> list[Interval]:
         """Every serving interval of the environment, oldest first (rollbacks read them)."""
         members = [m for m, _ in self.views.index_range(f"serving:{family}:{env}", limit=10**9)]
-        docs = [
-            d for d in self.views.get_many([f"deployment:{m.split('@')[0]}" for m in members]) if d
-        ]
+        docs = [d for d in self.views.get_many([serving_order.doc_key(m) for m in members]) if d]
         out: list[Interval] = []
         for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
             out.append(_interval(doc, datetime.fromisoformat(nxt["since"]) if nxt else None))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from keel.audit import serving_order
 from keel.errors import KeelError
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import ViewStore
@@ -85,18 +86,20 @@ def deployments_during(
     cutoff = float("inf") if as_of is None else _ms(as_of)
 
     def known(member: str) -> bool:
-        _, sep, recorded = member.partition("@")
-        return not sep or float(recorded) <= cutoff
+        recorded = serving_order.recorded_ms(member)
+        return recorded is None or recorded <= cutoff
 
     before = [
-        m for m, _ in views.index_range(index, high=_ms(start), limit=16, reverse=True) if known(m)
+        e for e in views.index_range(index, high=_ms(start), limit=16, reverse=True) if known(e[0])
     ][:1]
     inside = views.index_range(index, low=_ms(start), high=_ms(end), limit=limit + 1)
-    after = [m for m, s in views.index_range(index, low=_ms(end), limit=16) if s >= _ms(end)]
-    members = before + [m for m, _ in inside[:limit] if known(m) and m not in before]
-    members += [m for m in after if known(m) and m not in members][:1]
-    docs = [d for d in views.get_many([_doc_key(m) for m in members]) if d]
-    docs.sort(key=lambda d: (d["since"], d["event_id"]))
+    after = [e for e in views.index_range(index, low=_ms(end), limit=16) if e[1] >= _ms(end)]
+    entries = before + [e for e in inside[:limit] if known(e[0]) and e not in before]
+    entries += [e for e in after if known(e[0]) and e not in entries][:1]
+    # in the index's order (business time, then recorded order), never by event ID: the three
+    # reads overlap where deployments share the period's start or end time
+    entries.sort(key=serving_order.entry_order)
+    docs = [d for d in views.get_many([_doc_key(m) for m, _ in entries]) if d]
     out = []
     for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
         if datetime.fromisoformat(doc["since"]) >= end:
@@ -124,14 +127,14 @@ def decisions_during(
 
 
 def _doc_key(member: str) -> str:
-    return f"deployment:{member.split('@', 1)[0]}" if member else "-"
+    return serving_order.doc_key(member) if member else "-"
 
 
 def _member_recorded(views: ViewStore, member: str) -> float:
-    """A serving index member is "event_id@recorded_ms"; views folded before it carried the
-    time have the bare event ID, whose document says."""
-    _, sep, recorded = member.partition("@")
-    if sep:
+    """A serving index member carries its recorded time (keel.audit.serving_order); a bare
+    event ID does not, and its document says."""
+    recorded = serving_order.recorded_ms(member)
+    if recorded is not None:
         return float(recorded)
     doc = views.get(_doc_key(member)) or {}
     return _recorded(doc) if doc else float("inf")

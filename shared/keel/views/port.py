@@ -59,8 +59,17 @@ Update = Put | Remove | IndexAdd | IndexRemove | SetAdd | SetRemove
 
 
 Entry = tuple[str, float]  # (member, score) of an index
+
 # (entry at or below, entry above, [document of the one below, document of the one above])
 Around = tuple[Entry | None, Entry | None, list[dict[str, Any] | None]]
+
+
+def member_key(member: str) -> str:
+    """The part of an index member that names its document: what follows its last "@" (a
+    member may lead with an ordering prefix, e.g. when it was recorded, that is not part of its
+    document's key). The Redis adapter's script applies the same rule; the contract suite
+    checks that both adapters agree."""
+    return member.rpartition("@")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +122,7 @@ class ViewStore(Protocol):
 
     def index_around_docs(self, index: str, score: float, prefix: str) -> Around:
         """`index_around` and the documents of both members in one call (one round trip on a
-        server): each at key `prefix` + the member up to its first "@" (a member may carry a
-        suffix, such as when it was recorded, that is not part of its document's key)."""
+        server): each at key `prefix` + `member_key(member)`."""
         ...
 
     def contains(self, name: str, members: Sequence[str]) -> list[bool]:

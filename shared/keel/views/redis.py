@@ -33,13 +33,14 @@ from keel.views.port import (
 )
 
 # KEYS[1] the index; ARGV[1] the score, ARGV[2] the document key prefix. Lua's false becomes
-# a nil reply; members are cut at their first "@" for the document key.
+# a nil reply; a member's document key is what follows its last "@" (keel.views.port.member_key,
+# the same rule in Lua: '[^@]*$').
 _AROUND = """
 local b = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local a = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 local out = {b[1] or false, b[2] or false, a[1] or false, a[2] or false, false, false}
-if b[1] then out[5] = redis.call('GET', ARGV[2] .. string.match(b[1], '^[^@]*')) end
-if a[1] then out[6] = redis.call('GET', ARGV[2] .. string.match(a[1], '^[^@]*')) end
+if b[1] then out[5] = redis.call('GET', ARGV[2] .. string.match(b[1], '[^@]*$')) end
+if a[1] then out[6] = redis.call('GET', ARGV[2] .. string.match(a[1], '[^@]*$')) end
 return out
 """
 

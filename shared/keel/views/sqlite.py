@@ -22,6 +22,7 @@ from keel.views.port import (
     StaleTracking,
     Tracking,
     Update,
+    member_key,
 )
 
 _DDL = """
@@ -192,7 +193,7 @@ class SqliteViewStore:
 
     def index_around_docs(self, index: str, score: float, prefix: str) -> Around:
         below, above = self.index_around(index, score)
-        keys = [prefix + e[0].partition("@")[0] if e else "" for e in (below, above)]
+        keys = [prefix + member_key(e[0]) if e else "" for e in (below, above)]
         return below, above, self.get_many(keys)
 
     def tracking(self, projector: str) -> dict[TopicPartition, int]:
