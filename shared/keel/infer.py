@@ -8,17 +8,21 @@ with the reasons for every decision (like TFDV's or pandera's schema inference).
   null).
 - A string column with few distinct values gets `keel.enum`; so does a classification label.
 - Observed ranges become `keel.min` / `keel.max` only when asked (`bounds=True`).
-- The label is in the training contract only (`keel.labels`); the ID column is metadata there.
+- The label is in the training contract only (`keel.labels`).
+- Every other column gets a role (keel.roles): a feature, or metadata the model never sees and
+  callers never send (an ID, a time, text the default transform cannot encode). Metadata stays
+  in the training contract (`keel.metadata`) and is absent from the inference contract.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from keel.errors import KeelError
+from keel.roles import FEATURE, ID, LABEL, METADATA_ROLES, TIME, UNUSED, propose
 
 ENUM_MAX = 20  # distinct values up to which a string column is an enum
 _INT = re.compile(r"^[+-]?\d+$")
@@ -36,6 +40,8 @@ class Column:
     low: float | None = None
     high: float | None = None
     why: list[str] = field(default_factory=list)
+    role: str = FEATURE  # label | feature | id | time | unused (see keel.roles)
+    values: list[str] | None = None  # a forced text feature's values, for one-hot in plugins
 
     def field(self, bounds: bool) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.avro}
@@ -53,9 +59,17 @@ class Inferred:
     family: str
     task: str
     label: str
-    id_column: str | None
     columns: list[Column]
     rows: int
+
+    @property
+    def metadata(self) -> list[str]:
+        """Kept in the training data, never given to the model, never sent by callers."""
+        return [c.name for c in self.columns if c.role in METADATA_ROLES]
+
+    @property
+    def features(self) -> list[Column]:
+        return [c for c in self.columns if c.role == FEATURE]
 
     def training(self, bounds: bool = False) -> dict[str, Any]:
         return {
@@ -64,23 +78,28 @@ class Inferred:
             "namespace": f"contracts.{self.family}",
             "doc": f"Training records of {self.family}: features, the label, metadata.",
             "keel.labels": [self.label],
-            "keel.metadata": [self.id_column] if self.id_column else [],
+            "keel.metadata": self.metadata,
             "fields": [c.field(bounds) for c in self.columns],
         }
 
     def inference(self, bounds: bool = False) -> dict[str, Any]:
-        skip = {self.label, self.id_column}
         return {
             "type": "record",
             "name": f"{_camel(self.family)}Inference",
             "namespace": f"contracts.{self.family}",
             "doc": f"What a caller sends to {self.family}'s model: the features only.",
-            "fields": [c.field(bounds) for c in self.columns if c.name not in skip],
+            "fields": [c.field(bounds) for c in self.features],
         }
 
     def report(self) -> list[dict[str, Any]]:
         return [
-            {"column": c.name, "type": c.avro, "nullable": c.nullable, "why": "; ".join(c.why)}
+            {
+                "column": c.name,
+                "role": c.role,
+                "type": c.avro,
+                "nullable": c.nullable,
+                "why": "; ".join(c.why),
+            }
             for c in self.columns
         ]
 
@@ -161,26 +180,32 @@ def infer(
     records: Iterable[Mapping[str, Any]],
     label: str,
     family: str,
-    id_column: str | None = None,
+    *,
+    ids: Sequence[str] = (),
+    times: Sequence[str] = (),
+    features: Sequence[str] = (),
     task: str | None = None,
 ) -> Inferred:
+    """Contracts from a sample. `ids`, `times` and `features` are the user's word on a column's
+    role; every other column gets the role keel.roles proposes, with the reason in its `why`."""
     rows = list(records)
     if not rows:
         raise KeelError("the sample has no records", hint="give a file with a header and rows")
     names: list[str] = []
     for r in rows:
         names += [k for k in r if k not in names]
-    for required, what in ((label, "label"), (id_column, "ID")):
-        if required is not None and required not in names:
-            raise KeelError(
-                f"the {what} column {required!r} is not in the data",
-                hint=f"columns: {', '.join(names)}",
-            )
+    _check_named(names, label, {"--id": ids, "--time": times, "--feature": features})
     bad = [n for n in names if not _NAME.match(n)]
     if bad:
         raise KeelError(
             f"column name(s) {bad} are not valid Avro names",
-            hint="rename them to letters, digits and _ (not starting with a digit)",
+            hint="rename them to letters, digits and _ (not starting with a digit)"
+            + (
+                "; a name holding , ; | or a tab means the file's delimiter was not recognised: "
+                "make every line have the same number of delimiters"
+                if any(ch in n for n in bad for ch in ",;|\t")
+                else ""
+            ),
         )
     columns = [infer_column(n, [r.get(n) for r in rows], is_label=n == label) for n in names]
     lab = next(c for c in columns if c.name == label)
@@ -211,8 +236,64 @@ def infer(
             )
         if lab.avro == "string":
             lab.enum = sorted(classes)
-    if id_column:
-        ident = next(c for c in columns if c.name == id_column)
-        ident.enum = None  # new records bring new IDs
-        ident.why.append("the ID: metadata (kept, never given to the model)")
-    return Inferred(family, task, label, id_column, columns, len(rows))
+    lab.role = LABEL
+    for c in columns:
+        if c is not lab:
+            present = [v for r in rows if (v := r.get(c.name)) is not None and v != ""]
+            _assign_role(c, present, len(rows), ids, times, features)
+    return Inferred(family, task, label, columns, len(rows))
+
+
+def _check_named(names: list[str], label: str, given: dict[str, Sequence[str]]) -> None:
+    """Every column the user named exists, and has one role only."""
+    seen: dict[str, str] = {label: "--label"}
+    for what, cols in given.items():
+        for name in cols:
+            if name not in names:
+                raise KeelError(
+                    f"the {what} column {name!r} is not in the data",
+                    hint=f"columns: {', '.join(names)}",
+                )
+            if name in seen and seen[name] != what:
+                raise KeelError(
+                    f"column {name!r} is given both as {seen[name]} and as {what}",
+                    hint="give each column one role",
+                )
+            seen[name] = what
+    if label not in names:
+        raise KeelError(
+            f"the label column {label!r} is not in the data", hint=f"columns: {', '.join(names)}"
+        )
+
+
+def _assign_role(
+    c: Column,
+    present: list[Any],
+    rows: int,
+    ids: Sequence[str],
+    times: Sequence[str],
+    features: Sequence[str],
+) -> None:
+    if c.name in features:
+        c.role = FEATURE
+        c.why.append("a feature (--feature)")
+        if c.avro == "string" and c.enum is None:
+            # no keel.enum: a new value is no reason to refuse a record; it one-hots to zeros
+            c.values = sorted({str(v) for v in present})
+            c.why.append(f"one-hot over its {len(c.values)} sampled values in the transform")
+        return
+    if c.name in ids or c.name in times:
+        c.role, why = (ID, "an ID (--id)") if c.name in ids else (TIME, "a time (--time)")
+    elif (proposed := propose(c.name, c.avro, present, rows)) is not None:
+        c.role, why = proposed
+        why = f"proposed {c.role}: {why}"
+    elif c.avro == "string" and c.enum is None:
+        c.role = UNUSED
+        why = (
+            f"text with over {ENUM_MAX} distinct values: left out of the features (the "
+            "transform one-hots categories only)"
+        )
+    else:
+        return
+    c.enum = None  # new records bring new IDs, dates and texts
+    c.why.append(f"{why}; metadata: kept, never given to the model, not sent by callers")

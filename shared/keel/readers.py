@@ -135,13 +135,32 @@ def _csv(path: Path) -> Iterator[tuple[int, Any]]:
     """RFC 4180 through the csv module end to end: quoted fields may hold commas, quotes and
     line breaks. Invalid UTF-8 is carried through as surrogates and quarantined per record."""
     f = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: SIM115
-    reader = csv.reader(f, strict=True)
+    reader = csv.reader(f, strict=True, delimiter=csv_delimiter(path))
     try:
         header = _header(path, reader)
     except BaseException:
         f.close()
         raise
     return _csv_rows(f, reader, header)
+
+
+DELIMITERS = ",;\t|"
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+SNIFF_BYTES = 64 << 10
+
+
+def csv_delimiter(path: Path) -> str:
+    """The delimiter of a CSV file, from its first 64 KiB (csv.Sniffer, limited to , ; tab |;
+    a comma when the sample is ambiguous, e.g. a single column). Decided by the bytes only,
+    so the same file always reads the same way."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        sample = f.read(SNIFF_BYTES)
+    if len(sample) == SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]  # whole lines only: a cut row would mislead
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
 
 
 def _header(path: Path, reader: Any) -> list[str]:

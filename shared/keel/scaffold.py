@@ -40,12 +40,10 @@ beat_incumbent = {{ metric = "{beat}", by = 0.0 }}
 
 
 def plugins(inf: Inferred) -> str:
-    skip = {inf.label, inf.id_column}
-    numeric = [c.name for c in inf.columns if c.name not in skip and c.avro in ("long", "double")]
-    flags = [c.name for c in inf.columns if c.name not in skip and c.avro == "boolean"]
-    enums = {
-        c.name: c.enum for c in inf.columns if c.name not in skip and c.avro == "string" and c.enum
-    }
+    feats = inf.features  # the label and metadata never reach the transform
+    numeric = [c.name for c in feats if c.avro in ("long", "double")]
+    flags = [c.name for c in feats if c.avro == "boolean"]
+    enums = {c.name: v for c in feats if c.avro == "string" and (v := c.enum or c.values)}
     if inf.task == "regression":
         model = "make_pipeline(StandardScaler(), Ridge(alpha=float(params.get('alpha', 1.0))))"
         imports = "from sklearn.linear_model import Ridge"
@@ -73,7 +71,7 @@ CATEGORIES = {enums!r}  # one-hot: one feature per known value
 
 
 def features(record: dict[str, Any]) -> dict[str, float]:
-    """Keel hands over exactly the inference contract's fields (no label, no ID). Missing
+    """Keel hands over exactly the inference contract's fields (no label, no metadata). Missing
     values become 0.0 here: replace that with what makes sense for your data."""
     out = {{name: float(record.get(name) or 0.0) for name in NUMERIC}}
     out.update({{name: 1.0 if record.get(name) else 0.0 for name in FLAGS}})
