@@ -39,9 +39,10 @@ from types import ModuleType
 from typing import Any
 
 from keel.artifacts.canonical import canonical_lines
-from keel.artifacts.codeversion import code_version
+from keel.artifacts.codeversion import NoSourceToVersion, code_version
 from keel.artifacts.ids import ArtifactSpec, canonical_json
 from keel.artifacts.recording import record
+from keel.artifacts.store import check_kind
 from keel.errors import KeelError
 from keel.events import envelope
 from keel.events import generated as g
@@ -58,7 +59,17 @@ def code_digest(code: Code, files: Sequence[Path] = ()) -> str:
     dotted module name) and/or the bytes of files and directories (for any language)."""
     import hashlib
 
-    parts = [code_version(code)] if code is not None else []
+    try:
+        parts = [code_version(code)] if code is not None else []
+    except NoSourceToVersion as exc:
+        raise KeelError(
+            f"cannot digest the step's code: {exc}; pass code_version='<your version>' "
+            "to keel.step, or code=<a module saved in a file>",
+            hint="a function defined in `python -`, `python -c` or a notebook has no file to "
+            "digest: save it in a .py file and pass code=<that module> (or run the script as "
+            "`python file.py`), or give code_version= a string you change whenever the code "
+            "changes (a git commit, say)",
+        ) from None
     for f in sorted(Path(p) for p in files):
         paths = sorted(x for x in f.rglob("*") if x.is_file()) if f.is_dir() else [f]
         for x in paths:
@@ -352,6 +363,11 @@ class step:
     def _open(self) -> Iterator[Step]:
         from keel.client import Client
 
+        # What can be refused without I/O is refused before any work: the outputs' kinds, and
+        # the code's version (a step that cannot name its code).
+        for kind in self.outputs:
+            check_kind(kind)
+        version = self.code_version or code_digest(self.code)
         with ExitStack() as stack:
             client = self.client or stack.enter_context(Client())
             ctx = stack.enter_context(client.pipeline())
@@ -363,7 +379,7 @@ class step:
                 self.family,
                 inputs,
                 self.params,
-                self.code_version or code_digest(self.code),
+                version,
                 _code_ref(self.code),
                 self.at or datetime.now(UTC),
                 self.outputs,

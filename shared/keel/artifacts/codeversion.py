@@ -15,11 +15,25 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from keel.errors import KeelError
+
+
+class NoSourceToVersion(KeelError, ValueError):
+    """The code was not read from a file (`python -`, `python -c`, a notebook, a REPL), so
+    there are no bytes to digest. A ValueError too, for callers that caught the old error."""
+
+    hint = (
+        "save the code in a file (run it as `python file.py`, or import it from a module), "
+        "or give the code's version yourself"
+    )
+
 
 def _sources(module: ModuleType) -> list[tuple[str, Path]]:
     file = getattr(module, "__file__", None)
-    if file is None:
-        raise ValueError(f"{module.__name__} has no source file to version")
+    # `python -` sets __file__ to "<stdin>" (no such file); `python -c` and notebooks set none
+    if file is None or not Path(file).is_file():
+        where = f" (it was read from {file})" if file else ""
+        raise NoSourceToVersion(f"{module.__name__} has no source file to version{where}")
     path = Path(file)
     if path.name == "__init__.py":  # a package: every .py below it
         root = path.parent
