@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -95,10 +95,25 @@ class Decision(_Doc):
 
 class WhyPromoted(_Doc):
     promotion: Decision
+    env: str | None = None
     over: str | None = None
     comparison: list[dict[str, Any]] = []
     rejections: list[Decision] = []
     reviews: list[Decision] = []
+
+
+class NotPromoted(_Doc):
+    env: str
+    reason: str
+    rejections: list[Decision] = []
+
+
+class WhyPromotedEverywhere(_Doc):
+    """Every environment a model was promoted to, one answer each (and where it was not)."""
+
+    model_id: str
+    environments: list[WhyPromoted]
+    not_promoted: list[NotPromoted] = []
 
 
 class Diff(_Doc):
@@ -252,11 +267,23 @@ class Client:
         return Why.model_validate(vq.why(views, family, env, _need(at), _time(as_of, False)))
 
     def why_promoted(
+        self, model: str, env: str, over: str | None = None, as_of: When = None
+    ) -> WhyPromoted: ...
+
+    @overload
+    def why_promoted(
+        self, model: str, env: None = None, over: str | None = None, as_of: When = None
+    ) -> WhyPromotedEverywhere: ...
+
+    def why_promoted(
         self, model: str, env: str | None = None, over: str | None = None, as_of: When = None
-    ) -> WhyPromoted:
+    ) -> WhyPromoted | WhyPromotedEverywhere:
+        """Why MODEL was promoted to `env`; without `env`, to every environment it reached."""
         views = self.fresh_views()
         other = self.resolve(over) if over else None
         doc = vq.why_promoted(views, self.resolve(model), env, other, _time(as_of, False))
+        if env is None:
+            return WhyPromotedEverywhere.model_validate(doc)
         return WhyPromoted.model_validate(doc)
 
     def diff(self, a: str, b: str, top: int = 5, as_of: When = None) -> Diff:

@@ -133,10 +133,22 @@ class ReadModel:
 
     # -- serving -------------------------------------------------------------------------------
     def serving_now(self, family: str, env: str) -> Interval | None:
-        below, _, (doc, _) = self.views.index_around_docs(
-            f"serving:{family}:{env}", float("inf"), "deployment:"
+        return self._serving(family, env, float("inf"))
+
+    def serving_at(self, family: str, env: str, at: datetime) -> Interval | None:
+        """What served `env` at business time `at`, as recorded so far: the deployment with the
+        latest business time at or before `at`, and its end (the next one's time, if any). A
+        decision dated `at` is judged against this one, not against what serves today."""
+        return self._serving(family, env, float(int(at.timestamp() * 1000)))
+
+    def _serving(self, family: str, env: str, bound: float) -> Interval | None:
+        below, above, (doc, following) = self.views.index_around_docs(
+            f"serving:{family}:{env}", bound, "deployment:"
         )
-        return _interval(doc, None) if below is not None and doc is not None else None
+        if below is None or doc is None:
+            return None
+        end = datetime.fromisoformat(following["since"]) if above and following else None
+        return _interval(doc, end)
 
     def intervals(self, family: str, env: str) -> list[Interval]:
         """Every serving interval of the environment, oldest first (rollbacks read them)."""

@@ -262,6 +262,13 @@ def why_promoted(
     over: str | None = None,
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
+    """Why MODEL was promoted. With `env`: that environment's latest promotion, its gates, the
+    metrics beside the model it replaced (or `over`), its rejections and reviews there. Without:
+    every environment it was promoted to, in the order it first reached them
+    ({"model_id", "environments": [one such answer each], "not_promoted": [{"env", "reason",
+    "rejections"}]}),
+    since a model promoted to staging and prod has a different decision, incumbent and
+    reviewers in each. Never promoted (there, or anywhere): a KeelError saying so."""
     model = views.get(f"model:{model_id}")
     if model is not None and as_of is not None:
         _require_known(model, model_id, as_of)
@@ -275,29 +282,39 @@ def why_promoted(
         for d in views.get_many([f"decision:{e}" for e in model.get("decisions", [])])
         if d and (as_of is None or _recorded(d, "at") <= _ms(as_of))
     ]
-    promos = [
-        d for d in decisions if d["decision"] == "promoted" and (env is None or d["env"] == env)
-    ]
-    if not promos:
-        overridden = [
-            d
-            for d in decisions
-            if d["decision"] == "rejected"
-            and d.get("trigger") == "deploy"
-            and (env is None or d["env"] == env)
-        ]
-        if overridden:  # a person asked for it, its gate failed: deployed only by override
-            d = overridden[-1]
-            raise KeelError(
-                f"model {model_id[:12]} was never promoted to {d['env']}: its gate failed when "
-                f"{d['actor']} asked to deploy it at {d['at'][:19]} ({d['reason']})",
-                hint=f"if it served, it was by override: `keel deployments list --env {d['env']}`"
-                " shows the override and its reason",
+    if env is not None:
+        found = _promotion_in(views, decisions, env, over)
+        if found is None:
+            raise _never_promoted(decisions, model_id, env)
+        return found
+    answers, refused = [], []
+    for e in dict.fromkeys(d["env"] for d in decisions):  # the order it first reached them
+        found = _promotion_in(views, decisions, e, over)
+        if found is not None:
+            answers.append(found)
+        else:
+            refused.append(
+                {
+                    "env": e,
+                    "reason": str(_never_promoted(decisions, model_id, e)),
+                    "rejections": [
+                        d for d in decisions if d["env"] == e and d["decision"] == "rejected"
+                    ],
+                }
             )
-        raise KeelError(
-            f"model {model_id[:12]} was never promoted{' to ' + env if env else ''}",
-            hint="`keel audit tail --topic registry` lists every decision",
-        )
+    if not answers:
+        raise _never_promoted(decisions, model_id, None)
+    return {"model_id": model_id, "environments": answers, "not_promoted": refused}
+
+
+def _promotion_in(
+    views: ViewStore, decisions: list[dict[str, Any]], env: str, over: str | None
+) -> dict[str, Any] | None:
+    """The answer for one environment, or None when the model was never promoted there."""
+    here = [d for d in decisions if d["env"] == env]
+    promos = [d for d in here if d["decision"] == "promoted"]
+    if not promos:
+        return None
     promo = promos[-1]
     other = over or promo["incumbent_model_id"]
     comparison = []
@@ -316,17 +333,37 @@ def why_promoted(
                 }
             )
     return {
+        "env": env,
         "promotion": promo,
         "over": other,
         "comparison": comparison,
-        "rejections": [d for d in decisions if d["decision"] == "rejected"],
+        "rejections": [d for d in here if d["decision"] == "rejected"],
         # the pending promotion it concluded and each person's review of it
-        "reviews": [
-            d
-            for d in decisions
-            if d["decision"] in ("pending", "approved", "declined") and d["env"] == promo["env"]
-        ],
+        "reviews": [d for d in here if d["decision"] in ("pending", "approved", "declined")],
     }
+
+
+def _never_promoted(decisions: list[dict[str, Any]], model_id: str, env: str | None) -> KeelError:
+    """Why there is no promotion to show: a failed gate a person overrode, or none at all."""
+    overridden = [
+        d
+        for d in decisions
+        if d["decision"] == "rejected"
+        and d.get("trigger") == "deploy"
+        and (env is None or d["env"] == env)
+    ]
+    if overridden:  # a person asked for it, its gate failed: deployed only by override
+        d = overridden[-1]
+        return KeelError(
+            f"model {model_id[:12]} was never promoted to {d['env']}: its gate failed when "
+            f"{d['actor']} asked to deploy it at {d['at'][:19]} ({d['reason']})",
+            hint=f"if it served, it was by override: `keel deployments list --env {d['env']}`"
+            " shows the override and its reason",
+        )
+    return KeelError(
+        f"model {model_id[:12]} was never promoted{' to ' + env if env else ''}",
+        hint="`keel audit tail --topic registry` lists every decision",
+    )
 
 
 def registry_history(

@@ -1,7 +1,9 @@
-"""`keel artifacts ...`: put, show, lineage, verify."""
+"""`keel artifacts ...`: put, get, cat, show, lineage, verify."""
 
 from __future__ import annotations
 
+import os
+import stat
 import uuid
 from pathlib import Path
 
@@ -9,8 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.artifacts.ids import ArtifactSpec, file_digest
+from keel.artifacts.ids import ArtifactSpec, stream_digest
 from keel.artifacts.recording import record
+from keel.artifacts.store import check_kind
 from keel.bootstrap import bootstrap
 from keel.cli.common import console, handled, parse_params, print_json, safe
 from keel.errors import KeelError
@@ -39,12 +42,11 @@ def put(
     json_out: bool = JsonOpt,
 ) -> None:
     """Store a file made outside Keel; prints its ID. The same call twice prints the same ID."""
-    if not file.is_file():
-        raise KeelError(f"{file} is not a readable file", hint="give the path of an existing file")
+    check_kind(kind)
+    digest = _digest_of_regular_file(file)
     params = parse_params(param)
     with bootstrap() as rt:
         parents = [rt.artifacts.resolve(p) for p in parent]
-        digest, _ = file_digest(file)
         spec = ArtifactSpec(kind, EXTERNAL_CODE_VERSION, params, parents, content_digest=digest)
         info, created = record(
             rt.artifacts,
@@ -59,6 +61,63 @@ def put(
         print_json({**info.as_dict(), "created": created})
     else:
         console.print(info.id)
+
+
+def _digest_of_regular_file(file: Path) -> str:
+    """The file's digest, read without following a symbolic link: a link would store bytes
+    from wherever it points, under the name the user gave. The store checks the bytes it reads
+    against this digest, so a file swapped after this point is refused there."""
+    if file.is_symlink():
+        raise KeelError(
+            f"{file} is a symbolic link; Keel stores only a file given by its own path",
+            hint="give the file it points to if that is the one you mean: "
+            f"{os.path.realpath(file)}",
+        )
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise KeelError(
+            f"cannot read {file}: {exc.strerror or exc}", hint="give the path of an existing file"
+        ) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise KeelError(f"{file} is not a regular file", hint="give the path of a file")
+        return stream_digest(f)[0]
+
+
+@app.command("get")
+@handled
+def get(
+    ref: str = typer.Argument(..., help="artifact ID or unique prefix (>= 8 hex chars)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the file to write"),
+    force: bool = typer.Option(
+        False, "--force", help="replace a different file (or a link) already at --out"
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Write an artifact's bytes to a file, verified against its digest. Never writes through a
+    symbolic link at --out; a different existing file is replaced only with --force."""
+    from keel.artifacts.export import write_artifact
+
+    with bootstrap(create=False) as rt:
+        info = rt.artifacts.info(ref)
+        state = write_artifact(rt.artifacts, info.id, out, replace=force)
+    if json_out:
+        print_json({"id": info.id, "digest": info.digest, "path": str(out), "state": state})
+    else:
+        console.print(f"{state} {out} ({info.kind} {info.id[:16]})", highlight=False, markup=False)
+
+
+@app.command("cat")
+@handled
+def cat(
+    ref: str = typer.Argument(..., help="artifact ID or unique prefix (>= 8 hex chars)"),
+) -> None:
+    """Write an artifact's bytes to stdout, once verified against its digest."""
+    from keel.artifacts.export import cat_artifact
+
+    with bootstrap(create=False) as rt:
+        cat_artifact(rt.artifacts, ref)
 
 
 @app.command("show")

@@ -337,18 +337,39 @@ def readable(key: str, value: Any) -> str:
 def why_promoted_cmd(
     model: str = typer.Argument(..., help="model artifact ID (or prefix)"),
     over: str | None = typer.Option(
-        None, "--over", help="compare with this model (default: the one it replaced)"
+        None,
+        "--over",
+        help="compare with this model, ID or prefix (default: the one it replaced there)",
     ),
-    env: str | None = typer.Option(None, "--env"),
+    env: str | None = typer.Option(
+        None,
+        "--env",
+        help="only this environment's promotion, e.g. prod (default: every environment the "
+        "model was promoted to, one block each)",
+    ),
     as_of: str | None = AsOfOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """The promotion record of MODEL, its gates, and the metrics beside the model it replaced."""
+    """The promotion record of MODEL in each environment (or in --env): its gates, who asked,
+    the reviews, and the metrics beside the model it replaced there."""
     with Client() as k:
         doc = _doc(k.why_promoted(model, env, over, _known(as_of)))
     if json_out:
         print_json(doc)
         return
+    blocks = doc["environments"] if env is None else [doc]
+    for i, block in enumerate(blocks):
+        if i:
+            console.print()
+        console.print(safe(f"== {block['promotion']['env']} =="), highlight=False)
+        _promotion_block(block)
+    for n in doc.get("not_promoted", []):
+        console.print()
+        console.print(safe(f"{n['env']}: {n['reason']}"), highlight=False)
+
+
+def _promotion_block(doc: dict[str, Any]) -> None:
+    """One environment's promotion of a model, as `why-promoted` prints it."""
     p = doc["promotion"]
     console.print(safe(f"{p['model_id']} promoted to {p['env']} at {p['at']} by {p['actor']}"))
     console.print(safe(f"reason: {p['reason']}"))
@@ -366,10 +387,13 @@ def why_promoted_cmd(
             safe(f"{r['at'][:19]} {what[r['decision']]} by {r['actor']}: {r['reason']}"),
             highlight=False,
         )
-    table = Table(title=f"metrics vs {str(doc['over'])[:12]}")
+    if not doc.get("over"):
+        console.print(safe(f"no model to compare with: nothing else served {p['env']} then"))
+        return
+    table = Table(title=safe(f"{p['env']}: metrics vs {str(doc['over'])[:12]}"))
     for c in ("metric", "model", "other", "delta"):
         table.add_column(c)
-    for c in doc["comparison"]:
+    for c in doc.get("comparison", []):
         row(table, c["metric"], str(c["model"]), str(c["other"]), str(c["delta"]))
     console.print(table)
 

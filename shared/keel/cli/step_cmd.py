@@ -2,7 +2,9 @@
 
 The step's code version is the digest of the command line and of the code it names (--code
 files or directories); with the params and the input IDs it gives the outputs' IDs before
-anything runs. When they are all stored the command is skipped; otherwise it runs with the
+anything runs. When they are all stored the command is skipped and its outputs are restored at
+their --output paths from the store (verified against their digests, so the next command of
+the pipeline finds them as if it had run); otherwise it runs with the
 inputs materialised as files (their paths in KEEL_INPUTS, one per line, and KEEL_INPUT_0..N;
 their IDs in KEEL_INPUT_IDS),
 and every --output PATH:KIND it wrote is stored with its lineage (the pipeline's own kinds
@@ -81,6 +83,8 @@ def run(
     if code:
         digest.update(code_digest(None, code).encode())
     kinds = [k for _, k in wanted]
+    restored: dict[str, str] = {}
+    problem: KeelError | None = None
     with step(
         name,
         family=family,
@@ -92,20 +96,53 @@ def run(
         code=" ".join(argv),
     ) as s:
         skipped = s.done
-        if not skipped:
+        if skipped:
+            # A failed restore is not a failed run of the command: keep it out of the step's
+            # record (an exception in this block is recorded as TrainingFailed) and raise after.
+            try:
+                restored = _restore(s, wanted)
+            except KeelError as exc:
+                problem = exc
+        else:
             _run(s, argv)
             for path, kind in wanted:
                 if not path.is_file():
                     raise CommandFailed(f"the command exited 0 but did not write {path}")
                 s.output(path, kind)
+    if problem is not None:
+        raise problem
     doc = {"step": name, "skipped": skipped, "outputs": {**s.ids, **s.stored}}
     if json_out:
-        print_json(doc)
+        print_json({**doc, "restored": restored} if skipped else doc)
         return
     verb = "skipped (outputs stored)" if skipped else "ran"
-    console.print(f"{name}: {verb}", highlight=False)
+    console.print(f"{name}: {verb}", highlight=False, markup=False)
     for kind, aid in {**s.ids, **s.stored}.items():
-        console.print(f"  {kind} {aid}", highlight=False)
+        console.print(f"  {kind} {aid}", highlight=False, markup=False)
+    for path, state in restored.items():
+        console.print(f"  {path}: {state}", highlight=False, markup=False)
+
+
+def _restore(s: object, wanted: list[tuple[Path, str]]) -> dict[str, str]:
+    """Each stored output back at its --output path, verified against the digest its signed
+    ArtifactRecorded states. What is there is replaced, as the command itself would have (a
+    link is replaced, not written through)."""
+    from keel.artifacts.export import UNCHANGED, write_artifact
+    from keel.steps import Step
+
+    assert isinstance(s, Step)
+    out: dict[str, str] = {}
+    for path, kind in wanted:
+        aid = s.ids.get(kind)
+        if aid is None:  # a dataset: its ID comes from its content, known only after a run
+            out[str(path)] = "not restored (a dataset output has no ID before it is ingested)"
+            continue
+        node = s.ctx.read.artifact(aid) or {}
+        state = write_artifact(
+            s.ctx.rt.artifacts, aid, path, replace=True, recorded=node.get("digest") or None
+        )
+        out[str(path)] = "already in place" if state == UNCHANGED else "restored"
+    return out
 
 
 def _run(s: object, argv: list[str]) -> None:
