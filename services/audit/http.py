@@ -2,7 +2,8 @@
 
 GET /v1/serving/{family}/{env}?at=T&as_of=R  the model serving at T as known at R
 GET /v1/why/{family}/{env}?at=T&as_of=R      deployment -> promotion -> eval -> model -> data
-GET /v1/models/{model}/why-promoted?over=OTHER&env=E
+GET /v1/models/{model}/why-promoted?over=OTHER&env=E   one environment's promotion; without
+    env, every environment the model was promoted to ({"environments": [...]}), as the CLI
 GET /v1/models/{a}/diff/{b}?top=5
 GET /v1/registry/{family}?offset=0&limit=50  (paginated, limit <= 1000)
 GET /v1/report/{family}?from=T1&to=T2&env=E&format=html|pdf|json   the review pack
@@ -127,7 +128,8 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
     async def why_promoted(
         model: str, over: str | None = None, env: str | None = None, as_of: str | None = None
     ) -> Response:
-        """MODEL and OVER: full IDs or unique prefixes (>= 8 hex characters)."""
+        """MODEL and OVER: full IDs or unique prefixes (>= 8 hex characters). With `env`, that
+        environment's promotion; without, one answer per environment the model reached."""
         return answer(client.why_promoted, model, env, over, known(as_of))
 
     @app.get("/v1/models/{a}/diff/{b}")

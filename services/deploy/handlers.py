@@ -30,7 +30,7 @@ def deploy(
     causation_id: str | None,
     reason: str | None = None,
 ) -> g.ModelDeployed:
-    current = ctx.read.serving_now(family, env)
+    current = ctx.read.serving_at(family, env, at)  # what it replaces at its business time
     previous = current.model_id if current else None
     doc = manifest(family, env, model_id, eval_report_id, previous, at, kind)
     parents = [p for p in (model_id, eval_report_id) if p]
@@ -53,7 +53,7 @@ def deploy(
 def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
     assert isinstance(event, g.ModelPromoted)
     eid = event.envelope.event_id
-    current = ctx.read.serving_now(event.family, event.env)
+    current = ctx.read.serving_at(event.family, event.env, event.envelope.occurred_at)
     if current is not None and current.model_id == event.model_id:
         return []  # a re-run gate passed for the model already serving: nothing changes
     if ctx.read.caused_ids(eid, "ModelDeployed") or ctx.read.caused_ids(eid, "ArtifactRejected"):
@@ -80,6 +80,9 @@ def on_model_promoted(ctx: Context, event: Event) -> list[Event]:
             "promotion",
             eid,
             eid,
+            # the person's reason when one asked for it (`keel deploy MODEL --reason`, carried
+            # through the gate and any approvals as the decision's note)
+            event.note,
         )
     ]
 

@@ -18,6 +18,16 @@ class Incumbent:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """What served the environment at the decision's business time, in words: a decision is
+    judged against that (a backdated one against what served then, not what serves today).
+    `where`: e.g. "prod at 2025-01-31T00:00Z"; `itself`: the candidate was the one serving."""
+
+    where: str
+    itself: bool = False
+
+
+@dataclass(frozen=True)
 class Decision:
     promoted: bool
     gates: tuple[GateResult, ...]
@@ -43,6 +53,7 @@ def decide(
     incumbent: Incumbent | None,
     policy: Policy,
     higher_is_better: Direction,
+    serving: Serving | None = None,
 ) -> Decision:
     gates: list[GateResult] = []
     notes: list[str] = []
@@ -72,7 +83,12 @@ def decide(
     beat = policy.beat_incumbent
     if beat is not None:
         gate, note = _beat_gate(
-            beat.metric, higher_is_better(beat.metric), beat.by, metrics.get(beat.metric), incumbent
+            beat.metric,
+            higher_is_better(beat.metric),
+            beat.by,
+            metrics.get(beat.metric),
+            incumbent,
+            serving,
         )
         gates.append(gate)
         notes.append(note)
@@ -82,21 +98,36 @@ def decide(
 
 
 def _beat_gate(
-    m: str, up: bool, by: float, value: float | None, incumbent: Incumbent | None
+    m: str,
+    up: bool,
+    by: float,
+    value: float | None,
+    incumbent: Incumbent | None,
+    serving: Serving | None = None,
 ) -> tuple[GateResult, str]:
     """The "beat the incumbent by at least `by` on metric `m`" gate, and its sentence; `up`:
-    higher is better. A tie with the incumbent is said to be one."""
+    higher is better. A tie with the incumbent is said to be one. With `serving`, the sentence
+    says which time the incumbent was read at (or that nothing served then)."""
     inc_value = incumbent.metrics.get(m) if incumbent else None
     margin: float | None = None
+    who = ""
+    if incumbent is not None:
+        who = incumbent.model_id[:12] + (f" (serving {serving.where})" if serving else "")
     if incumbent is None or inc_value is None:
         passed = value is not None
-        note = "no incumbent to beat" if incumbent is None else f"incumbent has no {m}"
+        if incumbent is not None:
+            note = f"incumbent {who} has no {m}"
+        elif serving is None:
+            note = "no incumbent to beat"
+        elif serving.itself:
+            note = f"no other incumbent to beat: it was already serving {serving.where}"
+        else:
+            note = f"no incumbent to beat: no model was serving {serving.where}"
     elif value is None:
         passed, note = False, f"{m} was not measured"
     else:
         required = inc_value + by if up else inc_value - by
         passed, margin = _compare(up, value, required)
-        who = incumbent.model_id[:12]
         better = value - inc_value if up else inc_value - value  # > 0: better, in m's direction
         if value == inc_value:
             note = f"{m} {value:.4f} ties incumbent {who}" + (

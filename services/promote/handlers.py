@@ -9,7 +9,7 @@ functions at the end; what they record goes round the same handlers as the pipel
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 
 from keel.errors import KeelError
 from keel.events import Event
@@ -17,7 +17,7 @@ from keel.events import generated as g
 from keel.metrics import higher_is_better
 from keel.pipeline import Context
 from keel.service import make_envelope
-from services.promote.domain import Incumbent, decide
+from services.promote.domain import Incumbent, Serving, decide
 
 SERVICE = "promote"
 
@@ -41,9 +41,12 @@ def gate(
         for t in ("ModelPromoted", "PromotionRejected", "PromotionPending")
     ):
         return []  # decided before a crash (the event was redelivered): once is enough
-    current = ctx.read.serving_now(family, env)
+    when = at or (cause.envelope.occurred_at if cause is not None else None)
+    assert when is not None
+    # judged at the decision's business time: a backdated decision against what served then
+    current = ctx.read.serving_at(family, env, when)
     if trigger == "pipeline" and current is not None and current.model_id == model_id:
-        return []  # already serving there
+        return []  # already serving there (then)
     evaluation = ctx.read.latest_eval(model_id)
     if evaluation is None:
         if trigger == "pipeline":
@@ -61,11 +64,13 @@ def gate(
         if trigger == "pipeline":
             return []  # config load refuses environments without a policy
         raise KeelError(f"{family} has no environment {env!r}", hint=f"one of: {fam.environments}")
-    decision = decide(
-        evaluation.metrics, incumbent, policy, lambda m: higher_is_better(fam.task, m)
+    serving = Serving(
+        f"{env} at {when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        itself=current is not None and current.model_id == model_id,
     )
-    when = at or (cause.envelope.occurred_at if cause is not None else None)
-    assert when is not None
+    decision = decide(
+        evaluation.metrics, incumbent, policy, lambda m: higher_is_better(fam.task, m), serving
+    )
     common = dict(
         family=family,
         model_id=model_id,

@@ -266,6 +266,7 @@ class Client:
         views = self.fresh_views()
         return Why.model_validate(vq.why(views, family, env, _need(at), _time(as_of, False)))
 
+    @overload
     def why_promoted(
         self, model: str, env: str, over: str | None = None, as_of: When = None
     ) -> WhyPromoted: ...

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keel.errors import HomeError
+
+_warned_unknown = False  # the unknown-actor warning, once per process
 
 
 class Settings(BaseSettings):
@@ -61,7 +64,20 @@ class Settings(BaseSettings):
         return self.keys_dir or default_keys_dir()
 
     def who(self) -> str:
-        return self.actor or os.environ.get("USER") or "unknown"
+        """Who acts, as recorded on every event: KEEL_ACTOR, else $USER, else KEEL_IDENTITY.
+        With none of them the record says "unknown", and stderr says so once per process:
+        an audit trail that cannot name anyone should not look as if it did."""
+        found = self.actor or os.environ.get("USER") or self.identity
+        if found:
+            return found
+        global _warned_unknown
+        if not _warned_unknown:
+            _warned_unknown = True
+            sys.stderr.write(
+                'warning: the actor is "unknown" ($USER, KEEL_ACTOR and KEEL_IDENTITY are '
+                "unset): set KEEL_ACTOR=<your name> (or KEEL_IDENTITY) to record who acts\n"
+            )
+        return "unknown"
 
 
 def ensure_home(home: Path, create: bool) -> Path:

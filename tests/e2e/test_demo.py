@@ -186,7 +186,7 @@ def test_audit_queries_answer_the_story_on_kafka_and_redis(
     )
     prod = [d["model_id"] for d in story["deployments"] if d["env"] == "prod"]
     w = subprocess.run(
-        [KEEL, "audit", "why-promoted", prod[-1], "--json"],
+        [KEEL, "audit", "why-promoted", prod[-1], "--env", "prod", "--json"],
         capture_output=True,
         text=True,
         env=env,

@@ -136,7 +136,7 @@ def test_wine_multiclass_with_string_labels(
     assert [d["decision"] for d in out["decisions"]] == ["ModelPromoted", "ModelPromoted"]
     serving = ex.json("audit", "serving", "--env", "prod")
     assert serving["serving"]["model_id"] == out["model_id"]
-    why = ex.json("audit", "why-promoted", out["model_id"])
+    why = ex.json("audit", "why-promoted", out["model_id"], "--env", "prod")
     assert why["promotion"]["gates"][0]["metric"] == "accuracy"
 
     if backend == "embedded":  # serving answers per task, with every class
@@ -187,7 +187,8 @@ def test_diabetes_regression_gates_lower_rmse_as_better(tmp_path: Path) -> None:
     assert (decision["decision"] == "ModelPromoted") == better, decision
     assert "rmse" in decision["reason"]
     if better:
-        gates = ex.json("audit", "why-promoted", out["model_id"])["promotion"]["gates"]
+        gates = ex.json("audit", "why-promoted", out["model_id"], "--env", "prod")
+        gates = gates["promotion"]["gates"]
         assert {g["name"]: g["op"] for g in gates}["rmse_threshold"] == "<="
     serving = ex.json("audit", "serving", "--env", "prod")
     assert serving["serving"]["model_id"] in (first["model_id"], out["model_id"])

@@ -119,8 +119,8 @@ def run(
     console.print(f"{name}: {verb}", highlight=False, markup=False)
     for kind, aid in {**s.ids, **s.stored}.items():
         console.print(f"  {kind} {aid}", highlight=False, markup=False)
-    for path, state in restored.items():
-        console.print(f"  {path}: {state}", highlight=False, markup=False)
+    for where, state in restored.items():
+        console.print(f"  {where}: {state}", highlight=False, markup=False)
 
 
 def _restore(s: object, wanted: list[tuple[Path, str]]) -> dict[str, str]:
