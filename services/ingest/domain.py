@@ -61,3 +61,25 @@ def quarantine_lines(rejected: list[Rejected]) -> bytes:
         }
         for r in rejected
     )
+
+
+def reason_counts(rejected: list[Rejected]) -> list[dict[str, Any]]:
+    """Why records were quarantined, most frequent first: one entry per (field, rule), counting
+    the records it rejected (a record breaking two rules counts in both), with one message as
+    the example. Deterministic, so the same batch always summarises the same way."""
+    counts: dict[tuple[str, str], int] = {}
+    example: dict[tuple[str, str], str] = {}
+    for r in rejected:
+        for key, v in {(v.field or "", v.rule): v for v in r.violations}.items():
+            counts[key] = counts.get(key, 0) + 1
+            example.setdefault(key, v.message)
+    ranked = sorted(counts, key=lambda k: (-counts[k], k))
+    return [
+        {
+            "field": f or None,
+            "rule": rule,
+            "records": counts[(f, rule)],
+            "example": example[(f, rule)],
+        }
+        for f, rule in ranked
+    ]

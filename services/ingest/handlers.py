@@ -14,7 +14,7 @@ from keel.events import generated as g
 from keel.pipeline import Context
 from keel.readers import is_csv, read_records
 from keel.service import make_envelope, service_code_version, store
-from services.ingest.domain import partition, quarantine_lines
+from services.ingest.domain import partition, quarantine_lines, reason_counts
 
 SERVICE = "ingest"
 
@@ -27,6 +27,7 @@ class IngestResult:
     records_in: int
     accepted: int
     quarantined: int
+    quarantine_reasons: tuple[dict[str, object], ...] = ()  # count per (field, rule)
 
 
 def ingest_file(
@@ -88,5 +89,11 @@ def ingest_file(
     )
     ctx.publish(events)
     return IngestResult(
-        dataset.id, raw.id, q_id, outcome.records_in, len(outcome.accepted), len(outcome.rejected)
+        dataset.id,
+        raw.id,
+        q_id,
+        outcome.records_in,
+        len(outcome.accepted),
+        len(outcome.rejected),
+        tuple(reason_counts(outcome.rejected)),
     )

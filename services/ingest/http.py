@@ -19,6 +19,7 @@ from keel import telemetry
 from keel.errors import KeelError
 from keel.http_guard import Guard
 from keel.pipeline import Context
+from keel.readers import BOM
 from keel.timeparse import business_time
 from services.ingest.handlers import ingest_file
 
@@ -73,7 +74,9 @@ def create_app(ctx: Context, token: str | None = None) -> FastAPI:
 
 def _as_json_lines(body: bytes, content_type: str) -> bytes:
     """A JSON array becomes one line per element; anything else is taken as JSON Lines, so a
-    malformed line is quarantined at its position rather than failing the whole request."""
+    malformed line is quarantined at its position rather than failing the whole request. A
+    UTF-8 byte order mark (some Windows tools write one) is no part of the JSON: dropped."""
+    body = body.removeprefix(BOM)
     if "ndjson" in content_type or "jsonl" in content_type:
         return body
     try:

@@ -91,3 +91,31 @@ def test_error_bodies_never_name_the_servers_files(client: TestClient) -> None:
 def test_unknown_family_is_404(client: TestClient) -> None:
     r = client.post("/v1/families/nope/records", json=rows(1), headers=AUTH)
     assert r.status_code == 404 and "unknown family" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson", ""])
+def test_a_byte_order_mark_before_the_body_is_dropped(
+    client: TestClient, content_type: str
+) -> None:
+    """Issue 34: a UTF-8 BOM before a JSON array turned two records into one quarantined."""
+    batch = rows(2)
+    if content_type.endswith("ndjson"):
+        body = "\n".join(json.dumps(x) for x in batch).encode()
+    else:
+        body = json.dumps(batch).encode()
+    headers = {**AUTH, "content-type": content_type} if content_type else AUTH
+    r = client.post(URL, content=b"\xef\xbb\xbf" + body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["records_in"], r.json()["accepted"], r.json()["quarantined"]) == (2, 2, 0)
+
+
+def test_the_answer_counts_quarantine_reasons(client: TestClient) -> None:
+    batch = rows(6)
+    for i in (1, 3, 4):
+        batch[i] = {**batch[i], "mean_radius": "n/a"}
+    batch[5] = {k: v for k, v in batch[5].items() if k != "malignant"}
+    r = client.post(URL, json=batch, headers=AUTH)
+    assert r.status_code == 200, r.text
+    reasons = r.json()["quarantine_reasons"]
+    assert [(x["field"], x["records"]) for x in reasons] == [("mean_radius", 3), ("malignant", 1)]
+    assert all(x["rule"] and x["example"] for x in reasons)

@@ -132,14 +132,12 @@ def _report(inf: Inferred, files: list[Path], json_out: bool, extra: dict[str, A
     for k in extra.get("private_keys", []):
         say(f"wrote {k['path']}: the private signing key of {k['identity']}, outside the project")
     if extra.get("private_keys"):
-        say(
-            "  keep private keys secret and out of version control; keys.toml has the public halves"
-        )
+        say("  keep them secret and out of version control; keys.toml has the public halves")
 
 
 def say(text: str) -> None:
     """Recorded names and paths are data: printed as they are, never read as markup."""
-    console.print(escape(safe(text)), highlight=False)
+    console.print(escape(safe(text)), highlight=False, soft_wrap=True)  # paths stay whole
 
 
 @contracts_app.command("infer")

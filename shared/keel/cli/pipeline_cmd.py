@@ -95,10 +95,31 @@ def ingest(
         f"{res['quarantined']} quarantined"
     )
     if res["quarantine_batch_id"]:
+        _quarantine_summary(res)
+
+
+TOP_REASONS = 5
+
+
+def _quarantine_summary(res: dict[str, Any]) -> None:
+    """Why records were quarantined, the most frequent first: what to fix before re-sending."""
+    reasons = res.get("quarantine_reasons") or []
+    console.print("quarantined, by reason (a record may break several rules):")
+    for r in reasons[:TOP_REASONS]:
+        where = f"{r['field']}: " if r["field"] else ""
         console.print(
-            f"quarantine batch {res['quarantine_batch_id']} (see `keel audit tail --topic "
-            "quarantine`)"
+            escape(safe(f"  {r['records']:>6}  {where}{r['rule']}  (e.g. {r['example'][:120]})")),
+            highlight=False,
         )
+    if len(reasons) > TOP_REASONS:
+        console.print(f"  ... and {len(reasons) - TOP_REASONS} more reason(s)")
+    console.print(
+        escape(
+            f"quarantine batch {res['quarantine_batch_id']}; every record and its reasons: "
+            "`keel audit tail --topic quarantine`"
+        ),
+        highlight=False,
+    )
 
 
 @handled
