@@ -116,9 +116,11 @@ def ms(at: datetime) -> int:
 def oracle_serving(
     facts: list[tuple[int, Any]], family: str, env: str, t: int, r: int | None
 ) -> tuple[str | None, str | None]:
+    # ties at one business time break by recorded order: `facts` is in log order, and one
+    # family/env's deployments share a partition (decision 0020)
     deps = sorted(
-        (ms(e.envelope.occurred_at), e.envelope.event_id, e)
-        for rec, e in facts
+        (ms(e.envelope.occurred_at), i, e)
+        for i, (rec, e) in enumerate(facts)
         if isinstance(e, g.ModelDeployed)
         and (e.family, e.env) == (family, env)
         and (r is None or rec <= r)
