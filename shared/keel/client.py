@@ -302,9 +302,10 @@ class Client:
 
     def skew(self, family: str, env: str, at: When = None) -> dict[str, Any]:
         """Training/serving skew of what ENV's serving process saw in its last window recorded
-        by T, against the serving model's training features (PSI and KS per feature, the
-        family's thresholds). A drift beyond them is recorded (DriftDetected) once per window."""
-        from keel.skew import compare
+        by T, against the serving model's training features (per feature PSI and the test its
+        kind calls for, keel.skew; the family's thresholds). A drift beyond them is recorded
+        (DriftDetected) once per window; a window too small to judge says so in `note`."""
+        from keel.skew import MIN_VALUES, compare
 
         views = self.fresh_views()
         when = _need(at) if at is not None else datetime.now(UTC)
@@ -338,6 +339,13 @@ class Client:
         recorded = None
         if drifting:
             recorded = self._record_drift(window, drifting, fam.skew.psi, fam.skew.ks_pvalue)
+        note = None
+        if drifts and all(d.note for d in drifts):  # nothing judged: say so, not "no drift"
+            note = (
+                f"too few requests to judge: {window['requests']} of {MIN_VALUES}; a later "
+                f"window with more traffic will be judged, or set a longer "
+                f"[families.{family}.skew] window_seconds"
+            )
         return {
             "family": family,
             "env": env,
@@ -349,6 +357,7 @@ class Client:
             "features": [d.__dict__ for d in drifts],
             "drifting": [d.feature for d in drifting],
             "drift_event_id": recorded,
+            "note": note,
         }
 
     def _record_drift(
@@ -379,12 +388,14 @@ class Client:
                 stats_event_id=stats_id,
                 psi_threshold=psi,
                 ks_pvalue_threshold=ks_pvalue,
+                # the schema's ks_* fields carry the feature's test (KS, or chi-square for a
+                # binary or discrete feature): a new event version is not worth a field name
                 features=tuple(
                     g.FeatureDrift(
                         feature=d.feature,
                         psi=d.psi,
-                        ks_statistic=d.ks_statistic,
-                        ks_pvalue=d.ks_pvalue,
+                        ks_statistic=d.statistic,
+                        ks_pvalue=d.pvalue,
                     )
                     for d in drifting
                 ),

@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# A numeric column with at most this many distinct values is discrete (a one-hot flag, a count):
+# its stats keep each value's frequency, and skew compares frequencies, not quantile bins.
+MAX_VALUES = 20
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,22 @@ def _numeric(values: list[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+def value_key(x: float) -> str:
+    """A numeric value as a frequency key: 1, 1.0 and 1.0 served as JSON all read "1"."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def numeric_kind(distinct: int, values: Any) -> str:
+    """binary (only 0 and 1), discrete (at most MAX_VALUES distinct values) or continuous."""
+    if distinct > MAX_VALUES:
+        return "continuous"
+    return "binary" if set(values) <= {"0", "1"} else "discrete"
+
+
 def column_stats(values: list[Any]) -> dict[str, Any]:
+    """count, nulls and kind; numeric columns: mean, std, min, max, quantiles, and for a
+    discrete one each value's frequency; other columns: each category's frequency."""
     present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     out: dict[str, Any] = {"count": len(values), "nulls": len(values) - len(present)}
     if present and _numeric(present):
@@ -48,9 +66,15 @@ def column_stats(values: list[Any]) -> dict[str, Any]:
             max=float(arr.max()),
             quantiles={f"p{int(q * 100):02d}": float(np.quantile(arr, q)) for q in QUANTILES},
         )
+        distinct = np.unique(arr)
+        if len(distinct) <= MAX_VALUES:
+            freq = Counter(value_key(x) for x in arr)
+            out["values"] = {k: freq[k] for k in sorted(freq, key=float)}
+        out["kind"] = numeric_kind(len(distinct), out.get("values", ()))
     elif present:
         counts = Counter(str(v) for v in present)
         out["categories"] = {k: counts[k] for k in sorted(counts)}
+        out["kind"] = "categorical"
     return out
 
 

@@ -277,9 +277,11 @@ def skew(
     json_out: bool = JsonOpt,
 ) -> None:
     """Training/serving skew: the last window of served features (recorded by `keel serve`)
-    against the serving model's training features; PSI and a KS test per feature, thresholds
-    from keel.toml ([families.F.skew]). Drift beyond them is recorded (DriftDetected, shown by
-    `keel audit why`); exit 1 when a feature drifts."""
+    against the serving model's training features; per feature PSI and the test its kind
+    calls for (chi-square of value frequencies for flags and counts, KS for continuous ones),
+    thresholds from keel.toml ([families.F.skew]). Drift beyond them is recorded
+    (DriftDetected, shown by `keel audit why`); exit 1 when a feature drifts; a window too
+    small to judge says so."""
     with Client() as k:
         doc = k.skew(k.family(family), env, user_time(at) if at else None)
     if json_out:
@@ -291,16 +293,20 @@ def skew(
             f"request(s) {w['window_start']} .. {w['window_end']}",
             highlight=False,
         )
-        table = Table("feature", "PSI", "KS", "KS p-value", "drift")
+        table = Table("feature", "kind", "PSI", "test", "statistic", "p-value", "drift")
         for f in doc["features"]:
             table.add_row(
                 f["feature"],
+                f["kind"],
                 f"{f['psi']:.3f}",
-                f"{f['ks_statistic']:.3f}",
-                f"{f['ks_pvalue']:.2g}",
-                "DRIFT" if f["drifting"] else "",
+                f["test"],
+                f"{f['statistic']:.3f}",
+                f"{f['pvalue']:.2g}",
+                "DRIFT" if f["drifting"] else (f["note"] or ""),
             )
         console.print(table)
+        if doc["note"]:
+            console.print(doc["note"], highlight=False)
         if doc["drifting"]:
             console.print(
                 f"drifting: {', '.join(doc['drifting'])} (recorded: {doc['drift_event_id']})",
