@@ -16,6 +16,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keel import telemetry
 from keel.artifacts.codeversion import code_version
@@ -38,6 +39,7 @@ from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
 logger = logging.getLogger(__name__)
+HUGE = 1e38  # about float32's limit: beyond it, many models' arithmetic overflows
 QUEUE = 20_000  # served rows waiting to be folded into the skew window (~1 s of heavy traffic)
 
 
@@ -217,6 +219,40 @@ def answer(preds: Predictions) -> dict[str, Any]:
     return out
 
 
+def finite_answer(
+    loaded: Loaded, row: np.ndarray, task: str, predictor: str | None
+) -> dict[str, Any]:
+    """The model's answer, or a 422 when it has none for these values: extreme but finite
+    inputs overflow inside models (a linear score to inf or nan, a tree's cast to float32),
+    which is the caller's input to fix, never a 500."""
+    try:
+        out = answer(predict_with(loaded.model, row, task, predictor))
+        ok = all(np.isfinite(v) for v in numbers(out))
+    except (ValueError, ArithmeticError) as exc:
+        problem, ok = f"{type(exc).__name__}: {exc}", False
+    else:
+        problem = "its answer is not a finite number"
+    if ok:
+        return out
+    huge = [c for c, v in zip(loaded.columns, row[0], strict=True) if abs(v) > HUGE]
+    named = huge or [loaded.columns[int(np.argmax(np.abs(row[0])))]]
+    raise HTTPException(
+        422,
+        {
+            "detail": f"the model cannot answer for these values ({problem}); features "
+            f"{named} overflow its arithmetic: send values in the range it was trained on",
+            "features": named,
+        },
+    )
+
+
+def numbers(out: dict[str, Any]) -> list[float]:
+    values = [out.get("probability", 0.0), *(out.get("probabilities") or {}).values()]
+    if isinstance(out["prediction"], int | float):
+        values.append(out["prediction"])
+    return [float(v) for v in values]
+
+
 def record_rejection(
     rt: Runtime, artifact_id: str, action: str, recorded: str, exc: ArtifactError
 ) -> None:
@@ -301,7 +337,6 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
             raise HTTPException(
                 422, {"detail": f"the transform raised {type(exc).__name__} on this payload"}
             ) from None
-        server.observe(features)
         row = np.asarray([[features[c] for c in loaded.columns]], dtype=float)
         bad = [c for c, v in zip(loaded.columns, row[0], strict=True) if not np.isfinite(v)]
         if bad:
@@ -309,16 +344,45 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
                 422,
                 {"detail": f"the transform produced non-finite values for {bad}", "features": bad},
             )
-        return {
-            **answer(predict_with(loaded.model, row, server.task, server.predictor)),
-            "model_id": loaded.model_id,
-            "deployment_id": loaded.deployment_id,
-        }
+        out = finite_answer(loaded, row, server.task, server.predictor)
+        server.observe(features)  # what was answered: a refused row would skew the window
+        return {**out, "model_id": loaded.model_id, "deployment_id": loaded.deployment_id}
 
     # The body type is built from the contract at run time; postponed annotations (PEP 563)
     # would leave FastAPI a string it cannot resolve, so it is set on the function directly.
     predict.__annotations__["payload"] = Payload
     app.post(f"/v1/models/{server.family}/predict")(predict)
+
+    @app.post("/v1/models/{family}/predict", include_in_schema=False)
+    def other_family(family: str) -> JSONResponse:  # matched only when not server.family
+        return JSONResponse(
+            {
+                "detail": f"this process serves family {server.family!r} ({server.env}), "
+                f"not {family!r}",
+                "families": [server.family],
+                "hint": f"POST /v1/models/{server.family}/predict here; for {family!r}, "
+                f"run `keel serve --family {family} --env {server.env}` (`keel audit "
+                "families` lists the project's families)",
+            },
+            status_code=404,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code != 404 or exc.detail != "Not Found":  # ours say what they mean
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {
+                "detail": f"no route {request.method} {request.url.path}",
+                "routes": [
+                    f"POST /v1/models/{server.family}/predict",
+                    "GET /healthz",
+                    "GET /readyz",
+                    "GET /metrics",
+                ],
+            },
+            status_code=404,
+        )
 
     telemetry.instrument(app, "serve")
     # added last, so it runs first: token, size and content type before any body is read

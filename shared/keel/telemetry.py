@@ -115,9 +115,16 @@ class CountResponses:
 
 def instrument(app: Any, service: str) -> None:
     """`GET /metrics` on a FastAPI app, and its responses counted by status code."""
-    from prometheus_client import make_asgi_app
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, make_asgi_app
+    from starlette.responses import Response
+
+    def page() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(CountResponses, service=service)
+    # a mount alone answers /metrics with a 307 to /metrics/, which scrapers and curl without
+    # -L take for a failure: the bare path is a route of its own
+    app.add_api_route("/metrics", page, methods=["GET"], include_in_schema=False)
     app.mount("/metrics", make_asgi_app())
 
 
