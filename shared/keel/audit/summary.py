@@ -106,6 +106,10 @@ _register(
     ),
 )
 _register(
+    g.TrainingFailed,
+    lambda e: f"{e.family}: TRAINING FAILED at {e.stage} in {e.entry_point}: {e.error}: {e.reason}",
+)
+_register(
     g.ArtifactRecorded,
     lambda e: (
         f"{e.kind} {short(e.artifact_id)} ({e.size} B) parents "

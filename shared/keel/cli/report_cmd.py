@@ -35,6 +35,11 @@ def report(
     (the report is still written, and says so)."""
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise KeelError(f"--out {out}: give a .html or .pdf file", hint="e.g. --out q3.html")
+    if out.is_symlink():  # checked before the work; written without following one anyway
+        raise KeelError(
+            f"--out {out}: a symlink; a report is not written through one",
+            hint="give the path of a plain file, or remove the link first",
+        )
     if not out.parent.is_dir():
         raise KeelError(
             f"--out {out}: the directory {out.parent} does not exist", hint="create it first"

@@ -5,6 +5,8 @@ same log, period and options give the same body."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,17 +32,40 @@ class Report:
         return render.pdf(self.html)
 
     def write(self, path: Path) -> None:
-        """FILE.html or FILE.pdf, by its suffix."""
+        """FILE.html or FILE.pdf, by its suffix; never through a symlink, and whole or not at
+        all (a temporary file beside it, then renamed over it)."""
         suffix = path.suffix.lower()
         if suffix in (".html", ".htm"):
-            path.write_text(self.html, encoding="utf-8")
+            data = self.html.encode("utf-8")
         elif suffix == ".pdf":
-            path.write_bytes(self.pdf())
+            data = self.pdf()
         else:
             raise KeelError(
                 f"{path}: a report is written as .html or .pdf, not {suffix or 'no suffix'}",
                 hint="name the file FILE.html or FILE.pdf",
             )
+        write_new(path, data)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically. A symlink there is refused: following it would
+    overwrite whatever file it points to (another user's, or the log itself)."""
+    if path.is_symlink():
+        raise KeelError(
+            f"{path} is a symlink (to {os.readlink(path)}); a report is not written through one",
+            hint="give the path of a plain file, or remove the link first",
+        )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # as a plain open() would (mkstemp makes it 0600)
+        os.replace(tmp, path)  # a rename replaces a symlink created meanwhile, never follows it
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def build(
@@ -57,13 +82,20 @@ def build(
 ) -> Report:
     """`views` must be at the log's end (the caller folds first)."""
     kept: list[Any] = []
+    newest: list[datetime] = []
 
     def keep(event: Any) -> None:
+        # The newest time the log knows bounds "still serving": from the log, not the clock,
+        # so the same log gives the same body whenever it is rendered.
+        at = event.envelope.occurred_at
+        if not newest or at > newest[0]:
+            newest[:] = [at]
         if event.EVENT_TYPE in content.RECONCILIATION and event.family == family:
             kept.append(event)
 
     verification, scan = verify_scan(rt, witnesses, skip, keep)
-    doc = content.gather(views, rt.artifacts.read_bytes, family, envs, start, end, kept)
+    as_of = newest[0] if newest else start
+    doc = content.gather(views, rt.artifacts.read_bytes, family, envs, start, end, kept, as_of)
     latest = None
     for _, event in checkpoints(rt):
         latest = event

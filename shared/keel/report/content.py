@@ -166,6 +166,25 @@ def model_diffs(
     return out
 
 
+def drifts(
+    views: ViewStore, family: str, envs: Sequence[str], start: datetime, end: datetime
+) -> tuple[list[dict[str, Any]], bool]:
+    """Every DriftDetected of the period in `envs` (`keel audit skew` records them), oldest
+    first: when, which model, and the drifting features with their PSI and KS p-value."""
+    out: list[dict[str, Any]] = []
+    more = False
+    for env in envs:
+        found = views.index_range(
+            f"drift:{family}:{env}", low=start.timestamp() * 1000, high=end.timestamp() * 1000,
+            limit=ROWS + 1,
+        )  # fmt: skip
+        more = more or len(found) > ROWS
+        docs = views.get_many([f"drift:{member}" for member, _ in found[:ROWS]])
+        out += [d for d in docs if d and _in(d["at"], start, end)]
+    out.sort(key=lambda d: (d["at"], d["event_id"]))
+    return out, more
+
+
 def metric_series(decided: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
     """Per environment, per gated metric: (time, value, decision, threshold) of each decision
     that applied a gate, the gates' thresholds as they were then."""
@@ -188,7 +207,10 @@ def gather(
     start: datetime,
     end: datetime,
     reconciled: Sequence[Any] = (),
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
+    """`as_of`: the newest time the log knows (its newest event); a model still serving is
+    shown as serving up to then, not to the period's end, which may be in the future."""
     if end <= start:
         raise KeelError(
             f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
@@ -201,12 +223,15 @@ def gather(
     truncated = [f"deployments in {env}" for env, (_, more) in timelines.items() if more]
     truncated += ["registry decisions"] if more_decisions else []
     ingested, contracts = datasets(read, read_bytes, family, start, end)
+    drifted, more_drifts = drifts(views, family, envs, start, end)
+    truncated += ["drifts"] if more_drifts else []
     eval_ids = sorted({d["eval_dataset_id"] for d in decided if d.get("eval_dataset_id")})
     return {
         "family": family,
         "envs": list(envs),
         "from": start.isoformat(),
         "to": end.isoformat(),
+        "as_of": min(as_of or end, end).isoformat(),
         "timeline": lanes,
         "interventions": [
             {"env": env, **iv}
@@ -222,6 +247,7 @@ def gather(
         "datasets": ingested,
         "contracts": contracts,
         "reconciliations": reconciliations(reconciled, start, end),
+        "drifts": drifted,
         "diffs": model_diffs(views, read_bytes, lanes),
         "metrics": metric_series(decided),
         "truncated": [f"{what}: only the first {ROWS} are listed" for what in truncated],
@@ -245,4 +271,6 @@ def listed_events(doc: dict[str, Any]) -> list[tuple[str, str]]:
         add(ds.get("event_id"), f"dataset {ds['id'][:12]} ingested ({ds.get('source')})")
     for r in doc["reconciliations"]:
         add(r["event_id"], f"{r['type']} ({r['stage']})")
+    for dr in doc["drifts"]:
+        add(dr["event_id"], f"{dr['env']}: drift of {dr['model_id'][:12]}'s features")
     return list(seen.items())
