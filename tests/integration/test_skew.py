@@ -19,9 +19,11 @@ from keel.bootstrap import bootstrap
 from keel.demo.story import monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
-from keel.skew import SAMPLE, Window, psi
+from keel.skew import MIN_VALUES, SAMPLE, Window, psi
 from services.serve.app import Server, create_app
-from tests.demo_home import demo_home
+from tests.demo_home import demo_home, demo_settings
+from tests.subscriptions import FAMILY as SUBS
+from tests.subscriptions import payload, subscription_home, table
 
 pytestmark = pytest.mark.integration
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -100,3 +102,52 @@ def test_serving_drift_is_measured_recorded_and_shown(
     steps = {s["step"]: s for s in json.loads(why.stdout)["steps"]}
     assert steps["drift"]["event_id"] == doc["drift_event_id"]
     assert "mean_radius" in {f["feature"] for f in steps["drift"]["features"]}
+
+
+def audit_skew(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    out = subprocess.run(
+        [KEEL, "audit", "skew", "--family", SUBS, "--env", "prod", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode in (0, 1), out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
+def test_the_training_month_replayed_through_serve_is_calm_and_real_shifts_are_caught(
+    tmp_path: Path,
+) -> None:
+    """Issue 34's report, through `keel serve` and `keel audit skew` on a family `keel init`
+    made from a subscription table: the plan one-hot, a seat count and continuous features."""
+    made, env = subscription_home(tmp_path / "s")
+    with bootstrap(demo_settings(made), create=False) as rt:
+        server = Server(rt, load_project(Path(made["project"])), SUBS, "prod")
+        c = TestClient(create_app(server))
+        url = f"/v1/models/{SUBS}/predict"
+
+        def window(rows: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+            for r in rows:
+                assert c.post(url, json=payload(r)).status_code == 200
+            assert server.record_window() is not None
+            return audit_skew(env)
+
+        code, tiny = window(made["train"][:10])
+        assert code == 0 and tiny["drifting"] == [] and tiny["drift_event_id"] is None
+        assert tiny["note"].startswith(f"too few requests to judge: 10 of {MIN_VALUES}")
+        assert {f["note"] for f in tiny["features"]} == {
+            f"too few requests to judge: 10 of {MIN_VALUES}"
+        }
+
+        code, calm = window(made["train"][:400])
+        assert code == 0 and calm["drifting"] == [] and calm["note"] is None, calm
+        kinds = {f["feature"]: f["kind"] for f in calm["features"]}
+        assert kinds["plan=enterprise"] == "binary" and kinds["seats"] == "discrete"
+        assert kinds["usage_ratio"] == kinds["monthly_spend"] == "continuous"
+        assert all(f["psi"] < 0.1 for f in calm["features"]), calm["features"]
+
+        shifted = table(400, seed=9, enterprise=0.45, seats_p=0.6, spend_scale=1.6)
+        code, drifted = window(shifted)
+    assert code == 1 and drifted["drift_event_id"]
+    assert {"plan=enterprise", "seats", "monthly_spend"} <= set(drifted["drifting"])
+    assert "usage_ratio" not in drifted["drifting"]
