@@ -34,9 +34,12 @@ def deploy_chosen(
     override carrying the reason. Returns the deciding event (or the override deployment)."""
     if not reason.strip():
         raise KeelError("deploying a chosen model needs a reason", hint='add --reason "..."')
-    current = ctx.read.serving_now(family, env)
+    current = ctx.read.serving_at(family, env, at)  # at the deployment's own business time
     if current is not None and current.model_id == model_id:
-        raise KeelError(f"{model_id[:12]} already serves {family}/{env}", hint="nothing to do")
+        raise KeelError(
+            f"{model_id[:12]} already serves {family}/{env} at {at.isoformat()}",
+            hint="nothing to do",
+        )
     decided = gate(ctx, family, model_id, env, None, at, trigger="deploy", note=reason)
     ctx.publish(decided)
     decision = decided[0]

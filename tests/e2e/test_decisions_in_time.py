@@ -139,6 +139,7 @@ def test_why_promoted_answers_for_every_environment_or_the_one_asked(
     only = h.json("audit", "why-promoted", first, "--env", "prod")
     assert only["env"] == "prod" and only["promotion"]["env"] == "prod"
     assert only == every["environments"][1]
+    assert only["rejections"] == [] and only["reviews"] == []
     text = h.run("audit", "why-promoted", first)
     assert text.returncode == 0, text.stderr
     words = " ".join(text.stdout.split())  # as printed, whatever the terminal's width

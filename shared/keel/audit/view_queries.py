@@ -288,7 +288,11 @@ def why_promoted(
             raise _never_promoted(decisions, model_id, env)
         return found
     answers, refused = [], []
-    for e in dict.fromkeys(d["env"] for d in decisions):  # the order it first reached them
+    # the order it first reached them: the model's decisions are kept by (business time, event
+    # ID), so staging's and prod's at one time would come in either order; recorded time
+    # separates them (staging's deployment is recorded before prod's gate reads it)
+    first = sorted(decisions, key=lambda d: (d["at"], _recorded(d, "at")))
+    for e in dict.fromkeys(d["env"] for d in first):
         found = _promotion_in(views, decisions, e, over)
         if found is not None:
             answers.append(found)
