@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keel import telemetry
@@ -29,17 +30,15 @@ from keel.errors import KeelError
 from keel.events import envelope
 from keel.events import generated as g
 from keel.http_guard import Guard
-from keel.metrics import Predictions, jsonable
-from keel.metrics import predict as predict_with
 from keel.plugins import load_entry_point
 from keel.project import Project
 from keel.reconcile import reconcile
 from keel.skew import Window
+from services.serve.answers import finite_answer
 from services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
 logger = logging.getLogger(__name__)
-HUGE = 1e38  # about float32's limit: beyond it, many models' arithmetic overflows
 QUEUE = 20_000  # served rows waiting to be folded into the skew window (~1 s of heavy traffic)
 
 
@@ -205,54 +204,6 @@ class Server:
         self._stop.set()
 
 
-def answer(preds: Predictions) -> dict[str, Any]:
-    """One row's answer per task: the value; or the class with every class's probability (and,
-    for a binary task, the positive class's probability as `probability`)."""
-    if preds.proba is None:
-        return {"prediction": float(preds.y_pred[0])}
-    probabilities = {
-        str(jsonable(c)): float(p) for c, p in zip(preds.classes, preds.proba[0], strict=True)
-    }
-    out: dict[str, Any] = {"prediction": jsonable(preds.y_pred[0]), "probabilities": probabilities}
-    if len(preds.classes) == 2:
-        out["probability"] = float(preds.proba[0, 1])
-    return out
-
-
-def finite_answer(
-    loaded: Loaded, row: np.ndarray, task: str, predictor: str | None
-) -> dict[str, Any]:
-    """The model's answer, or a 422 when it has none for these values: extreme but finite
-    inputs overflow inside models (a linear score to inf or nan, a tree's cast to float32),
-    which is the caller's input to fix, never a 500."""
-    try:
-        out = answer(predict_with(loaded.model, row, task, predictor))
-        ok = all(np.isfinite(v) for v in numbers(out))
-    except (ValueError, ArithmeticError) as exc:
-        problem, ok = f"{type(exc).__name__}: {exc}", False
-    else:
-        problem = "its answer is not a finite number"
-    if ok:
-        return out
-    huge = [c for c, v in zip(loaded.columns, row[0], strict=True) if abs(v) > HUGE]
-    named = huge or [loaded.columns[int(np.argmax(np.abs(row[0])))]]
-    raise HTTPException(
-        422,
-        {
-            "detail": f"the model cannot answer for these values ({problem}); features "
-            f"{named} overflow its arithmetic: send values in the range it was trained on",
-            "features": named,
-        },
-    )
-
-
-def numbers(out: dict[str, Any]) -> list[float]:
-    values = [out.get("probability", 0.0), *(out.get("probabilities") or {}).values()]
-    if isinstance(out["prediction"], int | float):
-        values.append(out["prediction"])
-    return [float(v) for v in values]
-
-
 def record_rejection(
     rt: Runtime, artifact_id: str, action: str, recorded: str, exc: ArtifactError
 ) -> None:
@@ -344,7 +295,7 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
                 422,
                 {"detail": f"the transform produced non-finite values for {bad}", "features": bad},
             )
-        out = finite_answer(loaded, row, server.task, server.predictor)
+        out = finite_answer(loaded.model, loaded.columns, row, server.task, server.predictor)
         server.observe(features)  # what was answered: a refused row would skew the window
         return {**out, "model_id": loaded.model_id, "deployment_id": loaded.deployment_id}
 
@@ -368,9 +319,9 @@ def create_app(server: Server, token: str | None = None) -> FastAPI:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def not_found(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code != 404 or exc.detail != "Not Found":  # ours say what they mean
-            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+            return await http_exception_handler(request, exc)
         return JSONResponse(
             {
                 "detail": f"no route {request.method} {request.url.path}",
