@@ -60,22 +60,15 @@ def work(env: dict[str, str]) -> Path:
     return Path(env["KEEL_HOME"]).parent
 
 
-def corrupt(env: dict[str, str], aid: str) -> None:
+def corrupt(env: dict[str, str], aid: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Someone with write access to the storage itself changes the artifact's bytes."""
     if "KEEL_ARTIFACTS" in env:
-        import boto3
-
         from keel.artifacts.s3 import S3ArtifactStore
 
-        s3 = boto3.session.Session().client(
-            "s3",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-        )
-        store = S3ArtifactStore(env["KEEL_ARTIFACTS"], client=s3, create_bucket=False)
-        s3.put_object(Bucket=store.bucket, Key=store.key_of(aid), Body=b"tampered")
+        for k, v in env.items():  # the stack's operator, as the contract tests' attacker
+            monkeypatch.setenv(k, v)
+        store = S3ArtifactStore(env["KEEL_ARTIFACTS"], create_bucket=False)
+        store.s3.put_object(Bucket=store.bucket, Key=store.key_of(aid), Body=b"tampered")
         return
     path = Path(env["KEEL_HOME"]) / "artifacts" / "objects" / aid[:2] / aid[2:]
     os.chmod(path, 0o644)
@@ -121,7 +114,9 @@ def test_a_skipped_step_restores_its_outputs(env: dict[str, str]) -> None:
     assert "counts.json: already in place" in plain.stdout, plain.stdout
 
 
-def test_artifacts_get_and_cat_give_verified_bytes(env: dict[str, str]) -> None:
+def test_artifacts_get_and_cat_give_verified_bytes(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     wd = work(env)
     (wd / "notes.txt").write_bytes(b"petal length separates setosa\n")
     put = keel(env, "artifacts", "put", "notes.txt", "--kind", "field_notes")
@@ -154,7 +149,7 @@ def test_artifacts_get_and_cat_give_verified_bytes(env: dict[str, str]) -> None:
     cat = subprocess.run([KEEL, "artifacts", "cat", aid[:12]], capture_output=True, env=env)
     assert cat.returncode == 0 and cat.stdout == b"petal length separates setosa\n"
 
-    corrupt(env, aid)
+    corrupt(env, aid, monkeypatch)
     bad = keel(env, "artifacts", "get", aid, "--out", "fresh.txt")
     assert bad.returncode == 2 and "ArtifactCorrupted" in bad.stderr
     assert not (wd / "fresh.txt").exists()  # nothing unverified left behind
