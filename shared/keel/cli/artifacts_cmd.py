@@ -43,8 +43,8 @@ def put(
 ) -> None:
     """Store a file made outside Keel; prints its ID. The same call twice prints the same ID."""
     check_kind(kind)
-    digest = _digest_of_regular_file(file)
     params = parse_params(param)
+    digest = _digest_of_regular_file(file)
     with bootstrap() as rt:
         parents = [rt.artifacts.resolve(p) for p in parent]
         spec = ArtifactSpec(kind, EXTERNAL_CODE_VERSION, params, parents, content_digest=digest)
@@ -77,7 +77,8 @@ def _digest_of_regular_file(file: Path) -> str:
         fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         raise KeelError(
-            f"cannot read {file}: {exc.strerror or exc}", hint="give the path of an existing file"
+            f"{file} is not a readable file: {exc.strerror or exc}",
+            hint="give the path of an existing file",
         ) from None
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
