@@ -388,14 +388,16 @@ class Client:
                 stats_event_id=stats_id,
                 psi_threshold=psi,
                 ks_pvalue_threshold=ks_pvalue,
-                # the schema's ks_* fields carry the feature's test (KS, or chi-square for a
-                # binary or discrete feature): a new event version is not worth a field name
+                # v2 names each feature's test (KS, or chi-square for a binary or discrete
+                # feature); the ks_* fields keep their v1 names and hold that test's figures
                 features=tuple(
                     g.FeatureDrift(
                         feature=d.feature,
                         psi=d.psi,
                         ks_statistic=d.statistic,
                         ks_pvalue=d.pvalue,
+                        kind=d.kind,
+                        test=d.test,
                     )
                     for d in drifting
                 ),

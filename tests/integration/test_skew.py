@@ -151,3 +151,11 @@ def test_the_training_month_replayed_through_serve_is_calm_and_real_shifts_are_c
     assert code == 1 and drifted["drift_event_id"]
     assert {"plan=enterprise", "seats", "monthly_spend"} <= set(drifted["drifting"])
     assert "usage_ratio" not in drifted["drifting"]
+    # the recorded event (DriftDetected v2) names each feature's kind and test
+    with bootstrap(demo_settings(made), create=False) as rt:
+        doc = rt.views.get(f"drift:{drifted['drift_event_id']}")
+    assert doc is not None
+    tests = {f["feature"]: (f["kind"], f["test"]) for f in doc["features"]}
+    assert tests["plan=enterprise"] == ("binary", "chi-square")
+    assert tests["seats"] == ("discrete", "chi-square")
+    assert tests["monthly_spend"] == ("continuous", "ks")

@@ -300,7 +300,7 @@ class DatasetIngested:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DriftDetected:
-    """Serving features drifted from the serving model's training features beyond the family's thresholds (PSI, Kolmogorov-Smirnov)."""
+    """Serving features drifted from the serving model's training features beyond the family's thresholds: PSI, and per feature the test that fits its kind (chi-square over value frequencies for binary and discrete features, Kolmogorov-Smirnov for continuous ones)."""
 
     EVENT_TYPE: ClassVar[str] = "DriftDetected"
     envelope: Envelope
@@ -344,6 +344,8 @@ class FeatureDrift:
     psi: float
     ks_statistic: float
     ks_pvalue: float
+    kind: str = 'continuous'
+    test: str = 'ks'
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -351,6 +353,8 @@ class FeatureDrift:
             "psi": self.psi,
             "ks_statistic": self.ks_statistic,
             "ks_pvalue": self.ks_pvalue,
+            "kind": self.kind,
+            "test": self.test,
         }
 
     @classmethod
@@ -360,6 +364,8 @@ class FeatureDrift:
             psi=r["psi"],
             ks_statistic=r["ks_statistic"],
             ks_pvalue=r["ks_pvalue"],
+            kind=r.get("kind", 'continuous'),
+            test=r.get("test", 'ks'),
         )
 
 
