@@ -407,7 +407,7 @@ def _(e: g.DriftDetected, docs: dict[str, dict[str, Any] | None], change: Change
         "ks_pvalue_threshold": e.ks_pvalue_threshold,
         "features": [
             {"feature": f.feature, "psi": f.psi, "ks_statistic": f.ks_statistic,
-             "ks_pvalue": f.ks_pvalue}
+             "ks_pvalue": f.ks_pvalue, "kind": f.kind, "test": f.test}
             for f in e.features
         ],
     }  # fmt: skip
