@@ -27,6 +27,13 @@ def keel(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout + result.stderr
 
 
+def keel_out(*args: str) -> str:
+    """Standard output alone: what a script reads (warnings go to standard error)."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def test_missing_home_is_explained_not_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -59,7 +66,7 @@ def test_changed_and_vanished_artifacts_are_reported(home: Path, tmp_path: Path)
         f = tmp_path / f"f{i}.txt"
         f.write_text(f"content {i}")
         files.append(f)
-    ids = [keel("artifacts", "put", str(f), "--kind", "doc")[1].strip() for f in files]
+    ids = [keel_out("artifacts", "put", str(f), "--kind", "doc").strip() for f in files]
     objects = home / "artifacts" / "objects"
     changed = objects / ids[0][:2] / ids[0][2:]
     os.chmod(changed, 0o644)
