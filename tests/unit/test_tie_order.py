@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,8 @@ from keel.audit.projector import Projector
 from keel.audit.readmodel import ReadModel
 from keel.bootstrap import to_outgoing
 from keel.codec import Codec
+from keel.events import decode_event, envelope
+from keel.events import generated as g
 from keel.log.sqlite import SqliteEventLog
 from keel.views.sqlite import SqliteViewStore
 from services.deploy.domain import rollback_target
@@ -67,3 +70,100 @@ def test_ties_in_one_append_follow_the_log_position(tmp_path: Path, codec: Codec
     read = ReadModel(views)
     assert read.serving_now("fam", "prod").model_id == "N7"  # type: ignore[union-attr]
     assert [iv.model_id for iv in read.intervals("fam", "prod")] == ties
+
+
+# -- registry decisions: the same rule for `registry:{family}` and a model's `decisions` --------
+def decided(model_id: str, env: str, promoted: bool, reason: str, at: datetime = T2) -> Any:
+    """A gate's verdict on `model_id` for `env` at business time `at`; `reason` tells it apart."""
+    kind = g.ModelPromoted if promoted else g.PromotionRejected
+    gate = g.GateResult(name="auc", metric="auc", op=">=", threshold=0.5, value=0.9, passed=True)
+    extra: dict[str, Any] = {} if promoted else {"failed_gates": ("auc",)}
+    return kind(
+        envelope=envelope(
+            kind.EVENT_TYPE,
+            subject=f"fam/{env}",  # as the promote service keys them: one partition per env
+            service="test",
+            code_version="c0de",
+            actor="tester",
+            correlation_id="c",
+            occurred_at=at,
+        ),
+        family="fam",
+        model_id=model_id,
+        env=env,
+        eval_report_id="e" * 64,
+        metrics={"auc": 0.9},
+        gates=(gate,),
+        reason=reason,
+        **extra,
+    )
+
+
+def trained(model_id: str) -> g.ModelTrained:
+    return g.ModelTrained(
+        envelope=envelope(
+            "ModelTrained",
+            subject=model_id,
+            service="test",
+            code_version="c0de",
+            actor="tester",
+            correlation_id="c",
+            occurred_at=T1,
+        ),
+        family="fam",
+        model_id=model_id,
+        feature_set_ids=(),
+        trainer="sklearn.linear_model.LogisticRegression",
+        params={},
+        code_version="c0de",
+    )
+
+
+def test_decisions_at_one_business_time_follow_the_recorded_order(
+    tmp_path: Path, codec: Codec
+) -> None:
+    # eight verdicts on one model for prod at T2, a second apart in the log: promoted,
+    # rejected, promoted... - the last recorded promotion is the one why-promoted shows
+    reasons = [f"d{i}" for i in range(8)]
+    clock = [int(T2.timestamp() * 1000)]
+    log = SqliteEventLog(tmp_path / "log.db", clock=lambda: clock[0])
+    first = [trained("X"), decided("X", "prod", True, "before", at=T1)]
+    log.append([to_outgoing(codec, e) for e in first])
+    for i, reason in enumerate(reasons):
+        clock[0] += 1000
+        log.append([to_outgoing(codec, decided("X", "prod", i % 2 == 0, reason))])
+    views = SqliteViewStore(tmp_path / "views.db")
+    Projector(log, views, codec, trees=False).run()
+    read = ReadModel(views)
+    everything = ["before", *reasons]
+
+    assert [d["reason"] for d in read.decisions("fam")] == everything
+    assert [d["reason"] for d in vq.registry_history(views, "fam", limit=50)] == everything
+    assert [d["reason"] for d in vq.registry_history(views, "fam", 3, 2)] == ["d2", "d3"]
+    rows, _ = vq.decisions_during(views, "fam", T1, datetime(2027, 1, 1, tzinfo=UTC))
+    assert [d["reason"] for d in rows] == everything
+    model = views.get("model:X") or {}
+    assert [(views.get(f"decision:{e}") or {})["reason"] for e in model["decisions"]] == everything
+    assert vq.why_promoted(views, "X", "prod")["promotion"]["reason"] == "d6"
+    assert [d["reason"] for d in vq.why_promoted(views, "X", "prod")["rejections"]] == reasons[1::2]
+    # as known when only the first four verdicts at T2 were recorded
+    fourth = next(
+        r for r in log.read() if getattr(decode_event(codec, r.value), "reason", "") == "d3"
+    )
+    as_of = datetime.fromtimestamp(fourth.recorded_ms / 1000, UTC)
+    known = vq.registry_history(views, "fam", limit=50, as_of=as_of)
+    assert [d["reason"] for d in known] == everything[:5]
+    assert vq.why_promoted(views, "X", "prod", as_of=as_of)["promotion"]["reason"] == "d2"
+
+
+def test_decisions_in_one_append_follow_the_log_position(tmp_path: Path, codec: Codec) -> None:
+    # one append, one recorded time: a model promoted through five environments in turn at one
+    # business time reached them in the order the log holds
+    envs = ["dev", "qa", "staging", "canary", "prod"]
+    log = SqliteEventLog(tmp_path / "log.db")
+    log.append([to_outgoing(codec, decided("Y", e, True, f"to {e}")) for e in envs])
+    views = SqliteViewStore(tmp_path / "views.db")
+    Projector(log, views, codec, trees=False).run()
+    assert [d["env"] for d in ReadModel(views).decisions("fam")] == envs
+    answer = vq.why_promoted(views, "Y")
+    assert [a["env"] for a in answer["environments"]] == envs

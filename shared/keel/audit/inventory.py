@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keel.audit import serving_order
+from keel.audit import index_order
 from keel.errors import KeelError
 from keel.views.port import ViewStore
 
@@ -67,7 +67,7 @@ def deployments(
     # the deployment just newer than the page's newest gives that one's end
     above = _page(views, index, offset - 1, 1) if offset else []
     hits = _page(views, index, offset, limit)
-    keys = [serving_order.doc_key(m) for m, _ in (above[:1] + hits)]
+    keys = [index_order.deployment_key(m) for m, _ in (above[:1] + hits)]
     docs = views.get_many(keys)
     following = docs[0] if above else None
     rows = docs[1:] if above else docs

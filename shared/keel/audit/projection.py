@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from keel.audit import serving_order
+from keel.audit import index_order
 from keel.audit.queries import Decision, decision_doc
 from keel.events import generated as g
 from keel.timeparse import CLOCK_SKEW_MS
@@ -38,10 +38,11 @@ from keel.views.port import IndexAdd
 
 STATS = "projector:stats"
 # What the views hold changes with Keel's code now and then (2: the read model's documents,
-# decision 0014; 3: serving members ordered by recorded time and log position, decision 0020);
-# views folded by an older shape are rebuilt, not read half-filled.
+# decision 0014; 3: serving members ordered by recorded time and log position, decision 0020;
+# 4: registry members and a model's decisions ordered likewise); views folded by an older
+# shape are rebuilt, not read half-filled.
 SHAPE = "projector:shape"
-SHAPE_VERSION = 3
+SHAPE_VERSION = 4
 
 
 @dataclass
@@ -327,16 +328,21 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
 
 def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
-    change.docs[f"decision:{eid}"] = {**decision_doc(e), **times(change)}
-    change.index.append(IndexAdd(f"registry:{e.family}", eid, change.at_ms))
+    when = times(change)
+    change.docs[f"decision:{eid}"] = {**decision_doc(e), **when}
+    # Decisions at one business time in the order the log recorded them, as deployments are
+    # (keel.audit.index_order): the member leads with the recorded time and log position.
+    member = index_order.member(eid, when["recorded_ms"], change.position)
+    change.index.append(IndexAdd(f"registry:{e.family}", member, change.at_ms))
     m = _doc(docs, change, f"model:{e.model_id}")
     m.setdefault("id", e.model_id)
-    # Ordered by (business time, event ID), not by arrival: on Kafka the registry's partitions
-    # interleave differently on every read, and a fold must give the same views whatever the
-    # interleaving (`keel audit verify` compares the views with a fresh fold).
-    at = {**m.get("decision_at", {}), eid: change.at_ms}
-    m["decision_at"] = at
-    m["decisions"] = sorted(at, key=lambda d: (at[d], d))
+    # The model's decisions (event IDs) in the index's order, (business time, member), not by
+    # arrival: on Kafka the registry's partitions interleave differently on every read, and a
+    # fold must give the same views whatever the interleaving (`keel audit verify` compares
+    # the views with a fresh fold); the member is a function of the record, not of the read.
+    order = {**m.get("decision_order", {}), eid: [change.at_ms, member]}
+    m["decision_order"] = order
+    m["decisions"] = sorted(order, key=lambda d: (order[d][0], order[d][1]))
     change.docs[f"model:{e.model_id}"] = m
     _pending(e, docs, change)
 
@@ -369,9 +375,9 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
     # An interval ends where the next deployment of the same environment begins: one index
     # floor lookup answers "what served at T", whatever order the events arrived in. The
     # member leads with the recorded time and log position: deployments at one business time
-    # are in recorded order in the index itself (keel.audit.serving_order), and "as known at
+    # are in recorded order in the index itself (keel.audit.index_order), and "as known at
     # R" walks read the recorded time from the index alone.
-    member = serving_order.member(eid, when["recorded_ms"], change.position)
+    member = index_order.member(eid, when["recorded_ms"], change.position)
     change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, change.at_ms))
 
 

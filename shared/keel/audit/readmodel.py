@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from keel.audit import serving_order
+from keel.audit import index_order
 from keel.events import EVENT_TYPES, Event
 from keel.events import generated as g
 from keel.views.port import ViewStore
@@ -153,7 +153,9 @@ class ReadModel:
     def intervals(self, family: str, env: str) -> list[Interval]:
         """Every serving interval of the environment, oldest first (rollbacks read them)."""
         members = [m for m, _ in self.views.index_range(f"serving:{family}:{env}", limit=10**9)]
-        docs = [d for d in self.views.get_many([serving_order.doc_key(m) for m in members]) if d]
+        docs = [
+            d for d in self.views.get_many([index_order.deployment_key(m) for m in members]) if d
+        ]
         out: list[Interval] = []
         for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
             out.append(_interval(doc, datetime.fromisoformat(nxt["since"]) if nxt else None))
@@ -162,8 +164,9 @@ class ReadModel:
     # -- the registry ---------------------------------------------------------------------------
     def decisions(self, family: str) -> list[dict[str, Any]]:
         """Every registry decision of the family (decision documents), oldest first."""
-        ids = [m for m, _ in self.views.index_range(f"registry:{family}", limit=10**9)]
-        return [d for d in self.views.get_many([f"decision:{i}" for i in ids]) if d]
+        members = [m for m, _ in self.views.index_range(f"registry:{family}", limit=10**9)]
+        keys = [index_order.decision_key(m) for m in members]
+        return [d for d in self.views.get_many(keys) if d]
 
     def decision(self, event_id: str) -> dict[str, Any] | None:
         return self.views.get(f"decision:{event_id}")

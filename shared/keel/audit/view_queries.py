@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from keel.audit import serving_order
+from keel.audit import index_order
 from keel.errors import KeelError
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import ViewStore
@@ -86,7 +86,7 @@ def deployments_during(
     cutoff = float("inf") if as_of is None else _ms(as_of)
 
     def known(member: str) -> bool:
-        recorded = serving_order.recorded_ms(member)
+        recorded = index_order.recorded_ms(member)
         return recorded is None or recorded <= cutoff
 
     before = [
@@ -98,7 +98,7 @@ def deployments_during(
     entries += [e for e in after if known(e[0]) and e not in entries][:1]
     # in the index's order (business time, then recorded order), never by event ID: the three
     # reads overlap where deployments share the period's start or end time
-    entries.sort(key=serving_order.entry_order)
+    entries.sort(key=index_order.entry_order)
     docs = [d for d in views.get_many([_doc_key(m) for m, _ in entries]) if d]
     out = []
     for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
@@ -119,7 +119,7 @@ def decisions_during(
     """Registry decisions with a business time in [start, end) (as known at `as_of`), oldest
     first, at most `limit`; True when there were more."""
     hits = views.index_range(f"registry:{family}", low=_ms(start), high=_ms(end), limit=limit + 1)
-    docs = [d for d in views.get_many([f"decision:{m}" for m, _ in hits[:limit]]) if d]
+    docs = [d for d in views.get_many([index_order.decision_key(m) for m, _ in hits[:limit]]) if d]
     docs = [d for d in docs if datetime.fromisoformat(d["at"]) < end]
     if as_of is not None:
         docs = [d for d in docs if _recorded(d, "at") <= _ms(as_of)]
@@ -127,13 +127,13 @@ def decisions_during(
 
 
 def _doc_key(member: str) -> str:
-    return serving_order.doc_key(member) if member else "-"
+    return index_order.deployment_key(member) if member else "-"
 
 
 def _member_recorded(views: ViewStore, member: str) -> float:
-    """A serving index member carries its recorded time (keel.audit.serving_order); a bare
+    """A serving index member carries its recorded time (keel.audit.index_order); a bare
     event ID does not, and its document says."""
-    recorded = serving_order.recorded_ms(member)
+    recorded = index_order.recorded_ms(member)
     if recorded is not None:
         return float(recorded)
     doc = views.get(_doc_key(member)) or {}
@@ -288,11 +288,11 @@ def why_promoted(
             raise _never_promoted(decisions, model_id, env)
         return found
     answers, refused = [], []
-    # the order it first reached them: the model's decisions are kept by (business time, event
-    # ID), so staging's and prod's at one time would come in either order; recorded time
-    # separates them (staging's deployment is recorded before prod's gate reads it)
-    first = sorted(decisions, key=lambda d: (d["at"], _recorded(d, "at")))
-    for e in dict.fromkeys(d["env"] for d in first):
+    # the order it first reached them: the model's decisions are kept in the index's order
+    # (business time, then recorded order: keel.audit.index_order), so staging's decision
+    # comes before prod's at one business time (staging's deployment is recorded before
+    # prod's gate reads it)
+    for e in dict.fromkeys(d["env"] for d in decisions):
         found = _promotion_in(views, decisions, e, over)
         if found is not None:
             answers.append(found)
@@ -381,12 +381,12 @@ def registry_history(
     over the decisions known then)."""
     if as_of is None:
         members = views.index_range(f"registry:{family}", offset=offset, limit=limit)
-        return [d for d in views.get_many([f"decision:{m}" for m, _ in members]) if d]
+        return [d for d in views.get_many([index_order.decision_key(m) for m, _ in members]) if d]
     out: list[dict[str, Any]] = []
     skip, pos, high = offset, 0, _ms(as_of) + CLOCK_SKEW_MS
     while len(out) < limit:
         members = views.index_range(f"registry:{family}", high=high, offset=pos, limit=200)
-        for d in views.get_many([f"decision:{m}" for m, _ in members]):
+        for d in views.get_many([index_order.decision_key(m) for m, _ in members]):
             if d and _recorded(d, "at") <= _ms(as_of):
                 if skip:
                     skip -= 1

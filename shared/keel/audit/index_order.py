@@ -1,17 +1,20 @@
-"""Where a deployment sits in `serving:{family}:{env}`: the one order every reader uses.
+"""Where an event sits in a time index: the one order every reader uses (decision 0020).
 
-The index scores each ModelDeployed by its business time (ms). Deployments with the same
-business time are ordered by when the log recorded them (decision 0020): the member leads with
-the recorded time and the log position, fixed width, then the event ID:
+Two indexes score events by their business time (ms): `serving:{family}:{env}` (ModelDeployed)
+and `registry:{family}` (the registry's decisions). Events with the same business time are
+ordered by when the log recorded them: the member leads with the recorded time and the log
+position, fixed width, then the event ID:
 
     0001767225600123.00000000000000004711@<event_id>
 
 Both stores order equal scores by the member's bytes (SQLite's BINARY collation, Redis's sorted
 sets), so the index's own order is (business time, recorded time, log position): a floor lookup,
 a range, a reverse page and `entry_order` below all agree, and no reader sorts by event ID.
-Deployments of one family/env share a subject key, hence one Kafka partition, so their offsets
-compare; the embedded log's offsets are one global sequence. The recorded time leads so that
-entries stay in recorded order even across partitions (a topic given more partitions later).
+One family/env's deployments, and its decisions, share a subject key, hence one Kafka
+partition, so their offsets compare; the embedded log's offsets are one global sequence. The
+recorded time leads so that entries stay in recorded order across partitions (a family's
+environments, a topic given more partitions later); only within one millisecond do offsets of
+different partitions meet, and then the order is arbitrary but fixed: a function of the log.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ _POSITION_DIGITS = 20  # a 64-bit offset
 
 
 def member(event_id: str, recorded_ms: int, position: int) -> str:
-    """The index member of a deployment recorded at `recorded_ms`, at log `position`."""
+    """The index member of an event recorded at `recorded_ms`, at log `position`."""
     # A recorded time before 1970 only stands in for an unknown one (the business time of a
     # record from before logs stamped it); negative numbers would not sort as text: first.
     return (
@@ -33,17 +36,23 @@ def member(event_id: str, recorded_ms: int, position: int) -> str:
 
 
 def event_id(entry_member: str) -> str:
-    """The deployment's event ID (its document is `deployment:{event_id}`)."""
+    """The event ID a member names (a bare event ID names itself)."""
     return member_key(entry_member)
 
 
-def doc_key(entry_member: str) -> str:
+def deployment_key(entry_member: str) -> str:
+    """The document of a `serving:` member."""
     return f"deployment:{event_id(entry_member)}"
 
 
+def decision_key(entry_member: str) -> str:
+    """The document of a `registry:` member."""
+    return f"decision:{event_id(entry_member)}"
+
+
 def recorded_ms(entry_member: str) -> int | None:
-    """When the log recorded the deployment, read from the member alone; None for a bare event
-    ID (a member written by hand, or views from before members carried it)."""
+    """When the log recorded the event, read from the member alone; None for a bare event ID
+    (a member written by hand, or views from before members carried it)."""
     head, sep, _ = entry_member.rpartition("@")
     return int(head.partition(".")[0]) if sep else None
 
