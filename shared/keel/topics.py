@@ -26,6 +26,11 @@ TOPIC_OF: dict[str, str] = {
     "ArtifactRejected": "artifacts",
     "AuditRecord": "audit",  # the hash chain of earlier versions (decision 0009 replaced it)
     "Checkpoint": "audit",
+    # The keyring is part of the trail (decision 0022): one subject, so one ordered partition.
+    "KeyAdded": "keyring",
+    "KeyRotated": "keyring",
+    "KeyRetired": "keyring",
+    "UnsignedHistoryAdopted": "keyring",
 }
 
 AUDIT_TOPIC = "audit"

@@ -447,6 +447,102 @@ class FeaturesBuilt:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class KeyAdded:
+    """A public key now speaks for an identity (keys.toml's working copy follows the trail). Signed by the administrative identity; the first admin key of a trail signs its own addition."""
+
+    EVENT_TYPE: ClassVar[str] = "KeyAdded"
+    envelope: Envelope
+    identity: str
+    key_id: str
+    public: str
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "identity": self.identity,
+            "key_id": self.key_id,
+            "public": self.public,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> KeyAdded:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            identity=r["identity"],
+            key_id=r["key_id"],
+            public=r["public"],
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KeyRetired:
+    """A key stops signing: retired (what it signed stays valid) or revoked (nothing it signed verifies). Signed by the administrative identity."""
+
+    EVENT_TYPE: ClassVar[str] = "KeyRetired"
+    envelope: Envelope
+    identity: str
+    key_id: str
+    status: str
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "identity": self.identity,
+            "key_id": self.key_id,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> KeyRetired:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            identity=r["identity"],
+            key_id=r["key_id"],
+            status=r["status"],
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KeyRotated:
+    """An identity's new key replaces its active one; the old key becomes retired (what it signed stays valid). Signed by the administrative identity."""
+
+    EVENT_TYPE: ClassVar[str] = "KeyRotated"
+    envelope: Envelope
+    identity: str
+    key_id: str
+    public: str
+    retired_key_id: str
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "identity": self.identity,
+            "key_id": self.key_id,
+            "public": self.public,
+            "retired_key_id": self.retired_key_id,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> KeyRotated:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            identity=r["identity"],
+            key_id=r["key_id"],
+            public=r["public"],
+            retired_key_id=r["retired_key_id"],
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ModelDeployed:
     """A deployment manifest now names the model serving an environment."""
 
@@ -1063,7 +1159,57 @@ class TrainingFailed:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UnsignedHistoryAdopted:
+    """The administrative identity vouches for the unsigned records a project wrote before it had keys: per tree, how many leading records and the RFC 9162 root they hash to. Those records are then answered as adopted unsigned history, not as forgeries."""
+
+    EVENT_TYPE: ClassVar[str] = "UnsignedHistoryAdopted"
+    envelope: Envelope
+    trees: tuple[AdoptedTree, ...]
+    reason: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "trees": [x.to_avro() for x in self.trees],
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> UnsignedHistoryAdopted:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            trees=tuple(AdoptedTree.from_avro(x) for x in r["trees"]),
+            reason=r["reason"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AdoptedTree:
+    topic: str
+    partition: int
+    size: int
+    root: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "size": self.size,
+            "root": self.root,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> AdoptedTree:
+        return cls(
+            topic=r["topic"],
+            partition=r["partition"],
+            size=r["size"],
+            root=r["root"],
+        )
+
+
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | KeyAdded | KeyRetired | KeyRotated | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed | UnsignedHistoryAdopted
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -1074,6 +1220,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "DriftDetected": DriftDetected,
     "EventQuarantined": EventQuarantined,
     "FeaturesBuilt": FeaturesBuilt,
+    "KeyAdded": KeyAdded,
+    "KeyRetired": KeyRetired,
+    "KeyRotated": KeyRotated,
     "ModelDeployed": ModelDeployed,
     "ModelEvaluated": ModelEvaluated,
     "ModelPromoted": ModelPromoted,
@@ -1087,4 +1236,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "SchemaReconciliationFailed": SchemaReconciliationFailed,
     "ServingStatsRecorded": ServingStatsRecorded,
     "TrainingFailed": TrainingFailed,
+    "UnsignedHistoryAdopted": UnsignedHistoryAdopted,
 }
