@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from keel.events import generated as g
 from keel.pipeline import Context
 from keel.readers import is_csv, read_records
 from keel.service import make_envelope, service_code_version, store
-from services.ingest.domain import partition, quarantine_lines, reason_counts
+from services.ingest.domain import partition, quarantine_lines
 
 SERVICE = "ingest"
 
@@ -33,12 +34,29 @@ class IngestResult:
 def ingest_file(
     ctx: Context, family: str, path: Path, at: datetime, period: str | None = None
 ) -> IngestResult:
+    with tempfile.TemporaryDirectory(prefix="keel-ingest-") as spool:
+        return _ingest(ctx, family, path, at, period, Path(spool))
+
+
+def _ingest(
+    ctx: Context, family: str, path: Path, at: datetime, period: str | None, spool: Path
+) -> IngestResult:
     training, _ = ctx.project.contracts(family)
     cv = service_code_version(SERVICE)
-    records = read_records(path)  # raises on unreadable files before anything is stored
+    limits = ctx.project.ingest
+    records = read_records(path, limits)  # raises on unreadable files before anything is stored
     # Every record is read and judged before the first byte is stored: a file that turns out
-    # unreadable halfway leaves nothing behind (no raw batch without its DatasetIngested).
-    outcome = partition(records, compile_validator(training, coerce_strings=is_csv(path)))
+    # unreadable (or over a limit) halfway leaves nothing behind (no raw batch without its
+    # DatasetIngested). Judged records go to spool files as they come, so memory stays bounded.
+    accepted, quarantined = spool / "dataset.jsonl", spool / "quarantine.jsonl"
+    with open(accepted, "wb") as ok, open(quarantined, "wb") as bad:
+        outcome = partition(
+            records,
+            compile_validator(training, coerce_strings=is_csv(path)),
+            lambda clean: ok.write(canonical_lines((clean,))),
+            lambda r: bad.write(quarantine_lines([r])),
+            limits.max_quarantined,
+        )
     digest, _ = file_digest(path)
 
     raw_spec = ArtifactSpec("raw_batch", "external", {"family": family}, content_digest=digest)
@@ -48,15 +66,15 @@ def ingest_file(
     # before validation runs.
     params = {"family": family, "contract": training.fingerprint}
     ds_spec = ArtifactSpec("dataset", cv, params, [raw.id])
-    dataset = store(ctx, SERVICE, ds_spec, canonical_lines(outcome.accepted), at)
+    dataset = store(ctx, SERVICE, ds_spec, accepted, at)
     q_id = None
     events: list[Event] = []
     if outcome.rejected:
         q_spec = ArtifactSpec("quarantine_batch", cv, params, [raw.id])
-        qbatch = store(ctx, SERVICE, q_spec, quarantine_lines(outcome.rejected), at)
+        qbatch = store(ctx, SERVICE, q_spec, quarantined, at)
         q_id = qbatch.id
         for r in outcome.rejected:
-            first = r.violations[0]
+            first = r.first
             events.append(
                 g.RecordQuarantined(
                     envelope=make_envelope(
@@ -68,7 +86,7 @@ def ingest_file(
                     field=first.field,
                     value=first.value,
                     rule=first.rule,
-                    reason="; ".join(v.message for v in r.violations),
+                    reason=r.reason,
                     quarantine_batch_id=q_id,
                 )
             )
@@ -81,7 +99,7 @@ def ingest_file(
             source_digest=digest,
             contract_fingerprint=training.fingerprint,
             records_in=outcome.records_in,
-            accepted=len(outcome.accepted),
+            accepted=outcome.accepted,
             quarantined=len(outcome.rejected),
             quarantine_batch_id=q_id,
             period=period,
@@ -93,7 +111,7 @@ def ingest_file(
         raw.id,
         q_id,
         outcome.records_in,
-        len(outcome.accepted),
+        outcome.accepted,
         len(outcome.rejected),
-        tuple(reason_counts(outcome.rejected)),
+        tuple(outcome.reasons),
     )

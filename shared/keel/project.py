@@ -141,6 +141,19 @@ class Family(BaseModel):
         return list(self.metrics or [])
 
 
+class IngestLimits(BaseModel):
+    """What one ingest may hold (`[ingest]` in keel.toml): past a limit the file or body is
+    refused whole, before anything is stored. The defaults keep `keel ingest` under ~500 MB of
+    memory whatever the input; raising them raises that bound too."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_rows: int = Field(1_000_000, ge=1)  # records in one file or body
+    max_bytes: int = Field(1 << 30, ge=1)  # decoded bytes of those records (a text file's size)
+    # Each quarantined record becomes one RecordQuarantined event, built and signed in memory.
+    max_quarantined: int = Field(50_000, ge=0)
+    max_body_bytes: int = Field(64 << 20, ge=1)  # one HTTP request (POST .../records)
+
+
 class Identity(BaseModel):
     """Who may write what (keel.signing): `[identities.NAME] emits = ["ModelDeployed", ...]`."""
 
@@ -152,6 +165,7 @@ class Project(BaseModel):
     model_config = ConfigDict(extra="forbid")
     families: dict[str, Family]
     identities: dict[str, Identity] = Field(default_factory=dict)
+    ingest: IngestLimits = Field(default_factory=lambda: IngestLimits.model_validate({}))
     root: Path = Path(".")
 
     def family(self, name: str) -> Family:
