@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from keel.bootstrap import Runtime
 from keel.pipeline import Context
@@ -33,6 +34,7 @@ __all__ = [
     "serve_audit",
     "serve_ingest",
     "serve_model",
+    "serve_witness",
 ]
 
 
@@ -42,6 +44,14 @@ def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
     from services.ingest.http import create_app
 
     uvicorn.run(create_app(ctx, token), host=host, port=port, log_level="warning")
+
+
+def serve_witness(state: Path, host: str, port: int) -> None:
+    import uvicorn
+
+    from services.audit.witness_http import create_app
+
+    uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
 
 
 def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:

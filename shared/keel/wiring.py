@@ -76,6 +76,8 @@ class Services(Protocol):
 
     def serve_audit(self, rt: Runtime, host: str, port: int, token: str | None) -> None: ...
 
+    def serve_witness(self, state: Path, host: str, port: int) -> None: ...
+
     def serve_model(
         self,
         rt: Runtime,
