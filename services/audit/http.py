@@ -10,9 +10,12 @@ GET /v1/report/{family}?from=T1&to=T2&env=E&format=html|pdf|json   the review pa
 GET /v1/families, /v1/families/{family}/models?env=E, .../datasets, .../deployments/{env},
     .../pending, /v1/artifacts?kind=K          (what exists, newest first, paginated)
 POST /v1/models/{model}/approve|reject|evaluate|deploy, /v1/families/{family}/rollback
-    (JSON bodies; need KEEL_API_TOKEN set; they act as this process's identity)
+    (JSON bodies) need a token of scope `act` (`keel audit tokens create --scope act
+    --identity NAME`): they record NAME as the actor, how NAME was authenticated, and are signed
+    by NAME's key where the server holds it, else on NAME's behalf (services/audit/acting.py);
+    the answer's `authenticated` says which. A `read` token (KEEL_API_TOKEN is one) gets 403.
 Models and artifacts may be given as unique ID prefixes (>= 8 hex characters), as on the CLI.
-OpenAPI at /docs. When KEEL_API_TOKEN is set, every /v1 endpoint needs `Authorization: Bearer`.
+OpenAPI at /docs. When any token is configured, every /v1 endpoint needs `Authorization: Bearer`.
 Every answer carries `freshness`: the log offsets not yet folded (`lag`), how old that check is
 (`checked_ms_ago`) and the views' tracking positions. On Kafka the API answers from its own
 replica of the views (a SQLite file under KEEL_HOME/replicas, folded from the log by a watcher
@@ -30,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
-from fastapi import FastAPI, HTTPException, Query, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,16 +44,23 @@ from keel.bootstrap import Runtime
 from keel.client import Client
 from keel.errors import KeelError
 from keel.http_guard import Guard
+from keel.secure.tokens import ACT, TokenBook
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
 from keel.views.sqlite import SqliteViewStore
+from services.audit import acting
 
 MAX_BODY = 64 << 10
 MAX_OFFSET = 1 << 53  # beyond any registry; SQLite and JSON numbers stay exact below it
 
 
-def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> FastAPI:
-    """refresh: keep the views at the log's end and answer from them: on the embedded log the
+def create_app(
+    rt: Runtime, token: str | None = None, refresh: bool = True, tokens: TokenBook | None = None
+) -> FastAPI:
+    """token: a read token (KEEL_API_TOKEN); tokens: the scoped tokens (default: the file
+    settings name, keel.secure.tokens), which alone may act.
+
+    refresh: keep the views at the log's end and answer from them: on the embedded log the
     views file itself (FreshViews, checked per request); on a remote log (Kafka) a replica of
     the views in a local file, folded by a watcher process (WatchedViews). False: answer from
     the configured views as they are (another process folds), saying how far behind they
@@ -63,6 +73,7 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
             views.close()  # the watcher would outlive a server stopped inside a longer process
 
     app = FastAPI(title="Keel audit", version="1", description=__doc__, lifespan=lifespan)
+    book = tokens or TokenBook(rt.settings.api_tokens_file(), legacy_read=token)
     remote = bool(getattr(rt.log, "remote", False))
     views: FreshViews | WatchedViews | None = None
     store = rt.views  # where answers read
@@ -234,53 +245,71 @@ def create_app(rt: Runtime, token: str | None = None, refresh: bool = True) -> F
             client.artifacts, kind, offset, limit, key="artifacts", offset=offset, limit=limit
         )
 
-    # -- what people do (authenticated POSTs; they act as this process's identity) -----------
-    def act(fn: Any, *args: Any) -> Response:
-        """Run a command: refused (409) with the reason when Keel refuses it, e.g. a gate that
-        fails without override, an approver who triggered the promotion. Without a token
-        configured nothing may change anything: 403."""
-        if not token:
+    # -- what people do (POSTs with an act token; they act as the token's person) ----------
+    def act(request: Request, command: Any) -> Response:
+        """Run `command(client, attestation)` as the token's person: refused (409) with the
+        reason when Keel refuses it, e.g. a gate that fails without override, an approver who
+        triggered the promotion. The guard refused other scopes already; without any token
+        configured there is no person to act for: 403."""
+        principal = request.scope.get("state", {}).get("principal")
+        if principal is None or principal.scope != ACT or not principal.identity:
             raise HTTPException(
-                403, "commands need KEEL_API_TOKEN set on the server (queries do not)"
+                403,
+                "commands need a token of scope act, which names the person acting: create "
+                "one with `keel audit tokens create --scope act --identity NAME` and send it "
+                "as Authorization: Bearer (queries need none, or a read token)",
             )
+        att = acting.attest(rt, principal)
+        person = Client.over(acting.runtime_for(rt, att), views=store)
         try:
-            done = fn(*args)
+            done = command(person, att)
         except KeelError as exc:
-            raise HTTPException(409, {"error": str(exc), "hint": exc.hint}) from None
-        return reply(dump(done))
+            raise HTTPException(
+                409, {"error": str(exc), "hint": exc.hint, "authenticated": att.as_dict()}
+            ) from None
+        return reply({**dump(done), "authenticated": att.as_dict()})
 
     @app.get("/v1/families/{family}/pending")
     def pending(family: str, env: str | None = None) -> Response:
         return answer(client.pending, family, env, key="pending")
 
+    noted = acting.noted
+
     @app.post("/v1/models/{model}/approve")
-    def approve(model: str, body: Review) -> Response:
-        return act(client.approve, model, body.env, body.reason, body.at)
+    def approve(model: str, body: Review, request: Request) -> Response:
+        return act(request, lambda c, a: c.approve(model, body.env, noted(body.reason, a), body.at))
 
     @app.post("/v1/models/{model}/reject")
-    def reject(model: str, body: Review) -> Response:
-        return act(client.reject, model, body.env, body.reason, body.at)
+    def reject(model: str, body: Review, request: Request) -> Response:
+        return act(request, lambda c, a: c.reject(model, body.env, noted(body.reason, a), body.at))
 
     @app.post("/v1/models/{model}/evaluate")
-    def evaluate(model: str, body: Target) -> Response:
-        return act(client.evaluate, model, body.env, body.at)
+    def evaluate(model: str, body: Target, request: Request) -> Response:
+        # the gate's decision has no reason of the person's: it records them as its actor
+        return act(request, lambda c, a: c.evaluate(model, body.env, body.at))
 
     @app.post("/v1/models/{model}/deploy")
-    def deploy(model: str, body: DeployRequest) -> Response:
-        return act(client.deploy, model, body.env, body.reason, body.override, body.at)
+    def deploy(model: str, body: DeployRequest, request: Request) -> Response:
+        return act(
+            request,
+            lambda c, a: c.deploy(model, body.env, noted(body.reason, a), body.override, body.at),
+        )
 
     @app.post("/v1/families/{family}/rollback")
-    def rollback(family: str, body: RollbackRequest) -> Response:
-        return act(client.rollback, family, body.env, body.to, body.reason, body.at)
+    def rollback(family: str, body: RollbackRequest, request: Request) -> Response:
+        return act(
+            request,
+            lambda c, a: c.rollback(family, body.env, body.to, noted(body.reason, a), body.at),
+        )
 
     from services.audit.console import routes as console
 
-    console.mount(app, rt, client, store, fresh, token)
+    console.mount(app, rt, client, store, fresh, book)
     telemetry.instrument(app, "audit")  # inside the fast path: it answers first
     app.add_middleware(ServingFastPath, serving=serving_answer)
     app.add_middleware(
         Guard,
-        token=token,
+        tokens=book,
         max_body=MAX_BODY,
         # the console's login form posts a form; every other body is JSON
         media_types=("application/json", "application/x-www-form-urlencoded"),

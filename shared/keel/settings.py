@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Seconds a write waits for another writer's lock on the embedded log before it gives up
     # with a clear error (KEEL_LOCK_TIMEOUT).
     lock_timeout: float = 30.0
+    # KEEL_API_TOKENS: the audit API's scoped tokens (keel.secure.tokens), hashed; default
+    # api-tokens.json beside the private keys, never in the home: an act token may make the
+    # server sign as its person, so whoever can write the home must not be able to mint one.
+    api_tokens: Path | None = None
 
     def bus_url(self) -> str:
         return self.bus or f"sqlite:///{self.home / 'log.db'}"
@@ -62,6 +66,9 @@ class Settings(BaseSettings):
         from keel.signing import default_keys_dir
 
         return self.keys_dir or default_keys_dir()
+
+    def api_tokens_file(self) -> Path:
+        return self.api_tokens or self.private_keys_dir() / "api-tokens.json"
 
     def who(self) -> str:
         """Who acts, as recorded on every event: KEEL_ACTOR, else $USER, else KEEL_IDENTITY.

@@ -278,7 +278,17 @@ def test_client_cli_and_api_give_the_same_answers(tmp_path: Path) -> None:
     }
     assert by_cli == client
     auth = {"Authorization": "Bearer t"}
-    with bootstrap(demo_settings(demo)) as rt, TestClient(create_app(rt, token="t")) as api:
+    # "t" reads; commands need an act token, which names its person (keel.secure.tokens)
+    from keel.secure.tokens import TokenBook, new_token
+
+    book = TokenBook(tmp_path / "api-tokens.json", legacy_read="t")
+    record, act_token = new_token("act", "carol")
+    book.add(record)
+    acts = {"Authorization": f"Bearer {act_token}"}
+    with (
+        bootstrap(demo_settings(demo)) as rt,
+        TestClient(create_app(rt, token="t", tokens=book)) as api,
+    ):
 
         def get(path: str, key: str | None = None) -> Any:
             r = api.get(path, headers=auth)
@@ -305,7 +315,7 @@ def test_client_cli_and_api_give_the_same_answers(tmp_path: Path) -> None:
         r = api.post(
             f"/v1/models/{worst[:12]}/deploy",
             json={"env": "prod", "reason": "try it"},
-            headers=auth,
+            headers=acts,
         )
         assert r.status_code == 409 and "--override" in r.text
         paths = set(api.get("/openapi.json").json()["paths"])

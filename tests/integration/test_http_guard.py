@@ -14,6 +14,7 @@ from keel.demo.story import prepare_workdir
 from keel.http_guard import bearer_ok
 from keel.pipeline import build_bus
 from keel.project import load_project
+from keel.secure.tokens import TokenBook, new_token
 from keel.settings import Settings
 from services.audit import http as audit_http
 from services.ingest import http as ingest_http
@@ -23,11 +24,16 @@ from tests.integration.test_ingest_boundary import project
 __all__ = ["project"]  # the fixture
 pytestmark = pytest.mark.integration
 CHUNK = b" " * (64 << 10)
+# the audit API's commands need an act token ("s3cret" only reads there); ingest has one token
+ACT_RECORD, ACT = new_token("act", "guard-test")
+WRITER = {"ingest": "s3cret", "audit": ACT}
 
 
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Any, str, int]]]:
     home, project = prepare_workdir(tmp_path_factory.mktemp("guard") / "wd")
+    book = TokenBook(home.parent / "api-tokens.json", legacy_read="s3cret")
+    book.add(ACT_RECORD)
     with bootstrap(Settings(home=home, bus="", views="")) as rt:
         ctx = build_bus(rt, load_project(project), actor="guard-test").ctx
         yield {
@@ -37,7 +43,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[A
                 ingest_http.MAX_BODY,
             ),
             "audit": (
-                audit_http.create_app(rt, token="s3cret"),
+                audit_http.create_app(rt, token="s3cret", tokens=book),
                 "/v1/serving/breast_cancer/prod",
                 audit_http.MAX_BODY,
             ),
@@ -59,11 +65,20 @@ def test_no_token_is_refused_before_the_body_is_read(apps: Any, service: str) ->
 def test_a_streamed_body_over_the_limit_is_413_at_once(apps: Any, service: str) -> None:
     app, path, limit = apps[service]
     chunks = (CHUNK for _ in range(limit // len(CHUNK) + 200))  # ~13 MB past the limit
-    headers = {"Content-Type": "application/json", "Authorization": "bearer s3cret"}
+    headers = {"Content-Type": "application/json", "Authorization": f"bearer {WRITER[service]}"}
     with served(app) as port:
         r = chunked_post(port, path, headers, chunks)
     assert r.status == 413, r.body
     assert r.sent < limit + (8 << 20), f"{service}: sent {r.sent:,} bytes before the 413"
+
+
+def test_a_read_token_is_refused_before_the_body_is_read(apps: Any) -> None:
+    app, path, _ = apps["audit"]
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer s3cret"}
+    with served(app) as port:
+        r = chunked_post(port, path, headers, (CHUNK for _ in range(640)))
+    assert r.status == 403 and b"needs a token of scope act" in r.body, r.body
+    assert r.sent < 4 << 20, f"sent {r.sent:,} bytes before the 403"
 
 
 def test_bearer_matching() -> None:

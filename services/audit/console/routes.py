@@ -1,6 +1,8 @@
 """The web console of the audit service: server-rendered pages over the same views the JSON API
-answers from, read-only, behind the same token (a login form sets it as an HttpOnly,
-SameSite=Strict cookie, which the guard accepts like the bearer header).
+answers from, read-only, behind the same tokens (a login form sets one as an HttpOnly,
+SameSite=Strict cookie, which the guard accepts like the bearer header). The console has no
+action of its own; a cookie cannot act from another origin (the guard checks Origin), and
+pages carry a Content-Security-Policy (scripts only with the page's nonce, no framing).
 
 /console/                          what serves now, per family and environment
 /console/timeline/{family}         serving bars per environment, decisions marked, time cursor
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -32,7 +35,8 @@ from keel.client import Client
 from keel.codec import CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
-from keel.http_guard import bearer_ok
+from keel.http_guard import cross_site
+from keel.secure.tokens import TokenBook
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
 from keel.views.port import ViewStore
@@ -43,6 +47,29 @@ COOKIE = "keel_console"
 TAIL_BACKLOG = 30  # events a new live tail starts with
 TAIL_SECONDS = 300.0  # one stream's life; the browser's EventSource reconnects by itself
 MAX_DEPTH = 6
+
+
+def csp(nonce: str | None) -> str:
+    """The pages' policy: their own inline scripts by nonce and nothing else; styles inline
+    (the templates and the SVG charts use style attributes, which cannot carry a nonce); no
+    framing by anyone (clickjacking), forms and connections to this origin only."""
+    scripts = f"'nonce-{nonce}'" if nonce else "'none'"
+    return (
+        f"default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+R = TypeVar("R", bound=Response)
+
+
+def secured(response: R, nonce: str | None = None) -> R:
+    response.headers["content-security-policy"] = csp(nonce)
+    response.headers["x-frame-options"] = "DENY"  # browsers without frame-ancestors
+    response.headers["x-content-type-options"] = "nosniff"
+    response.headers["referrer-policy"] = "same-origin"
+    return response
 
 
 def _num(x: Any) -> str:
@@ -59,7 +86,7 @@ def mount(
     client: Client,
     store: ViewStore,
     fresh: Any,
-    token: str | None,
+    tokens: TokenBook,
 ) -> None:
     import jinja2
 
@@ -77,8 +104,15 @@ def mount(
         return app.get(BASE + path, include_in_schema=False, dependencies=[fresh_first])
 
     def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        html = env.get_template(name).render(families=client.families(), **ctx)
-        return HTMLResponse(html, status_code=status)
+        nonce = secrets.token_urlsafe(16)
+        html = env.get_template(name).render(families=client.families(), nonce=nonce, **ctx)
+        response = HTMLResponse(html, status_code=status)
+        secured(response, nonce)
+        return response
+
+    def login_page(error: str | None, status: int = 200) -> Response:
+        html = env.get_template("login.html.j2").render(families=[], error=error)
+        return secured(HTMLResponse(html, status_code=status))
 
     def fail(message: str, status: int = 422, hint: str = "") -> HTMLResponse:
         return page("error.html.j2", status=status, message=message, hint=hint)
@@ -101,27 +135,31 @@ def mount(
 
     @app.get("/console", include_in_schema=False)
     def console_root() -> Response:
-        return RedirectResponse(BASE, status_code=307)
+        return secured(RedirectResponse(BASE, status_code=307))
 
     @app.get(BASE + "login", include_in_schema=False)
-    def login_form() -> HTMLResponse:
-        return HTMLResponse(env.get_template("login.html.j2").render(families=[], error=None))
+    def login_form() -> Response:
+        return login_page(None)
 
     @app.post(BASE + "login", include_in_schema=False)
     async def login(request: Request) -> Response:
+        # login CSRF: another origin must not log a browser in with the attacker's token
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        problem = cross_site(request.scope, headers, required=False)
+        if problem is not None:
+            return login_page(problem, 403)
         given = parse_qs((await request.body()).decode("utf-8", "replace")).get("token", [""])[0]
-        if token and not bearer_ok(f"Bearer {given}", token):
-            html = env.get_template("login.html.j2").render(families=[], error="wrong token")
-            return HTMLResponse(html, status_code=401)
+        if tokens.enabled and tokens.find(given) is None:
+            return login_page("wrong token", 401)
         done = RedirectResponse(BASE, status_code=303)
         done.set_cookie(COOKIE, given, httponly=True, samesite="strict", path="/")
-        return done
+        return secured(done)
 
     @app.get(BASE + "logout", include_in_schema=False)
     def logout() -> Response:
         done = RedirectResponse(BASE + "login", status_code=303)
         done.delete_cookie(COOKIE, path="/")
-        return done
+        return secured(done)
 
     @get("")
     def home() -> HTMLResponse:
@@ -248,7 +286,8 @@ def mount(
 
     @get("tail")
     def tail(request: Request) -> StreamingResponse:
-        return StreamingResponse(_tail(rt, request), media_type="text/event-stream")
+        stream = StreamingResponse(_tail(rt, request), media_type="text/event-stream")
+        return secured(stream)
 
 
 def _line(rt: Runtime, rec: Any) -> str:

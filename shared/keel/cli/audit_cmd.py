@@ -541,3 +541,7 @@ from keel.cli import report_cmd, trail_cmd  # noqa: E402  (verify, checkpoint, p
 
 trail_cmd.register(app)
 report_cmd.register(app)
+
+from keel.cli import tokens_cmd  # noqa: E402
+
+app.add_typer(tokens_cmd.app, name="tokens")
