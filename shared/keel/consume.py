@@ -54,6 +54,7 @@ def trusted_events(codec: Codec, trust: Trust, records: Iterable[LogRecord]) -> 
             event = decode_event(codec, rec.value)
         except CodecError:
             continue
-        if trust.enabled and trust.check(rec.value, rec.sig, event.EVENT_TYPE).problem:
+        verdict = trust.check(rec.value, rec.sig, event.EVENT_TYPE) if trust.enabled else None
+        if verdict and trust.admit(rec.tp, rec.offset, verdict).problem:
             continue
         yield event

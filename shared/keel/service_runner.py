@@ -148,7 +148,8 @@ def _decoded(
     for r in records:
         try:
             event = decode_event(ctx.rt.codec, r.value)
-            if trust.enabled and (problem := trust.check(r.value, r.sig, event.EVENT_TYPE).problem):
+            verdict = trust.check(r.value, r.sig, event.EVENT_TYPE) if trust.enabled else None
+            if verdict and (problem := trust.admit(r.tp, r.offset, verdict).problem):
                 # a forged or altered event: no service acts on it (`keel audit verify` names it)
                 logger.warning("%s/%d/%d ignored: %s", r.topic, r.partition, r.offset, problem)
                 continue

@@ -12,6 +12,11 @@ The public side (`Trust`) is the project's: keys.toml (written by `keel keys cre
 which key speaks for which identity, keel.toml's `[identities.NAME] emits = [...]` which event
 types each identity may write (defaults below). Private keys live outside the repo and the home
 (KEEL_KEYS_DIR, default ~/.config/keel/keys), one PEM file per key, never in the log.
+
+keys.toml is the working copy of the keyring the trail records (decision 0022): the `admin`
+identity, whose private key lives apart from the services' (KEEL_ADMIN_DIR, default
+~/.config/keel/admin), signs every key added, rotated or retired, and any adoption of unsigned
+history (`[[adopted]]`); `keel audit verify` fails, naming the key, where the two differ.
 """
 
 from __future__ import annotations
@@ -77,10 +82,29 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "contracts": _RECONCILE,  # `keel schemas reconcile`
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
 }
+# The administrative identity: writes the keyring into the trail. Not among DEFAULT_ROLES, so
+# no command creates its key among the services' (its private half never sits beside theirs),
+# and keel.toml cannot take the role away.
+ADMIN_IDENTITY = "admin"
+ADMIN_EVENTS = ("KeyAdded", "KeyRotated", "KeyRetired", "UnsignedHistoryAdopted")
+# Signed-by name of records a project wrote before it had keys and later adopted.
+ADOPTED = "adopted unsigned history"
 
 
 def key_id(public: bytes) -> str:
     return hashlib.sha256(public).hexdigest()[:16]
+
+
+def keyring_digest(
+    keys: Iterable[PublicKey], adopted: Mapping[tuple[str, int], tuple[int, str]]
+) -> str:
+    """SHA-256 over one sorted line per key (id, identity, public, status) and per adopted
+    tree: equal keyrings give equal digests whatever order or file they came from. Creation
+    times are left out: the file's and the event's clocks may differ by a tick."""
+    lines = sorted(
+        f"key {k.id} {k.identity} {base64.b64encode(k.public).decode()} {k.status}\n" for k in keys
+    ) + sorted(f"adopted {t}/{p} {n} {root}\n" for (t, p), (n, root) in adopted.items())
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -99,13 +123,22 @@ class Verdict:
 
 
 class Trust:
-    """The public side: keys and roles. `check` answers for one stored event."""
+    """The public side: keys and roles. `check` answers for one stored event.
+
+    `adopted`: per tree (topic, partition), the leading records the admin adopted as unsigned
+    history, (size, hex root, end offset); `admit` accepts an unsigned record below the end
+    offset (log offsets are not leaf indexes on either backend; verify checks both)."""
 
     def __init__(
-        self, keys: Iterable[PublicKey] = (), roles: Mapping[str, Iterable[str]] | None = None
+        self,
+        keys: Iterable[PublicKey] = (),
+        roles: Mapping[str, Iterable[str]] | None = None,
+        adopted: Mapping[tuple[str, int], tuple[int, str, int]] | None = None,
     ) -> None:
         self.keys = {k.id: k for k in keys}
         self.roles = {n: frozenset(t) for n, t in (roles or DEFAULT_ROLES).items()}
+        self.roles[ADMIN_IDENTITY] = frozenset(ADMIN_EVENTS)
+        self.adopted = dict(adopted or {})
         self._verified: dict[bytes, tuple[str, str, int, bytes]] = {}
         # signature -> (record head, identity, chunk size, root) of chunks checked in full
         self._chunks: dict[bytes, tuple[bytes, str, int, bytes]] = {}
@@ -118,6 +151,17 @@ class Trust:
     def active_key(self, identity: str) -> PublicKey | None:
         active = [k for k in self.keys.values() if k.identity == identity and k.status == "active"]
         return max(active, key=lambda k: k.created) if active else None
+
+    def admit(self, tp: tuple[str, int], offset: int, verdict: Verdict) -> Verdict:
+        """`verdict` on the record at (tp, offset), except that an unsigned record inside an
+        adopted prefix is accepted as adopted history."""
+        if verdict.problem == "unsigned" and offset < self.adopted.get(tp, (0, "", 0))[2]:
+            return Verdict(ADOPTED, None)
+        return verdict
+
+    def digest(self) -> str:
+        """What a checkpoint commits to (its `keyring` line): keys and adoptions, canonical."""
+        return keyring_digest(self.keys.values(), {tp: a[:2] for tp, a in self.adopted.items()})
 
     def may_emit(self, identity: str, event_type: str) -> bool:
         allowed = self.roles.get(identity, frozenset())
@@ -390,6 +434,42 @@ def default_keys_dir() -> Path:
     return Path(os.environ.get("KEEL_KEYS_DIR") or Path.home() / ".config" / "keel" / "keys")
 
 
+def default_admin_dir() -> Path:
+    """The admin's private key: a person's, reused across projects, apart from the services'
+    keys (they load every key in KEEL_KEYS_DIR) and never in KEEL_HOME."""
+    return Path(os.environ.get("KEEL_ADMIN_DIR") or Path.home() / ".config" / "keel" / "admin")
+
+
+def admin_key(admin_dir: Path, create: bool = True) -> tuple[PublicKey, Any] | None:
+    """(public key, private key) of the admin identity in admin_dir, made there (0600) when
+    none exists and `create`; None when none exists and not `create`."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+        load_pem_private_key,
+    )
+
+    found = sorted(admin_dir.glob(f"{ADMIN_IDENTITY}.*.key")) if admin_dir.is_dir() else []
+    if found:
+        private: Any = load_pem_private_key(found[-1].read_bytes(), None)
+    elif create:
+        private = Ed25519PrivateKey.generate()
+        admin_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        path = admin_dir / f"{ADMIN_IDENTITY}.{key_id(raw)}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    else:
+        return None
+    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return PublicKey(ADMIN_IDENTITY, key_id(public), public, "active", now), private
+
+
 def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
     """keys.toml (public keys) and the roles from keel.toml's [identities] (or the defaults)."""
     roles: dict[str, tuple[str, ...]] = dict(DEFAULT_ROLES)
@@ -414,6 +494,10 @@ def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
             )
             for k in data.get("keys", [])
         ]
+        adopted = {
+            (a["topic"], int(a["partition"])): (int(a["size"]), str(a["root"]), int(a["end"]))
+            for a in data.get("adopted", [])
+        }
     except (tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
         raise ConfigError(
             f"{keys_file} is not a valid key list: {exc}",
@@ -422,7 +506,7 @@ def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
     for k in keys:
         if key_id(k.public) != k.id or k.status not in ("active", "retired", "revoked"):
             raise ConfigError(f"{keys_file}: key {k.id} of {k.identity!r} is inconsistent")
-    return Trust(keys, roles)
+    return Trust(keys, roles, adopted)
 
 
 def load_private(keys_dir: Path) -> dict[str, Any]:
@@ -467,14 +551,20 @@ def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
         else k
         for k in trust.keys.values()
     ]
-    write_keys(keys_file, [*keys, key])
+    write_keys(keys_file, [*keys, key], trust.adopted)
     return key
 
 
-def write_keys(keys_file: Path, keys: Sequence[PublicKey]) -> None:
+def write_keys(
+    keys_file: Path,
+    keys: Sequence[PublicKey],
+    adopted: Mapping[tuple[str, int], tuple[int, str, int]] | None = None,
+) -> None:
     lines = [
         "# Public keys: which key speaks for which identity. Written by `keel keys create`;",
         "# review changes like code. status: active | retired (still verifies) | revoked.",
+        "# The trail records every change, signed by the admin key: `keel audit verify` fails",
+        "# where this file and the trail differ.",
     ]
     for k in keys:
         lines += [
@@ -485,6 +575,16 @@ def write_keys(keys_file: Path, keys: Sequence[PublicKey]) -> None:
             f'public = "{base64.b64encode(k.public).decode()}"',
             f'status = "{k.status}"',
             f'created = "{k.created}"',
+        ]
+    for (topic, partition), (size, root, end) in sorted((adopted or {}).items()):
+        lines += [
+            "",
+            "[[adopted]]  # unsigned history vouched for by `keel keys adopt`",
+            f'topic = "{topic}"',
+            f"partition = {partition}",
+            f"size = {size}",
+            f'root = "{root}"',
+            f"end = {end}  # the first log offset after them",
         ]
     tmp = keys_file.with_suffix(".toml.tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

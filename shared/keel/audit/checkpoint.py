@@ -25,6 +25,7 @@ from keel.signing import PublicKey, Signer, Trust
 
 AUDIT_IDENTITY = "audit"
 _DASH = "\u2014"
+KEYRING_LINE = "keyring "
 
 
 def origin(topic: str, partition: int) -> str:
@@ -39,9 +40,12 @@ def key_hash(name: str, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4]
 
 
-def body(topic: str, partition: int, size: int, root: bytes, at: datetime) -> str:
+def body(
+    topic: str, partition: int, size: int, root: bytes, at: datetime, keyring: str | None = None
+) -> str:
     stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return f"{origin(topic, partition)}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp}\n"
+    text = f"{origin(topic, partition)}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp}\n"
+    return text if keyring is None else text + f"{KEYRING_LINE}{keyring}\n"
 
 
 def sign(text: str, signer: Signer, identity: str = AUDIT_IDENTITY) -> str:
@@ -60,6 +64,7 @@ class Note:
     time: str
     text: str  # the signed body
     signatures: tuple[tuple[str, bytes], ...]  # (key name, 4-byte hash + signature)
+    keyring: str | None = None
 
     @property
     def tree(self) -> tuple[str, int]:
@@ -87,7 +92,8 @@ def parse(note: str) -> Note:
         if len(parts) != 3 or parts[0] != _DASH:
             raise ValueError(f"bad signature line {line!r}")
         signatures.append((parts[1], base64.b64decode(parts[2])))
-    return Note(lines[0], size, root, stamp, text + "\n", tuple(signatures))
+    keyring = next((x[len(KEYRING_LINE) :] for x in lines[3:] if x.startswith(KEYRING_LINE)), None)
+    return Note(lines[0], size, root, stamp, text + "\n", tuple(signatures), keyring)
 
 
 def check(note: Note, trust: Trust) -> str | None:

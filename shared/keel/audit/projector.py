@@ -245,6 +245,7 @@ class Projector:
             verdicts = self.trust.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e in decoded])
             trusted = []
             for (rec, event), verdict in zip(decoded, verdicts, strict=True):
+                verdict = self.trust.admit(rec.tp, rec.offset, verdict)  # adopted history
                 if verdict.problem is None:
                     trusted.append((rec, event))
                 else:

@@ -86,7 +86,7 @@ def checkpoint_event(
     for tp in sorted(trees):
         tree = trees[tp]
         root = tree.root()
-        note = cp.sign(cp.body(tp[0], tp[1], tree.size, root, now), signer)
+        note = cp.sign(cp.body(tp[0], tp[1], tree.size, root, now, signer.trust.digest()), signer)
         heads.append(
             g.TreeHead(topic=tp[0], partition=tp[1], size=tree.size, root=root.hex(), note=note)
         )

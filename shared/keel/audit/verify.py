@@ -29,8 +29,10 @@ from keel.audit import trees as tr
 from keel.codec import Codec, CodecError
 from keel.events import decode_event
 from keel.events import generated as g
+from keel.keyring import diff as keyring_diff
+from keel.keyring import fold as fold_keyring
 from keel.log.port import LogRecord, TopicPartition
-from keel.signing import Trust, Verdict
+from keel.signing import ADMIN_EVENTS, ADOPTED, Trust, Verdict
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class LogScan:
     signed: int = 0
     recorded: dict[str, g.ArtifactRecorded] = field(default_factory=dict)
     positions: dict[str, tuple[TopicPartition, int, LogRecord]] = field(default_factory=dict)
+    adopted: int = 0
+    keyring: list[tuple[str, bytes, bytes | None, Any]] = field(default_factory=list)
 
 
 def locate(
@@ -123,7 +127,17 @@ def scan_log(
             if trust.enabled
             else [None] * len(decoded)
         )
-        for (_, event, where), verdict in zip(decoded, verdicts, strict=True):
+        for (rec, event, where), verdict in zip(decoded, verdicts, strict=True):
+            if event.EVENT_TYPE in ADMIN_EVENTS:
+                out.keyring.append((where, rec.value, rec.sig, event))
+            admitted = trust.admit(rec.tp, rec.offset, verdict) if verdict else None
+            first = out.positions[event.envelope.event_id]
+            # adopted history: below keys.toml's end offset and among the leaves the admin
+            # adopted (an end moved in keys.toml admits nothing more)
+            inside = first[2] is rec and first[1] < trust.adopted.get(rec.tp, (0, "", 0))[0]
+            if admitted and admitted.identity == ADOPTED and inside:
+                verdict = admitted
+                out.adopted += 1
             if verdict is not None and verdict.problem is not None:
                 env = event.envelope
                 problems.append(
@@ -250,6 +264,90 @@ def check_checkpoints(
         "checked": checked,
         "latest": {tr.tp_key(tp): n for tp, n in sorted(latest.items())},
         "uncovered": uncovered,
+    }
+
+
+def check_keyring(
+    scan: LogScan, notes: Iterable[tuple[str, str]], trust: Trust, problems: list[Problem]
+) -> dict[str, Any]:
+    """keys.toml against the keyring the trail records (decision 0022): every keyring event
+    signed by the trail's admin, keys.toml equal to their fold (key by key), adopted prefixes
+    still hashing to the roots the admin signed, and every checkpoint's `keyring` line naming
+    a keyring the trail passed through. Returns a summary."""
+    folded = fold_keyring(scan.keyring)
+    for where, why in folded.refused:
+        problems.append(
+            Problem(
+                "keyring",
+                "forged",
+                where,
+                why,
+                "treat it as forged: only the admin key (KEEL_ADMIN_DIR) writes the keyring",
+            )
+        )
+    if trust.enabled and not folded.ring.keys:
+        problems.append(
+            Problem(
+                "keyring",
+                "unrecorded",
+                "keys.toml",
+                f"keys.toml lists {len(trust.keys)} keys but the trail records no keyring: "
+                "anyone who can write keys.toml can add a key",
+                "record it, signed by the admin key: `keel keys record`",
+            )
+        )
+    elif trust.enabled:
+        adopted = {tp: a[:2] for tp, a in trust.adopted.items()}
+        for sentence in keyring_diff(folded.ring, trust.keys, adopted):
+            problems.append(
+                Problem(
+                    "keyring",
+                    "mismatch",
+                    "keys.toml",
+                    sentence,
+                    "restore keys.toml as the trail has it (`keel keys list` shows both), or "
+                    "record a real change with `keel keys create/retire` (the admin signs it)",
+                )
+            )
+    roots = _roots_at(scan.leaves, {(tp, n) for tp, (n, _) in folded.ring.adopted.items()})
+    for tp, (n, root) in sorted(folded.ring.adopted.items()):
+        if (got := roots[(tp, n)]) is None or got.hex() != root:
+            problems.append(
+                Problem(
+                    "keyring",
+                    "adopted-rewritten",
+                    tr.tp_key(tp),
+                    f"the first {n} records of {tr.tp_key(tp)} no longer hash to the root the "
+                    "admin adopted: the unsigned history was altered after its adoption",
+                    "restore the log from a backup",
+                )
+            )
+    unknown = set()
+    for source, text in notes:
+        try:
+            note = cp.parse(text)
+        except ValueError:
+            continue  # check_checkpoints reports it
+        stray = note.keyring is not None and note.keyring not in folded.states
+        if stray and note.keyring not in unknown and cp.check(note, trust) is None:
+            unknown.add(note.keyring)
+            problems.append(
+                Problem(
+                    "keyring",
+                    "uncommitted",
+                    source,
+                    f"{note.origin} size {note.size} was signed over keyring "
+                    f"{str(note.keyring)[:16]}, which the trail never recorded: keys.toml "
+                    "differed from the trail when it was signed",
+                    "compare keys.toml with the trail: `keel keys list`",
+                )
+            )
+    return {
+        "digest": folded.ring.digest() if folded.ring.keys else None,
+        "keys": len(folded.ring.keys),
+        "adopted_records": scan.adopted,
+        "adopted_trees": {tr.tp_key(tp): n for tp, (n, _) in sorted(folded.ring.adopted.items())},
+        "adoption_reasons": list(folded.ring.adopted_by),
     }
 
 

@@ -50,7 +50,9 @@ def verify_scan(
     differing = 0
     scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems, keep)
     witness = witness_notes(list(checkpoint), problems)
-    trees = vf.check_checkpoints([*log_notes(rt, problems), *witness], scan, rt.trust, problems)
+    notes = [*log_notes(rt, problems), *witness]
+    trees = vf.check_checkpoints(notes, scan, rt.trust, problems)
+    keyring = vf.check_keyring(scan, notes, rt.trust, problems)  # decision 0022
     if "artifacts" not in skipped:
         catalog = {
             aid: (i.digest, i.size)
@@ -70,6 +72,7 @@ def verify_scan(
         "events": scan.records,
         "signed": scan.signed,
         "trees": trees,
+        "keyring": keyring,
         "artifacts": len(catalog),
         "view_keys_differing": differing,
         "skipped": skipped,

@@ -164,6 +164,19 @@ def contracts_infer(
     _report(inf, list(files), json_out, read)
 
 
+def _record_keyring(project_file: Path) -> list[str]:
+    """The initial keyring into the trail of KEEL_HOME, signed by the admin key (KEEL_ADMIN_DIR,
+    outside the home; made on first use): decision 0022."""
+    from keel.bootstrap import bootstrap
+    from keel.keyring_admin import record
+    from keel.settings import Settings
+    from keel.signing import default_admin_dir
+
+    with bootstrap(Settings(project=project_file, trust=project_file.with_name("keys.toml"))) as rt:
+        events = record(rt, default_admin_dir(), "keel init")
+    return [f"{e.EVENT_TYPE} {e.key_id}" for e in events]
+
+
 @handled
 def init(
     directory: Path = typer.Argument(Path("."), help="the project directory"),
@@ -211,7 +224,10 @@ def init(
                 made.append({"identity": identity, "path": str(path)})
         if made:
             written.append(trust_file)
+        recorded = _record_keyring(directory / "keel.toml")
     extra = {**read, "keys_created": [k["identity"] for k in made], "private_keys": made}
+    if keys:
+        extra["keyring_recorded"] = recorded
     _report(inf, written, json_out, extra)
     if not json_out:
         say(

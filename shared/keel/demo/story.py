@@ -115,6 +115,11 @@ def keys_dir(workdir: Path) -> Path:
     return workdir / "keys"
 
 
+def admin_dir(workdir: Path) -> Path:
+    """The admin's private key: outside the home and apart from the services' keys."""
+    return workdir / "admin"
+
+
 @dataclass
 class StoryLog:
     steps: list[dict[str, Any]] = field(default_factory=list)
@@ -149,6 +154,10 @@ def run_story(
         home=home, bus=bus, views=views, project=project_file, keys_dir=keys_dir(workdir)
     )
     with bootstrap(settings) as rt:
+        # the keyring enters the trail first, signed by the admin key (decision 0022)
+        from keel.keyring_admin import record as record_keyring
+
+        record_keyring(rt, admin_dir(workdir), "keel demo")
         ctx = build_bus(rt, project, actor="keel-demo").ctx
         ctx.correlation_id = f"{YEAR}-holdout"
         with log.step("ingest holdout"):
