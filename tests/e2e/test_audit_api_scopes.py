@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -264,3 +265,49 @@ def test_console_pages_forbid_framing_and_foreign_scripts(home: Home) -> None:
             r = httpx.get(url + "/console/health", cookies=jar, timeout=60)
             nonces.add(re.findall(r'<script nonce="([^"]+)"', r.text)[0])
         assert len(nonces) == 2
+
+
+def waited(url: str, at: str, ok: Any) -> dict[str, Any]:
+    """On Kafka the service answers from its replica of the views, folded by a watcher: the
+    answer at `at` once `ok` holds for it."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{url}/v1/serving/{FAMILY}/prod", params={"at": at}, headers=bearer(READ))
+        if r.status_code == 200 and r.json()["freshness"]["lag"] == 0:
+            found = r.json()["serving"]
+            if found and ok(found):
+                return dict(found)
+        time.sleep(0.5)
+    pytest.fail(f"the audit service's views did not catch up: {r.text[:300]}")
+
+
+@pytest.mark.integration
+def test_scopes_on_kafka_and_redis(tmp_path: Path, kafka_bootstrap: str, redis_url: str) -> None:
+    """The same refusal and the same record on the distributed backend, where the service
+    acts through the broker and answers from its replica."""
+    from keel.log.kafka import new_prefix
+
+    prefix = new_prefix()
+    views = redis_url.rsplit("/", 1)[0] + "/5?namespace=" + prefix.replace(".", ":")
+    demo, env = demo_home(tmp_path / "k", f"kafka://{kafka_bootstrap}?prefix={prefix}", views)
+    home = Home(demo, env)
+    bob = home.token("act", "bob")
+    july = demo["answers"]["serving_prod_at"]["serving"]
+    model = july["previous_model_id"]
+    with home.service() as url:
+        before = waited(url, LATER, lambda s: s["model_id"] != model)
+        r = httpx.post(
+            f"{url}/v1/models/{model}/deploy", json=OVERRIDE, headers=bearer(READ), timeout=60
+        )
+        assert r.status_code == 403 and "needs a token of scope act" in r.text, r.text
+        r = httpx.post(
+            f"{url}/v1/models/{model}/deploy",
+            json=OVERRIDE,
+            headers=bearer(bob["token"]),
+            timeout=300,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["authenticated"]["on_behalf"] is True
+        now = waited(url, LATER, lambda s: s["model_id"] == model)
+        assert now["actor"] == "bob" and f"API token {bob['id']}" in now["reason"]
+        assert before["event_id"] != now["event_id"]
