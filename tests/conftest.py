@@ -19,6 +19,11 @@ from keel.schemas.registry import SchemaRegistry, load_registry
 # records to test verify); events it appends still go in as their writer's principal when it
 # holds that one (keel.secure.credentials). `keel service run` processes are their service.
 os.environ.setdefault("KEEL_PRINCIPAL", "operator")
+# Every home's default local witness (decision 0023) goes under the user's state directory:
+# tests keep theirs in one throwaway directory per run (subprocesses inherit it), never in
+# the real ~/.local/state. A home's witness is named by its audit key and log path, so copies
+# of one demo home do not share one.
+os.environ["XDG_STATE_HOME"] = __import__("tempfile").mkdtemp(prefix="keel-test-state-")
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keel import telemetry
 from keel.audit import view_queries as vq
+from keel.audit.anchors import default_witness
 from keel.audit.freshness import Freshness, FreshViews, WatchedViews, lag
 from keel.bootstrap import Runtime
 from keel.client import Client
@@ -82,7 +83,14 @@ def create_app(
         views = WatchedViews(rt.settings, replica)
         store = SqliteViewStore(replica)
     elif refresh:
-        views = FreshViews(rt.log, rt.views, rt.codec, rt.checkpoint_signer, rt.trust)
+        views = FreshViews(
+            rt.log,
+            rt.views,
+            rt.codec,
+            rt.checkpoint_signer,
+            rt.trust,
+            witness=default_witness(rt),
+        )
 
     client = Client.over(rt, views=store)  # the answers, over the kept-fresh views
 

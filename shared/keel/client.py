@@ -245,10 +245,18 @@ class Client:
         if self._views is not None:
             return self._views
         if self._fresh is None:
+            from keel.audit.anchors import default_witness
             from keel.audit.freshness import FreshViews
 
             rt = self.rt
-            self._fresh = FreshViews(rt.log, rt.views, rt.codec, rt.checkpoint_signer, rt.trust)
+            self._fresh = FreshViews(
+                rt.log,
+                rt.views,
+                rt.codec,
+                rt.checkpoint_signer,
+                rt.trust,
+                witness=default_witness(rt),
+            )
         self._fresh.check()
         return self.rt.views
 

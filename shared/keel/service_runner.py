@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keel import telemetry
+from keel.audit.anchors import default_witness
 from keel.audit.freshness import require_projector
 from keel.audit.projector import Progress, Projector
 from keel.bootstrap import Runtime
@@ -136,7 +137,7 @@ def run_projector(
         idle = time.monotonic() - last["at"]
         return stop.is_set() or (max_idle is not None and idle >= max_idle)
 
-    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer)
+    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt))
     return projector.follow("service-projector", should_stop, on_batch)
 
 

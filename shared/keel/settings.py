@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # Seconds a write waits for another writer's lock on the embedded log before it gives up
     # with a clear error (KEEL_LOCK_TIMEOUT).
     lock_timeout: float = 30.0
+    # The default local witness (decision 0023): the last checkpoint of each home, kept outside
+    # KEEL_HOME so whoever can rewrite the home cannot also rewind it. KEEL_WITNESS_DIR; empty:
+    # $XDG_STATE_HOME/keel/witness, else ~/.local/state/keel/witness.
+    witness_dir: Path | None = None
     # KEEL_API_TOKENS: the audit API's scoped tokens (keel.secure.tokens), hashed; default
     # api-tokens.json beside the private keys, never in the home: an act token may make the
     # server sign as its person, so whoever can write the home must not be able to mint one.
@@ -58,6 +62,19 @@ class Settings(BaseSettings):
 
     def artifacts_dir(self) -> Path:
         return self.home / "artifacts"
+
+    def witness_root(self) -> Path:
+        if self.witness_dir is not None:
+            return self.witness_dir
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(state) / "keel" / "witness"
+
+    def log_locator(self) -> str:
+        """Where this home's log lives, as a witness names it: an embedded log by its file."""
+        url = self.bus_url()
+        if url.startswith("sqlite:///"):
+            return "sqlite:///" + str(Path(url[len("sqlite:///") :]).resolve())
+        return url
 
     def trust_file(self) -> Path:
         return self.trust or self.project.with_name("keys.toml")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keel.audit.anchors import LocalWitness
 from keel.audit.projector import Projector
 from keel.codec import Codec
 from keel.errors import KeelError
@@ -115,9 +116,10 @@ class FreshViews:
         signer: Signer | None = None,
         trust: Trust | None = None,
         name: str = "audit",
+        witness: LocalWitness | None = None,
     ) -> None:
         self.log, self.views, self.codec, self.signer, self.name = log, views, codec, signer, name
-        self.trust = trust
+        self.trust, self.witness = trust, witness
         self._lock = threading.Lock()
         self._folded: Ends | None = None  # the ends the last fold read to
         self._ends: Ends = {}
@@ -175,6 +177,7 @@ class FreshViews:
                 name=self.name,
                 signer=self.signer,
                 trust=self.trust,
+                witness=self.witness,
             ).run()
             self._folded = ends  # the run read at least to these
             self._positions = {

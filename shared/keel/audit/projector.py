@@ -25,13 +25,15 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keel import telemetry
 from keel.audit import trees as tr
+from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.merkle import Frontier
 from keel.audit.projection import SHAPE, SHAPE_VERSION, evolve, keys_for
+from keel.audit.witness import Anchor, anchor_problem
 from keel.bootstrap import announce_schemas, to_outgoing
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
@@ -64,6 +66,12 @@ class _Session:
     trees: dict[TopicPartition, Frontier]
     progress: Progress
     checkpointed: dict[str, int]  # tree sizes of the last checkpoint (read once per session)
+    # What a checkpoint must extend (anchors.py), checked once per session before the first
+    # checkpoint: trees grown in memory from a checked start extend it by construction.
+    anchors: list[Anchor] = field(default_factory=list)
+    start: dict[TopicPartition, Frontier] = field(default_factory=dict)  # trees as loaded
+    watch: dict[TopicPartition, dict[int, bytes | None]] = field(default_factory=dict)
+    anchored: bool = False
 
 
 def recorded(rec: LogRecord, event: Any) -> int:
@@ -85,12 +93,17 @@ class Projector:
         signer: Signer | None = None,
         trust: Trust | None = None,
         code_version: str = "projector",
+        witness: LocalWitness | None = None,
+        reset: bool = False,
     ) -> None:
         """signer: publishes checkpoints (needs the audit key); trust: which events to fold
-        (default the signer's; with neither, every decodable event: unsigned mode)."""
+        (default the signer's; with neither, every decodable event: unsigned mode); witness:
+        the home's default local witness (written on every checkpoint, and an anchor); reset:
+        sign without checking the anchors (only `keel audit reset-trust`, which records it)."""
         self.log, self.views, self.codec, self.name = log, views, codec, name
         self.batch_size, self.as_of_ms, self.trees = batch_size, as_of_ms, trees
         self.signer, self.code_version = signer, code_version
+        self.witness, self.reset = witness, reset
         self.trust = trust or (signer.trust if signer is not None else Trust())
         self.applied_set = f"{name}:applied"  # event IDs applied, for duplicates
 
@@ -180,7 +193,11 @@ class Projector:
                 stored = self.views.get(tr.TREES) or {}
                 trees = {tr.parse_tp(k): Frontier.from_doc(v) for k, v in stored.items()}
             checkpointed = (self.views.get(tr.CHECKPOINTED) or {}) if self.trees else {}
-            yield _Session(positions, trees, Progress(), checkpointed)
+            session = _Session(positions, trees, Progress(), checkpointed)
+            if self._publishes():
+                session.anchors = gather(self.log, self.codec, self.views, self.trust, self.witness)
+                self._mark_start(session)
+            yield session
         finally:
             if self.writer is not self.log:
                 self.writer.close()
@@ -203,7 +220,27 @@ class Projector:
             stored = self.views.get(tr.TREES) or {}
             s.trees = {tr.parse_tp(k): Frontier.from_doc(v) for k, v in stored.items()}
             s.checkpointed = self.views.get(tr.CHECKPOINTED) or {}
+            if s.anchors:
+                self._mark_start(s)
         self._docs.clear()
+
+    def _publishes(self) -> bool:
+        return bool(
+            self.trees
+            and self.signer is not None
+            and self.trust.enabled
+            and self.signer.can_sign(tr.AUDIT_IDENTITY)
+        )
+
+    def _mark_start(self, s: _Session) -> None:
+        """Remember the trees as loaded, and which anchor sizes the fold must watch for."""
+        s.anchored = False
+        s.start = {tp: replace(t, hashes=list(t.hashes)) for tp, t in s.trees.items()}
+        s.watch = {}
+        for a in s.anchors:
+            tp = a.note.tree
+            if a.note.size > s.start.get(tp, Frontier()).size:
+                s.watch.setdefault(tp, {})[a.note.size] = None
 
     def _step(
         self,
@@ -237,6 +274,8 @@ class Projector:
                 if tree is None:
                     s.trees[rec.tp] = tree = Frontier()
                 tree.append(tr.leaf(rec))
+                if s.watch and (w := s.watch.get(rec.tp)) and tree.size in w:
+                    w[tree.size] = tree.root()  # an anchor's size: its root, for the check
             try:
                 decoded.append((rec, decode_event(self.codec, rec.value)))
             except CodecError:
@@ -315,11 +354,65 @@ class Projector:
             # e.g. an auditor's machine with the public keys only: queries still answer
             logger.info("the audit key is not available here: no checkpoint published")
             return []
+        if not self.reset:
+            self._check_anchors(s)
         event = tr.checkpoint_event(s.trees, self.signer, self.code_version)
+        notes = {f"{t.topic}/{t.partition}": t.note for t in event.trees}
+        if self.witness is not None:  # before the log: the witness is never behind it
+            self.witness.hold(notes.values())
         announce_schemas(self.writer, self.codec.registry, {"Checkpoint"}, self._announced)
         self.writer.append([to_outgoing(self.codec, event)])
         s.progress.checkpoint = s.checkpointed = sizes
-        return [Put(tr.CHECKPOINTED, sizes)]
+        return [Put(tr.CHECKPOINTED, sizes), Put(NOTES, notes)]
+
+    def _check_anchors(self, s: _Session) -> None:
+        """Raise RewriteRefused unless today's trees extend every anchor (RFC 9162
+        consistency: the root at the anchor's size is the anchor's root)."""
+        if s.anchored:
+            return
+        problems = []
+        for a in s.anchors:
+            tp, m = a.note.tree, a.note.size
+            tree = s.trees.get(tp) or Frontier()
+            start = s.start.get(tp) or Frontier()
+            root_at: bytes | None
+            if m > tree.size:
+                root_at = None
+            elif m == tree.size:
+                root_at = tree.root()
+            elif m == start.size:
+                root_at = start.root()
+            elif m > start.size:
+                root_at = s.watch.get(tp, {}).get(m)
+            else:  # the views were folded past the anchor without a checkpoint: ask the log
+                root_at = self._root_in_log(tp, m, start)
+            problem = anchor_problem(a, tree.size, root_at)
+            if problem is not None:
+                problems.append(problem)
+        if problems:
+            raise RewriteRefused(
+                "refusing to sign a checkpoint: the log no longer extends what was signed "
+                "before (" + "; ".join(problems) + ")",
+                hint=RESET_HINT,
+            )
+        s.anchored = True
+
+    def _root_in_log(self, tp: TopicPartition, m: int, start: Frontier) -> bytes | None:
+        """The root at size m of the tree the views started from, rebuilt from the log's first
+        start.size records of the partition; None if the log's tree differs from the views'
+        (then the views cannot be extended either). O(start.size): only when the views were
+        folded past the last checkpoint without signing one."""
+        tree, root_at = Frontier(), None
+        for rec in self.log.read([tp[0]]):
+            if rec.partition != tp[1]:
+                continue
+            if tree.size >= start.size:
+                break
+            tree.append(tr.leaf(rec))
+            if tree.size == m:
+                root_at = tree.root()
+        same = tree.size == start.size and tree.hashes == start.hashes
+        return root_at if same else None
 
 
 def _chunks(records: Iterator[LogRecord], n: int) -> Iterator[list[LogRecord]]:

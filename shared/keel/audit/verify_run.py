@@ -13,7 +13,9 @@ from typing import Any
 
 from keel.audit import trees as tr
 from keel.audit import verify as vf
+from keel.audit.anchors import default_witness
 from keel.audit.projector import Projector
+from keel.audit.witness_client import equivocations, remote_notes
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
 from keel.errors import KeelError
@@ -36,9 +38,11 @@ def verify_scan(
     checkpoint: Sequence[Path],
     skip: Sequence[str],
     keep: Callable[[Any], None] | None = None,
+    witnesses: Sequence[str] = (),
 ) -> tuple[dict[str, Any], vf.LogScan]:
     """run_verify's report and the log scan it made (leaves and positions, for proofs);
-    `keep` sees every event whose signature checked."""
+    `keep` sees every event whose signature checked; `witnesses`: HTTP witnesses' URLs (the
+    home's default local witness is always consulted)."""
     skipped = sorted(set(skip))
     unknown = set(skipped) - set(PARTS)
     if unknown:
@@ -51,7 +55,24 @@ def verify_scan(
     scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems, keep)
     witness = witness_notes(list(checkpoint), problems)
     notes = [*log_notes(rt, problems), *witness]
+    local = default_witness(rt)
+    if local is not None:
+        notes += [(f"default witness {local.where}", n) for n in local.notes()]
+    remote, conflicts = remote_notes(witnesses, rt.trust)
+    notes += remote
     trees = vf.check_checkpoints(notes, scan, rt.trust, problems)
+    for e in equivocations(notes, conflicts, rt.trust):
+        problems.append(
+            vf.Problem(
+                "checkpoint",
+                "equivocation",
+                e["where"],
+                f"one audit key signed two histories that cannot both be true ({e['detail']}):"
+                f"\n{e['first']}\n{e['second']}",
+                "the audit key's holder showed different logs to different readers: find which "
+                "copy is genuine (a backup, the witnesses' notes) and treat the key as leaked",
+            )
+        )
     keyring = vf.check_keyring(scan, notes, rt.trust, problems)  # decision 0022
     if "artifacts" not in skipped:
         catalog = {

@@ -17,6 +17,7 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from keel.audit import view_queries as vq
+from keel.audit.anchors import default_witness
 from keel.audit.projection import STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
@@ -154,7 +155,7 @@ FamilyOpt = typer.Option(None, "--family", help="model family (default: the only
 
 def _project(rt: Runtime, quiet: bool = True) -> Progress:
     """Bring the persisted views up to the log's end (incremental: only new events)."""
-    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer)
+    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt))
     if quiet:
         return projector.run()
     with _progress() as bar:

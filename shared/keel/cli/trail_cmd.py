@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +16,12 @@ from keel.audit import checkpoint as cp
 from keel.audit import merkle
 from keel.audit import trees as tr
 from keel.audit import verify as vf
+from keel.audit.anchors import RESET_HINT, RewriteRefused, default_witness
 from keel.audit.projector import Projector
-from keel.audit.verify_run import checkpoints, run_verify, witness_notes
+from keel.audit.verify_run import checkpoints, verify_scan, witness_notes
+from keel.audit.witness_client import offer
 from keel.bootstrap import Runtime, bootstrap
+from keel.cli import witness_cmd
 from keel.cli.common import console, handled, print_json
 from keel.errors import KeelError
 from keel.events import generated as g
@@ -32,8 +36,22 @@ WitnessOpt = typer.Option(
 )
 
 
-def _project(rt: Runtime) -> None:
-    Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
+def _project(rt: Runtime, refused: list[str] | None = None) -> None:
+    """Fold the views and publish a checkpoint if the trees grew; `refused` given: a refusal
+    to sign (the log no longer extends a checkpoint) is collected there instead of raised."""
+    try:
+        Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)).run()
+    except RewriteRefused as exc:
+        if refused is None:
+            raise
+        refused.append(str(exc))
+
+
+WitnessUrlOpt = typer.Option(
+    None,
+    "--witness",
+    help="an HTTP witness (`keel audit witness serve`) by URL; repeatable",
+)
 
 
 def verify(
@@ -44,14 +62,23 @@ def verify(
         help="leave out a part: artifacts (e.g. on a machine without the artifact store) or "
         "views; the report says what was skipped",
     ),
+    witness: list[str] | None = WitnessUrlOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Check everything the answers come from: signatures on every event, the log's Merkle
-    trees against every checkpoint (in the log and from witnesses), the artifact catalog and
-    bytes against the signed records, the views against a fresh fold. Exit 1 on any problem."""
+    trees against every checkpoint (in the log, the home's default local witness and any
+    witness given), the artifact catalog and bytes against the signed records, the views
+    against a fresh fold; one audit key signing two histories is reported as equivocation.
+    Exit 1 on any problem."""
+    refused: list[str] = []
     with bootstrap(create=False) as rt:
-        _project(rt)
-        doc = run_verify(rt, checkpoint or [], skip or [])
+        _project(rt, refused)
+        doc = verify_scan(rt, checkpoint or [], skip or [], witnesses=witness or [])[0]
+    for message in refused:
+        doc["ok"] = False
+        doc["problems"].append(
+            vf.Problem("checkpoint", "refused", "log", message, RESET_HINT).as_dict()
+        )
     if json_out:
         print_json(doc)
     else:
@@ -105,19 +132,29 @@ def _latest_checkpoint(rt: Runtime) -> tuple[g.Checkpoint, str]:
 
 
 def checkpoint(
-    to: str = typer.Option(
-        ...,
+    to: str | None = typer.Option(
+        None,
         "--to",
-        help="a file, a directory (one file per checkpoint) or an http(s) URL (POSTed as JSON)",
+        help="a file, a directory (W/ or an existing one: a new file per checkpoint, all kept) "
+        "or an http(s) URL (POSTed as JSON)",
     ),
+    witness: list[str] | None = WitnessUrlOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Bring the trees up to date and hand the latest signed checkpoint to a witness outside the
     log. Keep witnesses where whoever can write the log cannot: truncation or rewriting is then
-    detected against them (`keel audit verify --checkpoint PATH`)."""
+    detected against them (`keel audit verify --checkpoint PATH` / `--witness URL`). An HTTP
+    witness (--witness) takes each tree's note only with a consistency proof from the one it
+    holds; exit 1 if one refuses."""
+    if not to and not witness:
+        raise KeelError(
+            "say where the checkpoint goes",
+            hint="--to FILE|DIR/|URL, or --witness URL of `keel audit witness serve`",
+        )
     with bootstrap(create=False) as rt:
         _project(rt)
         event, where = _latest_checkpoint(rt)
+        answers = _offer_all(rt, event, witness or [])
         audit_keys = {
             cp.key_name(k): base64.b64encode(k.public).decode()
             for k in rt.trust.keys.values()
@@ -131,7 +168,10 @@ def checkpoint(
         "audit_public_keys": audit_keys,
     }
     body = json.dumps(doc, indent=2) + "\n"
-    if to.startswith(("http://", "https://")):
+    target = ", ".join(witness or [])
+    if to is None:
+        pass
+    elif to.startswith(("http://", "https://")):
         req = urllib.request.Request(
             to, body.encode(), {"Content-Type": "application/json"}, method="POST"
         )
@@ -143,16 +183,45 @@ def checkpoint(
         target = f"{to} (HTTP {status})"
     else:
         path = Path(to)
+        if to.endswith(("/", os.sep)) and not path.exists():
+            path.mkdir(parents=True)  # W/ asks for a directory: every checkpoint kept there
         if path.is_dir():
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             path = path / f"checkpoint-{stamp}.json"
         path.write_text(body, encoding="utf-8")
         target = str(path)
+    refused = [a for a in answers if a["status"] != 200]
     if json_out:
-        print_json({**doc, "written_to": target})
+        print_json({**doc, "written_to": target, "witnesses": answers})
     else:
         sizes = ", ".join(f"{t.topic}/{t.partition}={t.size}" for t in event.trees)
         console.print(f"checkpoint {where} ({sizes}) -> {target}", highlight=False)
+        for a in refused:
+            console.print(
+                f"witness {a['witness']} refused {a['origin']}: "
+                f"{a.get('conflict') or a.get('error') or a}",
+                highlight=False,
+            )
+    if refused:
+        raise typer.Exit(1)
+
+
+def _offer_all(rt: Runtime, event: g.Checkpoint, urls: list[str]) -> list[dict[str, Any]]:
+    """Each tree's note to each HTTP witness, with proofs from the log's leaves (in the leaf
+    format the notes' trees hold them)."""
+    if not urls:
+        return []
+    leaves: dict[tuple[str, int], list[bytes]] = {}
+    for rec in rt.log.read(list(EVENT_TOPICS)):
+        leaves.setdefault(rec.tp, []).append(tr.leaf(rec))
+    keys = {cp.key_name(k): k.public for k in rt.trust.keys.values()}
+    answers = []
+    for url in urls:
+        for t in event.trees:
+            name = cp.parse(t.note).signatures[0][0]
+            answer = offer(url, t.note, keys[name], leaves)
+            answers.append({**answer, "witness": url, "origin": f"{t.topic}/{t.partition}"})
+    return answers
 
 
 def prove(
@@ -212,7 +281,9 @@ def rebuild(json_out: bool = JsonOpt) -> None:
     altered). The log and its trees are the source; nothing else is lost."""
     with bootstrap(create=False) as rt:
         rt.views.clear()
-        p = Projector(rt.log, rt.views, rt.codec, signer=rt.signer).run()
+        p = Projector(
+            rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)
+        ).run()
     doc = {"applied": p.applied, "rejected": p.rejected, "undecodable": p.undecodable}
     print_json(doc) if json_out else console.print(doc)
 
@@ -222,3 +293,4 @@ def register(app: typer.Typer) -> None:
     app.command("checkpoint")(handled(checkpoint))
     app.command("prove")(handled(prove))
     app.command("rebuild")(handled(rebuild))
+    app.add_typer(witness_cmd.app, name="witness")
