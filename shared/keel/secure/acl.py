@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from keel.secure.credentials import OPERATOR, PEOPLE, PROJECTOR
-from keel.signing import DEFAULT_ROLES
+from keel.signing import ADMIN_EVENTS, DEFAULT_ROLES
 from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC, TOPIC_OF
 
 # Event types a person may be given a role for (keel.toml [identities.NAME] emits = [...]).
@@ -50,7 +50,8 @@ def writes(roles: Mapping[str, Sequence[str]] | None = None) -> dict[str, set[st
     out: dict[str, set[str]] = {}
     for who in SERVICES:
         out[who] = {TOPIC_OF[t] for t in roles.get(who, ())} | {SCHEMAS_TOPIC}
-    people = {*roles.get("cli", ()), *roles.get("contracts", ()), *PEOPLE_EMIT}
+    # the keyring is written by a person holding the admin key (decision 0022)
+    people = {*roles.get("cli", ()), *roles.get("contracts", ()), *PEOPLE_EMIT, *ADMIN_EVENTS}
     out[PEOPLE] = {TOPIC_OF[t] for t in people} | {SCHEMAS_TOPIC}
     out[PROJECTOR] = {AUDIT_TOPIC, SCHEMAS_TOPIC}
     for who in PEOPLE_APIS:
