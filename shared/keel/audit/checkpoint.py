@@ -24,8 +24,10 @@ from datetime import datetime
 from keel.signing import PublicKey, Signer, Trust
 
 AUDIT_IDENTITY = "audit"
-_DASH = "\u2014"
+LEAF2_LINE = "leaf 2 from "  # extension line: the first leaf index in leaf format 2
+# extension line: SHA-256 of the keyring the signer trusted (keys and adoptions, decision 0022)
 KEYRING_LINE = "keyring "
+_DASH = "\u2014"
 
 
 def origin(topic: str, partition: int) -> str:
@@ -41,10 +43,21 @@ def key_hash(name: str, public: bytes) -> bytes:
 
 
 def body(
-    topic: str, partition: int, size: int, root: bytes, at: datetime, keyring: str | None = None
+    topic: str,
+    partition: int,
+    size: int,
+    root: bytes,
+    at: datetime,
+    leaf2_from: int | None = None,
+    keyring: str | None = None,
 ) -> str:
+    """leaf2_from: where the tree's leaf format 2 starts (decision 0021), stated so a verifier
+    knows which leaf bytes to hash; None only in notes written before format 2."""
     stamp = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     text = f"{origin(topic, partition)}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp}\n"
+    text = text if leaf2_from is None else text + f"{LEAF2_LINE}{leaf2_from}\n"
+    # keyring: what the checkpoint's signer held as the keyring; a note without it (written
+    # before decision 0022) stays verifiable, it just commits to no keyring
     return text if keyring is None else text + f"{KEYRING_LINE}{keyring}\n"
 
 
@@ -64,7 +77,8 @@ class Note:
     time: str
     text: str  # the signed body
     signatures: tuple[tuple[str, bytes], ...]  # (key name, 4-byte hash + signature)
-    keyring: str | None = None
+    leaf2_from: int | None = None  # None: a note from before leaf format 2 (all format 1)
+    keyring: str | None = None  # None: a note from before the keyring was in the trail
 
     @property
     def tree(self) -> tuple[str, int]:
@@ -86,14 +100,25 @@ def parse(note: str) -> Note:
     except ValueError as exc:
         raise ValueError(f"size or root hash unreadable ({exc})") from exc
     stamp = next((x[5:] for x in lines[3:] if x.startswith("time ")), "")
+    leaf2 = next((x[len(LEAF2_LINE) :] for x in lines[3:] if x.startswith(LEAF2_LINE)), None)
+    if leaf2 is not None and not leaf2.isdigit():
+        raise ValueError(f"the leaf format line {LEAF2_LINE}{leaf2!r} is not a leaf index")
     signatures = []
     for line in sigs.strip("\n").split("\n"):
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != _DASH:
             raise ValueError(f"bad signature line {line!r}")
         signatures.append((parts[1], base64.b64decode(parts[2])))
-    keyring = next((x[len(KEYRING_LINE) :] for x in lines[3:] if x.startswith(KEYRING_LINE)), None)
-    return Note(lines[0], size, root, stamp, text + "\n", tuple(signatures), keyring)
+    return Note(
+        lines[0],
+        size,
+        root,
+        stamp,
+        text + "\n",
+        tuple(signatures),
+        None if leaf2 is None else int(leaf2),
+        next((x[len(KEYRING_LINE) :] for x in lines[3:] if x.startswith(KEYRING_LINE)), None),
+    )
 
 
 def check(note: Note, trust: Trust) -> str | None:

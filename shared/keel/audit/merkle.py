@@ -38,6 +38,10 @@ class Frontier:
 
     size: int = 0
     hashes: list[bytes] = field(default_factory=list)
+    # Not RFC 9162's: the first leaf index in Keel's leaf format 2 (keel.audit.trees). Leaves
+    # below it are format 1: the tree's size when it was first loaded by a Keel that writes
+    # format 2, so checkpoints signed before stay verifiable.
+    leaf2_from: int = 0
 
     def append(self, leaf: bytes) -> None:
         """Append one leaf hash."""
@@ -63,7 +67,11 @@ class Frontier:
         return r
 
     def to_doc(self) -> dict[str, object]:
-        return {"size": self.size, "hashes": [h.hex() for h in self.hashes]}
+        return {
+            "size": self.size,
+            "hashes": [h.hex() for h in self.hashes],
+            "leaf2_from": self.leaf2_from,
+        }
 
     @classmethod
     def from_doc(cls, doc: dict[str, object] | None) -> Frontier:
@@ -73,7 +81,10 @@ class Frontier:
         assert isinstance(hashes, list)
         size = doc.get("size", 0)
         assert isinstance(size, int)
-        return cls(size, [bytes.fromhex(h) for h in hashes])
+        # a tree stored before leaf format 2 holds format-1 leaves only: format 2 starts now
+        leaf2_from = doc.get("leaf2_from", size)
+        assert isinstance(leaf2_from, int)
+        return cls(size, [bytes.fromhex(h) for h in hashes], leaf2_from)
 
 
 def root(leaves: Sequence[bytes]) -> bytes:

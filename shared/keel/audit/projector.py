@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keel import telemetry
+from keel.audit import checkpoint as cp
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.merkle import Frontier
@@ -38,9 +39,10 @@ from keel.bootstrap import announce_schemas, to_outgoing
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
+from keel.events import generated as g
 from keel.log.port import EventLog, LogRecord, TopicPartition
 from keel.signing import Signer, Trust
-from keel.topics import EVENT_TOPICS
+from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.port import Put, SetAdd, StaleTracking, Tracking, Update, ViewStore
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 # Documents the fold reads are cached for the run (the projector is their only writer); past
 # this many the cache starts over, so memory stays bounded on any log.
 _CACHE_LIMIT = 200_000
+_SEED_WINDOW = 64  # audit-topic records read for the newest checkpoint
 
 
 @dataclass
@@ -66,6 +69,8 @@ class _Session:
     trees: dict[TopicPartition, Frontier]
     progress: Progress
     checkpointed: dict[str, int]  # tree sizes of the last checkpoint (read once per session)
+    # where trees not yet in the views switch to leaf format 2 (fresh views: a rebuild)
+    leaf2_from: dict[TopicPartition, int] = field(default_factory=dict)
     # What a checkpoint must extend (anchors.py), checked once per session before the first
     # checkpoint: trees grown in memory from a checked start extend it by construction.
     anchors: list[Anchor] = field(default_factory=list)
@@ -192,8 +197,14 @@ class Projector:
             if self.trees:
                 stored = self.views.get(tr.TREES) or {}
                 trees = {tr.parse_tp(k): Frontier.from_doc(v) for k, v in stored.items()}
+                if any("leaf2_from" not in v for v in stored.values()):
+                    # trees from before leaf format 2: where it starts is decided now (their
+                    # size) and kept, so every later fold and checkpoint agrees on it
+                    docs = {tr.tp_key(tp): t.to_doc() for tp, t in trees.items()}
+                    self.views.apply([Put(tr.TREES, docs)])
             checkpointed = (self.views.get(tr.CHECKPOINTED) or {}) if self.trees else {}
-            session = _Session(positions, trees, Progress(), checkpointed)
+            seeds = self._leaf_seeds() if self.trees and not trees else {}
+            session = _Session(positions, trees, Progress(), checkpointed, seeds)
             if self._publishes():
                 session.anchors = gather(self.log, self.codec, self.views, self.trust, self.witness)
                 self._mark_start(session)
@@ -201,6 +212,32 @@ class Projector:
         finally:
             if self.writer is not self.log:
                 self.writer.close()
+
+    def _leaf_seeds(self) -> dict[TopicPartition, int]:
+        """Views folded afresh (a rebuild, verify's fold): each tree switches to leaf format 2
+        where the newest checkpoint in the log says it did, so the trees come out as signed.
+        Only notes the audit key signed count (the audit topic is writable too)."""
+        ends = self.log.end_offsets([AUDIT_TOPIC])
+        start = {tp: max(0, end - _SEED_WINDOW) for tp, end in ends.items()}
+        newest: g.Checkpoint | None = None
+        for rec in self.log.read([AUDIT_TOPIC], start, _SEED_WINDOW):
+            try:
+                event = decode_event(self.codec, rec.value)
+            except CodecError:
+                continue  # `verify` reports it
+            if isinstance(event, g.Checkpoint) and (
+                newest is None or event.envelope.occurred_at >= newest.envelope.occurred_at
+            ):
+                newest = event
+        notes = []
+        for head in newest.trees if newest is not None else ():
+            try:
+                note = cp.parse(head.note)
+            except ValueError:
+                continue
+            if not self.trust.enabled or cp.check(note, self.trust) is None:
+                notes.append(note)
+        return tr.leaf_switches(notes)
 
     def _catch_up(self, s: _Session, on_batch: Callable[[Progress], None] | None) -> None:
         for _ in range(1000):  # bounded: each retry means another writer made progress
@@ -272,8 +309,9 @@ class Projector:
             if self.trees:
                 tree = s.trees.get(rec.tp)
                 if tree is None:
-                    s.trees[rec.tp] = tree = Frontier()
-                tree.append(tr.leaf(rec))
+                    s.trees[rec.tp] = tree = Frontier(leaf2_from=s.leaf2_from.get(rec.tp, 0))
+                # format 2 commits to all a read gives; format 1 below where the tree switched
+                tree.append(tr.leaf(rec) if tree.size >= tree.leaf2_from else tr.leaf_v1(rec))
                 if s.watch and (w := s.watch.get(rec.tp)) and tree.size in w:
                     w[tree.size] = tree.root()  # an anchor's size: its root, for the check
             try:
@@ -402,13 +440,13 @@ class Projector:
         start.size records of the partition; None if the log's tree differs from the views'
         (then the views cannot be extended either). O(start.size): only when the views were
         folded past the last checkpoint without signing one."""
-        tree, root_at = Frontier(), None
+        tree, root_at = Frontier(leaf2_from=start.leaf2_from), None
         for rec in self.log.read([tp[0]]):
             if rec.partition != tp[1]:
                 continue
             if tree.size >= start.size:
                 break
-            tree.append(tr.leaf(rec))
+            tree.append(tr.leaf(rec) if tree.size >= tree.leaf2_from else tr.leaf_v1(rec))
             if tree.size == m:
                 root_at = tree.root()
         same = tree.size == start.size and tree.hashes == start.hashes

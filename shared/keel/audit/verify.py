@@ -56,26 +56,50 @@ class LogScan:
     signed: int = 0
     recorded: dict[str, g.ArtifactRecorded] = field(default_factory=dict)
     positions: dict[str, tuple[TopicPartition, int, LogRecord]] = field(default_factory=dict)
+    # verified ModelPromoted by event ID, and (position, event) of every verified ModelDeployed
+    # that is promotion-kind or cites a promotion: what check_citations compares
+    promotions: dict[str, g.ModelPromoted] = field(default_factory=dict)
+    citing: list[tuple[str, g.ModelDeployed]] = field(default_factory=list)
+    # unsigned records accepted inside an adopted prefix; the keyring topic's records (where,
+    # value, signature, event), folded by check_keyring with the trail's own admin keys
     adopted: int = 0
     keyring: list[tuple[str, bytes, bytes | None, Any]] = field(default_factory=list)
 
 
+def leaf_rule(notes: Iterable[tuple[str, str]], trust: Trust) -> dict[TopicPartition, int]:
+    """Where each tree's leaf format 2 starts, from the checkpoint notes (source, text) whose
+    audit signature checks (decision 0021): what the scan must hash to meet their roots."""
+    valid = []
+    for _, text in notes:
+        try:
+            note = cp.parse(text)
+        except ValueError:
+            continue  # check_checkpoints reports it
+        if not trust.enabled or cp.check(note, trust) is None:
+            valid.append(note)
+    return tr.leaf_switches(valid)
+
+
 def locate(
-    records: Iterable[LogRecord], event_id: str, codec: Codec
+    records: Iterable[LogRecord],
+    event_id: str,
+    codec: Codec,
+    leaf2_from: Mapping[TopicPartition, int] | None = None,
 ) -> tuple[TopicPartition, int, LogRecord, list[bytes]] | None:
     """Where an event sits (its tree, leaf index and record) and the leaves of its tree: what
     an inclusion proof needs. Only records holding the ID's bytes are decoded (an Avro string is
     stored as its UTF-8 bytes), so it costs a read and a hash per record, not a decode (12 s
     at 1M events on Kafka, where verify's scan takes 51 s). The first record of the ID counts,
-    as in the views."""
+    as in the views. leaf2_from: where each tree's leaf format 2 starts (leaf_rule)."""
     needle = event_id.encode()
+    switches = leaf2_from or {}
     leaves: dict[TopicPartition, list[bytes]] = {}
     found: tuple[TopicPartition, int, LogRecord] | None = None
     for rec in records:
         tree = leaves.get(rec.tp)
         if tree is None:
             tree = leaves[rec.tp] = []
-        tree.append(tr.leaf(rec))
+        tree.append(tr.leaf_at(rec, len(tree), switches.get(rec.tp, 0)))
         if found is None and needle in rec.value:
             try:
                 event = decode_event(codec, rec.value)
@@ -94,17 +118,20 @@ def scan_log(
     trust: Trust,
     problems: list[Problem],
     keep: Callable[[Any], None] | None = None,
+    leaf2_from: Mapping[TopicPartition, int] | None = None,
 ) -> LogScan:
     """Leaves, positions and signature checks of every record; `keep` sees each event that
-    passed them (what a report lists from the log itself)."""
+    passed them (what a report lists from the log itself); leaf2_from: where each tree's leaf
+    format 2 starts (leaf_rule; default: every leaf in format 2)."""
     out = LogScan()
+    switches = leaf2_from or {}
     it = iter(records)
     while batch := list(itertools.islice(it, 5000)):
         decoded: list[tuple[LogRecord, Any, str]] = []
         for rec in batch:
             out.records += 1
             leaves = out.leaves.setdefault(rec.tp, [])
-            leaves.append(tr.leaf(rec))
+            leaves.append(tr.leaf_at(rec, len(leaves), switches.get(rec.tp, 0)))
             where = tr.position(rec)
             try:
                 event = decode_event(codec, rec.value)
@@ -156,6 +183,12 @@ def scan_log(
                 out.signed += 1
             if isinstance(event, g.ArtifactRecorded):
                 out.recorded.setdefault(event.artifact_id, event)
+            elif isinstance(event, g.ModelPromoted):
+                out.promotions.setdefault(event.envelope.event_id, event)
+            elif isinstance(event, g.ModelDeployed) and (
+                event.kind == "promotion" or event.promotion_event_id
+            ):
+                out.citing.append((where, event))
             if keep is not None:
                 keep(event)
     if not trust.enabled:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from keel.audit import citations
 from keel.audit import trees as tr
 from keel.audit import verify as vf
 from keel.audit.anchors import default_witness
@@ -52,14 +53,18 @@ def verify_scan(
     problems: list[vf.Problem] = []
     catalog: dict[str, tuple[str, int]] = {}
     differing = 0
-    scan = vf.scan_log(rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems, keep)
-    witness = witness_notes(list(checkpoint), problems)
-    notes = [*log_notes(rt, problems), *witness]
+    # the notes first: they say which leaf format each tree holds where (decision 0021)
+    notes = [*log_notes(rt, problems), *witness_notes(list(checkpoint), problems)]
     local = default_witness(rt)
     if local is not None:
         notes += [(f"default witness {local.where}", n) for n in local.notes()]
     remote, conflicts = remote_notes(witnesses, rt.trust)
     notes += remote
+    leaf2_from = vf.leaf_rule(notes, rt.trust)
+    scan = vf.scan_log(
+        rt.log.read(list(EVENT_TOPICS)), rt.codec, rt.trust, problems, keep, leaf2_from
+    )
+    citations.check(scan.promotions, scan.citing, problems)
     trees = vf.check_checkpoints(notes, scan, rt.trust, problems)
     for e in equivocations(notes, conflicts, rt.trust):
         problems.append(

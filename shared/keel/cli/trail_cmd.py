@@ -211,9 +211,12 @@ def _offer_all(rt: Runtime, event: g.Checkpoint, urls: list[str]) -> list[dict[s
     format the notes' trees hold them)."""
     if not urls:
         return []
+    notes = [("log", t.note) for t in event.trees]
+    switches = vf.leaf_rule(notes, rt.trust)
     leaves: dict[tuple[str, int], list[bytes]] = {}
     for rec in rt.log.read(list(EVENT_TOPICS)):
-        leaves.setdefault(rec.tp, []).append(tr.leaf(rec))
+        tree = leaves.setdefault(rec.tp, [])
+        tree.append(tr.leaf_at(rec, len(tree), switches.get(rec.tp, 0)))
     keys = {cp.key_name(k): k.public for k in rt.trust.keys.values()}
     answers = []
     for url in urls:
@@ -239,15 +242,17 @@ def prove(
         _project(rt)
         # leaves and the position only: a proof says "this record is in the tree", whoever
         # signed it (verify checks signatures)
-        found = vf.locate(rt.log.read(list(EVENT_TOPICS)), event_id, rt.codec)
-        if found is None:
-            raise KeelError(f"no event {event_id} in the log", hint="see `keel audit tail`")
-        tp, index, rec, tree = found
         notes = (
             witness_notes([checkpoint], problems)
             if checkpoint
             else [("log", t.note) for t in _latest_checkpoint(rt)[0].trees]
         )
+        # the leaves in the format the checkpoint's tree holds them (decision 0021)
+        leaf2_from = vf.leaf_rule(notes, rt.trust)
+        found = vf.locate(rt.log.read(list(EVENT_TOPICS)), event_id, rt.codec, leaf2_from)
+        if found is None:
+            raise KeelError(f"no event {event_id} in the log", hint="see `keel audit tail`")
+        tp, index, rec, tree = found
         keys = {cp.key_name(k): k for k in rt.trust.keys.values()}
     mine = [(parsed, n) for _, n in notes if (parsed := cp.parse(n)).tree == tp]
     if not mine or mine[-1][0].size <= index:
@@ -262,7 +267,7 @@ def prove(
     signer = keys.get(note.signatures[0][0])
     doc = {
         "event_id": event_id,
-        **tr.proof_fields(rec, index, note.size, path),
+        **tr.proof_fields(rec, index, note.size, path, leaf2_from.get(tp, 0)),
         "root": note.root.hex(),
         "checkpoint": note_text,
         "audit_public_key": {

@@ -69,7 +69,7 @@ def proofs(
                     "event_id": event_id,
                     "what": what,
                     "tree": tr.tp_key(tp),
-                    **tr.proof_fields(rec, index, note.size, path),
+                    **tr.proof_fields(rec, index, note.size, path, _leaf2_from(note)),
                     "problem": None if ok else "the path does not lead to the checkpoint's root",
                 }
             )
@@ -79,6 +79,12 @@ def proofs(
         "checkpoints": sorted(parsed[tp][1] for tp in parsed),
         "proofs": out,
     }
+
+
+def _leaf2_from(note: cp.Note) -> int:
+    """Where the note's tree holds leaf format 2 (decision 0021); a note written before the
+    format is all format 1."""
+    return note.size if note.leaf2_from is None else note.leaf2_from
 
 
 def body_digest(body: str) -> str:
