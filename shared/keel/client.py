@@ -453,7 +453,8 @@ class Client:
         """The review pack of [start, end) (business time): serving timeline, decisions with
         gates and margins, data and quarantine, contracts and reconciliations, model diffs,
         charts; verified (as `verify`) with an inclusion proof per listed event, and signed by
-        `identity` (default: KEEL_IDENTITY, else "cli"). `.html`, `.pdf()`, `.write(path)`."""
+        `identity` (default: KEEL_IDENTITY, else "audit"), which must have the report-signing
+        role (keel.toml `sign_reports`). `.html`, `.pdf()`, `.write(path)`."""
         from keel.report.build import build
 
         views = self.fresh_views()
@@ -470,7 +471,7 @@ class Client:
             envs,
             _need(start),
             _need(end),
-            identity or self.settings.identity or "cli",
+            identity or self.settings.identity or "audit",
             [Path(c) for c in checkpoints or []],
             skip or [],
         )

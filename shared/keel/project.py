@@ -155,10 +155,12 @@ class IngestLimits(BaseModel):
 
 
 class Identity(BaseModel):
-    """Who may write what (keel.signing): `[identities.NAME] emits = ["ModelDeployed", ...]`."""
+    """Who may write what (keel.signing): `[identities.NAME] emits = ["ModelDeployed", ...]`;
+    `sign_reports = true` lets the identity sign review packs (default: audit alone)."""
 
     model_config = ConfigDict(extra="forbid")
     emits: list[str] = Field(default_factory=list)
+    sign_reports: bool | None = None
 
 
 class Project(BaseModel):

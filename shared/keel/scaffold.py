@@ -36,6 +36,11 @@ thresholds = {{ {metric} = {staging} }}
 [families.{f}.promotion.prod]
 thresholds = {{ {metric} = {prod} }}
 beat_incumbent = {{ metric = "{beat}", by = 0.0 }}
+
+# Who may sign review packs (`keel audit report`): the audit identity, which signs the log's
+# checkpoints too. tools/check_report.py reads this file and refuses a pack signed by any other.
+[identities.audit]
+sign_reports = true
 """
 
 

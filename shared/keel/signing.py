@@ -89,6 +89,10 @@ ADMIN_IDENTITY = "admin"
 ADMIN_EVENTS = ("KeyAdded", "KeyRotated", "KeyRetired", "UnsignedHistoryAdopted")
 # Signed-by name of records a project wrote before it had keys and later adopted.
 ADOPTED = "adopted unsigned history"
+# Who may sign a review pack (`keel audit report`), unless keel.toml says otherwise with
+# `[identities.NAME] sign_reports = true|false`: the audit identity, which already attests the
+# log; never a service such as `serve`, whose key a stolen-service-key attacker may hold.
+DEFAULT_REPORT_SIGNERS: tuple[str, ...] = ("audit",)
 
 
 def key_id(public: bytes) -> str:
@@ -134,11 +138,13 @@ class Trust:
         keys: Iterable[PublicKey] = (),
         roles: Mapping[str, Iterable[str]] | None = None,
         adopted: Mapping[tuple[str, int], tuple[int, str, int]] | None = None,
+        report_signers: Iterable[str] = DEFAULT_REPORT_SIGNERS,
     ) -> None:
         self.keys = {k.id: k for k in keys}
         self.roles = {n: frozenset(t) for n, t in (roles or DEFAULT_ROLES).items()}
         self.roles[ADMIN_IDENTITY] = frozenset(ADMIN_EVENTS)
         self.adopted = dict(adopted or {})
+        self.report_signers = frozenset(report_signers)
         self._verified: dict[bytes, tuple[str, str, int, bytes]] = {}
         # signature -> (record head, identity, chunk size, root) of chunks checked in full
         self._chunks: dict[bytes, tuple[bytes, str, int, bytes]] = {}
@@ -473,15 +479,20 @@ def admin_key(admin_dir: Path, create: bool = True) -> tuple[PublicKey, Any] | N
 def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
     """keys.toml (public keys) and the roles from keel.toml's [identities] (or the defaults)."""
     roles: dict[str, tuple[str, ...]] = dict(DEFAULT_ROLES)
+    signers = set(DEFAULT_REPORT_SIGNERS)
     if project_file is not None and project_file.exists():
         try:
             data = tomllib.loads(project_file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{project_file} is not valid TOML: {exc}") from exc
         for name, spec in (data.get("identities") or {}).items():
-            roles[name] = tuple(spec.get("emits", ()))
+            # an identity declared only to sign reports keeps the event types it writes
+            if "emits" in spec or name not in roles:
+                roles[name] = tuple(spec.get("emits", ()))
+            if "sign_reports" in spec:
+                (signers.add if spec["sign_reports"] is True else signers.discard)(name)
     if not keys_file.exists():
-        return Trust((), roles)
+        return Trust((), roles, report_signers=signers)
     try:
         data = tomllib.loads(keys_file.read_text(encoding="utf-8"))
         keys = [
@@ -506,7 +517,7 @@ def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
     for k in keys:
         if key_id(k.public) != k.id or k.status not in ("active", "retired", "revoked"):
             raise ConfigError(f"{keys_file}: key {k.id} of {k.identity!r} is inconsistent")
-    return Trust(keys, roles, adopted)
+    return Trust(keys, roles, adopted, signers)
 
 
 def load_private(keys_dir: Path) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def test_the_proofs_check_without_keel(demo: Any) -> None:
     keys = str(Path(d["project"]).with_name("keys.toml"))
     done = check(out, keys)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "report signed by keel-cli-" in done.stdout
+    assert "report signed by keel-audit-" in done.stdout
     # an edit anywhere in the signed part is caught
     page = out.read_text(encoding="utf-8")
     edited = work / "edited.html"
@@ -130,7 +130,7 @@ def test_the_python_client_writes_the_same_pack(demo: Any) -> None:
     d, _, work = demo
     with Client(demo_settings(d)) as k:
         pack = k.report("breast_cancer", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "prod")
-        assert pack.ok and pack.signed_by == "cli"
+        assert pack.ok and pack.signed_by == "audit"
         data = pack.pdf()
     assert data.startswith(b"%PDF")
     with pytest.raises(KeelError, match=r"as \.html or \.pdf"):

@@ -30,9 +30,11 @@ def report(
     margins and the incumbent's metrics, data and quarantine reasons, contract changes and
     reconciliation verdicts, what changed between consecutive models, charts of the gated
     metrics; verified like `keel audit verify`, with an inclusion proof for every listed event
-    and signed by you (KEEL_IDENTITY, else cli). Check it without Keel:
-    `python tools/check_report.py FILE --keys keys.toml`. Exit 1 when verification failed
-    (the report is still written, and says so)."""
+    and signed by KEEL_IDENTITY (else audit), which needs the report-signing role (keel.toml
+    `[identities.NAME] sign_reports = true`). A PDF's own bytes are signed too. Check it
+    without Keel: `python tools/check_report.py FILE --keys keys.toml`
+    (docs/review-pack-checker.md).
+    Exit 1 when verification failed (the report is still written, and says so)."""
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise KeelError(f"--out {out}: give a .html or .pdf file", hint="e.g. --out q3.html")
     if out.is_symlink():  # checked before the work; written without following one anyway
@@ -52,7 +54,9 @@ def report(
             pack.write(out)
     doc = pack.document["report"]
     if json_out:
-        print_json({**pack.document, "written_to": str(out), "ok": pack.ok})
+        print_json(
+            {**pack.document, "written_to": str(out), "ok": pack.ok, "signed_by": pack.signed_by}
+        )
     else:
         proofs = pack.document["evidence"]["proofs"]
         console.print(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +27,19 @@ class Report:
     document: dict[str, Any]  # what the report says, verification and evidence included
     ok: bool  # verification passed and every listed event has a valid proof
     signed_by: str | None
+    # signs a statement (the PDF's): None when the project declares no keys
+    sign: Callable[[str], str] | None = None
 
-    def pdf(self) -> bytes:
-        return render.pdf(self.html)
+    def pdf(self, now: datetime | None = None) -> bytes:
+        """Printed by Chromium, the HTML attached, and sealed: the PDF's own bytes are signed,
+        so its visible pages cannot say something else than what was signed."""
+        data = render.pdf(self.html)
+        if self.sign is None:
+            return data
+        when = (now or datetime.now(UTC)).replace(microsecond=0)
+        body = render.body_of(self.html)
+        note = self.sign(evidence.pdf_statement(self.document["report"], body, data, when))
+        return render.seal_pdf(data, note)
 
     def write(self, path: Path) -> None:
         """FILE.html or FILE.pdf, by its suffix; never through a symlink, and whole or not at
@@ -81,6 +91,8 @@ def build(
     now: datetime | None = None,
 ) -> Report:
     """`views` must be at the log's end (the caller folds first)."""
+    if rt.trust.enabled:  # before the work: a pack this identity may not sign is refused now
+        evidence.may_sign(rt.trust, identity)
     kept: list[Any] = []
     newest: list[datetime] = []
 
@@ -103,15 +115,22 @@ def build(
     proved = evidence.proofs(content.listed_events(doc), scan, notes)
     proved["audit_keys"] = evidence.public_keys(rt.trust, cp.AUDIT_IDENTITY)
     proved["report_keys"] = evidence.public_keys(rt.trust, identity)
+    proved["report_signers"] = sorted(rt.trust.report_signers)
     page = render.body(doc, verification, proved, identity, len(witnesses))
     note = None
+    sign = None
     if rt.trust.enabled:
         when = (now or datetime.now(UTC)).replace(microsecond=0)
-        note = evidence.sign(doc, render.body_of(page), when, rt.signer, identity)
+        note = cp.sign(evidence.statement(doc, render.body_of(page), when), rt.signer, identity)
+
+        def sign(text: str) -> str:
+            return evidence.sign(text, rt.signer, identity)
+
     ok = verification["ok"] and all(not p["problem"] for p in proved["proofs"])
     return Report(
         html=render.signed_html(page, note),
         document={"report": doc, "verification": verification, "evidence": proved},
         ok=ok,
         signed_by=identity if note else None,
+        sign=sign,
     )

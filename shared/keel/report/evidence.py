@@ -16,6 +16,7 @@ from keel.audit import checkpoint as cp
 from keel.audit import merkle
 from keel.audit import trees as tr
 from keel.audit.verify import LogScan
+from keel.errors import KeelError
 from keel.signing import Signer, Trust
 
 HEADER = "keel-report"
@@ -100,5 +101,25 @@ def statement(doc: dict[str, Any], body: str, at: datetime) -> str:
     )
 
 
-def sign(doc: dict[str, Any], body: str, at: datetime, signer: Signer, identity: str) -> str:
-    return cp.sign(statement(doc, body, at), signer, identity)
+def pdf_statement(doc: dict[str, Any], body: str, pdf: bytes, at: datetime) -> str:
+    """The text a PDF pack's seal covers: the PDF's own bytes (so its visible pages are signed,
+    not only the HTML attached to it) and the digest of that HTML's body."""
+    head = statement(doc, body, at).replace(f"{HEADER}\n", f"{HEADER}-pdf\n", 1)
+    return head.replace("\nsha256 ", f"\nsha256 {hashlib.sha256(pdf).hexdigest()}\nhtml-sha256 ", 1)
+
+
+def may_sign(trust: Trust, identity: str) -> None:
+    """Only an identity with the report-signing role signs a pack: a service key (serve's, say)
+    in the wrong hands must not be able to attest one."""
+    if identity not in trust.report_signers:
+        allowed = ", ".join(sorted(trust.report_signers)) or "nobody"
+        raise KeelError(
+            f"identity {identity!r} may not sign review packs (allowed: {allowed})",
+            hint=f"run as one that may (KEEL_IDENTITY=audit), or grant it in keel.toml: "
+            f"[identities.{identity}] sign_reports = true",
+        )
+
+
+def sign(text: str, signer: Signer, identity: str) -> str:
+    may_sign(signer.trust, identity)
+    return cp.sign(text, signer, identity)

@@ -2,11 +2,15 @@
 PDF printed by Chromium from that HTML with the HTML attached (so the PDF carries its evidence).
 
 The body (the file up to the end marker) is a pure function of the document, the verification
-and the evidence; the signature after it covers the body's SHA-256 and the signing time."""
+and the evidence; the signature after it covers the body's SHA-256 and the signing time. The
+file is exactly body + SIG_HEAD + note + SIG_TAIL: a checker compares the bytes after the body
+with that, so nothing unsigned (a script, a style) can ride along. The marker occurs once:
+recorded text reaches the page escaped (HTML-escaped in the text, `<` as \\u003c in the JSON).
+A PDF is sealed the same way: its bytes, then one PDF comment line holding its signed note."""
 
 from __future__ import annotations
 
-import html
+import base64
 import json
 import os
 import shutil
@@ -20,6 +24,17 @@ from keel.report import charts
 
 END = "<!--/keel-report-body-->"
 ATTACHMENT = "keel-report.html"
+# What follows the body of a signed pack, byte for byte (the note goes between the two).
+SIG_HEAD = '\n<pre id="keel-signature">'
+SIG_TAIL = "</pre></section>\n</body>\n</html>\n"
+UNSIGNED_TAIL = (
+    '\n<p class="bad" id="keel-unsigned">Not signed: the project declares no keys (keys.toml), '
+    "so nobody can attest this report.</p></section>\n</body>\n</html>\n"
+)
+# A sealed PDF ends with this PDF comment line: the prefix, base64 of the note, a newline.
+PDF_SEAL = b"%keel-report-signature "
+# JSON inside <script>: no "<" (so neither "</script>" nor the marker can form), no ">" or "&"
+_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -57,34 +72,32 @@ def body(
         proven=proven,
         unproven=len(evidence["proofs"]) - proven,
         charts={"timeline": charts.timeline(doc), "metrics": charts.metrics(doc)},
-        # inside <script>: "</" would end the element early
         evidence_json=json.dumps(
             {"report": doc, "verification": verification, "evidence": evidence},
             sort_keys=True,
             separators=(",", ":"),
-        ).replace("</", "<\\/"),
+        ).translate(_JSON_ESCAPES),
     )
+    if page.count(END) != 1 or not page.endswith(END + "\n"):
+        # every | safe part is escaped, so this is a bug, never a reason to sign a cut body
+        raise KeelError(
+            "the rendered review pack holds its end-of-body marker more than once",
+            hint="report it: recorded text reached the page unescaped",
+        )
     return page
 
 
 def signed_html(page: str, note: str | None) -> str:
-    """The page with its signature section after the body."""
-    head, _, _ = page.partition(END)
+    """The page with its signature section after the body (and nothing else)."""
+    head = body_of(page)
     if note is None:
-        sig = (
-            '<p class="bad" id="keel-unsigned">Not signed: the project declares no keys '
-            "(keys.toml), so nobody can attest this report.</p>"
+        return head + UNSIGNED_TAIL
+    if any(c in note for c in "<>&"):
+        raise KeelError(
+            "a review pack's signed note cannot hold <, > or & (it is placed in the page as is)",
+            hint="name families and environments with letters, digits, - and _",
         )
-    else:
-        sig = (
-            "<p>Signed note over this file up to the <code>/keel-report-body</code> marker: "
-            "its SHA-256 (UTF-8 bytes), the family, period and environments, and the signing "
-            f'time.</p><pre id="keel-signature">{html.escape(note)}</pre>'
-        )
-    return (
-        f'{head}{END}\n<section id="signature"><h2>8. Signature</h2>{sig}</section>\n'
-        "</body>\n</html>\n"
-    )
+    return head + SIG_HEAD + note + SIG_TAIL
 
 
 def body_of(page: str) -> str:
@@ -94,6 +107,14 @@ def body_of(page: str) -> str:
     if end < 0:
         raise KeelError("not a Keel report: the end-of-body marker is missing")
     return page[: end + len(END)]
+
+
+def seal_pdf(data: bytes, note: str) -> bytes:
+    """The PDF's bytes, then one comment line with its signed note (which states their SHA-256).
+    PDF readers skip a comment after %%EOF; a checker accepts nothing else after the bytes."""
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    return data + PDF_SEAL + base64.b64encode(note.encode("utf-8")) + b"\n"
 
 
 def browser() -> str:
