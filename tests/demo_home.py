@@ -30,6 +30,7 @@ def demo_home(
     assert out.returncode == 0, out.stderr
     demo: dict[str, Any] = json.loads(out.stdout)
     env.update(KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"])
+    env["KEEL_ADMIN_DIR"] = demo["admin_dir"]  # the admin key the demo's keyring names
     if bus and views:
         env.update(KEEL_BUS=bus, KEEL_VIEWS=views)
     return demo, env

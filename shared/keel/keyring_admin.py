@@ -68,6 +68,22 @@ def _admin(admin_dir: Path, keys_file: Path) -> tuple[PublicKey, Any]:
     return key, private
 
 
+def _same_admin(ring: kr.Keyring, admin_dir: Path) -> None:
+    """Refuse to sign with an admin key the trail does not know: its events would be refused
+    as forged. (Rotating the admin key is a KeyRotated signed by the current one.)"""
+    trail_admins = {k.id for k in ring.admins if k.status == "active"}
+    local = admin_key(admin_dir, create=False)
+    if trail_admins and (local is None or local[0].id not in trail_admins):
+        mine = "none" if local is None else local[0].id
+        raise KeelError(
+            f"the trail's admin key is {', '.join(sorted(trail_admins))}; the admin key in "
+            f"{admin_dir} is {mine}: nothing was recorded, and keys.toml now differs from the "
+            "trail until it is",
+            hint="set KEEL_ADMIN_DIR to the directory holding "
+            f"admin.{sorted(trail_admins)[0]}.key, then run `keel keys record`",
+        )
+
+
 def changes(ring: kr.Keyring, file_keys: Sequence[PublicKey], reason: str) -> list[Any]:
     """Pure: the keyring events that bring `ring` to keys.toml's `file_keys` (admin first)."""
     out: list[Any] = []
@@ -132,8 +148,9 @@ def _publish(rt: Runtime, key: PublicKey, private: Any, events: Sequence[Any]) -
 def record(rt: Runtime, admin_dir: Path, reason: str) -> list[Any]:
     """Append what the trail lacks of keys.toml, signed by the admin; returns the events."""
     keys_file = rt.settings.trust_file()
-    key, private = _admin(admin_dir, keys_file)
     folded = trail(rt)
+    _same_admin(folded.ring, admin_dir)
+    key, private = _admin(admin_dir, keys_file)
     events = changes(folded.ring, list(load_trust(keys_file).keys.values()), reason)
     if events:
         _publish(rt, key, private, events)

@@ -30,7 +30,10 @@ class Home:
         self.demo = demo
         self.home = Path(demo["home"])
         self.env.update(
-            KEEL_HOME=demo["home"], KEEL_PROJECT=demo["project"], KEEL_KEYS_DIR=demo["keys_dir"]
+            KEEL_HOME=demo["home"],
+            KEEL_PROJECT=demo["project"],
+            KEEL_KEYS_DIR=demo["keys_dir"],
+            KEEL_ADMIN_DIR=demo["admin_dir"],
         )
         self.witness = tmp_path / "witness.json"
         assert self.run("audit", "checkpoint", "--to", str(self.witness)).returncode == 0

@@ -224,6 +224,7 @@ def run_story(
             "home": str(home),
             "project": str(project_file),
             "keys_dir": str(keys_dir(workdir)),
+            "admin_dir": str(admin_dir(workdir)),
             "family": FAMILY,
             "artifacts": sorted(artifacts),
             "artifacts_by_kind": dict(
