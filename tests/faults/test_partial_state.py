@@ -67,19 +67,20 @@ def test_retrain_on_an_artifact_that_is_not_a_dataset_records_nothing(project: P
 def test_a_file_deleted_while_being_stored_is_a_clear_error(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from keel.artifacts import ids
     from keel.cli import artifacts_cmd
 
     ingest_json(write_csv(project / "first.csv", good_rows()[:3]))
     f = project / "vanishing.bin"
     f.write_bytes(b"x" * 1000)
 
-    def digest_then_vanish(path: Path) -> tuple[str, int]:
-        out = ids.file_digest(path)
+    digest_of = artifacts_cmd._digest_of_regular_file
+
+    def digest_then_vanish(path: Path) -> str:
+        out = digest_of(path)
         path.unlink()  # the file goes away between its digest and its copy
         return out
 
-    monkeypatch.setattr(artifacts_cmd, "file_digest", digest_then_vanish)
+    monkeypatch.setattr(artifacts_cmd, "_digest_of_regular_file", digest_then_vanish)
     before = log_size(project)
     code, out = keel("artifacts", "put", str(f), "--kind", "blob")
     assert code == 2 and "cannot read" in out and "Traceback" not in out, out
