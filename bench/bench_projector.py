@@ -25,10 +25,10 @@ from bench.common import kafka_and_redis, report
 from keel.audit import merkle
 from keel.audit import view_queries as vq
 from keel.audit.projector import Projector
-from keel.audit.trees import leaf_data
+from keel.audit.trees import leaf
 from keel.bootstrap import sign_all
 from keel.codec import Codec
-from keel.log.port import EventLog
+from keel.log.port import EventLog, LogRecord
 from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
 from keel.signing import Signer, Trust, create_key, load_private, load_trust
@@ -151,7 +151,7 @@ def raw_kafka_rate(
     and nothing for the views."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from keel.log.kafka import SIG_HEADER, new_prefix
+    from keel.log.kafka import SIG_HEADER, TIME_HEADER, new_prefix
     from keel.topics import EVENT_TOPICS
 
     bare = _bare_decoder(codec)
@@ -166,10 +166,21 @@ def raw_kafka_rate(
             tree = trees.get((topic, partition))
             if tree is None:
                 tree = trees[(topic, partition)] = merkle.Frontier()
-            tree.append(merkle.leaf_hash(leaf_data(topic, partition, m.offset(), value)))
-            verdict = trust.check(
-                value, dict(m.headers()).get(SIG_HEADER), record["envelope"]["event_type"]
+            headers = dict(m.headers())
+            _, stamped = m.timestamp()
+            key = m.key()
+            rec = LogRecord(
+                topic,
+                partition,
+                m.offset(),
+                key.decode() if key else "",
+                int(headers.get(TIME_HEADER, stamped)),
+                value,
+                headers.get(SIG_HEADER),
+                stamped,
             )
+            tree.append(leaf(rec))  # leaf format 2 (decision 0021)
+            verdict = trust.check(value, headers.get(SIG_HEADER), record["envelope"]["event_type"])
             assert verdict.problem is None, verdict
         return record
 

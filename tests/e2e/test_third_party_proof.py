@@ -37,6 +37,24 @@ def check(proof: dict[str, Any], public: bytes) -> bool:
     )
 
 
+def read_leaf(data: bytes) -> dict[str, Any]:
+    """Leaf format 2 (docs/decisions/0021) as a third party parses it: three header lines after
+    the magic, then the key, value and signature record by their lengths."""
+    magic, position, times, lengths, rest = data.split(b"\n", 4)
+    assert magic == b"keel-leaf/2"
+    recorded_ms, writer_ms = (int(x) for x in times.split(b" "))
+    nk, nv, ns = (int(x) for x in lengths.split(b" "))
+    assert len(rest) == nk + nv + ns
+    return {
+        "position": position.decode(),
+        "recorded_ms": recorded_ms,
+        "writer_ms": writer_ms,
+        "key": rest[:nk].decode(),
+        "value": rest[nk : nk + nv],
+        "sig": rest[nk + nv :],
+    }
+
+
 def test_an_inclusion_proof_checks_with_only_the_checkpoint_and_the_key(tmp_path: Path) -> None:
     demo, env = demo_home(tmp_path)
     deployment = demo["answers"]["serving_prod_at"]["serving"]["event_id"]
@@ -55,6 +73,17 @@ def test_an_inclusion_proof_checks_with_only_the_checkpoint_and_the_key(tmp_path
     assert proof["audit_public_key"]["ed25519"] in keys
     assert deployment.encode() in base64.b64decode(proof["leaf_data"])  # the event's own bytes
     assert check(proof, public)
+    # the leaf says where the record sits and when the log recorded it: the answer's recorded
+    # time is what the signed root covers (decision 0021)
+    assert proof["leaf_format"] == 2
+    leaf = read_leaf(base64.b64decode(proof["leaf_data"]))
+    assert leaf["position"] == proof["position"] and deployment.encode() in leaf["value"]
+    assert leaf["recorded_ms"] == demo["answers"]["serving_prod_at"]["serving"]["recorded_ms"]
+    assert leaf["sig"] and leaf["key"]
+    restamped = base64.b64decode(proof["leaf_data"]).replace(
+        b"\n%d " % leaf["recorded_ms"], b"\n%d " % (leaf["recorded_ms"] - 1), 1
+    )
+    assert not check(dict(proof, leaf_data=base64.b64encode(restamped).decode()), public)
 
     # any change is caught: a path hash, the leaf, the checkpoint's root, the key
     bad_path = dict(proof, inclusion_path=[("00" * 32), *proof["inclusion_path"][1:]])

@@ -64,7 +64,9 @@ def events(i: int, at: datetime | None = None) -> list[Any]:
             env=("prod", "staging")[i % 2],
             model_id=model,
             manifest_id="m" * 64,
-            kind="promotion",
+            # not "promotion": verify holds a promotion-kind deployment to cite its promotion
+            # (keel.audit.citations), and these synthetic ones have none
+            kind="rollback",
         ),
     ]
 

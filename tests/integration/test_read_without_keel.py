@@ -4,6 +4,7 @@ fastavro for the bytes. The decoding part below imports nothing from keel."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -106,3 +107,45 @@ def test_every_record_decodes_with_fastavro_and_the_schemas_topic(
         types[event["envelope"]["event_type"]] = types.get(event["envelope"]["event_type"], 0) + 1
     assert {"ArtifactRecorded", "DatasetIngested", "Checkpoint"} <= set(types), types
     assert sum(types.values()) == len(records) >= 7
+
+    # -- the trees from the broker's records with hashlib alone (leaf format 2, decision 0021):
+    # each leaf commits to the position, the broker's append time, the writer's time, the key,
+    # the value and the signature record; the newest checkpoint's roots must come out
+    checkpoints = []
+    for m in read_all(kafka_bootstrap, [prefix + "audit"]):
+        value = m.value()
+        event = fastavro.schemaless_reader(
+            io.BytesIO(value[10:]), writer_schemas[value[2:10].hex()]
+        )
+        if event["envelope"]["event_type"] == "Checkpoint":
+            checkpoints.append(event)
+    newest = max(checkpoints, key=lambda e: e["envelope"]["occurred_at"])
+    leaves: dict[tuple[str, int], list[tuple[int, bytes]]] = {}
+    for m in read_all(kafka_bootstrap, sorted({prefix + t["topic"] for t in newest["trees"]})):
+        headers, (kind, stamped) = dict(m.headers() or []), m.timestamp()
+        assert kind == 2, "the broker's LogAppendTime"
+        key, value, sig = m.key() or b"", m.value(), headers.get("keel-sig") or b""
+        topic = m.topic()[len(prefix) :]
+        data = b"keel-leaf/2\n%s/%d/%d\n%d %d\n%d %d %d\n" % (
+            topic.encode(),
+            m.partition(),
+            m.offset(),
+            stamped,
+            int(headers["keel-time"]),
+            len(key),
+            len(value),
+            len(sig),
+        )
+        leaf = hashlib.sha256(b"\x00" + data + key + value + sig).digest()
+        leaves.setdefault((topic, m.partition()), []).append((m.offset(), leaf))
+    for tree in newest["trees"]:
+        ordered = [h for _, h in sorted(leaves[(tree["topic"], tree["partition"])])]
+        assert mth(ordered[: tree["size"]]).hex() == tree["root"], tree["topic"]
+
+
+def mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 2.1.1's Merkle Tree Hash of leaf hashes."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()

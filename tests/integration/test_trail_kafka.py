@@ -224,6 +224,33 @@ def test_two_validly_signed_events_swapped(
     ) not in kinds(doc), doc
 
 
+def test_a_faithful_copy_is_restamped(
+    kafka_bootstrap: str, redis_url: str, signed: Signed, tmp_path: Path
+) -> None:
+    """Kafka's LogAppendTime cannot be edited in place; the only way to change a record's
+    recorded time is to copy the topic, bytes, keys, headers and offsets kept, and let the
+    broker stamp the copy (issue 33, item 1, on Kafka). Every answer's recorded times move
+    with it; the leaves commit to the broker's timestamp (decision 0021), so every tree now
+    disagrees with the witness, which before this passed verify."""
+    copy = _copy(kafka_bootstrap, signed)
+    log = KafkaEventLog(kafka_bootstrap, prefix=copy, provision_topics=False)
+    src = KafkaEventLog(kafka_bootstrap, prefix=signed.prefix, provision_topics=False)
+    a, b = next(iter(src.read(["deployments"]))), next(iter(log.read(["deployments"])))
+    assert (a.offset, a.key, a.value, a.sig) == (b.offset, b.key, b.value, b.sig)
+    assert 0 < a.recorded_ms < b.recorded_ms  # only the broker's stamp differs
+    log.close()
+    src.close()
+    env = keel_env(kafka_bootstrap, redis_url, signed, copy, tmp_path)
+    code, doc = verify(env, "--checkpoint", str(signed.witness))
+    assert code == 1
+    rewritten = {p["where"] for p in doc["problems"] if p["kind"] == "rewritten"}
+    witnessed = {tree for tree, size in doc["trees"]["latest"].items() if size}
+    assert any(w.startswith("deployments/") for w in rewritten), doc["problems"]
+    assert witnessed == set(), "no tree of the copy meets the witness"
+    assert len(rewritten) >= 3, doc["problems"]
+    assert not [p for p in doc["problems"] if p["area"] == "signature"]
+
+
 def test_records_deleted_by_the_admin_api(
     kafka_bootstrap: str, redis_url: str, signed: Signed, tmp_path: Path
 ) -> None:
@@ -271,7 +298,9 @@ def test_views_rewritten_in_redis_and_garbage_in_a_topic(
 
     copy = _copy(kafka_bootstrap, signed)
     env = keel_env(kafka_bootstrap, redis_url, signed, copy, tmp_path)
-    assert verify(env)[0] == 0  # folds the copy into its own Redis namespace
+    # folds the copy into its own Redis namespace; the copy's records carry the broker's new
+    # append times, which their leaves commit to (test_a_faithful_copy_is_restamped)
+    assert {k for k in kinds(verify(env)[1]) if k[0] not in ("checkpoint", "keyring")} == set()
     r: Any = redis_client(redis_url)
     key = next(k for k in r.scan_iter(match=f"{copy}views:doc:deployment:*"))
     doc = json.loads(r.get(key))
