@@ -119,9 +119,7 @@ def proof_fields(
     leaf's bytes (in the format its tree holds at `index`), where it sits and the audit path,
     up to the root of a tree of `size`."""
     v2 = index >= leaf2_from
-    data = (
-        leaf_data(rec) if v2 else leaf_data_v1(rec.topic, rec.partition, rec.offset, rec.value)
-    )
+    data = leaf_data(rec) if v2 else leaf_data_v1(rec.topic, rec.partition, rec.offset, rec.value)
     return {
         "position": position(rec),
         "leaf_index": index,
