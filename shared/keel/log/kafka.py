@@ -554,14 +554,7 @@ class KafkaEventLog:
             parts = self._partition_counts(topics)
             latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
             asked = {CTP(self._phys(t), p): latest for t in topics for p in range(parts.get(t, 0))}
-            found = (
-                admin.list_offsets(
-                    asked, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=30
-                )
-                if asked
-                else {}
-            )
-            ends = {(tp.topic, tp.partition): f.result().offset for tp, f in found.items()}
+            ends = _listed_offsets(admin, asked, IsolationLevel.READ_COMMITTED) if asked else {}
         # this handle's own appends count even before the broker's markers make them stable
         out = {
             (self._logical(topic), part): max(int(o), self._written.get((topic, part), 0))
@@ -814,3 +807,33 @@ def _sig(headers: Any) -> bytes | None:
 def new_prefix() -> str:
     """A fresh topic prefix, for tests and throwaway runs."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+# A partition just created (or whose leader just moved) answers "not leader" until its election
+# settles, usually within a second; such errors are worth a few short retries, others are not.
+_SETTLING = ("NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "UNKNOWN_TOPIC_OR_PART")
+
+
+def _listed_offsets(
+    admin: Any, asked: dict[Any, Any], isolation: Any
+) -> dict[tuple[str, int], int]:
+    """The end offsets of `asked`, retrying partitions whose leadership is still settling (at
+    most 20 tries, 0.25 s apart); any other error, or one that outlasts them, is raised."""
+    from confluent_kafka import KafkaException
+
+    ends: dict[tuple[str, int], int] = {}
+    for attempt in range(20):
+        found = admin.list_offsets(asked, isolation_level=isolation, request_timeout=30)
+        retry = {}
+        for tp, f in found.items():
+            try:
+                ends[(tp.topic, tp.partition)] = f.result().offset
+            except KafkaException as exc:
+                if exc.args[0].name() not in _SETTLING or attempt == 19:
+                    raise
+                retry[tp] = asked[tp]
+        if not retry:
+            return ends
+        asked = retry
+        time.sleep(0.25)
+    return ends
