@@ -237,10 +237,15 @@ def test_trail_health_and_the_live_tail(served: dict[str, Any]) -> None:
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
+        # the ingest's events may reach the page in more than one push: wait for the one
+        # this test is about, not just for the first new line
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and w.page.locator(".tail-line").count() == before:
-            w.page.wait_for_timeout(250)
         lines = w.page.locator(".tail-line").all_inner_texts()
+        while time.monotonic() < deadline and not any(
+            "DatasetIngested" in x for x in lines[before:]
+        ):
+            w.page.wait_for_timeout(250)
+            lines = w.page.locator(".tail-line").all_inner_texts()
         assert len(lines) > before and any("DatasetIngested" in x for x in lines[before:])
         w.shot("health")
         w.page.click("#verify-now")
