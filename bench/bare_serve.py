@@ -18,7 +18,7 @@ from keel.bootstrap import bootstrap
 from keel.demo.story import FAMILY
 from keel.project import load_project
 from keel.settings import Settings
-from services.serve.app import Server
+from keel_services.serve.app import Server
 
 home, project_path, port = sys.argv[1:4]
 with bootstrap(Settings(home=Path(home), bus="", views=""), create=False) as rt:

@@ -22,7 +22,7 @@ from fastavro.validation import validate
 from bench.common import median, report, timed
 from keel.contracts import compile_validator, load_contract
 from keel.demo.story import FAMILY, monthly_batches, prepare_workdir
-from services.ingest.domain import partition
+from keel_services.ingest.domain import partition
 
 BREAKERS = [
     lambda r: {**r, "mean_radius": "n/a"},
@@ -93,7 +93,7 @@ def _full_ingest(home: Path, project_file: Path, records: list[dict[str, Any]], 
     from keel.pipeline import build_bus
     from keel.project import load_project
     from keel.settings import Settings
-    from services.ingest.handlers import ingest_file
+    from keel_services.ingest.handlers import ingest_file
 
     src = d / "batch.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -27,7 +27,7 @@ from keel.bootstrap import bootstrap
 from keel.demo.story import FAMILY, monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
-from services.serve.app import Server
+from keel_services.serve.app import Server
 
 
 def free_port() -> int:

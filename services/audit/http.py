@@ -49,7 +49,7 @@ from keel.secure.tokens import ACT, TokenBook
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
 from keel.views.sqlite import SqliteViewStore
-from services.audit import acting
+from keel_services.audit import acting
 
 MAX_BODY = 64 << 10
 MAX_OFFSET = 1 << 53  # beyond any registry; SQLite and JSON numbers stay exact below it
@@ -310,7 +310,7 @@ def create_app(
             lambda c, a: c.rollback(family, body.env, body.to, noted(body.reason, a), body.at),
         )
 
-    from services.audit.console import routes as console
+    from keel_services.audit.console import routes as console
 
     console.mount(app, rt, client, store, fresh, book)
     telemetry.instrument(app, "audit")  # inside the fast path: it answers first

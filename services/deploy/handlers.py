@@ -13,7 +13,7 @@ from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel.service import make_envelope, rejected_artifact, service_code_version, store
-from services.deploy.domain import Target, manifest, rollback_target
+from keel_services.deploy.domain import Target, manifest, rollback_target
 
 SERVICE = "deploy"
 

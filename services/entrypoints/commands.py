@@ -12,9 +12,9 @@ from keel.errors import KeelError
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
-from services.deploy.handlers import deploy_override, rollback
-from services.ingest.handlers import ingest_file
-from services.promote.handlers import evaluate, gate, review
+from keel_services.deploy.handlers import deploy_override, rollback
+from keel_services.ingest.handlers import ingest_file
+from keel_services.promote.handlers import evaluate, gate, review
 
 __all__ = ["deploy_chosen", "evaluate", "ingest_file", "review", "rollback"]
 

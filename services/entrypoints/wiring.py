@@ -10,11 +10,17 @@ from pathlib import Path
 from keel.bootstrap import Runtime
 from keel.pipeline import Context
 from keel.project import Project
-from services.deploy import handlers as deploy
-from services.entrypoints.commands import deploy_chosen, evaluate, ingest_file, review, rollback
-from services.feature import handlers as feature
-from services.promote import handlers as promote
-from services.train import handlers as train
+from keel_services.deploy import handlers as deploy
+from keel_services.entrypoints.commands import (
+    deploy_chosen,
+    evaluate,
+    ingest_file,
+    review,
+    rollback,
+)
+from keel_services.feature import handlers as feature
+from keel_services.promote import handlers as promote
+from keel_services.train import handlers as train
 
 # The order a retrain flows in: the embedded bus offers each event to the services in it.
 HANDLERS = {
@@ -41,7 +47,7 @@ __all__ = [
 def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
     import uvicorn
 
-    from services.ingest.http import create_app
+    from keel_services.ingest.http import create_app
 
     uvicorn.run(create_app(ctx, token), host=host, port=port, log_level="warning")
 
@@ -49,7 +55,7 @@ def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
 def serve_witness(state: Path, host: str, port: int) -> None:
     import uvicorn
 
-    from services.audit.witness_http import create_app
+    from keel_services.audit.witness_http import create_app
 
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
 
@@ -57,7 +63,7 @@ def serve_witness(state: Path, host: str, port: int) -> None:
 def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:
     import uvicorn
 
-    from services.audit.http import create_app
+    from keel_services.audit.http import create_app
 
     # an open console tail (server-sent events) must not hold a SIGTERM for minutes
     uvicorn.run(
@@ -81,7 +87,7 @@ def serve_model(
 ) -> None:
     import uvicorn
 
-    from services.serve.app import Server, create_app
+    from keel_services.serve.app import Server, create_app
 
     server = Server(rt, project, family, env)
     server.follow()

@@ -15,7 +15,7 @@ from keel.events import generated as g
 from keel.pipeline import Context
 from keel.readers import is_csv, read_records
 from keel.service import make_envelope, service_code_version, store
-from services.ingest.domain import partition, quarantine_lines
+from keel_services.ingest.domain import partition, quarantine_lines
 
 SERVICE = "ingest"
 

@@ -22,7 +22,7 @@ from keel.http_guard import Guard
 from keel.pipeline import Context
 from keel.readers import BOM, MAX_LINE, JsonWindow
 from keel.timeparse import business_time
-from services.ingest.handlers import ingest_file
+from keel_services.ingest.handlers import ingest_file
 
 MAX_BODY = 64 << 20  # the default of [ingest] max_body_bytes; larger batches: `keel ingest FILE`
 # No content type at all is sniffed (array or lines); a declared non-JSON one is refused (415).

@@ -17,7 +17,7 @@ from keel.events import generated as g
 from keel.metrics import higher_is_better
 from keel.pipeline import Context
 from keel.service import make_envelope
-from services.promote.domain import Incumbent, Serving, decide
+from keel_services.promote.domain import Incumbent, Serving, decide
 
 SERVICE = "promote"
 

@@ -34,8 +34,8 @@ from keel.plugins import load_entry_point
 from keel.project import Project
 from keel.reconcile import reconcile
 from keel.skew import Window
-from services.serve.answers import finite_answer
-from services.serve.payload import payload_model
+from keel_services.serve.answers import finite_answer
+from keel_services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
 logger = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def record_rejection(
             "ArtifactRejected",
             subject=artifact_id,
             service="serve",
-            code_version=code_version("services.serve", "keel"),
+            code_version=code_version("keel_services.serve", "keel"),
             actor=rt.settings.who(),
             correlation_id=artifact_id,
         ),

@@ -22,7 +22,7 @@ from keel.plugins import UserCodeError
 def service_code_version(service: str) -> str:
     """Digest of the service's package and the keel library it runs on; for producers that
     are commands of the library itself (cli, contracts), of the library alone."""
-    package = f"services.{service}"
+    package = f"keel_services.{service}"
     try:
         found = importlib.util.find_spec(package) is not None
     except ModuleNotFoundError:  # no `services` distribution installed at all

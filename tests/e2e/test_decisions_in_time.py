@@ -151,7 +151,7 @@ def test_why_promoted_answers_for_every_environment_or_the_one_asked(
     from keel.bootstrap import bootstrap
     from keel.client import Client
     from keel.settings import Settings
-    from services.audit.http import create_app
+    from keel_services.audit.http import create_app
 
     settings = Settings(
         home=Path(h.env["KEEL_HOME"]),

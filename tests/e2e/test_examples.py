@@ -70,7 +70,7 @@ class Example:
         from keel.bootstrap import bootstrap
         from keel.project import load_project
         from keel.settings import Settings
-        from services.serve.app import Server, create_app
+        from keel_services.serve.app import Server, create_app
 
         project = self.dir / "keel.toml"
         settings = Settings(
@@ -266,7 +266,7 @@ def test_serve_refuses_diverging_contracts_and_a_three_class_binary_is_explained
     from keel.errors import KeelError
     from keel.project import load_project
     from keel.settings import Settings
-    from services.serve.app import Server
+    from keel_services.serve.app import Server
 
     ex = Example("wine", tmp_path)
     # declared binary by mistake (the default task): the evaluation says what to change

@@ -160,7 +160,7 @@ def test_a_business_table_serves_with_only_its_features(
     from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
-    from services.serve.app import Server, create_app
+    from keel_services.serve.app import Server, create_app
     from tests.business_table import FEATURES, LABEL, business_rows, write_business_csv
 
     rows = business_rows(600, seed=3)

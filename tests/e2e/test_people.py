@@ -226,7 +226,7 @@ def test_client_cli_and_api_give_the_same_answers(tmp_path: Path) -> None:
 
     from keel.bootstrap import bootstrap
     from keel.client import Client
-    from services.audit.http import create_app
+    from keel_services.audit.http import create_app
     from tests.demo_home import demo_settings
 
     demo, env = demo_home(tmp_path / "wd")

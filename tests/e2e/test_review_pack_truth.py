@@ -111,7 +111,7 @@ def _drift(h: Home, records: list[dict[str, Any]]) -> dict[str, Any]:
     from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
-    from services.serve.app import Server, create_app
+    from keel_services.serve.app import Server, create_app
 
     saved = {k: os.environ.get(k) for k in ("KEEL_HOME", "KEEL_PROJECT", "KEEL_KEYS_DIR")}
     os.environ.update({k: h.env[k] for k in saved})

@@ -79,7 +79,7 @@ def test_a_step_model_is_deployed_and_served(project: dict[str, str]) -> None:
     from fastapi.testclient import TestClient
 
     from keel.project import load_project
-    from services.serve.app import Server, create_app
+    from keel_services.serve.app import Server, create_app
 
     datasets = project["datasets"].split(",")
     with keel.Client() as c:

@@ -124,7 +124,7 @@ def test_the_serving_fast_path_answers_as_the_documented_route(tmp_path: Path) -
 
     from keel.bootstrap import bootstrap
     from keel.settings import Settings
-    from services.audit.http import create_app
+    from keel_services.audit.http import create_app
 
     (tmp_path / "home").mkdir()
     log = SqliteEventLog(tmp_path / "home" / "log.db")
@@ -158,7 +158,7 @@ def test_the_api_on_kafka_answers_from_its_replica_and_sees_new_events(
     from keel.bootstrap import bootstrap
     from keel.log.kafka import KafkaEventLog, new_prefix
     from keel.settings import Settings
-    from services.audit.http import create_app, replica_path
+    from keel_services.audit.http import create_app, replica_path
 
     prefix, ns = new_prefix(), f"api{time.time_ns()}:"
     log = KafkaEventLog(kafka_bootstrap, prefix=prefix)

@@ -16,8 +16,8 @@ from keel.pipeline import build_bus
 from keel.project import load_project
 from keel.secure.tokens import TokenBook, new_token
 from keel.settings import Settings
-from services.audit import http as audit_http
-from services.ingest import http as ingest_http
+from keel_services.audit import http as audit_http
+from keel_services.ingest import http as ingest_http
 from tests.httpraw import chunked_post, served
 from tests.integration.test_ingest_boundary import project
 

@@ -16,7 +16,7 @@ from keel.demo.story import monthly_batches, prepare_workdir
 from keel.pipeline import build_bus
 from keel.project import load_project
 from keel.settings import Settings
-from services.ingest.http import create_app
+from keel_services.ingest.http import create_app
 
 pytestmark = pytest.mark.integration
 AUTH = {"Authorization": "Bearer s3cret"}

@@ -21,7 +21,7 @@ from keel.bootstrap import bootstrap
 from keel.demo.story import monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
-from services.serve.app import Server, create_app
+from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.integration

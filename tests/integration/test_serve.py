@@ -21,7 +21,7 @@ from keel.demo.story import FAMILY, monthly_batches
 from keel.events import decode_event
 from keel.project import load_project
 from keel.settings import Settings
-from services.serve.app import Server, create_app
+from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_settings
 
 pytestmark = pytest.mark.integration
@@ -135,7 +135,7 @@ def test_the_token_is_checked_before_the_body_and_streamed_bodies_are_limited(
 ) -> None:
     """A 40 MB chunked body (no Content-Length): without the token the 401 comes from the headers
     alone; with it, the 413 comes as soon as the limit is passed, not after 40 MB."""
-    from services.serve.app import MAX_BODY
+    from keel_services.serve.app import MAX_BODY
     from tests.httpraw import chunked_post, served
 
     c, _ = client

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from keel.bootstrap import bootstrap
 from keel.project import load_project
-from services.serve.app import Server, create_app
+from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_settings
 from tests.subscriptions import FAMILY, payload, subscription_home
 

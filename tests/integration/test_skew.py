@@ -20,7 +20,7 @@ from keel.demo.story import monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
 from keel.skew import MIN_VALUES, SAMPLE, Window, psi
-from services.serve.app import Server, create_app
+from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_home, demo_settings
 from tests.subscriptions import FAMILY as SUBS
 from tests.subscriptions import payload, subscription_home, table

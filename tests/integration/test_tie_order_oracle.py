@@ -30,7 +30,7 @@ from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
-from services.deploy.domain import rollback_target
+from keel_services.deploy.domain import rollback_target
 
 pytestmark = pytest.mark.integration
 CODEC = Codec(load_registry())

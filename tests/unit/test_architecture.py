@@ -13,13 +13,17 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"
 COMPOSITION_ROOT = "entrypoints"
+APP = "keel_services"  # the import name of the services/ folder (a name Keel owns)
 
 
 def imported(path: Path, base: Path = ROOT) -> list[tuple[int, str]]:
     """(line, module) of every import in the file, relative imports resolved against its
     package (`base` is the directory its top-level package lives in)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = ".".join(path.relative_to(base).with_suffix("").parts[:-1])
+    parts = list(path.relative_to(base).with_suffix("").parts[:-1])
+    if parts[:1] == ["services"]:
+        parts[0] = APP  # the services/ folder is installed as keel_services
+    package = ".".join(parts)
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -39,7 +43,7 @@ def test_the_library_imports_nothing_from_services() -> None:
         f"{p.relative_to(ROOT)}:{line} imports {mod}"
         for p in sorted(library.rglob("*.py"))
         for line, mod in imported(p, ROOT / "shared")
-        if mod == "services" or mod.startswith("services.")
+        if mod.split(".")[0] in ("services", APP)
     ]
     assert not found, "\n".join(found)
 
@@ -58,7 +62,7 @@ def test_no_service_imports_another_service() -> None:
             continue  # the one place that wires every service
         for line, mod in imported(p):
             parts = mod.split(".")
-            if parts[0] == "services" and (len(parts) < 2 or parts[1] != own):
+            if parts[0] in ("services", APP) and (len(parts) < 2 or parts[1] != own):
                 found.append(f"services/{rel}:{line} ({own}) imports {mod}")
     assert not found, "\n".join(found)
 
@@ -68,8 +72,9 @@ def test_the_walk_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     proves nothing)."""
     sample = ROOT / "services" / "train" / "handlers.py"
     mods = {m for _, m in imported(sample)}
-    assert "keel.artifacts.canonical" in mods and "services.train.domain" in mods
-    lazy = ast.parse("def f():\n    from services.feature import handlers\n")
+    assert "keel.artifacts.canonical" in mods and "keel_services.train.domain" in mods
+    lazy = ast.parse("def f():\n    from keel_services.feature import handlers\n")
     assert any(
-        isinstance(n, ast.ImportFrom) and n.module == "services.feature" for n in ast.walk(lazy)
+        isinstance(n, ast.ImportFrom) and n.module == "keel_services.feature"
+        for n in ast.walk(lazy)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from services.audit.console import pages
+from keel_services.audit.console import pages
 
 
 def node(i: int, depth: int, kind: str = "dataset", via: str | None = "root") -> SimpleNamespace:

@@ -147,7 +147,7 @@ def test_the_project_refuses_metrics_of_another_task_and_ungated_environments(
 
 def test_class_labels_are_described_by_shares_not_by_a_mean() -> None:
     from keel.features import FeatureTable
-    from services.feature.domain import table_stats
+    from keel_services.feature.domain import table_stats
 
     table = FeatureTable(["x"], [[1.0], [2.0], [3.0], [4.0]], "cls", [0, 2, 2, 1])
     label = table_stats(table, classes=True)["label"]["cls"]

@@ -6,8 +6,8 @@ import pytest
 
 from keel.metrics import higher_is_better
 from keel.project import BeatIncumbent, Policy
-from services.promote.domain import Incumbent
-from services.promote.domain import decide as decide_with
+from keel_services.promote.domain import Incumbent
+from keel_services.promote.domain import decide as decide_with
 
 
 def decide(metrics: dict[str, float], inc: Incumbent | None, policy: Policy, task: str = "binary"):  # type: ignore[no-untyped-def]
@@ -93,7 +93,7 @@ def test_rollback_may_target_a_model_that_once_passed_the_gate() -> None:
 
     from keel.audit.readmodel import Interval
     from keel.errors import KeelError
-    from services.deploy.domain import Target, rollback_target
+    from keel_services.deploy.domain import Target, rollback_target
 
     t = datetime(2025, 1, 1, tzinfo=UTC)
     ivs = [

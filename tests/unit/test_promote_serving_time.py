@@ -7,7 +7,7 @@ import pytest
 
 from keel.metrics import higher_is_better
 from keel.project import BeatIncumbent, Policy
-from services.promote.domain import Incumbent, Serving, decide
+from keel_services.promote.domain import Incumbent, Serving, decide
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from keel.bootstrap import to_outgoing
 from keel.codec import Codec
 from keel.log.sqlite import SqliteEventLog
 from keel.views.sqlite import SqliteViewStore
-from services.deploy.domain import rollback_target
+from keel_services.deploy.domain import rollback_target
 from tests.conftest import make_deployed
 
 pytestmark = pytest.mark.unit

@@ -20,7 +20,7 @@ from keel.events import decode_event, envelope
 from keel.events import generated as g
 from keel.log.sqlite import SqliteEventLog
 from keel.views.sqlite import SqliteViewStore
-from services.deploy.domain import rollback_target
+from keel_services.deploy.domain import rollback_target
 from tests.conftest import make_deployed
 
 pytestmark = pytest.mark.unit

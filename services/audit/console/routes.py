@@ -40,7 +40,7 @@ from keel.secure.tokens import TokenBook
 from keel.timeparse import parse_time
 from keel.topics import EVENT_TOPICS
 from keel.views.port import ViewStore
-from services.audit.console import pages
+from keel_services.audit.console import pages
 
 BASE = "/console/"
 COOKIE = "keel_console"
@@ -91,7 +91,7 @@ def mount(
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("services.audit.console", "templates"), autoescape=True
+        loader=jinja2.PackageLoader("keel_services.audit.console", "templates"), autoescape=True
     )
     env.globals.update(base=BASE, num=_num, signed=_signed)
 
