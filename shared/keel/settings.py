@@ -22,8 +22,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore")
 
+    # KEEL_HOME: the embedded log (log.db), views (views.db) and artifacts/ of one home.
     home: Path = Path(".keel")
+    # KEEL_BUS: the event log; empty = sqlite:///$KEEL_HOME/log.db; kafka://host:port[?prefix=keel.]
     bus: str = ""
+    # KEEL_VIEWS: the read model; empty = sqlite:///$KEEL_HOME/views.db; redis://host:port/db
     views: str = ""
     # KEEL_ARTIFACTS: empty = KEEL_HOME/artifacts; s3://bucket/prefix = an S3-compatible store
     # (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
@@ -31,6 +34,7 @@ class Settings(BaseSettings):
     # KEEL_OPENLINEAGE: file:PATH, stdout or http(s)://host:port (Marquez): every process sends
     # the OpenLineage run events of what it records (keel.openlineage); empty: off
     openlineage: str = ""
+    # KEEL_ACTOR: who is recorded as acting; empty = $USER, else KEEL_IDENTITY, else "unknown".
     actor: str = ""
     # True: commands run the event-driven services (promote, deploy) in their own process.
     # Set KEEL_INLINE_SERVICES=false when `keel service run` processes do that job instead.
@@ -38,9 +42,14 @@ class Settings(BaseSettings):
     # Trust (keel.signing): the project's keel.toml and the public keys beside it (keys.toml,
     # or KEEL_TRUST); private keys from KEEL_KEYS_DIR, never from the home or the repo;
     # KEEL_IDENTITY signs as a person instead of as the producing service.
+
+    # KEEL_PROJECT: the project file (families, contracts, policies, identities).
     project: Path = Path("keel.toml")
+    # KEEL_TRUST: the public keys, the trust anchor; unset = keys.toml beside KEEL_PROJECT.
     trust: Path | None = None
+    # KEEL_KEYS_DIR: private signing keys; unset = ~/.config/keel/keys.
     keys_dir: Path | None = None
+    # KEEL_IDENTITY: sign as this person (a role in keel.toml), not as the service.
     identity: str = ""
     # Seconds a write waits for another writer's lock on the embedded log before it gives up
     # with a clear error (KEEL_LOCK_TIMEOUT).
