@@ -63,6 +63,7 @@ def keel_env(kafka: str, redis_url: str, s: Signed, prefix: str, home: Path) -> 
         KEEL_VIEWS=f"{redis_url}?namespace={prefix}views:",
         KEEL_PROJECT=str(s.project),
         KEEL_KEYS_DIR=str(s.keys_dir),
+        KEEL_ADMIN_DIR=str(s.keys_dir.parent / "admin"),  # never in the home (decision 0022)
     )
     return env
 
@@ -92,10 +93,16 @@ def signed(
     for identity in ("t", "audit"):
         create_key(identity, tmp / "keys.toml", keys_dir)
     project.write_text('[identities.t]\nemits = ["*"]\n')
-    trust = load_trust(tmp / "keys.toml", project)
+    prefix = new_prefix()
+    s = Signed(prefix, project, keys_dir, tmp / "witness.json")
+    env = keel_env(kafka_bootstrap, redis_url, s, prefix, tmp / "home")
+    # the keyring in the trail, signed by the admin key, as `keel keys create` records it: keys
+    # that only keys.toml lists are keys anyone with file access could have added
+    out = keel(env, "keys", "record", "--reason", "test keys")
+    assert out.returncode == 0, out.stderr
+    trust = load_trust(tmp / "keys.toml", project)  # now with the admin key's public half
     signer = Signer(trust, load_private(keys_dir))
     codec = Codec(load_registry())
-    prefix = new_prefix()
     log = KafkaEventLog(kafka_bootstrap, prefix=prefix)
     for start in range(0, 200, 50):  # several appends: several transactions per partition
         log.append(
@@ -105,8 +112,6 @@ def signed(
     Projector(log, views, codec, batch_size=150, signer=signer).run()
     views.close()
     log.close()
-    s = Signed(prefix, project, keys_dir, tmp / "witness.json")
-    env = keel_env(kafka_bootstrap, redis_url, s, prefix, tmp / "home")
     out = keel(env, "audit", "checkpoint", "--to", str(s.witness))
     assert out.returncode == 0, out.stderr
     yield s
@@ -193,7 +198,8 @@ def test_signed_events_verify_through_the_broker(
     env = keel_env(kafka_bootstrap, redis_url, signed, signed.prefix, tmp_path)
     code, doc = verify(env, "--checkpoint", str(signed.witness))
     assert code == 0, doc["problems"]
-    assert doc["events"] == doc["signed"] == 400
+    # 400 events and the keyring's records (the admin, t and audit keys added)
+    assert doc["events"] == doc["signed"] == 400 + doc["keyring"]["keys"]
     # the checkpoints' writer schema is on the schemas topic: readable without Keel's files
     log = KafkaEventLog(kafka_bootstrap, prefix=signed.prefix, provision_topics=False)
     fingerprint = load_registry().latest("Checkpoint").fingerprint_hex
