@@ -86,7 +86,7 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
 # no command creates its key among the services' (its private half never sits beside theirs),
 # and keel.toml cannot take the role away.
 ADMIN_IDENTITY = "admin"
-ADMIN_EVENTS = ("KeyAdded", "KeyRotated", "KeyRetired", "UnsignedHistoryAdopted")
+ADMIN_EVENTS = ("KeyAdded", "KeyRotated", "KeyRetired", "UnsignedHistoryAdopted", "TrustReset")
 # Signed-by name of records a project wrote before it had keys and later adopted.
 ADOPTED = "adopted unsigned history"
 # Who may sign a review pack (`keel audit report`), unless keel.toml says otherwise with

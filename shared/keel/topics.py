@@ -31,6 +31,9 @@ TOPIC_OF: dict[str, str] = {
     "KeyRotated": "keyring",
     "KeyRetired": "keyring",
     "UnsignedHistoryAdopted": "keyring",
+    # a deliberate restore, declared by the admin (`keel audit reset-trust`): a trust act, so
+    # it sits with the keyring the admin signs
+    "TrustReset": "keyring",
 }
 
 AUDIT_TOPIC = "audit"

@@ -1160,6 +1160,59 @@ class TrainingFailed:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TrustReset:
+    """The administrative identity declares a deliberate restore: the log no longer extends checkpoints signed before (they are listed), and checkpoints may be signed over the restored log from here on. Every answer after it says so. Written by `keel audit reset-trust --reason`."""
+
+    EVENT_TYPE: ClassVar[str] = "TrustReset"
+    envelope: Envelope
+    reason: str
+    refusal: str
+    anchors: tuple[SetAsideCheckpoint, ...]
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "reason": self.reason,
+            "refusal": self.refusal,
+            "anchors": [x.to_avro() for x in self.anchors],
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> TrustReset:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            reason=r["reason"],
+            refusal=r["refusal"],
+            anchors=tuple(SetAsideCheckpoint.from_avro(x) for x in r["anchors"]),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SetAsideCheckpoint:
+    held_by: str
+    origin: str
+    size: int
+    root: str
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "held_by": self.held_by,
+            "origin": self.origin,
+            "size": self.size,
+            "root": self.root,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> SetAsideCheckpoint:
+        return cls(
+            held_by=r["held_by"],
+            origin=r["origin"],
+            size=r["size"],
+            root=r["root"],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class UnsignedHistoryAdopted:
     """The administrative identity vouches for the unsigned records a project wrote before it had keys: per tree, how many leading records and the RFC 9162 root they hash to. Those records are then answered as adopted unsigned history, not as forgeries."""
 
@@ -1209,7 +1262,7 @@ class AdoptedTree:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | KeyAdded | KeyRetired | KeyRotated | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed | UnsignedHistoryAdopted
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | KeyAdded | KeyRetired | KeyRotated | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed | TrustReset | UnsignedHistoryAdopted
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -1236,5 +1289,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "SchemaReconciliationFailed": SchemaReconciliationFailed,
     "ServingStatsRecorded": ServingStatsRecorded,
     "TrainingFailed": TrainingFailed,
+    "TrustReset": TrustReset,
     "UnsignedHistoryAdopted": UnsignedHistoryAdopted,
 }
