@@ -41,6 +41,8 @@ from keel import telemetry
 from keel.audit import view_queries as vq
 from keel.audit.anchors import default_witness
 from keel.audit.freshness import Freshness, FreshViews, WatchedViews, lag
+from keel.audit.resets import TRUST_RESETS
+from keel.audit.resets import latest as latest_reset
 from keel.bootstrap import Runtime
 from keel.client import Client
 from keel.errors import KeelError
@@ -119,6 +121,8 @@ def create_app(
             raise HTTPException(404, str(exc)) from None
         doc = {**extra, key: dump(found)} if key else dict(dump(found))
         doc["freshness"] = freshness
+        if reset := latest_reset(store.get(TRUST_RESETS)):  # a declared restore: always said
+            doc["trust_reset"] = reset
         return reply(doc)
 
     def serving_answer(family: str, env: str, at: str | None, as_of: str | None) -> Response:

@@ -308,6 +308,13 @@ class Client:
         rows = vq.registry_history(views, family, offset, limit, _time(as_of, False))
         return [Decision.model_validate(d) for d in rows]
 
+    def trust_reset(self) -> dict[str, Any] | None:
+        """The newest `keel audit reset-trust` (a deliberate restore the admin declared), with
+        the line every answer after it shows; None if trust was never reset."""
+        from keel.audit.resets import TRUST_RESETS, latest
+
+        return latest(self.fresh_views().get(TRUST_RESETS))
+
     def skew(self, family: str, env: str, at: When = None) -> dict[str, Any]:
         """Training/serving skew of what ENV's serving process saw in its last window recorded
         by T, against the serving model's training features (per feature PSI and the test its

@@ -36,14 +36,19 @@ logger = logging.getLogger(__name__)
 NOTES = "audit:checkpoint-notes"  # views: {"topic/partition": note} of the last checkpoint
 RESET_HINT = (
     "find out who changed the log (compare it with a backup or replica and with "
-    "`keel audit verify`); if you restored an older copy deliberately, move the default "
-    "witness's held/ notes aside (KEEL_WITNESS_DIR, else $XDG_STATE_HOME/keel/witness) and "
-    "keep them: a recorded `keel audit reset-trust --reason` is not built yet (issue 33)"
+    "`keel audit verify`); if you restored an older copy deliberately, declare it with "
+    '`keel audit reset-trust --reason "..."` (signed by the admin key, KEEL_ADMIN_DIR): it is '
+    "recorded, shown by every answer after it, and the old checkpoints are kept"
 )
 
 
 class RewriteRefused(KeelError):
-    """The log's trees do not extend a checkpoint already signed: nothing was signed."""
+    """The log's trees do not extend a checkpoint already signed: nothing was signed.
+    `anchors`: the checkpoints it no longer extends."""
+
+    def __init__(self, message: str, hint: str = "", anchors: tuple[Anchor, ...] = ()) -> None:
+        super().__init__(message, hint)
+        self.anchors = anchors
 
 
 @dataclass(frozen=True)

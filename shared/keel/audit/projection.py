@@ -12,6 +12,7 @@ Views (keys):
   index models:{family}, datasets:{family}, artifacts:{kind}, artifacts:*   (inventory lists)
   quarantine:{family}  counts by rule                                        (quarantine summary)
   projector:stats      events applied (each event exactly once)
+  trust:resets         every TrustReset (`keel audit reset-trust`), shown by answers after it
 
 What the services and commands read (keel.audit.readmodel):
   event:{event_id}     the event itself, for the pipeline's low-volume facts (EVENT_DOCS)
@@ -32,6 +33,7 @@ import orjson
 
 from keel.audit import index_order
 from keel.audit.queries import Decision, decision_doc
+from keel.audit.resets import TRUST_RESETS, reset_doc
 from keel.events import generated as g
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import IndexAdd
@@ -379,6 +381,20 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
     # R" walks read the recorded time from the index alone.
     member = index_order.member(eid, when["recorded_ms"], change.position)
     change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, change.at_ms))
+
+
+# -- trust resets ------------------------------------------------------------------------------
+@_keys.register
+def _(e: g.TrustReset) -> list[str]:
+    return [TRUST_RESETS]
+
+
+@_apply.register
+def _(e: g.TrustReset, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
+    # every reset kept, oldest first: answers show the newest, and how many there were
+    resets = list(_doc(docs, change, TRUST_RESETS).get("resets", []))
+    resets.append(reset_doc(e, recorded_at=times(change)["recorded_at"]))
+    change.docs[TRUST_RESETS] = {"resets": resets}
 
 
 # -- training/serving skew -----------------------------------------------------------------

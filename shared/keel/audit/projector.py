@@ -408,7 +408,7 @@ class Projector:
         consistency: the root at the anchor's size is the anchor's root)."""
         if s.anchored:
             return
-        problems = []
+        problems, broken = [], []
         for a in s.anchors:
             tp, m = a.note.tree, a.note.size
             tree = s.trees.get(tp) or Frontier()
@@ -427,11 +427,13 @@ class Projector:
             problem = anchor_problem(a, tree.size, root_at)
             if problem is not None:
                 problems.append(problem)
+                broken.append(a)
         if problems:
             raise RewriteRefused(
                 "refusing to sign a checkpoint: the log no longer extends what was signed "
                 "before (" + "; ".join(problems) + ")",
                 hint=RESET_HINT,
+                anchors=tuple(broken),
             )
         s.anchored = True
 

@@ -26,6 +26,8 @@ from typing import Any
 from keel.audit import checkpoint as cp
 from keel.audit import merkle
 from keel.audit import trees as tr
+from keel.audit.resets import line as reset_line
+from keel.audit.resets import reset_doc
 from keel.codec import Codec, CodecError
 from keel.events import decode_event
 from keel.events import generated as g
@@ -375,7 +377,16 @@ def check_keyring(
                     "compare keys.toml with the trail: `keel keys list`",
                 )
             )
+    # deliberate restores the trail's admin declared (`keel audit reset-trust`): reported, not
+    # problems; a forged one is among `folded.refused` above
+    forged = {where for where, _ in folded.refused}
+    resets = [
+        reset_doc(e, where=where)
+        for where, _, _, e in scan.keyring
+        if isinstance(e, g.TrustReset) and where not in forged
+    ]
     return {
+        "trust_resets": [{**r, "line": reset_line(r)} for r in resets],
         "digest": folded.ring.digest() if folded.ring.keys else None,
         "keys": len(folded.ring.keys),
         "adopted_records": scan.adopted,

@@ -194,6 +194,18 @@ def _doc(answer: Any) -> dict[str, Any]:
     return doc
 
 
+def _with_reset(k: Client, doc: dict[str, Any]) -> dict[str, Any]:
+    """An answer with the newest trust reset, when there was one (issue 33, item 3: a
+    deliberate restore is shown by every answer after it)."""
+    reset = k.trust_reset()
+    return {**doc, "trust_reset": reset} if reset else doc
+
+
+def _say_reset(doc: dict[str, Any]) -> None:
+    if doc.get("trust_reset"):
+        console.print(doc["trust_reset"]["line"], style="yellow", highlight=False, markup=False)
+
+
 @app.command("project")
 @handled
 def project(json_out: bool = JsonOpt) -> None:
@@ -217,10 +229,11 @@ def serving(
 ) -> None:
     """The model serving ENV at a time, with its deployment, promotion and eval IDs."""
     with Client() as k:
-        doc = _doc(k.serving(k.family(family), env, user_time(at), _known(as_of)))
+        doc = _with_reset(k, _doc(k.serving(k.family(family), env, user_time(at), _known(as_of))))
     if json_out:
         print_json(doc)
         return
+    _say_reset(doc)
     if doc["serving"] is None:
         console.print(doc["message"])
         return
@@ -255,10 +268,11 @@ def why(
 ) -> None:
     """Why this model serves ENV: deployment -> promotion -> eval -> model -> features/datasets."""
     with Client() as k:
-        doc = _doc(k.why(k.family(family), env, user_time(at), _known(as_of)))
+        doc = _with_reset(k, _doc(k.why(k.family(family), env, user_time(at), _known(as_of))))
     if json_out:
         print_json(doc)
         return
+    _say_reset(doc)
     if doc["serving"] is None:
         console.print(doc["message"])
         return
@@ -486,9 +500,11 @@ def history(
     approval) and every person's review (approved, declined), with who and why."""
     with Client() as k:
         rows = [_doc(d) for d in k.history(k.family(family), offset, limit, _known(as_of))]
+        page = _with_reset(k, {"offset": offset, "limit": limit, "decisions": rows})
     if json_out:
-        print_json({"offset": offset, "limit": limit, "decisions": rows})
+        print_json(page)
         return
+    _say_reset(page)
     table = Table(title="registry history")
     for c in ("at", "recorded", "env", "model", "decision", "by", "reason"):
         table.add_column(c, overflow="fold")

@@ -101,6 +101,8 @@ def _print_report(doc: dict[str, Any]) -> None:
         console.print(f"skipped: {', '.join(doc['skipped'])}", highlight=False)
     if t["uncovered"]:
         console.print(f"not yet covered by a checkpoint: {t['uncovered']}", highlight=False)
+    for reset in (doc.get("keyring") or {}).get("trust_resets", []):
+        console.print(reset["line"], highlight=False, markup=False)
     if doc["ok"]:
         console.print("verified: no problems")
         return
@@ -293,7 +295,50 @@ def rebuild(json_out: bool = JsonOpt) -> None:
     print_json(doc) if json_out else console.print(doc)
 
 
+def reset_trust(
+    reason: str = typer.Option(
+        ..., "--reason", help="what was restored and why: recorded, and shown by every answer"
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Declare a deliberate restore: after the log was restored from an older copy, the
+    checkpoint writer refuses to sign (the log no longer extends what was signed). This records
+    a TrustReset signed by the admin key (KEEL_ADMIN_DIR) naming the checkpoints set aside,
+    moves the default witness's notes aside (kept) and signs a checkpoint over the restored log.
+    Every answer after it says so; other witnesses still hold the old checkpoints."""
+    from keel.audit.reset_trust import reset_trust as reset
+    from keel.signing import default_admin_dir
+
+    with bootstrap(create=False) as rt:
+        done = reset(rt, default_admin_dir(), reason)
+    e = done.event
+    doc = {
+        "event_id": e.envelope.event_id,
+        "at": e.envelope.occurred_at.isoformat(),
+        "by": e.envelope.actor,
+        "reason": e.reason,
+        "refusal": e.refusal,
+        "checkpoints_set_aside": [
+            {"held_by": a.held_by, "origin": a.origin, "size": a.size, "root": a.root}
+            for a in e.anchors
+        ],
+        "witness_notes_set_aside": len(done.set_aside),
+        "checkpoint": done.progress.checkpoint,
+    }
+    if json_out:
+        print_json(doc)
+        return
+    console.print(
+        f"trust reset recorded ({e.envelope.event_id}), signed by the admin key: "
+        f"{len(e.anchors)} checkpoint(s) set aside, {len(done.set_aside)} witness note(s) kept "
+        f"under the witness's reset/; new checkpoint: {done.progress.checkpoint}",
+        highlight=False,
+        markup=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
+    app.command("reset-trust")(handled(reset_trust))
     app.command("verify")(handled(verify))
     app.command("checkpoint")(handled(checkpoint))
     app.command("prove")(handled(prove))
