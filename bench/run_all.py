@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import (
+    bench_cli_startup,
     bench_codec,
     bench_compiled_fold,
     bench_console,
@@ -40,6 +41,7 @@ def main() -> None:
         (bench_openlineage, ["--events", "100000"]),
         (bench_console, []),
         (bench_security, []),
+        (bench_cli_startup, []),
     ):
         mod.main(args)
 

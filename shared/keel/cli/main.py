@@ -1,66 +1,44 @@
-"""The `keel` command: one Typer app with a sub-command per area."""
+"""The `keel` command's entry point.
+
+Operators call `keel` in loops and scripts, so start-up counts: `keel version`, `keel
+--version` and the top-level help answer without importing Typer or any command module, and
+every other command imports only its own module (app.py, lazy.py; bench/bench_cli_startup.py
+measures it). `keel.cli.main.app` is still the whole Typer app, for tests and tools.
+
+A new top-level command or group is one Entry in tree.py (name, "module:attribute", its
+one-line help); tests/unit/test_cli_startup.py checks the entry against the command itself.
+"""
 
 from __future__ import annotations
 
-import typer
+import sys
+from typing import Any
 
 from keel import __version__
-from keel.cli import (
-    artifacts_cmd,
-    audit_cmd,
-    demo_cmd,
-    init_cmd,
-    inventory_cmd,
-    keys_cmd,
-    lineage_cmd,
-    pipeline_cmd,
-    promote_cmd,
-    schemas_cmd,
-    step_cmd,
-    topics_cmd,
-)
-
-app = typer.Typer(
-    name="keel",
-    help="Keel: schemas checked at every layer, immutable content-addressed artifacts with "
-    "lineage, and an audit trail for model-retraining pipelines.\n\n"
-    "State lives in KEEL_HOME (default ./.keel). KEEL_BUS and KEEL_VIEWS choose backends "
-    "(default: embedded SQLite files inside KEEL_HOME).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(schemas_cmd.app, name="schemas")
-app.add_typer(artifacts_cmd.app, name="artifacts")
-app.add_typer(audit_cmd.app, name="audit")
-app.add_typer(keys_cmd.app, name="keys")
-app.add_typer(init_cmd.contracts_app, name="contracts")
-app.command("init")(init_cmd.init)
-app.command("demo")(demo_cmd.demo)
-app.command("ingest")(pipeline_cmd.ingest)
-app.command("retrain")(pipeline_cmd.retrain)
-app.add_typer(pipeline_cmd.deploy_app, name="deploy")
-pipeline_cmd.deploy_app.command("model", hidden=True)(promote_cmd.deploy_model)
-app.add_typer(promote_cmd.app, name="promote")
-app.command("families")(inventory_cmd.families)
-app.add_typer(inventory_cmd.models_app, name="models")
-app.add_typer(inventory_cmd.datasets_app, name="datasets")
-app.add_typer(inventory_cmd.deployments_app, name="deployments")
-artifacts_cmd.app.command("list")(inventory_cmd.artifacts_list)
-app.add_typer(topics_cmd.app, name="topics")
-app.add_typer(step_cmd.app, name="step")
-app.add_typer(lineage_cmd.app, name="lineage")
-app.add_typer(pipeline_cmd.service_app, name="service")
-app.command("replay")(audit_cmd.replay)
-schemas_cmd.app.command("reconcile")(pipeline_cmd.reconcile_cmd)
-app.command("serve")(pipeline_cmd.serve_cmd)
-
-
-@app.command("version")
-def version() -> None:
-    """Print Keel's version."""
-    typer.echo(__version__)
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if args in (["version"], ["--version"]):
+        sys.stdout.write(__version__ + "\n")
+        return
+    if args in ([], ["--help"]):
+        from keel.cli.quick_help import print_root_help
+
+        print_root_help()
+        if args:
+            sys.stdout.write("\n")  # click echoes the (empty) formatted help after Rich's page
+            return
+        sys.exit(2)  # as Typer's no_args_is_help: no command given
+    from keel.cli.app import app
+
     app()
+
+
+def __getattr__(name: str) -> Any:
+    # `from keel.cli.main import app` (tests, doc generators) builds the Typer app on demand.
+    if name == "app":
+        from keel.cli.app import app
+
+        return app
+    raise AttributeError(f"module 'keel.cli.main' has no attribute {name!r}")
