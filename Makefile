@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install components demo test lint format bench clean up down
+.PHONY: install components demo test lint format bench docs clean up down
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml setup.py
 	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Keel needs Python >= 3.11"'
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,all]'
 	touch $(STAMP)
 
 demo: install  ## the retraining story on the embedded default, in a fresh home
@@ -38,6 +38,13 @@ format: install
 bench: install  ## benchmarks: tables on stdout, JSON in bench/results/ (~20 min)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run_all
+
+# The site's tools go into .venv from docs/requirements.txt; the reference pages are generated
+# from the code during the build (docs/gen/pages.py). --strict: a broken link or a missing page
+# fails.
+docs: install  ## this documentation site, built into site/
+	$(BIN)/pip install --quiet -r docs/requirements.txt
+	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict  # pinned to mkdocs 1.x
 
 # SERVICES=all (or e.g. SERVICES=feature,train) also starts each Keel service as its own process.
 # Secured (TLS, SASL/SCRAM, ACLs, one principal per service); INSECURE=1: the open servers.

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from keel.bootstrap import Runtime
+from keel.extras import need
 from keel.pipeline import Context
 from keel.project import Project
 from keel_services.deploy import handlers as deploy
@@ -37,14 +39,17 @@ __all__ = [
     "ingest_file",
     "review",
     "rollback",
+    "import_mlflow",
     "serve_audit",
     "serve_ingest",
+    "serve_mlflow_bridge",
     "serve_model",
     "serve_witness",
 ]
 
 
 def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
+    need("serve", "fastapi", "uvicorn")
     import uvicorn
 
     from keel_services.ingest.http import create_app
@@ -52,7 +57,29 @@ def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
     uvicorn.run(create_app(ctx, token), host=host, port=port, log_level="warning")
 
 
+def serve_mlflow_bridge(ctx: Context, host: str, port: int, secret: str) -> None:
+    need("serve", "fastapi", "uvicorn")
+    import uvicorn
+
+    from keel_services.mlflow_bridge.bridge import Bridge
+    from keel_services.mlflow_bridge.domain import Names
+    from keel_services.mlflow_bridge.http import create_app
+
+    names = Names(ctx.project.mlflow.families, ctx.project.mlflow.environments)
+    app = create_app(Bridge(ctx, secret, names))
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def import_mlflow(ctx: Context, tracking_uri: str, model: str | None) -> dict[str, Any]:
+    from keel_services.mlflow_bridge.domain import Names
+    from keel_services.mlflow_bridge.importer import import_registry
+
+    names = Names(ctx.project.mlflow.families, ctx.project.mlflow.environments)
+    return import_registry(ctx, tracking_uri, model, names)
+
+
 def serve_witness(state: Path, host: str, port: int) -> None:
+    need("serve", "fastapi", "uvicorn")
     import uvicorn
 
     from keel_services.audit.witness_http import create_app
@@ -61,6 +88,7 @@ def serve_witness(state: Path, host: str, port: int) -> None:
 
 
 def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:
+    need("serve", "fastapi", "uvicorn", "jinja2")
     import uvicorn
 
     from keel_services.audit.http import create_app
@@ -85,6 +113,7 @@ def serve_model(
     token: str | None,
     say: Callable[[str], None],
 ) -> None:
+    need("serve", "fastapi", "uvicorn")
     import uvicorn
 
     from keel_services.serve.app import Server, create_app

@@ -28,6 +28,11 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from keel.extras import need
+
+# Said in one line before the imports below fail (Keel's lineage extra).
+need("lineage", "openlineage", "attr")
+
 import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (

@@ -27,10 +27,11 @@ from keel.readers import (
 def parquet_records(path: Path, budget: Budget) -> Iterator[tuple[int, Any]]:
     """Raises at once for a file that is not Parquet, holds nested columns, or whose metadata
     shows it over a limit; the rows follow lazily (a page that fails to decode raises then)."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise KeelError("reading Parquet needs pyarrow", hint="pip install pyarrow") from None
+    from keel.extras import need
+
+    need("parquet", "pyarrow")
+    import pyarrow.parquet as pq
+
     try:
         schema = pq.ParquetFile(path).schema_arrow
         text = [f.name for f in schema if _is_text(f.type)]

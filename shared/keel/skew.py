@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from keel.extras import need
 from keel.features import MAX_VALUES, QUANTILES, numeric_kind, value_key
 
 SAMPLE = 128  # per feature and window: enough for KS, ~2 KB of JSON per feature
@@ -153,6 +154,7 @@ def frequencies(
 ) -> tuple[float, float, float]:
     """(PSI, chi-square statistic, p-value) of the served value counts against the training
     frequencies, rare values pooled into one cell."""
+    need("skew", "scipy")
     from scipy.stats import chisquare
 
     trained = training.get("values") or Counter(value_key(v) for v in values)
@@ -185,6 +187,7 @@ def binned(
     training: dict[str, Any], values: list[float], sample: list[float]
 ) -> tuple[float, float, float]:
     """(PSI over the training quantile bins, KS statistic, KS p-value)."""
+    need("skew", "scipy")
     from scipy.stats import ks_2samp
 
     q = training.get("quantiles") or {}

@@ -63,6 +63,9 @@ def parse_url(url: str) -> tuple[str, str]:
 
 class S3ArtifactStore(Puts):
     def __init__(self, url: str, client: Any = None, create_bucket: bool = True) -> None:
+        from keel.extras import need
+
+        need("s3", "boto3")
         import boto3
         from botocore.config import Config
 

@@ -88,7 +88,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 def prepare_workdir(workdir: Path) -> tuple[Path, Path]:
     """(home, project file). Refuses a workdir that already holds a Keel home."""
     from keel.errors import KeelError
-    from keel.schemas.registry import default_schema_dir
+    from keel.shipped import demo_contract
 
     home = workdir / "home"
     if home.exists() and any(home.iterdir()):
@@ -99,7 +99,7 @@ def prepare_workdir(workdir: Path) -> tuple[Path, Path]:
     contracts = workdir / "contracts" / FAMILY
     contracts.mkdir(parents=True, exist_ok=True)
     for name in ("training.avsc", "inference.avsc"):
-        shutil.copyfile(default_schema_dir() / "contracts" / FAMILY / name, contracts / name)
+        shutil.copyfile(demo_contract(FAMILY, name), contracts / name)
     project_file = workdir / "keel.toml"
     shutil.copyfile(Path(__file__).with_name("keel.toml"), project_file)
     # Every identity gets a key: public halves in keys.toml beside keel.toml, private halves in

@@ -84,6 +84,9 @@ class KafkaEventLog:
         transactional_id: str | None = None,
         principal: str | None = None,
     ) -> None:
+        from keel.extras import need
+
+        need("kafka", "confluent_kafka", "aiokafka")
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.exactly_once = exactly_once

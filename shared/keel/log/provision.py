@@ -66,6 +66,9 @@ class Drift:
 
 
 def _admin(bootstrap: str, conf: dict[str, Any] | None = None) -> Any:
+    from keel.extras import need
+
+    need("kafka", "confluent_kafka")
     from confluent_kafka.admin import AdminClient
 
     # log_level 2: librdkafka would print every refused reconnect; failures surface as errors.
@@ -82,6 +85,9 @@ def check_reachable(
     bootstrap: str, conf: dict[str, Any] | None = None, timeout: float = 8.0
 ) -> None:
     """Fail within `timeout` seconds, naming the address, when no broker answers."""
+    from keel.extras import need
+
+    need("kafka", "confluent_kafka")
     from confluent_kafka import KafkaException
 
     try:

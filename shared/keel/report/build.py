@@ -17,6 +17,7 @@ from keel.audit import checkpoint as cp
 from keel.audit.verify_run import checkpoints, verify_scan
 from keel.bootstrap import Runtime
 from keel.errors import KeelError
+from keel.extras import need
 from keel.report import content, evidence, render
 from keel.views.port import ViewStore
 
@@ -91,6 +92,7 @@ def build(
     now: datetime | None = None,
 ) -> Report:
     """`views` must be at the log's end (the caller folds first)."""
+    need("report", "jinja2", "matplotlib")  # said before the verification, not after it
     if rt.trust.enabled:  # before the work: a pack this identity may not sign is refused now
         evidence.may_sign(rt.trust, identity)
     kept: list[Any] = []

@@ -8,6 +8,8 @@ import io
 from datetime import datetime
 from typing import Any
 
+from keel.extras import need
+
 MARK = {"promoted": ("^", "#2e7d32"), "rejected": ("X", "#c62828")}
 OTHER_MARK = ("o", "#6d4c41")
 KIND_EDGE = {"promotion": "none", "rollback": "#e65100", "override": "#6a1b9a"}
@@ -15,6 +17,7 @@ DRIFT = "#f9a825"
 
 
 def _figure(width: float, height: float) -> Any:
+    need("report", "matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import KeelError
+from keel.extras import need
 from keel.report import charts
 
 END = "<!--/keel-report-body-->"
@@ -54,6 +55,7 @@ def body(
     witnesses: int,
 ) -> str:
     """Everything the signature covers: the same inputs give the same string."""
+    need("report", "jinja2")
     import jinja2
 
     env = jinja2.Environment(
@@ -135,6 +137,7 @@ def pdf(page: str, timeout: float = 120) -> bytes:
     holds the PDF can check the evidence with tools/check_report.py."""
     import io
 
+    need("report", "pypdf")
     from pypdf import PdfReader, PdfWriter
 
     with tempfile.TemporaryDirectory(prefix="keel-report-") as d:

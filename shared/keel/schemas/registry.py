@@ -9,7 +9,6 @@ implementation can read an event from the expanded schema alone.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,11 +29,10 @@ class SchemaFileError(KeelError):
 
 
 def default_schema_dir() -> Path:
-    """`schemas/` at the repository root, or $KEEL_SCHEMAS when set."""
-    override = os.environ.get("KEEL_SCHEMAS")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / "schemas"
+    """$KEEL_SCHEMAS, else `schemas/` of the checkout, else the copy installed with Keel."""
+    from keel.shipped import schema_dir
+
+    return schema_dir()
 
 
 @dataclass(frozen=True)
@@ -170,13 +168,14 @@ def version_from_json(text: str, version: int = 0) -> SchemaVersion:
 
 
 def load_registry(schema_dir: Path | None = None) -> SchemaRegistry:
-    """Every `events/*.v*.avsc` under `schema_dir` (default: the repository's `schemas/`)."""
+    """Every `events/*.v*.avsc` under `schema_dir` (default: keel.shipped.schema_dir)."""
     root = schema_dir or default_schema_dir()
     events_dir = root / "events"
     if not events_dir.is_dir():
         raise SchemaFileError(
             f"no event schemas at {events_dir}",
-            hint="run from a Keel checkout or set KEEL_SCHEMAS to its schemas/ directory",
+            hint="unset KEEL_SCHEMAS to use the schemas installed with Keel, or point it at a "
+            "directory holding events/",
         )
     common = load_common(events_dir / "common")
     return SchemaRegistry(build_version(p, common) for p in sorted(events_dir.glob("*.avsc")))

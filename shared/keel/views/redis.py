@@ -13,6 +13,11 @@ from itertools import groupby
 from typing import Any
 from urllib.parse import urlparse
 
+from keel.extras import need
+
+# Said in one line before the imports below fail: this module is imported to open redis:// views.
+need("redis", "redis", "hiredis")
+
 import hiredis
 
 from keel.errors import KeelError
