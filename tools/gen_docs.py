@@ -347,7 +347,8 @@ def openapi_page(title: str, intro: str, spec: Mapping[str, Any]) -> str:
                 lines += ["| parameter | in | required | type |", "|---|---|---|---|"]
                 for p in params:
                     lines.append(
-                        f"| `{p['name']}` | {p['in']} | {'yes' if p.get('required') else 'no'} "
+                        f"| `{cell(p['name'])}` | {p['in']} | "
+                        f"{'yes' if p.get('required') else 'no'} "
                         f"| {cell(_schema_name(p.get('schema', {})))} |"
                     )
                 lines.append("")
@@ -377,7 +378,7 @@ def openapi_page(title: str, intro: str, spec: Mapping[str, Any]) -> str:
                 lines += ["| field | type | required |", "|---|---|---|"]
                 for field, s in props.items():
                     lines.append(
-                        f"| `{field}` | {cell(_schema_name(s))} | "
+                        f"| `{cell(field)}` | {cell(_schema_name(s))} | "
                         f"{'yes' if field in required else 'no'} |"
                     )
                 lines.append("")
@@ -478,8 +479,15 @@ def decisions_index(files: Mapping[str, str]) -> str:
 # ---------------------------------------------------------------- all pages
 
 
+def generated_paths() -> list[str]:
+    """Where the generated pages go (inside the docs directory), without building them: what
+    the hand-written pages and mkdocs.yml may link to."""
+    fixed = ["reference/cli.md", "reference/events.md", "reference/environment.md"]
+    return [*fixed, "decisions/index.md", *(f"reference/http-{name}.md" for name in HTTP_APIS)]
+
+
 def pages(root: Path = ROOT) -> dict[str, str]:
-    """Every generated page, by its path inside the site's docs directory."""
+    """Every generated page, by its path inside the site's docs directory (generated_paths())."""
     from keel.settings import Settings
     from keel.topics import TOPIC_OF
 
