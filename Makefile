@@ -44,7 +44,7 @@ bench: install  ## benchmarks: tables on stdout, JSON in bench/results/ (~20 min
 # fails.
 docs: install  ## this documentation site, built into site/
 	$(BIN)/pip install --quiet -r docs/requirements.txt
-	DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict  # pinned to mkdocs 1.x
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # mkdocs pinned to 1.x
 
 # SERVICES=all (or e.g. SERVICES=feature,train) also starts each Keel service as its own process.
 # Secured (TLS, SASL/SCRAM, ACLs, one principal per service); INSECURE=1: the open servers.

@@ -335,6 +335,8 @@ def openapi_page(title: str, intro: str, spec: Mapping[str, Any]) -> str:
     lines = [GENERATED_NOTE, f"# {title}", "", intro, ""]
     info = spec.get("info", {})
     lines += [f"OpenAPI {spec.get('openapi', '')}, `{info.get('title', '')}`.", ""]
+    if info.get("description"):  # the app's own overview (its module docstring), as written
+        lines += ["```text", inspect.cleandoc(str(info["description"])), "```", ""]
     for path, ops in spec.get("paths", {}).items():
         for method, op in ops.items():
             lines += [f"## `{method.upper()} {path}`", ""]
