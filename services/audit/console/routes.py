@@ -255,7 +255,8 @@ def mount(
             )
         kind = doc.get("type") or doc.get("decision") or doc.get("kind") or "event"
         body = json.dumps(doc, indent=2, sort_keys=True, default=str)
-        return page("event.html.j2", kind=kind, event_id=event_id, body=body)
+        signed_by = doc.get("signed_by")  # adopted unsigned history says so (decision 0022)
+        return page("event.html.j2", kind=kind, event_id=event_id, body=body, signed_by=signed_by)
 
     @get("search")
     def search(q: str = "") -> Any:

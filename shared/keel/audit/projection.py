@@ -35,6 +35,7 @@ from keel.audit import index_order
 from keel.audit.queries import Decision, decision_doc
 from keel.audit.resets import TRUST_RESETS, reset_doc
 from keel.events import generated as g
+from keel.signing import ADOPTED
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import IndexAdd
 
@@ -54,6 +55,7 @@ class Change:
     recorded_ms: int = 0  # when the log stored the event (0: not known: its business time)
     at_ms: float = 0.0  # the event's business time (ms), worked out once per event
     position: int = 0  # where the log stored it (its offset): orders what was recorded alike
+    adopted: bool = False  # unsigned, admitted inside an adopted prefix (decision 0022)
 
 
 def times(change: Change) -> dict[str, Any]:
@@ -61,11 +63,14 @@ def times(change: Change) -> dict[str, Any]:
     and whether it was written into the past (recorded later than the clock-skew allowance)."""
     occurred = int(change.at_ms)
     recorded = change.recorded_ms or occurred
-    return {
+    out = {
         "recorded_ms": recorded,
         "recorded_at": datetime.fromtimestamp(recorded / 1000, UTC).isoformat(),
         "backdated": recorded - occurred > CLOCK_SKEW_MS,
     }
+    if change.adopted:  # every answer built from the event says no key signed it
+        out["signed_by"] = ADOPTED
+    return out
 
 
 def ms(event: Any) -> float:
@@ -80,11 +85,16 @@ def keys_for(event: Any) -> list[str]:
 
 
 def evolve(
-    docs: dict[str, dict[str, Any] | None], event: Any, recorded_ms: int = 0, position: int = 0
+    docs: dict[str, dict[str, Any] | None],
+    event: Any,
+    recorded_ms: int = 0,
+    position: int = 0,
+    adopted: bool = False,
 ) -> Change:
     """What applying `event` (stored by the log at `recorded_ms`, offset `position`) to `docs`
-    writes. `docs` holds every key of keys_for(event)."""
-    change = Change(recorded_ms=recorded_ms, at_ms=ms(event), position=position)
+    writes. `docs` holds every key of keys_for(event). adopted: an unsigned event of adopted
+    history (its documents say `signed_by: adopted unsigned history`)."""
+    change = Change(recorded_ms=recorded_ms, at_ms=ms(event), position=position, adopted=adopted)
     stats = dict(docs.get(STATS) or {"applied": 0, "by_type": {}})
     stats["applied"] += 1
     by_type = dict(stats["by_type"])
@@ -98,7 +108,8 @@ def evolve(
     _apply(event, docs, change)
     eid = event.envelope.event_id
     if event.EVENT_TYPE in EVENT_DOCS:
-        change.docs[f"event:{eid}"] = {"type": event.EVENT_TYPE, "event": event.to_avro()}
+        copy = {"type": event.EVENT_TYPE, "event": event.to_avro()}
+        change.docs[f"event:{eid}"] = {**copy, "signed_by": ADOPTED} if adopted else copy
     cause = event.envelope.causation_id
     if cause:
         change.index.append(IndexAdd(f"caused:{cause}", f"{event.EVENT_TYPE}:{eid}", change.at_ms))

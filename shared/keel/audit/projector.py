@@ -41,7 +41,7 @@ from keel.errors import KeelError
 from keel.events import decode_event
 from keel.events import generated as g
 from keel.log.port import EventLog, LogRecord, TopicPartition
-from keel.signing import Signer, Trust
+from keel.signing import ADOPTED, Signer, Trust
 from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.port import Put, SetAdd, StaleTracking, Tracking, Update, ViewStore
 
@@ -304,6 +304,7 @@ class Projector:
         positions, progress = s.positions, s.progress
         decoded: list[tuple[LogRecord, Any]] = []
         rejected: list[Update] = []
+        adopted: set[str] = set()  # unsigned events of adopted history: answers label them
         for rec in batch:
             positions[rec.tp] = rec.offset + 1
             if self.trees:
@@ -325,6 +326,8 @@ class Projector:
                 verdict = self.trust.admit(rec.tp, rec.offset, verdict)  # adopted history
                 if verdict.problem is None:
                     trusted.append((rec, event))
+                    if verdict.identity == ADOPTED:
+                        adopted.add(event.envelope.event_id)
                 else:
                     progress.rejected += 1
                     rejected += tr.rejection(rec, event, verdict)
@@ -344,7 +347,7 @@ class Projector:
                 progress.skipped_duplicates += 1
                 continue
             already.add(eid)
-            change = evolve(docs, event, rec.recorded_ms, rec.offset)
+            change = evolve(docs, event, rec.recorded_ms, rec.offset, eid in adopted)
             docs.update(change.docs)
             changed.update(change.docs)
             index.extend(change.index)

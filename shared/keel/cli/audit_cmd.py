@@ -252,6 +252,8 @@ def serving(
         "recorded_at",
     ):
         row(table, key, str(doc["serving"].get(key)))
+    if doc["serving"].get("signed_by"):  # unsigned history the admin adopted (decision 0022)
+        row(table, "signed by", str(doc["serving"]["signed_by"]))
     if doc["serving"].get("backdated"):
         row(table, "backdated", "yes: recorded after its business time (written into the past)")
     console.print(table)
@@ -516,7 +518,8 @@ def history(
         decision = d["decision"] + (f" ({trigger})" if trigger and trigger != "pipeline" else "")
         model = d["model_id"] if wide else d["model_id"][:12]
         reason = d["reason"] + (f" -- {d['note']}" if d.get("note") else "")
-        row(table, d["at"][:19], recorded, d["env"], model, decision, d["actor"], reason)
+        by = d["actor"] + (f" ({d['signed_by']})" if d.get("signed_by") else "")
+        row(table, d["at"][:19], recorded, d["env"], model, decision, by, reason)
     console.print(table)
 
 

@@ -285,14 +285,52 @@ def prove(
 
 def rebuild(json_out: bool = JsonOpt) -> None:
     """Drop the views and fold them again from the log (e.g. after `verify` found them
-    altered). The log and its trees are the source; nothing else is lost."""
+    altered). The log and its trees are the source. What the views showed before and after is
+    compared (families, models, datasets, deployments, events per type): anything gone is
+    listed with why the fold kept its events out (issue 33, item 9)."""
+    from keel.audit import rebuild as rb
+
     with bootstrap(create=False) as rt:
+        before = rb.shown(rt.views)
         rt.views.clear()
         p = Projector(
             rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)
         ).run()
-    doc = {"applied": p.applied, "rejected": p.rejected, "undecodable": p.undecodable}
-    print_json(doc) if json_out else console.print(doc)
+        after = rb.shown(rt.views)
+        lost = rb.gone(before, after)
+        why = rb.why_gone(rt.views) if lost else {}
+    doc = {
+        "applied": p.applied,
+        "rejected": p.rejected,
+        "undecodable": p.undecodable,
+        "before": rb.counts(before),
+        "after": rb.counts(after),
+        "gone": lost,
+        "why_gone": why,
+    }
+    if json_out:
+        print_json(doc)
+        return
+    console.print(
+        f"views folded again: {p.applied} events applied, {p.rejected} kept out "
+        f"(bad signatures), {p.undecodable} undecodable",
+        highlight=False,
+    )
+    for kind in ("families", "models", "datasets", "deployments"):
+        console.print(
+            f"  {kind}: {doc['before'][kind]} before, {doc['after'][kind]} now", highlight=False
+        )
+    if lost:
+        console.print("no longer shown after the rebuild:", style="bold red")
+        for sentence in lost:
+            console.print(f"  {sentence}", highlight=False, markup=False)
+        for problem, n in why.items():
+            console.print(f"  because {n} events were kept out: {problem}", markup=False)
+        console.print(
+            "see `keel audit verify`; history written before the project had keys is kept "
+            'by adopting it: `keel keys adopt --reason "..."`',
+            highlight=False,
+        )
 
 
 def reset_trust(

@@ -1,0 +1,72 @@
+"""What `keel audit rebuild` compares (issue 33, item 9): a rebuild folds the views again from
+the log, and must never drop what the views showed without saying so (a project that created
+keys over unsigned history once lost all of it silently). `shown` reads, before and after,
+the families, the models and datasets by ID and the events per type; `gone` says, pure, what
+the new fold no longer shows; `why_gone` counts the problems of the events the fold kept out."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from keel.audit.projection import FAMILIES, STATS
+from keel.audit.trees import REJECTED
+from keel.views.port import ViewStore
+
+_PAGE = 1000
+_REASONS_READ = 10_000  # rejected records read for their reasons: enough to name the causes
+
+
+def _ids(views: ViewStore, index: str) -> set[str]:
+    out: set[str] = set()
+    while page := views.index_range(index, offset=len(out), limit=_PAGE):
+        out.update(m for m, _ in page)
+        if len(page) < _PAGE:
+            break
+    return out
+
+
+def shown(views: ViewStore) -> dict[str, Any]:
+    """What the answers show: families, models and datasets (IDs), events folded per type."""
+    families = sorted((views.get(FAMILIES) or {}).get("families", []))
+    return {
+        "families": families,
+        "models": sorted({m for f in families for m in _ids(views, f"models:{f}")}),
+        "datasets": sorted({d for f in families for d in _ids(views, f"datasets:{f}")}),
+        "events": dict((views.get(STATS) or {}).get("by_type", {})),
+    }
+
+
+def counts(s: dict[str, Any]) -> dict[str, int]:
+    events = s["events"]
+    return {
+        "families": len(s["families"]),
+        "models": len(s["models"]),
+        "datasets": len(s["datasets"]),
+        "deployments": int(events.get("ModelDeployed", 0)),
+        "events": sum(events.values()),
+    }
+
+
+def gone(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """One sentence per kind of thing the views showed before and no longer do."""
+    out = []
+    for kind in ("families", "models", "datasets"):
+        lost = sorted(set(before[kind]) - set(after[kind]))
+        if lost:
+            shown_ids = ", ".join(x if kind == "families" else x[:12] for x in lost[:5])
+            more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
+            out.append(f"{len(lost)} {kind} no longer shown: {shown_ids}{more}")
+    for etype, n in sorted(before["events"].items()):
+        m = after["events"].get(etype, 0)
+        if m < n:
+            out.append(f"{etype}: {n} events shown before, {m} now")
+    return out
+
+
+def why_gone(views: ViewStore) -> dict[str, int]:
+    """The problems of the events the fold kept out of the views (unsigned, forged...),
+    counted."""
+    positions = views.members(REJECTED)[:_REASONS_READ]
+    docs = views.get_many([f"{REJECTED}:{p}" for p in positions])
+    return dict(Counter(str(d.get("problem")) for d in docs if d).most_common())
