@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keel import telemetry
 from keel.artifacts.port import ArtifactStore, open_artifacts
 from keel.codec import Codec
 from keel.events import Event, encode_event
@@ -58,6 +57,9 @@ class Runtime:
         """Encode, sign and append events as one batch; key = subject, timestamp = occurred_at."""
         self._announce({e.EVENT_TYPE for e in events})
         records = self.log.append(sign_all(self.signer, self.codec, events))
+        # imported on the first write: queries never pay for prometheus-client
+        from keel import telemetry
+
         telemetry.recorded(events)
         if self.settings.openlineage:
             self._lineage(events)

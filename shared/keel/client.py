@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,14 +31,17 @@ from keel.audit import inventory as inv
 from keel.audit import view_queries as vq
 from keel.bootstrap import Runtime, bootstrap
 from keel.errors import KeelError
-from keel.pipeline import Context
-from keel.project import Project
-from keel.report.build import Report
-from keel.retraining import request_retrain
 from keel.settings import Settings
 from keel.timeparse import business_time, parse_time
 from keel.views.port import ViewStore
 from keel.wiring import services
+
+if TYPE_CHECKING:
+    # Queries (`keel audit serving`, `keel models list`) import none of these: the pipeline
+    # brings numpy and the services' handlers, the report its renderer. Commands import them.
+    from keel.pipeline import Context
+    from keel.project import Project
+    from keel.report.build import Report
 
 When = datetime | str | None
 
@@ -557,6 +560,8 @@ class Client:
         and evaluate, and the gate and deployment follow. On the embedded default (services
         inline) returns the model, its eval and the decisions it led to; where the services run
         as their own processes, returns the request (model_id None) at once."""
+        from keel.retraining import request_retrain
+
         with self.pipeline() as ctx:
             eval_id = self.resolve(eval_dataset)
             ids = [self.resolve(d) for d in datasets or []] or sorted(
