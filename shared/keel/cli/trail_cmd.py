@@ -299,7 +299,7 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         after = rb.shown(rt.views)
         lost = rb.gone(before, after)
         why = rb.why_gone(rt.views) if lost else {}
-    doc = {
+    doc: dict[str, Any] = {
         "applied": p.applied,
         "rejected": p.rejected,
         "undecodable": p.undecodable,
