@@ -20,37 +20,12 @@ from keel import __version__
 from keel.cli.lazy import load
 from keel.cli.main import app
 from keel.cli.tree import APP_HELP, ENTRIES
+from tests.cli_imports import HEAVY, LISTING_KEEL
 
 pytestmark = pytest.mark.unit
 KEEL = str(Path(sys.executable).with_name("keel"))
-# What the issue names, by the top-level module each installs.
-HEAVY = (
-    "sklearn",
-    "pandas",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "boto3",
-    "botocore",
-    "kafka",
-    "confluent_kafka",
-    "aiokafka",
-    "matplotlib",
-)
 # Typer renders through the page drawn by the typer app itself, as the console script did
 TYPER_KEEL = "import sys; sys.argv[0] = 'keel'; from keel.cli.app import app; app()"
-
-
-# The console script's body, listing the modules loaded when it exits (importlib.import_module,
-# which the lazy group uses, is not reported by -X importtime, so sys.modules is read instead).
-LISTING_KEEL = """
-import atexit, sys
-out = sys.argv.pop(1)
-atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
-sys.argv[0] = "keel"
-from keel.cli.main import main
-main()
-"""
 
 
 def imported(args: list[str], env: dict[str, str] | None = None) -> set[str]:
