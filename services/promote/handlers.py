@@ -115,8 +115,10 @@ def on_model_evaluated(ctx: Context, event: Event) -> list[Event]:
 def on_model_deployed(ctx: Context, event: Event) -> list[Event]:
     """A promotion deployed to one environment is a candidate for the next one."""
     assert isinstance(event, g.ModelDeployed)
+    if event.kind != "promotion":
+        return []  # before the family is looked up: an MLflow family is in no keel.toml
     envs = ctx.project.family(event.family).environments
-    if event.kind != "promotion" or event.env not in envs:
+    if event.env not in envs:
         return []
     i = envs.index(event.env)
     if i + 1 >= len(envs):

@@ -163,10 +163,20 @@ class Identity(BaseModel):
     sign_reports: bool | None = None
 
 
+class MlflowNames(BaseModel):
+    """`[mlflow]`: MLflow registered-model names and aliases as Keel families and environments
+    (keel_services.mlflow_bridge); a name not listed keeps its MLflow name."""
+
+    model_config = ConfigDict(extra="forbid")
+    families: dict[str, str] = Field(default_factory=dict)
+    environments: dict[str, str] = Field(default_factory=dict)
+
+
 class Project(BaseModel):
     model_config = ConfigDict(extra="forbid")
     families: dict[str, Family]
     identities: dict[str, Identity] = Field(default_factory=dict)
+    mlflow: MlflowNames = Field(default_factory=MlflowNames)
     ingest: IngestLimits = Field(default_factory=lambda: IngestLimits.model_validate({}))
     root: Path = Path(".")
 

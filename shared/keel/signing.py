@@ -80,6 +80,8 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
         *_RECONCILE,
     ),
     "contracts": _RECONCILE,  # `keel schemas reconcile`
+    # `keel service run mlflow-bridge` / `keel mlflow import`: MLflow's registry in the trail
+    "mlflow_bridge": ("ModelDeployed", "ArtifactRecorded", *_QUARANTINE),
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
 }
 # The administrative identity: writes the keyring into the trail. Not among DEFAULT_ROLES, so

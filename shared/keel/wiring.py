@@ -78,6 +78,10 @@ class Services(Protocol):
 
     def serve_witness(self, state: Path, host: str, port: int) -> None: ...
 
+    def serve_mlflow_bridge(self, ctx: Context, host: str, port: int, secret: str) -> None: ...
+
+    def import_mlflow(self, ctx: Context, tracking_uri: str, model: str | None) -> Any: ...
+
     def serve_model(
         self,
         rt: Runtime,

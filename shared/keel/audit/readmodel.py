@@ -19,6 +19,9 @@ from keel.events import EVENT_TYPES, Event
 from keel.events import generated as g
 from keel.views.port import ViewStore
 
+# A deployment of this kind says nothing serves from its time on (an MLflow alias deleted,
+# keel_services.mlflow_bridge): it ends the interval before it and begins none.
+WITHDRAWN = "withdrawn"
 SCAN = 10_000  # page size for the rare full walks (rollback targets, a family's datasets)
 
 
@@ -145,7 +148,7 @@ class ReadModel:
         below, above, (doc, following) = self.views.index_around_docs(
             f"serving:{family}:{env}", bound, "deployment:"
         )
-        if below is None or doc is None:
+        if below is None or doc is None or doc.get("kind") == WITHDRAWN:
             return None
         end = datetime.fromisoformat(following["since"]) if above and following else None
         return _interval(doc, end)
@@ -158,7 +161,8 @@ class ReadModel:
         ]
         out: list[Interval] = []
         for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
-            out.append(_interval(doc, datetime.fromisoformat(nxt["since"]) if nxt else None))
+            if doc.get("kind") != WITHDRAWN:  # it only ends the one before
+                out.append(_interval(doc, datetime.fromisoformat(nxt["since"]) if nxt else None))
         return out
 
     # -- the registry ---------------------------------------------------------------------------

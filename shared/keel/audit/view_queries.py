@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from keel.audit import index_order
+from keel.audit.readmodel import WITHDRAWN
 from keel.errors import KeelError
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import ViewStore
@@ -66,6 +67,13 @@ def serving_at(
     else:
         doc, following = views.get_many([_doc_key(m) for m in (hit[0], nxt[0] if nxt else "")])
     until = following["since"] if following else None
+    if doc and doc.get("kind") == WITHDRAWN:
+        return {
+            **base,
+            "serving": None,
+            "message": f"nothing was serving in {env} at {at.isoformat()}: withdrawn at "
+            f"{doc['since']} ({doc.get('reason') or 'no reason given'})",
+        }
     return {**base, "serving": {**(doc or {}), "until": until}}
 
 
@@ -104,7 +112,8 @@ def deployments_during(
     for doc, nxt in zip(docs, [*docs[1:], None][: len(docs)], strict=True):
         if datetime.fromisoformat(doc["since"]) >= end:
             break  # the one after the period: it only ends the last one
-        out.append({**doc, "until": nxt["since"] if nxt else None})
+        if doc.get("kind") != WITHDRAWN:  # a withdrawal only ends the one before
+            out.append({**doc, "until": nxt["since"] if nxt else None})
     return out, len(inside) > limit
 
 

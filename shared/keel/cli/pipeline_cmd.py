@@ -196,7 +196,8 @@ def rollback(
 def service_run(
     name: str = typer.Argument(
         ...,
-        help="feature, train, promote, deploy, projector (consumer groups); ingest, audit (HTTP)",
+        help="feature, train, promote, deploy, projector (consumer groups); ingest, audit, "
+        "mlflow-bridge (HTTP)",
     ),
     project: Path | None = ProjectOpt,
     max_idle: float | None = typer.Option(
@@ -218,6 +219,8 @@ def service_run(
     batch, as consumer group service-projector. Run one at a time: a second one fences the
     first's checkpoint writer, and the first stops at its next append.
     ingest: POST /v1/families/{family}/records. audit: the audit questions as a JSON API.
+    mlflow-bridge: POST /v1/mlflow/webhooks records MLflow registry webhooks (secret in
+    KEEL_MLFLOW_WEBHOOK_SECRET; docs/mlflow.md).
     HTTP services publish OpenAPI at /docs."""
     from keel.service_runner import PROJECTOR, run_projector, run_service, runnable
     from keel.wiring import services
@@ -244,6 +247,20 @@ def service_run(
             console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
             services().serve_audit(rt, host, port, token)
         return
+    if name == "mlflow-bridge":
+        secret = os.environ.get("KEEL_MLFLOW_WEBHOOK_SECRET", "")
+        if not secret:
+            raise KeelError(
+                "the MLflow bridge needs the webhooks' shared secret",
+                hint="set KEEL_MLFLOW_WEBHOOK_SECRET to the secret given to MLflow's "
+                "create_webhook (docs/mlflow.md)",
+            )
+        os.environ["KEEL_PRINCIPAL"] = "mlflow_bridge"  # its principal on a secured stack
+        with pipeline(project) as ctx:
+            url = f"http://{host}:{port}/v1/mlflow/webhooks"
+            console.print(f"MLflow bridge: webhooks to {url}", highlight=False)
+            services().serve_mlflow_bridge(ctx, host, port, secret)
+        return
     if name == "ingest":
         with pipeline(project) as ctx:
             console.print(f"ingest on http://{host}:{port} (OpenAPI at /docs)")
@@ -252,7 +269,7 @@ def service_run(
     if name not in runnable():
         raise KeelError(
             f"no service named {name!r}",
-            hint=f"consumer groups: {', '.join(runnable())}; HTTP: ingest, audit",
+            hint=f"consumer groups: {', '.join(runnable())}; HTTP: ingest, audit, mlflow-bridge",
         )
     with pipeline(project) as ctx:
         stats = run_service(ctx, name, say, max_idle)
