@@ -18,11 +18,11 @@ PURPOSE = {
     "kafka": "the Kafka event log (kafka://)",
     "redis": "the Redis views (redis://)",
     "s3": "artifacts in an S3 object store (s3://)",
-    "serve": "the HTTP services (keel serve, keel service run ingest|audit, the console)",
+    "serve": "keel serve, the HTTP services and the console",
     "report": "the review pack (keel audit report)",
-    "skew": "the training/serving skew tests (keel audit skew)",
+    "skew": "the skew tests (keel audit skew)",
     "lineage": "OpenLineage run events",
-    "parquet": "Parquet files",
+    "parquet": "reading Parquet files",
 }
 
 
@@ -32,7 +32,8 @@ class MissingExtra(KeelError):
     def __init__(self, extra: str, modules: list[str]) -> None:
         what = PURPOSE.get(extra, extra)
         super().__init__(
-            f"Keel's {extra} extra is not installed (for {what}): pip install 'keel[{extra}]'",
+            f"Keel's {extra} extra is not installed, which {what} needs: "
+            f"pip install 'keel[{extra}]'",
             hint=f"{', '.join(modules)} not installed in this environment; "
             "pip install 'keel[all]' brings every extra",
         )

@@ -23,7 +23,10 @@ from tests.iris_project import iris_csv
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "shared", "services")
+SOURCES = (
+    *("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "CHANGELOG.md"),
+    *("shared", "services"),
+)
 
 
 def repo_schemas() -> dict[str, bytes]:
