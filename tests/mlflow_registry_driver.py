@@ -1,0 +1,46 @@
+"""Drives a real MLflow registry for the bridge's tests and bench. Runs in MLflow's own venv
+(tests/mlflow_server.py): one JSON command per stdin line, one JSON answer per stdout line, each
+with the wall-clock time (ms) at which MLflow had done it: the truth Keel is compared with.
+
+Commands: ["webhook", url, secret], ["model", name], ["version", name, source],
+["alias", name, alias, version], ["delete_alias", name, alias], ["tag", name, version, k, v].
+"""
+
+import json
+import sys
+import time
+
+from mlflow import MlflowClient
+
+EVENTS = [
+    "registered_model.created",
+    "model_version.created",
+    "model_version_tag.set",
+    "model_version_alias.created",
+    "model_version_alias.deleted",
+]
+
+
+def main() -> None:
+    client = MlflowClient(tracking_uri=sys.argv[1])
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        op, args = cmd[0], cmd[1:]
+        out = None
+        if op == "webhook":
+            out = client.create_webhook("keel", args[0], EVENTS, secret=args[1]).webhook_id
+        elif op == "model":
+            client.create_registered_model(args[0])
+        elif op == "version":
+            out = client.create_model_version(args[0], args[1]).version
+        elif op == "alias":
+            client.set_registered_model_alias(args[0], args[1], args[2])
+        elif op == "delete_alias":
+            client.delete_registered_model_alias(args[0], args[1])
+        elif op == "tag":
+            client.set_model_version_tag(*args)
+        print(json.dumps({"op": op, "out": out, "done_ms": int(time.time() * 1000)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
