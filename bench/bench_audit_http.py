@@ -46,8 +46,6 @@ from keel.schemas.registry import load_registry
 from keel.views.port import ViewStore
 
 ROOT = Path(__file__).resolve().parents[1]
-MLFLOW = "mlflow==3.17.2"  # the version the issue measured; also the `mlflow` extra
-MLFLOW_VENV = ROOT / ".bench-venvs" / "mlflow"
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
@@ -234,12 +232,10 @@ def keel_env(d: Path, **extra: str) -> dict[str, str]:
 
 # -- MLflow -----------------------------------------------------------------------------------
 def mlflow_bin() -> Path:
-    exe = MLFLOW_VENV / "bin" / "mlflow"
-    if not exe.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-        pip = [str(MLFLOW_VENV / "bin" / "pip"), "install", "--quiet", MLFLOW]
-        subprocess.run(pip, check=True)
-    return exe
+    # the venv is shared with the MLflow bridge's tests and bench: built once, pinned
+    from tests.mlflow_server import mlflow_python
+
+    return mlflow_python().with_name("mlflow")
 
 
 def post(conn: http.client.HTTPConnection, path: str, doc: dict[str, Any]) -> dict[str, Any]:
