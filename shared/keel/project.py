@@ -198,13 +198,21 @@ class Project(BaseModel):
 
 
 def load_project(path: Path) -> Project:
-    """Parse keel.toml; any problem is one ConfigError naming the key."""
+    """Parse keel.toml (a directory means its keel.toml); any problem is one ConfigError naming
+    the key."""
+    if path.is_dir():
+        path = path / "keel.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"no project file at {path}",
             hint="create keel.toml (see `keel demo` for a complete one) or pass --project",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read the project file {path}: {exc}",
+            hint="KEEL_PROJECT / --project must name a readable keel.toml (or its directory)",
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
