@@ -20,7 +20,7 @@ def test_a_directory_means_its_keel_toml(tmp_path: Path) -> None:
 
 
 def test_a_directory_without_one_says_so(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no project file at .*keel.toml"):
+    with pytest.raises(ConfigError, match=r"no project file at .*keel\.toml"):
         load_project(tmp_path)
 
 
