@@ -65,7 +65,10 @@ def start_bridge(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[
         stdout=open(log, "ab"),  # noqa: SIM115 (the process owns it)
         stderr=subprocess.STDOUT,
     )
-    wait_http(port, "/healthz", proc, 120)
+    try:
+        wait_http(port, "/healthz", proc, 120)
+    except RuntimeError as exc:
+        raise AssertionError(log.read_text(errors="replace")[-3000:]) from exc
     return proc
 
 

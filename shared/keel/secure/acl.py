@@ -25,7 +25,7 @@ from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC, TOPIC_OF
 
 # Event types a person may be given a role for (keel.toml [identities.NAME] emits = [...]).
 PEOPLE_EMIT = ("ModelDeployed", "PromotionReviewed", "RetrainRequested", "DriftDetected")
-SERVICES = ("ingest", "feature", "train", "promote", "deploy", "serve", "step")
+SERVICES = ("ingest", "feature", "train", "promote", "deploy", "serve", "step", "mlflow_bridge")
 # The audit HTTP API acts for people (approve, reject, deploy, roll back): it may write what
 # they may. Its projector duty (keeping views fresh) runs as the projector when it holds that.
 PEOPLE_APIS = ("audit",)
