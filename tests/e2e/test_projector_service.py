@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
+from keel.audit.anchors import NOTES
 from keel.audit.projector import Projector
 from keel.bootstrap import sign_all, to_outgoing
 from keel.codec import Codec
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import load_registry
-from keel.signing import Signer
+from keel.signing import Signer, load_private, load_trust
 from keel.views.redis import RedisViewStore
 from tests.faults.test_projector_kill import events, signed_project
 
@@ -61,15 +62,23 @@ class OnKafka:
         self.views = RedisViewStore(redis_url, namespace=self.ns)
         trust = home.with_name(home.name + "-trust")  # keys outside the home
         trust.mkdir()
-        self.signer, keys_env = signed_project(trust)
+        _, keys_env = signed_project(trust)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
         self.env.update(
             KEEL_HOME=str(home),
             KEEL_BUS=f"kafka://{kafka}?prefix={prefix}",
             KEEL_VIEWS=f"{redis_url}?namespace={self.ns}",
+            KEEL_ADMIN_DIR=str(trust / "admin"),  # never in the home (decision 0022)
             **keys_env,
         )
         self.procs: list[subprocess.Popen[str]] = []
+        # the keyring in the trail, signed by the admin key, as `keel keys create` records it
+        out = self.keel("keys", "record", "--reason", "test keys")
+        assert out.returncode == 0, out.stderr
+        self.base = len(list(self.log.read(["keyring"])))  # folded before the test's events
+        self.signer = Signer(
+            load_trust(trust / "keys.toml", trust / "keel.toml"), load_private(trust / "private")
+        )
 
     def append(self, lo: int, hi: int) -> None:
         _append(self.log, lo, hi, self.signer)
@@ -99,7 +108,7 @@ class OnKafka:
         verify = self.keel("audit", "verify", "--json", "--skip", "artifacts")
         assert verify.returncode == 0, verify.stdout + verify.stderr
         report = json.loads(verify.stdout)
-        assert report["events"] == report["signed"] == n
+        assert report["events"] == report["signed"] == n + self.base
         assert not report["trees"]["uncovered"]  # the service's checkpoints cover every event
 
     def close(self) -> None:
@@ -121,9 +130,9 @@ def test_projector_service_follows_the_log(on_kafka: OnKafka) -> None:
     k = on_kafka
     k.append(0, 1500)
     proc = k.start()
-    _wait_for(3000, k.views, proc)  # caught up
+    _wait_for(3000 + k.base, k.views, proc)  # caught up
     k.append(1500, 2000)
-    _wait_for(4000, k.views, proc)  # followed
+    _wait_for(4000 + k.base, k.views, proc)  # followed
     out, _err = k.stop(proc)
     assert "projector:" in out
     tracking = k.views.tracking("audit")
@@ -134,19 +143,21 @@ def test_projector_service_follows_the_log(on_kafka: OnKafka) -> None:
     # events appended while it is down are folded on restart, once
     k.append(2000, 2500)
     proc = k.start()
-    _wait_for(5000, k.views, proc)
+    _wait_for(5000 + k.base, k.views, proc)
     k.stop(proc)
     stats = k.views.get("projector:stats") or {}
-    assert stats["applied"] == 5000
-    assert sum(t["size"] for t in (k.views.get("audit:trees") or {}).values()) == 5000
+    assert stats["applied"] == 5000 + k.base
+    assert sum(t["size"] for t in (k.views.get("audit:trees") or {}).values()) == 5000 + k.base
     # the same views as one batch fold of the same log (trees included)
     clean = RedisViewStore(k.redis_url, namespace=k.ns + "clean:")
     Projector(k.log, clean, CODEC, trust=k.signer.trust).run()
     ours, theirs = k.views.snapshot(), clean.snapshot()
     clean.clear()
     assert ours["indexes"] == theirs["indexes"]
-    assert {key: v for key, v in ours["docs"].items() if key != "audit:checkpointed"} == {
-        key: v for key, v in theirs["docs"].items() if key != "audit:checkpointed"
+    # what the checkpoints themselves record differs: only the service holds the audit key
+    signed = {"audit:checkpointed", NOTES}
+    assert {key: v for key, v in ours["docs"].items() if key not in signed} == {
+        key: v for key, v in theirs["docs"].items() if key not in signed
     }
     k.assert_verified(5000)
 
@@ -190,7 +201,7 @@ def test_projector_service_restarts_while_its_killed_predecessor_holds_the_group
     k = on_kafka
     k.append(0, 500)
     proc = k.start()
-    _wait_for(1000, k.views, proc)
+    _wait_for(1000 + k.base, k.views, proc)
     proc.kill()
     proc.wait()
     k.append(500, 750)
@@ -198,11 +209,11 @@ def test_projector_service_restarts_while_its_killed_predecessor_holds_the_group
     assert done.returncode == 0, done.stderr
     proc = k.start()
     k.append(750, 1000)
-    _wait_for(2000, k.views, proc)
+    _wait_for(2000 + k.base, k.views, proc)
     time.sleep(1)  # nothing more may arrive
     k.stop(proc)
-    assert (k.views.get("projector:stats") or {})["applied"] == 2000
-    assert sum(t["size"] for t in (k.views.get("audit:trees") or {}).values()) == 2000
+    assert (k.views.get("projector:stats") or {})["applied"] == 2000 + k.base
+    assert sum(t["size"] for t in (k.views.get("audit:trees") or {}).values()) == 2000 + k.base
 
 
 def test_a_second_projector_fences_off_the_first(on_kafka: OnKafka) -> None:
@@ -212,14 +223,14 @@ def test_a_second_projector_fences_off_the_first(on_kafka: OnKafka) -> None:
     k = on_kafka
     k.append(0, 500)
     first = k.start()
-    _wait_for(1000, k.views, first)
+    _wait_for(1000 + k.base, k.views, first)
     second = k.start()
     time.sleep(8)  # started, fenced the first, joined the group
     for start in range(500, 1000, 100):  # every partition gets events: both try to write
         k.append(start, start + 100)
-    _wait_for(2000, k.views, second)
+    _wait_for(2000 + k.base, k.views, second)
     _out, first_err = first.communicate(timeout=60)
     assert first.returncode != 0 and "took over" in first_err, first_err
     k.stop(second)
-    assert (k.views.get("projector:stats") or {})["applied"] == 2000
+    assert (k.views.get("projector:stats") or {})["applied"] == 2000 + k.base
     k.assert_verified(2000)
