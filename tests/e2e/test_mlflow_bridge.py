@@ -30,7 +30,11 @@ from tests.mlflow_server import free_port, mlflow_python, mlflow_server, wait_ht
 pytestmark = pytest.mark.e2e
 DRIVER = Path(__file__).resolve().parents[1] / "mlflow_registry_driver.py"
 SECRET = "s3cret-for-tests"
-GAP = 1.2  # seconds between registry changes: MLflow delivers each from a thread pool
+GAP = 2.0  # seconds between registry changes: MLflow delivers each from a thread pool
+# Keel's business time is the delivery's own timestamp, which MLflow stamps when its thread pool
+# sends it: moments after the change, later on a loaded machine. Probes sit late in each
+# interval, so a delivery may lag its change by up to LATE x GAP and still be judged right.
+LATE = 0.85
 
 
 class Driver:
@@ -196,13 +200,11 @@ def scenario(env: dict[str, str], uri: str, tmp: Path, name: str) -> None:
             "quarantined"
         )
         after = stats(port)
-        assert {k: after[k] - before[k] for k in after} == {
-            "recorded": 1,
-            "duplicate": 1,
-            "quarantined": 2,
-            "unauthorized": 2,
-            "stale": 1,
-        }
+        delta = {k: after[k] - before[k] for k in after}
+        # MLflow may still retry a delivery the bridge answered late (already recorded): such
+        # a retry is one more duplicate, never another record
+        assert delta.pop("duplicate") >= 1
+        assert delta == {"recorded": 1, "quarantined": 2, "unauthorized": 2, "stale": 1}
         text = log.read_text(errors="replace")
         assert SECRET not in text and "Traceback" not in text  # no delivery answered 500
     finally:
@@ -213,19 +215,19 @@ def scenario(env: dict[str, str], uri: str, tmp: Path, name: str) -> None:
     # Keel's answer equals the driver's record at every T between changes (and before any)
     marks = [t for t, _ in truth]
     probes = [(marks[0] - 500, None)]
-    probes += [((a + b) / 2, v) for (a, v), (b, _) in pairwise(truth)]
-    probes += [(marks[-1] + 500, truth[-1][1])]
+    probes += [(a + LATE * (b - a), v) for (a, v), (b, _) in pairwise(truth)]
+    probes += [(marks[-1] + LATE * GAP * 1000, truth[-1][1])]
     for at, version in probes:
         doc = keel(env, "audit", "serving", "--family", name, "--env", "prod", "--at", iso(at))
         got = doc["serving"]["model_id"] if doc["serving"] else None
         want = model_id(name, version) if version else None
         assert got == want, (iso(at), version, doc)
-    after_delete = (truth[-2][0] + truth[-1][0]) / 2  # between the delete and the last move
+    after_delete = truth[-2][0] + LATE * (truth[-1][0] - truth[-2][0])  # delete, then last move
     doc = keel(
         env, "audit", "serving", "--family", name, "--env", "prod", "--at", iso(after_delete)
     )
     assert "withdrawn" in doc["message"] and "deleted" in doc["message"]
-    why = keel(env, "audit", "why", "--family", name, "--env", "prod", "--at", iso(marks[-1] + 500))
+    why = keel(env, "audit", "why", "--family", name, "--env", "prod", "--at", iso(probes[-1][0]))
     assert why["steps"][0]["kind"] == "alias" and "version 2" in why["steps"][0]["reason"]
 
     # the import: current aliases as deployments, history before it unknown; again: no change
