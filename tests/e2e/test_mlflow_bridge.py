@@ -30,7 +30,7 @@ from tests.mlflow_server import free_port, mlflow_python, mlflow_server, wait_ht
 pytestmark = pytest.mark.e2e
 DRIVER = Path(__file__).resolve().parents[1] / "mlflow_registry_driver.py"
 SECRET = "s3cret-for-tests"
-GAP = 2.0  # seconds between registry changes: MLflow delivers each from a thread pool
+GAP = 3.0  # seconds between registry changes: MLflow delivers each from a thread pool
 # Keel's business time is the delivery's own timestamp, which MLflow stamps when its thread pool
 # sends it: moments after the change, later on a loaded machine. Probes sit late in each
 # interval, so a delivery may lag its change by up to LATE x GAP and still be judged right.
