@@ -2,8 +2,9 @@
 (tests/mlflow_server.py): one JSON command per stdin line, one JSON answer per stdout line, each
 with the wall-clock time (ms) at which MLflow had done it: the truth Keel is compared with.
 
-Commands: ["webhook", url, secret], ["model", name], ["version", name, source],
-["alias", name, alias, version], ["delete_alias", name, alias], ["tag", name, version, k, v].
+Commands: ["webhook", url, secret], ["delete_webhook", id], ["model", name],
+["version", name, source], ["alias", name, alias, version], ["delete_alias", name, alias],
+["tag", name, version, k, v].
 """
 
 import json
@@ -29,6 +30,8 @@ def main() -> None:
         out = None
         if op == "webhook":
             out = client.create_webhook("keel", args[0], EVENTS, secret=args[1]).webhook_id
+        elif op == "delete_webhook":
+            client.delete_webhook(args[0])
         elif op == "model":
             client.create_registered_model(args[0])
         elif op == "version":

@@ -132,8 +132,11 @@ def scenario(env: dict[str, str], uri: str, tmp: Path, name: str) -> None:
         drive("version", legacy, f"s3://models/{legacy}/{i}")
     drive("alias", legacy, "prod", "2")
     bridge = start_bridge(env, port, log)
+    hook = None
     try:
-        drive("webhook", f"http://127.0.0.1:{port}/v1/mlflow/webhooks", SECRET)
+        # one server serves both tests: a webhook left behind would keep MLflow's delivery
+        # threads busy retrying a dead bridge and delay this one's deliveries
+        hook = drive("webhook", f"http://127.0.0.1:{port}/v1/mlflow/webhooks", SECRET)["out"]
         truth: list[tuple[float, str | None]] = []  # (done_ms, version serving prod from then)
         drive("model", name)
         for i in (1, 2, 3):
@@ -208,6 +211,8 @@ def scenario(env: dict[str, str], uri: str, tmp: Path, name: str) -> None:
         text = log.read_text(errors="replace")
         assert SECRET not in text and "Traceback" not in text  # no delivery answered 500
     finally:
+        if hook is not None:
+            drive("delete_webhook", hook)
         bridge.terminate()
         bridge.wait(30)
         drive.close()
