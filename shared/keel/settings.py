@@ -1,4 +1,10 @@
-"""Settings from the environment (KEEL_*), built once by the bootstrap and passed down."""
+"""Settings from the environment (KEEL_*), built once by the bootstrap and passed down.
+
+This is the one module that reads the environment (tests/unit/test_architecture.py checks it):
+a variable read anywhere else would be missing from the generated configuration reference and
+could not be set the way every other one is. Code that runs before a bootstrap (key files, the
+stack's secrets, the schema files) builds a `Settings()` of its own, which reads the same names.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keel.errors import HomeError
@@ -62,6 +69,43 @@ class Settings(BaseSettings):
     # api-tokens.json beside the private keys, never in the home: an act token may make the
     # server sign as its person, so whoever can write the home must not be able to mint one.
     api_tokens: Path | None = None
+    # KEEL_ADMIN_DIR: the admin's private key (a person's, signs the keyring and trust resets),
+    # apart from the services' keys and never in the home; unset = ~/.config/keel/admin.
+    admin_dir: Path | None = None
+    # KEEL_SECRETS: a secured stack's secrets directory (ca.pem, kafka/, redis/, s3/); unset =
+    # the one `keel up` linked for the server's address under $XDG_CONFIG_HOME/keel/clusters.
+    secrets: Path | None = None
+    # KEEL_PRINCIPAL: who this process is to Kafka, Redis and S3 on a secured stack; unset = the
+    # service `keel service run` / `keel serve` runs, else a person's principal (cli).
+    principal: str = ""
+    # KEEL_SCHEMAS: the schemas/ directory to read event schemas and the demo's contracts from;
+    # unset = the checkout's schemas/, else the copy installed with the library.
+    schemas: Path | None = None
+    # KEEL_CHROMIUM: the Chromium binary that prints review packs as PDF; unset = the first of
+    # chromium, chromium-browser, google-chrome on PATH.
+    chromium: str = ""
+    # KEEL_API_TOKEN: the audit API token a service process (serve, the MLflow bridge) presents
+    # to the audit API; unset = none (an open API).
+    api_token: str = ""
+    # KEEL_MLFLOW_WEBHOOK_SECRET: the HMAC secret MLflow signs its registry webhooks with
+    # (`keel service run mlflow-bridge`); the bridge refuses to start without it.
+    mlflow_webhook_secret: str = ""
+
+    @field_validator(
+        "trust",
+        "keys_dir",
+        "witness_dir",
+        "api_tokens",
+        "admin_dir",
+        "secrets",
+        "schemas",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # KEEL_KEYS_DIR= (set but empty) meant "the default" when each module read os.environ
+        # with `or`; Path("") would be the working directory instead.
+        return None if value == "" else value
 
     def bus_url(self) -> str:
         return self.bus or f"sqlite:///{self.home / 'log.db'}"
@@ -89,9 +133,22 @@ class Settings(BaseSettings):
         return self.trust or self.project.with_name("keys.toml")
 
     def private_keys_dir(self) -> Path:
-        from keel.signing import default_keys_dir
+        return self.keys_dir or Path.home() / ".config" / "keel" / "keys"
 
-        return self.keys_dir or default_keys_dir()
+    def admin_keys_dir(self) -> Path:
+        return self.admin_dir or Path.home() / ".config" / "keel" / "admin"
+
+    def clusters_dir(self) -> Path:
+        """Where `keel up` links each stack's secrets, by server address ($XDG_CONFIG_HOME's
+        keel/clusters, the XDG convention: read here, like XDG_STATE_HOME)."""
+        config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(config) / "keel" / "clusters"
+
+    @staticmethod
+    def s3_endpoint() -> str:
+        """AWS_ENDPOINT_URL: boto3's own variable (boto3 reads it too); Keel reads it to find the
+        stack's secrets and CA for that address."""
+        return os.environ.get("AWS_ENDPOINT_URL", "")
 
     def api_tokens_file(self) -> Path:
         return self.api_tokens or self.private_keys_dir() / "api-tokens.json"

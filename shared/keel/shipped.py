@@ -8,7 +8,6 @@ still at shared/keel, an editable install) reads `schemas/` itself, which is als
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from keel.errors import KeelError
@@ -32,9 +31,11 @@ def checkout_schema_dir(package: Path = _PACKAGE) -> Path | None:
 
 def schema_dir(package: Path = _PACKAGE) -> Path:
     """$KEEL_SCHEMAS, else the checkout's schemas/, else the copy installed with the library."""
-    override = os.environ.get("KEEL_SCHEMAS")
-    if override:
-        return Path(override)
+    from keel.settings import Settings  # pydantic only when the schemas are looked for
+
+    override = Settings().schemas
+    if override is not None:
+        return override
     checkout = checkout_schema_dir(package)
     if checkout is not None:
         return checkout

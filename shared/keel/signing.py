@@ -439,13 +439,18 @@ class Signer:
 
 # -- files ---------------------------------------------------------------------------------
 def default_keys_dir() -> Path:
-    return Path(os.environ.get("KEEL_KEYS_DIR") or Path.home() / ".config" / "keel" / "keys")
+    """KEEL_KEYS_DIR (keel.settings), else ~/.config/keel/keys."""
+    from keel.settings import Settings
+
+    return Settings().private_keys_dir()
 
 
 def default_admin_dir() -> Path:
     """The admin's private key: a person's, reused across projects, apart from the services'
     keys (they load every key in KEEL_KEYS_DIR) and never in KEEL_HOME."""
-    return Path(os.environ.get("KEEL_ADMIN_DIR") or Path.home() / ".config" / "keel" / "admin")
+    from keel.settings import Settings
+
+    return Settings().admin_keys_dir()
 
 
 def admin_key(admin_dir: Path, create: bool = True) -> tuple[PublicKey, Any] | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import threading
 from collections import deque
@@ -398,8 +397,9 @@ def _client_settings() -> dict[str, str]:
     from urllib.parse import urlparse
 
     from keel.secure.credentials import process_principal, secrets_for
+    from keel.settings import Settings
 
-    endpoint = urlparse(os.environ.get("AWS_ENDPOINT_URL", ""))
+    endpoint = urlparse(Settings.s3_endpoint())
     if not endpoint.hostname:
         return {}
     secrets = secrets_for(endpoint.hostname, endpoint.port or 443)

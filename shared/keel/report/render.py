@@ -120,9 +120,9 @@ def seal_pdf(data: bytes, note: str) -> bytes:
 
 
 def browser() -> str:
-    found = os.environ.get("KEEL_CHROMIUM") or next(
-        (p for b in BROWSERS if (p := shutil.which(b))), None
-    )
+    from keel.settings import Settings
+
+    found = Settings().chromium or next((p for b in BROWSERS if (p := shutil.which(b))), None)
     if not found:
         raise KeelError(
             "printing a PDF needs Chromium, and none was found",

@@ -21,7 +21,6 @@ when a client is made and never logged: errors name the principal and the direct
 from __future__ import annotations
 
 import json
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,9 @@ SCRAM = "SCRAM-SHA-512"
 
 
 def clusters_dir() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "keel" / "clusters"
+    from keel.settings import Settings
+
+    return Settings().clusters_dir()
 
 
 def address_key(host: str, port: int | str) -> str:
@@ -115,9 +116,11 @@ class Secrets:
 
 def secrets_for(host: str, port: int | str) -> Secrets | None:
     """The secrets of the server at host:port, or None for an open server."""
-    explicit = os.environ.get("KEEL_SECRETS")
-    if explicit:
-        root = Path(explicit).expanduser()
+    from keel.settings import Settings
+
+    explicit = Settings().secrets
+    if explicit is not None:
+        root = explicit.expanduser()
         if not root.is_dir():
             raise ConfigError(
                 f"KEEL_SECRETS {root} is not a directory",
@@ -136,7 +139,11 @@ def split_address(address: str) -> tuple[str, int]:
 def process_principal(default: str = PEOPLE) -> str:
     """Who this process is to the servers: KEEL_PRINCIPAL, else the service it runs (set by
     `keel service run`), else a person's principal."""
-    return os.environ.get("KEEL_PRINCIPAL") or default
+    from keel.settings import Settings
+
+    # a Settings of its own, read now: `keel service run` names its principal before it opens
+    # the log, after the command's settings were read
+    return Settings().principal or default
 
 
 def writer_principal(secrets: Secrets, identity: str, fallback: str) -> str:
