@@ -1,0 +1,266 @@
+//! Avro binary decoding driven by the schemas Keel loads from `schemas/events` at start: the
+//! Python side hands over each released writer schema (expanded JSON) that is also the latest
+//! reader of its type, and this module compiles it into a `Node` tree once. Nothing here is
+//! written per event type, so a new schema needs no change in this crate.
+//!
+//! The decoder is strict on purpose: anything unusual (a union index out of range, a varint
+//! longer than 10 bytes, a boolean byte other than 0 or 1, invalid UTF-8, trailing bytes) is
+//! `None`, and the caller decodes that record with fastavro, the specification, which raises
+//! the CodecError that names the problem. So the native decoder can only ever agree with
+//! fastavro or step aside.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::IntoPyObjectExt;
+use serde_json::Value;
+
+pub enum Node {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    Str,
+    TimestampMillis,
+    Fixed(usize),
+    Enum(Vec<Py<PyString>>),
+    Array(Box<Node>),
+    Map(Box<Node>),
+    Union(Vec<Node>),
+    Record(Vec<(Py<PyString>, Node)>),
+    Named(Arc<Node>),
+}
+
+/// Compile an expanded schema; Err names what this decoder does not cover (that schema then
+/// always goes through fastavro).
+pub fn compile(
+    py: Python<'_>,
+    schema: &Value,
+    names: &mut HashMap<String, Arc<Node>>,
+    namespace: &str,
+) -> Result<Node, String> {
+    match schema {
+        Value::String(s) => primitive(s)
+            .or_else(|| names.get(s).or_else(|| names.get(&format!("{namespace}.{s}"))).map(|n| Node::Named(n.clone())))
+            .ok_or_else(|| format!("unknown type {s}")),
+        Value::Array(branches) => Ok(Node::Union(
+            branches
+                .iter()
+                .map(|b| compile(py, b, names, namespace))
+                .collect::<Result<_, _>>()?,
+        )),
+        Value::Object(o) => {
+            let t = o.get("type").ok_or("a schema object without type")?;
+            if let Some(lt) = o.get("logicalType") {
+                return match (lt.as_str(), t.as_str()) {
+                    (Some("timestamp-millis"), Some("long")) => Ok(Node::TimestampMillis),
+                    _ => Err(format!("logical type {lt} is not covered")),
+                };
+            }
+            let Value::String(t) = t else {
+                return compile(py, t, names, namespace);
+            };
+            match t.as_str() {
+                "record" | "error" => {
+                    let (full, ns) = full_name(o, namespace)?;
+                    let mut fields = Vec::new();
+                    for f in o.get("fields").and_then(Value::as_array).ok_or("record without fields")? {
+                        let name = f.get("name").and_then(Value::as_str).ok_or("field without name")?;
+                        let ft = f.get("type").ok_or("field without type")?;
+                        fields.push((PyString::intern(py, name).unbind(), compile(py, ft, names, &ns)?));
+                    }
+                    Ok(named(names, full, Node::Record(fields)))
+                }
+                "enum" => {
+                    let (full, _) = full_name(o, namespace)?;
+                    let symbols = o
+                        .get("symbols")
+                        .and_then(Value::as_array)
+                        .ok_or("enum without symbols")?
+                        .iter()
+                        .map(|s| s.as_str().map(|s| PyString::intern(py, s).unbind()).ok_or("bad symbol"))
+                        .collect::<Result<_, _>>()?;
+                    Ok(named(names, full, Node::Enum(symbols)))
+                }
+                "fixed" => {
+                    let (full, _) = full_name(o, namespace)?;
+                    let size = o.get("size").and_then(Value::as_u64).ok_or("fixed without size")?;
+                    Ok(named(names, full, Node::Fixed(size as usize)))
+                }
+                "array" => Ok(Node::Array(Box::new(compile(py, o.get("items").ok_or("array without items")?, names, namespace)?))),
+                "map" => Ok(Node::Map(Box::new(compile(py, o.get("values").ok_or("map without values")?, names, namespace)?))),
+                other => compile(py, &Value::String(other.to_string()), names, namespace),
+            }
+        }
+        _ => Err("not a schema".into()),
+    }
+}
+
+fn primitive(s: &str) -> Option<Node> {
+    Some(match s {
+        "null" => Node::Null,
+        "boolean" => Node::Boolean,
+        "int" => Node::Int,
+        "long" => Node::Long,
+        "float" => Node::Float,
+        "double" => Node::Double,
+        "bytes" => Node::Bytes,
+        "string" => Node::Str,
+        _ => return None,
+    })
+}
+
+fn full_name(o: &serde_json::Map<String, Value>, namespace: &str) -> Result<(String, String), String> {
+    let name = o.get("name").and_then(Value::as_str).ok_or("named type without name")?;
+    if name.contains('.') {
+        let ns = name.rsplit_once('.').map(|(n, _)| n.to_string()).unwrap_or_default();
+        return Ok((name.to_string(), ns));
+    }
+    let ns = o.get("namespace").and_then(Value::as_str).unwrap_or(namespace).to_string();
+    let full = if ns.is_empty() { name.to_string() } else { format!("{ns}.{name}") };
+    Ok((full, ns))
+}
+
+/// A named type's definition: registered for later references, used in place here.
+fn named(names: &mut HashMap<String, Arc<Node>>, full: String, node: Node) -> Node {
+    let node = Arc::new(node);
+    names.insert(full, node.clone());
+    Node::Named(node)
+}
+
+pub struct Reader<'a, 'py> {
+    pub py: Python<'py>,
+    pub buf: &'a [u8],
+    pub pos: usize,
+    pub ts_millis: &'a Bound<'py, PyAny>,
+}
+
+// None: not decodable here (fastavro decides); PyErr only for real Python failures.
+type R<'py> = Option<Bound<'py, PyAny>>;
+
+impl<'a, 'py> Reader<'a, 'py> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    fn long(&mut self) -> Option<i64> {
+        let mut acc: u64 = 0;
+        for i in 0..10 {
+            let b = *self.buf.get(self.pos)?;
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return None; // beyond 64 bits
+            }
+            acc |= ((b & 0x7f) as u64) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
+            }
+        }
+        None
+    }
+
+    fn length(&mut self) -> Option<usize> {
+        let n = self.long()?;
+        usize::try_from(n).ok()
+    }
+
+    pub fn read(&mut self, node: &Node) -> R<'py> {
+        let py = self.py;
+        match node {
+            Node::Null => Some(py.None().into_bound(py)),
+            Node::Boolean => match self.take(1)?[0] {
+                0 => false.into_bound_py_any(py).ok(),
+                1 => true.into_bound_py_any(py).ok(),
+                _ => None,
+            },
+            Node::Int => {
+                let v = self.long()?;
+                i32::try_from(v).ok()?;
+                v.into_bound_py_any(py).ok()
+            }
+            Node::Long => self.long()?.into_bound_py_any(py).ok(),
+            Node::TimestampMillis => {
+                let v = self.long()?;
+                // fastavro's own conversion, so the datetime is the one it would build
+                self.ts_millis.call1((v, py.None(), py.None())).ok()
+            }
+            Node::Float => {
+                let b: [u8; 4] = self.take(4)?.try_into().ok()?;
+                (f32::from_le_bytes(b) as f64).into_bound_py_any(py).ok()
+            }
+            Node::Double => {
+                let b: [u8; 8] = self.take(8)?.try_into().ok()?;
+                f64::from_le_bytes(b).into_bound_py_any(py).ok()
+            }
+            Node::Bytes => {
+                let n = self.length()?;
+                Some(PyBytes::new(py, self.take(n)?).into_any())
+            }
+            Node::Fixed(n) => Some(PyBytes::new(py, self.take(*n)?).into_any()),
+            Node::Str => {
+                let n = self.length()?;
+                let s = std::str::from_utf8(self.take(n)?).ok()?;
+                Some(PyString::new(py, s).into_any())
+            }
+            Node::Enum(symbols) => {
+                let i = usize::try_from(self.long()?).ok()?;
+                Some(symbols.get(i)?.bind(py).clone().into_any())
+            }
+            Node::Union(branches) => {
+                let i = usize::try_from(self.long()?).ok()?;
+                self.read(branches.get(i)?)
+            }
+            Node::Array(items) => {
+                let list = PyList::empty(py);
+                loop {
+                    let n = self.block()?;
+                    if n == 0 {
+                        return Some(list.into_any());
+                    }
+                    for _ in 0..n {
+                        list.append(self.read(items)?).ok()?;
+                    }
+                }
+            }
+            Node::Map(values) => {
+                let dict = PyDict::new(py);
+                loop {
+                    let n = self.block()?;
+                    if n == 0 {
+                        return Some(dict.into_any());
+                    }
+                    for _ in 0..n {
+                        let k = self.read(&Node::Str)?;
+                        dict.set_item(k, self.read(values)?).ok()?;
+                    }
+                }
+            }
+            Node::Record(fields) => {
+                let dict = PyDict::new(py);
+                for (name, f) in fields {
+                    dict.set_item(name.bind(py), self.read(f)?).ok()?;
+                }
+                Some(dict.into_any())
+            }
+            Node::Named(n) => self.read(n),
+        }
+    }
+
+    /// An array or map block's item count (a negative count is followed by the block's size).
+    fn block(&mut self) -> Option<u64> {
+        let n = self.long()?;
+        if n < 0 {
+            self.long()?;
+            return n.checked_neg().map(|n| n as u64);
+        }
+        Some(n as u64)
+    }
+}

@@ -1,0 +1,155 @@
+//! keel_fold: the native fold core of Keel's audit projector (decision 0027).
+//!
+//! The pure-Python fold (keel.audit.projector, keel.codec, keel.signing, keel.audit.trees) is
+//! the specification; this module does the same per-record work in batches and must agree
+//! with it byte for byte (tests/unit/test_native_fold.py):
+//! - `Decoder`: Avro single-object decode, driven by the schemas Python loaded from schemas/;
+//! - `Trust`: Ed25519 chunk signature checks with the Python verdict texts;
+//! - `leaves` / `extend`: leaf hashes (formats 1 and 2) and the trees' right edges.
+
+mod avro;
+mod merkle;
+mod trust;
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use merkle::Hash;
+
+/// One fingerprint this decoder reads: the type's name and its compiled schema.
+struct Plan {
+    name: Py<PyString>,
+    node: avro::Node,
+}
+
+#[pyclass(module = "keel_fold")]
+struct Decoder {
+    plans: HashMap<[u8; 8], Plan>,
+    ts_millis: Py<PyAny>,
+}
+
+#[pymethods]
+impl Decoder {
+    /// schemas: (8-byte fingerprint, type name, expanded schema JSON) of writer schemas read
+    /// as written (each the latest of its type); ts_millis: fastavro's timestamp-millis reader.
+    /// Schemas with constructs this decoder does not cover are left out (see `covered`).
+    #[new]
+    fn new(py: Python<'_>, schemas: Vec<(Vec<u8>, String, String)>, ts_millis: Py<PyAny>) -> PyResult<Self> {
+        let mut plans = HashMap::new();
+        for (fp, name, json) in schemas {
+            let Ok(fp) = <[u8; 8]>::try_from(fp.as_slice()) else { continue };
+            let value: serde_json::Value = serde_json::from_str(&json)
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("schema {name}: {e}")))?;
+            let mut names = HashMap::new();
+            if let Ok(node) = avro::compile(py, &value, &mut names, "") {
+                plans.insert(fp, Plan { name: PyString::intern(py, &name).unbind(), node });
+            }
+        }
+        Ok(Decoder { plans, ts_millis })
+    }
+
+    /// The fingerprints this decoder reads natively.
+    fn covered<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        self.plans.keys().map(|fp| PyBytes::new(py, fp)).collect()
+    }
+
+    /// For each value: (type name, record dict) exactly as fastavro reads it, or None where
+    /// this decoder steps aside (unknown fingerprint, not single-object, anything unusual):
+    /// the caller decodes those with the Python codec, which names the problem.
+    fn decode_many<'py>(&self, py: Python<'py>, values: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let ts = self.ts_millis.bind(py);
+        for v in values.iter() {
+            let b = v.cast::<PyBytes>()?;
+            out.append(self.decode_one(py, b.as_bytes(), ts))?;
+        }
+        Ok(out)
+    }
+}
+
+impl Decoder {
+    fn decode_one<'py>(&self, py: Python<'py>, data: &[u8], ts: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+        let none = || py.None().into_bound(py);
+        if data.len() < 10 || data[..2] != [0xc3, 0x01] {
+            return none();
+        }
+        let fp: [u8; 8] = data[2..10].try_into().unwrap();
+        let Some(plan) = self.plans.get(&fp) else { return none() };
+        let mut r = avro::Reader { py, buf: data, pos: 10, ts_millis: ts };
+        match r.read(&plan.node) {
+            Some(record) if r.pos == data.len() && record.is_instance_of::<PyDict>() => {
+                PyTuple::new(py, [plan.name.bind(py).clone().into_any(), record])
+                    .map(|t| t.into_any())
+                    .unwrap_or_else(|_| none())
+            }
+            _ => none(),
+        }
+    }
+}
+
+type Rec = (String, i64, i64, i64, i64, String, Vec<u8>, Option<Vec<u8>>);
+
+fn leaf_of(rec: &Rec, v2: bool) -> Hash {
+    let (topic, partition, offset, recorded_ms, timestamp_ms, key, value, sig) = rec;
+    if !v2 {
+        let head = format!("{topic}/{partition}/{offset}\n");
+        return merkle::leaf_hash(&[head.as_bytes(), value]);
+    }
+    let sig = sig.as_deref().unwrap_or_default();
+    let head = format!(
+        "keel-leaf/2\n{topic}/{partition}/{offset}\n{recorded_ms} {timestamp_ms}\n{} {} {}\n",
+        key.len(),
+        value.len(),
+        sig.len()
+    );
+    merkle::leaf_hash(&[head.as_bytes(), key.as_bytes(), value, sig])
+}
+
+/// Leaf hashes of records (topic, partition, offset, recorded ms, writer ms, key, value, sig):
+/// format 2 where `v2[i]`, else format 1 (keel.audit.trees.leaf / leaf_v1).
+#[pyfunction]
+fn leaves<'py>(py: Python<'py>, records: Vec<Rec>, v2: Vec<bool>) -> Vec<Bound<'py, PyBytes>> {
+    records.iter().zip(v2).map(|(r, v2)| PyBytes::new(py, &leaf_of(r, v2))).collect()
+}
+
+/// One tree's right edge (size, hashes, leaf2_from) extended by `records` of that tree, in
+/// order; `watch`: sizes whose root the caller needs. Returns (size, hashes, {size: root}).
+#[pyfunction]
+fn extend<'py>(
+    py: Python<'py>,
+    size: u64,
+    hashes: Vec<Vec<u8>>,
+    leaf2_from: u64,
+    records: Vec<Rec>,
+    watch: Vec<u64>,
+) -> PyResult<(u64, Vec<Bound<'py, PyBytes>>, HashMap<u64, Bound<'py, PyBytes>>)> {
+    let mut size = size;
+    let mut edge: Vec<Hash> = hashes
+        .iter()
+        .map(|h| <Hash>::try_from(h.as_slice()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| pyo3::exceptions::PyValueError::new_err("a tree hash is not 32 bytes"))?;
+    let mut roots = HashMap::new();
+    for rec in &records {
+        let leaf = leaf_of(rec, size >= leaf2_from);
+        merkle::append(&mut size, &mut edge, leaf);
+        if watch.contains(&size) {
+            roots.insert(size, PyBytes::new(py, &merkle::root(&edge)));
+        }
+    }
+    let edge = edge.iter().map(|h| PyBytes::new(py, h)).collect();
+    Ok((size, edge, roots))
+}
+
+#[pymodule]
+fn keel_fold(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Decoder>()?;
+    m.add_class::<trust::Trust>()?;
+    m.add_function(wrap_pyfunction!(leaves, m)?)?;
+    m.add_function(wrap_pyfunction!(extend, m)?)?;
+    // which build this is, for `keel audit project`'s "fold: native" line and the bench
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Chunk signature checks, as `keel.signing.Trust.check_many` makes them: same grouping, same
+//! order of checks, same verdict texts (the Python class is the specification; the
+//! differential test compares the two verdict for verdict).
+
+use std::collections::{HashMap, HashSet};
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+use crate::merkle::{leaf_hash, root_from_inclusion, tree_paths, Hash};
+
+const MAGIC: &[u8] = b"KS1";
+const CONTEXT: &[u8] = b"keel-signed-events/v1\n";
+
+pub type Verdict = (Option<String>, Option<String>);
+
+struct Key {
+    identity: String,
+    public: Option<VerifyingKey>,
+    revoked: bool,
+}
+
+struct Sig<'a> {
+    identity: String,
+    key_id: String,
+    size: u64,
+    index: u64,
+    path: Vec<&'a [u8]>,
+    signature: &'a [u8],
+}
+
+fn decode(blob: &[u8]) -> Result<Sig<'_>, &'static str> {
+    if blob.get(..3) != Some(MAGIC) {
+        return Err("not a Keel signature record");
+    }
+    let pos = 4 + *blob.get(3).ok_or("truncated")? as usize;
+    let h = blob.get(pos + 8..pos + 13).ok_or("truncated")?;
+    let size = u16::from_be_bytes([h[0], h[1]]) as u64;
+    let index = u16::from_be_bytes([h[2], h[3]]) as u64;
+    let depth = h[4] as usize;
+    let identity = std::str::from_utf8(&blob[4..pos]).map_err(|_| "truncated")?.to_string();
+    let start = pos + 13;
+    if blob.len() != start + 32 * depth + 64 {
+        return Err("truncated");
+    }
+    let path = (0..depth).map(|i| &blob[start + 32 * i..start + 32 * (i + 1)]).collect();
+    let key_id = blob[pos..pos + 8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Sig { identity, key_id, size, index, path, signature: &blob[blob.len() - 64..] })
+}
+
+fn head(blob: &[u8]) -> &[u8] {
+    let n = (4 + blob[3] as usize + 10).min(blob.len());
+    &blob[..n]
+}
+
+#[pyclass(module = "keel_fold")]
+pub struct Trust {
+    keys: HashMap<String, Key>,
+    roles: HashMap<String, HashSet<String>>,
+    // signature -> what it was verified to sign: (identity, key ID, size, root)
+    verified: HashMap<Vec<u8>, (String, String, u64, Hash)>,
+}
+
+#[pymethods]
+impl Trust {
+    /// keys: (key ID, identity, raw public key, status); roles: identity -> event types.
+    #[new]
+    fn new(keys: Vec<(String, String, Vec<u8>, String)>, roles: HashMap<String, Vec<String>>) -> Self {
+        let keys = keys
+            .into_iter()
+            .map(|(id, identity, public, status)| {
+                let public = <[u8; 32]>::try_from(public.as_slice())
+                    .ok()
+                    .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+                (id, Key { identity, public, revoked: status == "revoked" })
+            })
+            .collect();
+        let roles = roles.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect();
+        Trust { keys, roles, verified: HashMap::new() }
+    }
+
+    /// `Trust.check_many` of (value, signature record, event type) triples.
+    fn check_many(
+        &mut self,
+        py: Python<'_>,
+        items: Vec<(Vec<u8>, Option<Vec<u8>>, String)>,
+    ) -> PyResult<Vec<Verdict>> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut by_sig: HashMap<&[u8], usize> = HashMap::new();
+        for (i, (_, sig, _)) in items.iter().enumerate() {
+            if let Some(sig) = sig.as_deref().filter(|s| s.len() > 64) {
+                let g = *by_sig.entry(&sig[sig.len() - 64..]).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[g].push(i);
+            }
+        }
+        let mut out: Vec<Option<Verdict>> = vec![None; items.len()];
+        for members in &groups {
+            if let Some(identity) = self.whole_chunk(&items, members) {
+                for &i in members {
+                    out[i] = Some(self.role(py, &identity, &items[i].2)?);
+                }
+            }
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Some(v) => Ok(v),
+                None => self.check(py, &items[i].0, items[i].1.as_deref(), &items[i].2),
+            })
+            .collect()
+    }
+}
+
+impl Trust {
+    fn check(&mut self, py: Python<'_>, value: &[u8], sig: Option<&[u8]>, event_type: &str) -> PyResult<Verdict> {
+        let Some(sig) = sig.filter(|s| !s.is_empty()) else {
+            return Ok((None, Some("unsigned".into())));
+        };
+        let s = match decode(sig) {
+            Ok(s) => s,
+            Err(e) => return Ok((None, Some(format!("malformed signature ({e})")))),
+        };
+        if let Err(v) = self.key_of(py, &s) {
+            return Ok(v);
+        }
+        let Some(chunk_root) = root_from_inclusion(s.index, s.size, leaf_hash(&[value]), &s.path) else {
+            let problem = "bad signature (inclusion path does not fit the chunk)";
+            return Ok((Some(s.identity), Some(problem.into())));
+        };
+        if !self.signs(&s, &chunk_root) {
+            let problem = "bad signature (the event or its signature was altered)";
+            return Ok((Some(s.identity), Some(problem.into())));
+        }
+        self.role(py, &s.identity, event_type)
+    }
+
+    fn whole_chunk(&mut self, items: &[(Vec<u8>, Option<Vec<u8>>, String)], members: &[usize]) -> Option<String> {
+        let first = items[members[0]].1.as_deref().unwrap_or_default();
+        let s = decode(first).ok()?;
+        if members.len() as u64 != s.size {
+            return None;
+        }
+        let head = head(first);
+        let n = head.len();
+        let mut by_index: Vec<Option<(&[u8], &[u8])>> = vec![None; s.size as usize];
+        for &i in members {
+            let (value, sig) = (&items[i].0, items[i].1.as_deref().unwrap_or_default());
+            let raw = sig.get(n..(n + 2).min(sig.len())).unwrap_or_default();
+            let index = raw.iter().fold(0usize, |a, b| (a << 8) | *b as usize);
+            if !sig.starts_with(head) || index >= s.size as usize || by_index[index].is_some() {
+                return None;
+            }
+            by_index[index] = Some((value.as_slice(), sig));
+        }
+        let ordered: Vec<(&[u8], &[u8])> = by_index.into_iter().map(Option::unwrap).collect();
+        let (chunk_root, paths) = tree_paths(ordered.iter().map(|(v, _)| leaf_hash(&[v])).collect());
+        for (index, ((_, sig), path)) in ordered.iter().zip(&paths).enumerate() {
+            let mut want = head.to_vec();
+            want.extend_from_slice(&(index as u16).to_be_bytes());
+            want.push(path.len() as u8);
+            for p in path {
+                want.extend_from_slice(p);
+            }
+            want.extend_from_slice(s.signature);
+            if *sig != want.as_slice() {
+                return None;
+            }
+        }
+        let key_ok = self.keys.get(&s.key_id).is_some_and(|k| k.identity == s.identity && !k.revoked);
+        (key_ok && self.signs(&s, &chunk_root)).then(|| s.identity.clone())
+    }
+
+    fn key_of(&self, py: Python<'_>, s: &Sig<'_>) -> Result<(), Verdict> {
+        let who = Some(s.identity.clone());
+        let Some(key) = self.keys.get(&s.key_id) else {
+            let problem = format!("signed with key {}, which keys.toml does not list", s.key_id);
+            return Err((who, Some(problem)));
+        };
+        if key.identity != s.identity {
+            return Err((who, Some(format!("key {} belongs to {}", s.key_id, repr(py, &key.identity)))));
+        }
+        if key.revoked {
+            let problem = format!("key {} of {} is revoked", s.key_id, repr(py, &s.identity));
+            return Err((who, Some(problem)));
+        }
+        Ok(())
+    }
+
+    fn signs(&mut self, s: &Sig<'_>, chunk_root: &Hash) -> bool {
+        let signed = (s.identity.clone(), s.key_id.clone(), s.size, *chunk_root);
+        if let Some(known) = self.verified.get(s.signature) {
+            return *known == signed;
+        }
+        let Some(public) = self.keys.get(&s.key_id).and_then(|k| k.public) else {
+            return false;
+        };
+        let mut message = CONTEXT.to_vec();
+        message.extend_from_slice(s.identity.as_bytes());
+        message.push(b'\n');
+        message.extend_from_slice(s.key_id.as_bytes());
+        message.push(b'\n');
+        message.extend_from_slice(format!("{}\n", s.size).as_bytes());
+        message.extend_from_slice(chunk_root);
+        let Ok(signature) = Signature::from_slice(s.signature) else {
+            return false;
+        };
+        // verify (not verify_strict): the cofactorless equation OpenSSL's Ed25519 checks
+        if public.verify(&message, &signature).is_err() {
+            return false;
+        }
+        self.verified.insert(s.signature.to_vec(), signed);
+        true
+    }
+
+    fn role(&self, py: Python<'_>, identity: &str, event_type: &str) -> PyResult<Verdict> {
+        let allowed = self.roles.get(identity);
+        let may = allowed.is_some_and(|a| a.contains(event_type) || a.contains("*"));
+        let problem = (!may).then(|| format!("{} may not write {}", repr(py, identity), event_type));
+        Ok((Some(identity.to_string()), problem))
+    }
+}
+
+/// Python's repr of a string: the verdict texts quote names as the Python fold does.
+fn repr(py: Python<'_>, s: &str) -> String {
+    PyString::new(py, s)
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| format!("'{s}'"))
+}
