@@ -179,3 +179,56 @@ def test_the_environment_walk_sees_every_spelling() -> None:
         (7, "os.environ"),
         (8, "E"),
     ]
+
+
+# -- one way to build a projector (issue 35) --------------------------------------------------
+PROJECTOR_FACTORY = "shared/keel/audit/projectors.py"
+# Still to move to keel.audit.projectors.projector_for (the CLI, the demo, the runner and the
+# embedded bus are moving to services/entrypoints): `projector_for(rt)` where they pass the
+# runtime's signer and default witness; audit_cmd's replay as of R:
+# `projector_for(rt, snap, checkpoints="none", as_of_ms=...)`; the runner's reader:
+# `projector_for(ctx.rt, log=log, checkpoints="none")`; the bus: `checkpoints="embedded"`.
+PROJECTOR_PENDING = {
+    "cli/trail_cmd.py",
+    "cli/audit_cmd.py",
+    "cli/keys_cmd.py",
+    "demo/story.py",
+    "entrypoints/runner.py",
+    "keel/service_runner.py",
+    "keel/pipeline.py",
+    "entrypoints/pipeline.py",
+    "entrypoints/bus.py",
+}
+
+
+def constructed(source: str, name: str) -> list[int]:
+    """Lines where `name(...)` (or `module.name(...)`) is called."""
+    return sorted(
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == name)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        )
+    )
+
+
+def test_projectors_are_built_by_one_factory() -> None:
+    """Who signs checkpoints, which witness they extend and which events are trusted are
+    decided in keel.audit.projectors, not at each of ten call sites."""
+    found = []
+    for folder in (ROOT / "shared" / "keel", SERVICES):
+        for p in sorted(folder.rglob("*.py")):
+            rel = p.relative_to(ROOT).as_posix()
+            if rel == PROJECTOR_FACTORY or any(rel.endswith(f"/{e}") for e in PROJECTOR_PENDING):
+                continue
+            found += [
+                f"{rel}:{line} builds a Projector (use keel.audit.projectors.projector_for)"
+                for line in constructed(p.read_text(encoding="utf-8"), "Projector")
+            ]
+    assert not found, "\n".join(found)
+    assert constructed("a = p.Projector(1)\nb = Projector(2)\nc = Other(3)\n", "Projector") == [
+        1,
+        2,
+    ]

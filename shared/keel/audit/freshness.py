@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.audit.anchors import LocalWitness
-from keel.audit.projector import Projector
+from keel.audit.projectors import assemble
 from keel.codec import Codec
 from keel.errors import KeelError
 from keel.log.port import EventLog, TopicPartition
@@ -170,13 +170,13 @@ class FreshViews:
         with self._lock:
             if ends == self._folded:  # another thread folded while this one waited
                 return
-            Projector(
+            assemble(
                 self.log,
                 self.views,
                 self.codec,
+                self.trust,
                 name=self.name,
                 signer=self.signer,
-                trust=self.trust,
                 witness=self.witness,
             ).run()
             self._folded = ends  # the run read at least to these
@@ -200,26 +200,46 @@ class WatchedViews:
     started again on the next check; answers meanwhile say how old their check is."""
 
     def __init__(
-        self, settings: Any, replica: Path, watch_every: float = 0.05, name: str = "audit"
+        self,
+        settings: Any,
+        replica: Path,
+        watch_every: float = 0.05,
+        name: str = "audit",
+        snapshots: Path | None = None,
+        wait: bool = True,
     ) -> None:
+        """snapshots: a directory of view snapshots (keel.audit.snapshot): a replica not yet
+        on disk starts from the newest one that verifies, then folds only the tail. wait:
+        return only once the replica reached the log's end (False: at once; `ready` says when
+        it has, and readers answer from elsewhere meanwhile)."""
         self.settings, self.replica, self.watch_every = settings, replica, watch_every
-        self.name = name
+        self.name, self.snapshots = name, snapshots
         self._ctx = mp.get_context("spawn")  # fork would copy the server's threads and sockets
         self._checked = self._ctx.Value("d", time.monotonic(), lock=False)
         self._state: tuple[int, dict[str, int], int] = (0, {}, 0)
+        self._ready = False
+        # how the replica started: {"snapshot": name or None, "events": n, "refused": [...]}
+        self.start: dict[str, Any] | None = None
         replica.parent.mkdir(parents=True, exist_ok=True)
-        self._start()
+        self._start(wait)
 
     @property
     def folds(self) -> int:
         self._drain()
         return self._state[2]
 
+    @property
+    def ready(self) -> bool:
+        """The replica has reached the log's end once (answers from it are current)."""
+        if not self._ready:
+            self._drain()
+        return self._ready
+
     def check(self) -> Freshness:
         if not self._drain():
             logger.error("views watcher exited (%s); starting it again", self._proc.exitcode)
             self._proc.join(timeout=5)
-            self._start()
+            self._start(True)
         lagging, positions, _ = self._state
         return Freshness(lagging, (time.monotonic() - self._checked.value) * 1000, positions)
 
@@ -231,23 +251,40 @@ class WatchedViews:
         """Take the watcher's latest state; False when it has exited."""
         try:
             while self._recv.poll():
-                self._state = self._recv.recv()
+                self._take(self._recv.recv())
         except (EOFError, OSError):
             return False
         return self._proc.is_alive()
 
-    def _start(self) -> None:
+    def _take(self, message: Any) -> None:
+        if isinstance(message, dict):  # how it started, sent once before the first state
+            self.start = message
+        else:
+            self._state, self._ready = message, True
+
+    def _start(self, wait: bool) -> None:
         self._recv, send = self._ctx.Pipe(duplex=False)
         self._proc = self._ctx.Process(
             target=_watch,
-            args=(self.settings, self.replica, self.name, self.watch_every, send, self._checked),
+            args=(
+                self.settings,
+                self.replica,
+                self.name,
+                self.watch_every,
+                send,
+                self._checked,
+                self.snapshots,
+            ),
             name="keel-views-watcher",
             daemon=True,
         )
         self._proc.start()
         send.close()  # the child's copy is the only writer left: its exit ends the pipe
+        if not wait:
+            return
         try:
-            self._state = self._recv.recv()  # the views folded to the log's end
+            while not self._ready or self._recv.poll():  # up to the views at the log's end
+                self._take(self._recv.recv())
         except EOFError:
             self._proc.join(timeout=5)
             raise KeelError(
@@ -256,17 +293,78 @@ class WatchedViews:
             ) from None
 
 
-def _watch(settings: Any, replica: Path, name: str, every: float, send: Any, checked: Any) -> None:
+class FoldedElsewhere:
+    """Freshness of views another process folds (the projector service's Redis views): the
+    log's ends against their tracking, asking the log at most every `every` seconds (a network
+    round trip on Kafka: not one per answer). On Kafka a committed transaction's marker counts
+    one offset per partition, so `lag` is an upper bound."""
+
+    def __init__(self, log: EventLog, views: ViewStore, name: str = "audit", every: float = 0.5):
+        self.log, self.views, self.name, self.every = log, views, name, every
+        self._checked = -every
+        self._last = Freshness(0, 0.0, {})
+
+    def check(self) -> Freshness:
+        now = time.monotonic()
+        if now - self._checked >= self.every:
+            ends = self.log.end_offsets(EVENT_TOPICS)
+            reached = self.views.tracking(self.name)
+            positions = {f"{t}/{p}": o for (t, p), o in sorted(reached.items())}
+            self._last, self._checked = Freshness(lag(ends, reached), 0.0, positions), now
+        return Freshness(self._last.lag, (now - self._checked) * 1000, self._last.positions)
+
+
+class StartingViews:
+    """The views an API answers from while its replica starts: the deployment's own views
+    (`fallback`, e.g. the projector's Redis) until the watcher says the replica reached the
+    log's end, then the replica, opened only then (a snapshot may replace its file before).
+    Every ViewStore method goes to whichever is current."""
+
+    def __init__(self, watched: WatchedViews, fallback: ViewStore) -> None:
+        self.watched, self.fallback = watched, fallback
+        self._replica: ViewStore | None = None
+
+    @property
+    def on_replica(self) -> bool:
+        return self._replica is not None or self.watched.ready
+
+    @property
+    def current(self) -> ViewStore:
+        if self._replica is None:
+            if not self.watched.ready:
+                return self.fallback
+            from keel.views.sqlite import SqliteViewStore
+
+            self._replica = SqliteViewStore(self.watched.replica)
+        return self._replica
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current, name)
+
+
+def _watch(
+    settings: Any,
+    replica: Path,
+    name: str,
+    every: float,
+    send: Any,
+    checked: Any,
+    snapshots: Path | None = None,
+) -> None:
     """The watcher process: fold into the replica when the log moves, send the state when it
     changes, and stop when the process that started it is gone. Where the log can say when
     records arrive (Kafka's `arrivals`), it sleeps until they do, checking the ends only when
     woken or every `IDLE_CHECK` seconds (so a broker that went away shows in checked_ms_ago);
-    elsewhere it checks every `every` seconds."""
+    elsewhere it checks every `every` seconds. A replica not on disk yet starts from the newest
+    snapshot in `snapshots` that verifies (each refused one logged as an error)."""
+    from keel.audit.snapshot import restore
     from keel.bootstrap import bootstrap
     from keel.views.sqlite import SqliteViewStore
 
     parent = mp.parent_process()
     with bootstrap(settings, create=False) as rt:
+        if snapshots is not None and not replica.exists():
+            send.send(restore(snapshots, replica, rt.trust).as_dict())
         views = SqliteViewStore(replica)
         # the public keys only: events are checked as the projector checks them, and no
         # checkpoint is ever published from here

@@ -25,7 +25,8 @@ from pathlib import Path
 from keel import keyring_admin
 from keel.artifacts.codeversion import code_version
 from keel.audit.anchors import RewriteRefused, default_witness
-from keel.audit.projector import Progress, Projector
+from keel.audit.projector import Progress
+from keel.audit.projectors import projector_for
 from keel.bootstrap import Runtime
 from keel.errors import KeelError
 from keel.events import envelope
@@ -43,9 +44,8 @@ class Reset:
 def reset_trust(rt: Runtime, admin_dir: Path, reason: str) -> Reset:
     if not reason.strip():
         raise KeelError("a trust reset needs a reason", hint='--reason "what was restored, why"')
-    witness = default_witness(rt)
     try:
-        Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=witness).run()
+        projector_for(rt).run()
     except RewriteRefused as refused:
         return _reset(rt, admin_dir, reason, refused)
     raise KeelError(
@@ -87,7 +87,5 @@ def _reset(rt: Runtime, admin_dir: Path, reason: str, refused: RewriteRefused) -
     )
     keyring_admin._publish(rt, key, private, [event])
     notes = witness.store.set_aside(witness.namespace) if witness is not None else []
-    progress = Projector(
-        rt.log, rt.views, rt.codec, signer=rt.signer, witness=witness, reset=True
-    ).run()
+    progress = projector_for(rt, reset=True).run()
     return Reset(event, notes, progress)

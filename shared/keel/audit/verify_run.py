@@ -15,7 +15,7 @@ from keel.audit import citations
 from keel.audit import trees as tr
 from keel.audit import verify as vf
 from keel.audit.anchors import default_witness
-from keel.audit.projector import Projector
+from keel.audit.projectors import projector_for
 from keel.audit.witness_client import equivocations, remote_notes
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
@@ -90,7 +90,7 @@ def verify_scan(
     if "views" not in skipped:
         with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
             fresh = SqliteViewStore(Path(d) / "views.db")
-            Projector(rt.log, fresh, rt.codec, trust=rt.trust).run()
+            projector_for(rt, fresh, checkpoints="none").run()
             differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
             fresh.close()
     report = {
