@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from keel import telemetry
 from keel.audit import checkpoint as cp
+from keel.audit import foldcore
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.merkle import Frontier
@@ -61,6 +61,7 @@ class Progress:
     after_as_of: int = 0
     rejected: int = 0  # signature problems: kept out of the views, listed under audit:rejected
     checkpoint: dict[str, int] | None = None  # tree sizes of the checkpoint this run published
+    fold: str = "python"  # which fold core ran (foldcore.py): python or native
 
 
 @dataclass
@@ -100,17 +101,20 @@ class Projector:
         code_version: str = "projector",
         witness: LocalWitness | None = None,
         reset: bool = False,
+        fold: str | None = None,
     ) -> None:
         """signer: publishes checkpoints (needs the audit key); trust: which events to fold
         (default the signer's; with neither, every decodable event: unsigned mode); witness:
         the home's default local witness (written on every checkpoint, and an anchor); reset:
-        sign without checking the anchors (only `keel audit reset-trust`, which records it)."""
+        sign without checking the anchors (only `keel audit reset-trust`, which records it);
+        fold: which fold core (foldcore.select: python, native, auto; default $KEEL_FOLD)."""
         self.log, self.views, self.codec, self.name = log, views, codec, name
         self.batch_size, self.as_of_ms, self.trees = batch_size, as_of_ms, trees
         self.signer, self.code_version = signer, code_version
         self.witness, self.reset = witness, reset
         self.trust = trust or (signer.trust if signer is not None else Trust())
         self.applied_set = f"{name}:applied"  # event IDs applied, for duplicates
+        self.core = foldcore.select(codec, self.trust, fold)
 
     def run(
         self, on_batch: Callable[[Progress], None] | None = None, checkpoint: bool = True
@@ -204,7 +208,8 @@ class Projector:
                     self.views.apply([Put(tr.TREES, docs)])
             checkpointed = (self.views.get(tr.CHECKPOINTED) or {}) if self.trees else {}
             seeds = self._leaf_seeds() if self.trees and not trees else {}
-            session = _Session(positions, trees, Progress(), checkpointed, seeds)
+            progress = Progress(fold=self.core.name)
+            session = _Session(positions, trees, progress, checkpointed, seeds)
             if self._publishes():
                 session.anchors = gather(self.log, self.codec, self.views, self.trust, self.witness)
                 self._mark_start(session)
@@ -292,6 +297,10 @@ class Projector:
         if checkpoint:
             updates += self._checkpoint_updates(s)
         self.views.apply(updates, Tracking(tracking.projector, tracking.positions, since))
+        # imported on the first batch folded: a query whose views are current never loads
+        # prometheus-client (~12 ms of its start-up)
+        from keel import telemetry
+
         telemetry.PROJECTOR_BATCH.observe(time.perf_counter() - started)
         telemetry.PROJECTED.inc(s.progress.applied - applied)
         if len(self._docs) > _CACHE_LIMIT:
@@ -302,25 +311,22 @@ class Projector:
     # -- fold one batch: no writes -----------------------------------------------------------
     def _fold(self, batch: list[LogRecord], s: _Session) -> tuple[list[Update], Tracking]:
         positions, progress = s.positions, s.progress
-        decoded: list[tuple[LogRecord, Any]] = []
         rejected: list[Update] = []
         adopted: set[str] = set()  # unsigned events of adopted history: answers label them
+        by_tree: dict[TopicPartition, list[LogRecord]] = {}
         for rec in batch:
             positions[rec.tp] = rec.offset + 1
-            if self.trees:
-                tree = s.trees.get(rec.tp)
+            by_tree.setdefault(rec.tp, []).append(rec)
+        if self.trees:  # each tree grows by its records in log order (trees are independent)
+            for tp, recs in by_tree.items():
+                tree = s.trees.get(tp)
                 if tree is None:
-                    s.trees[rec.tp] = tree = Frontier(leaf2_from=s.leaf2_from.get(rec.tp, 0))
-                # format 2 commits to all a read gives; format 1 below where the tree switched
-                tree.append(tr.leaf(rec) if tree.size >= tree.leaf2_from else tr.leaf_v1(rec))
-                if s.watch and (w := s.watch.get(rec.tp)) and tree.size in w:
-                    w[tree.size] = tree.root()  # an anchor's size: its root, for the check
-            try:
-                decoded.append((rec, decode_event(self.codec, rec.value)))
-            except CodecError:
-                progress.undecodable += 1  # reported by `keel audit verify`; position still moves
+                    s.trees[tp] = tree = Frontier(leaf2_from=s.leaf2_from.get(tp, 0))
+                self.core.extend(tree, recs, s.watch.get(tp) or {})
+        decoded = self.core.decode(batch)
+        progress.undecodable += len(batch) - len(decoded)  # reported by `keel audit verify`
         if self.trust.enabled:  # the batch's signatures at once: whole chunks check as one
-            verdicts = self.trust.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e in decoded])
+            verdicts = self.core.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e in decoded])
             trusted = []
             for (rec, event), verdict in zip(decoded, verdicts, strict=True):
                 verdict = self.trust.admit(rec.tp, rec.offset, verdict)  # adopted history
