@@ -26,7 +26,7 @@ import hashlib
 import os
 import struct
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,8 +80,9 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
         *_RECONCILE,
     ),
     "contracts": _RECONCILE,  # `keel schemas reconcile`
-    # `keel service run mlflow-bridge` / `keel mlflow import`: MLflow's registry in the trail
-    "mlflow_bridge": ("ModelDeployed", "ArtifactRecorded", *_QUARANTINE),
+    # `keel service run mlflow-bridge` / `keel mlflow import`: MLflow's registry in the trail;
+    # PromotionRejected: an alias move that failed the family's [mlflow.gates] policy
+    "mlflow_bridge": ("ModelDeployed", "ArtifactRecorded", "PromotionRejected", *_QUARANTINE),
     "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
 }
 # The administrative identity: writes the keyring into the trail. Not among DEFAULT_ROLES, so
@@ -375,7 +376,7 @@ class Signer:
     identity of the service that produced it (its envelope's producer.service)."""
 
     trust: Trust
-    private: dict[str, Any] = field(default_factory=dict)  # key ID -> Ed25519PrivateKey
+    private: Mapping[str, Any] = field(default_factory=dict)  # key ID -> Ed25519PrivateKey
     identity: str | None = None
 
     @property
@@ -527,16 +528,38 @@ def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
     return Trust(keys, roles, adopted, signers)
 
 
-def load_private(keys_dir: Path) -> dict[str, Any]:
-    """Every private key file (`IDENTITY.KEYID.key`, PEM) in keys_dir, by key ID."""
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+class PrivateKeys(Mapping[str, Any]):
+    """The private key files (`IDENTITY.KEYID.key`, PEM) of a directory, by key ID, each read
+    and parsed when first used. Every process bootstraps its signer, but most (the queries)
+    never sign: loading the keys up front cost them the cryptography binding (~30 ms)."""
 
-    out: dict[str, Any] = {}
+    def __init__(self, paths: Mapping[str, Path]) -> None:
+        self._paths = dict(paths)
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, kid: str) -> Any:
+        if kid not in self._loaded:
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            self._loaded[kid] = load_pem_private_key(self._paths[kid].read_bytes(), None)
+        return self._loaded[kid]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self._paths
+
+
+def load_private(keys_dir: Path) -> PrivateKeys:
+    """Every private key file (`IDENTITY.KEYID.key`, PEM) in keys_dir, by key ID (parsed on
+    first use: see PrivateKeys)."""
     if not keys_dir.is_dir():
-        return out
-    for path in sorted(keys_dir.glob("*.key")):
-        out[path.stem.rsplit(".", 1)[-1]] = load_pem_private_key(path.read_bytes(), None)
-    return out
+        return PrivateKeys({})
+    return PrivateKeys({p.stem.rsplit(".", 1)[-1]: p for p in sorted(keys_dir.glob("*.key"))})
 
 
 def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
