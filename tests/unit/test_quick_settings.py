@@ -29,9 +29,9 @@ def _kind(annotation: object) -> str:
 
 def test_the_fields_read_without_pydantic_are_exactly_settings_text_and_path_fields() -> None:
     kinds = {name: _kind(f.annotation) for name, f in Settings.model_fields.items()}
-    assert TEXT == {n for n, k in kinds.items() if k == "text"}
-    assert PATHS == {n for n, k in kinds.items() if k == "path"}
-    assert OPTIONAL_PATHS == {n for n, k in kinds.items() if k == "optional path"}
+    assert {n for n, k in kinds.items() if k == "text"} == TEXT
+    assert {n for n, k in kinds.items() if k == "path"} == PATHS
+    assert {n for n, k in kinds.items() if k == "optional path"} == OPTIONAL_PATHS
 
 
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
