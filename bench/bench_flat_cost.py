@@ -27,7 +27,7 @@ from keel.audit.projector import Projector
 from keel.audit.readmodel import ReadModel
 from keel.bootstrap import bootstrap
 from keel.client import Client
-from keel.demo.story import monthly_batches, run_story, write_csv
+from keel_services.entrypoints.demo.story import monthly_batches, run_story, write_csv
 from keel.events import envelope
 from keel.events import generated as g
 from keel.settings import Settings

@@ -21,7 +21,7 @@ from fastavro.validation import validate
 
 from bench.common import median, report, timed
 from keel.contracts import compile_validator, load_contract
-from keel.demo.story import FAMILY, monthly_batches, prepare_workdir
+from keel_services.entrypoints.demo.story import FAMILY, monthly_batches, prepare_workdir
 from keel_services.ingest.domain import partition
 
 BREAKERS = [
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _full_ingest(home: Path, project_file: Path, records: list[dict[str, Any]], d: Path) -> float:
     from keel.bootstrap import bootstrap
-    from keel.pipeline import build_bus
+    from keel_services.entrypoints.bus import build_bus
     from keel.project import load_project
     from keel.settings import Settings
     from keel_services.ingest.handlers import ingest_file

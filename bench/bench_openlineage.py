@@ -15,7 +15,7 @@ from bench.bench_flat_cost import grow
 from bench.common import report
 from keel.bootstrap import bootstrap
 from keel.consume import trusted_events
-from keel.demo.story import run_story
+from keel_services.entrypoints.demo.story import run_story
 from keel.openlineage import Sink, mapper_for
 from keel.settings import Settings
 

@@ -145,9 +145,10 @@ EOF
         SERVER_PID=""
     fi
 
-    say "[$1] keel.Client and keel.step"
+    say "[$1] keel.Client and keel_services.step"
     cat >smoke.py <<'EOF'
 import keel
+import keel_services
 
 with keel.Client() as client:
     serving = client.serving("data", "prod")
@@ -161,7 +162,7 @@ def summarise() -> bytes:
 
 skipped = []
 for run in ("first", "again"):
-    with keel.step("summary", family="data", code=summarise, outputs=["notes"]) as s:
+    with keel_services.step("summary", family="data", code=summarise, outputs=["notes"]) as s:
         skipped.append(s.done)  # the outputs' IDs are known before the work
         if not s.done:
             s.output(summarise(), kind="notes")

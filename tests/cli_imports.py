@@ -24,6 +24,6 @@ import atexit, sys
 out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
 sys.argv[0] = "keel"
-from keel.cli.main import main
+from keel_services.entrypoints.cli.main import main
 main()
 """

@@ -64,7 +64,8 @@ def cli_page(root: Any, prog: str = "keel") -> str:
         GENERATED_NOTE,
         "# CLI reference",
         "",
-        f"Every command of `{prog}`, from its own `--help` (the Typer app in `keel.cli`). "
+        f"Every command of `{prog}`, from its own `--help` (the Typer app in "
+        "`keel_services.entrypoints.cli`). "
         "Every query takes `--json`; artifact IDs may be abbreviated to a unique prefix of at "
         "least 8 hex characters. An overview by task: [Commands](commands.md).",
         "",
@@ -106,10 +107,11 @@ def cli_page(root: Any, prog: str = "keel") -> str:
 
 
 def keel_cli() -> Any:
-    """The `keel` command as a Click command, however keel.cli.main builds it."""
+    """The `keel` command as a Click command, however keel_services.entrypoints.cli.main builds
+    it."""
     import typer
 
-    from keel.cli import main
+    from keel_services.entrypoints.cli import main
 
     app = main.app
     return typer.main.get_command(app) if isinstance(app, typer.Typer) else app
@@ -419,12 +421,12 @@ def openapi_specs() -> dict[str, dict[str, Any]]:
     """Each HTTP app's OpenAPI document, built over a throwaway copy of the demo project (its
     contracts shape the predict body); nothing outside the temporary directory is touched."""
     from keel.bootstrap import bootstrap
-    from keel.demo.story import FAMILY, keys_dir, prepare_workdir
-    from keel.pipeline import build_bus
     from keel.project import load_project
     from keel.settings import Settings
     from keel_services.audit import http as audit_http
     from keel_services.audit import witness_http
+    from keel_services.entrypoints.bus import build_bus
+    from keel_services.entrypoints.demo.story import FAMILY, keys_dir, prepare_workdir
     from keel_services.ingest import http as ingest_http
     from keel_services.serve.app import Server
     from keel_services.serve.app import create_app as serve_app

@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-import keel
+import keel_services
 from examples.own_pipeline import train_steps as steps
 
 
@@ -19,7 +19,7 @@ class KeelResource(dg.ConfigurableResource):  # type: ignore[misc]
     at: str = ""
 
     def client(self) -> Any:
-        return keel.Client()
+        return keel_services.Client()
 
 
 @dg.asset

@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import keel
+import keel_services
 
 FAMILY = "breast_cancer"
 LABEL = "malignant"
@@ -67,7 +67,7 @@ def rows_of(client: Any, dataset_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def features_step(client: Any, dataset_ids: list[str], at: str | None = None) -> str:
-    with keel.step(
+    with keel_services.step(
         "features",
         family=FAMILY,
         inputs=dataset_ids,
@@ -82,7 +82,7 @@ def features_step(client: Any, dataset_ids: list[str], at: str | None = None) ->
 
 
 def train_step(client: Any, feature_set: str, C: float = 1.0, at: str | None = None) -> str:
-    with keel.step(
+    with keel_services.step(
         "train",
         family=FAMILY,
         inputs=[feature_set],
@@ -102,7 +102,7 @@ def train_step(client: Any, feature_set: str, C: float = 1.0, at: str | None = N
 def evaluate_step(client: Any, model_id: str, eval_fs: str, at: str | None = None) -> str:
     import pickle
 
-    with keel.step(
+    with keel_services.step(
         "evaluate",
         family=FAMILY,
         inputs=[model_id, eval_fs],

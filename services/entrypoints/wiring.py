@@ -1,6 +1,7 @@
 """The composition root: one handler table per service, used by the embedded bus, by
-`keel service run NAME` and by the commands. Registered as the `keel.wiring` entry point
-(pyproject.toml), which is how the `keel` library finds it without importing `services`."""
+`keel service run NAME` and by the commands, and the servers the commands start. The `keel`
+library never finds this module: the root imports the library and hands it what it needs
+(decision 0025)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from keel.bootstrap import Runtime
+from keel.errors import KeelError
 from keel.extras import need
-from keel.pipeline import Context
+from keel.pipeline import Context, Handler
 from keel.project import Project
 from keel_services.deploy import handlers as deploy
 from keel_services.entrypoints.commands import (
@@ -36,6 +38,7 @@ __all__ = [
     "HANDLERS",
     "deploy_chosen",
     "evaluate",
+    "handlers",
     "import_mlflow",
     "ingest_file",
     "review",
@@ -46,6 +49,17 @@ __all__ = [
     "serve_model",
     "serve_witness",
 ]
+
+
+def handlers(names: tuple[str, ...] | None = None) -> dict[str, dict[str, Handler]]:
+    """Each service's handler table (all services, or those named)."""
+    unknown = sorted(set(names or ()) - set(HANDLERS))
+    if unknown:
+        raise KeelError(
+            f"no event-driven service named {', '.join(map(repr, unknown))}",
+            hint=f"services reacting to events: {', '.join(HANDLERS)}",
+        )
+    return {name: dict(h) for name, h in HANDLERS.items() if names is None or name in names}
 
 
 def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
@@ -63,10 +77,11 @@ def serve_mlflow_bridge(ctx: Context, host: str, port: int, secret: str) -> None
 
     from keel_services.mlflow_bridge.bridge import Bridge
     from keel_services.mlflow_bridge.domain import Names
+    from keel_services.mlflow_bridge.handlers import sources_of
     from keel_services.mlflow_bridge.http import create_app
 
     names = Names(ctx.project.mlflow.families, ctx.project.mlflow.environments)
-    app = create_app(Bridge(ctx, secret, names))
+    app = create_app(Bridge(ctx, secret, names, sources=sources_of(ctx.project)))
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -94,8 +109,10 @@ def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:
     from keel_services.audit.http import create_app
 
     # an open console tail (server-sent events) must not hold a SIGTERM for minutes
+    from keel_services.entrypoints.client import COMMANDS
+
     uvicorn.run(
-        create_app(rt, token),
+        create_app(rt, token, commands=COMMANDS),
         host=host,
         port=port,
         log_level="warning",

@@ -68,7 +68,7 @@ def build_features(
     fs_spec = ArtifactSpec("feature_set", cv, params, ids)
     known = ctx.read.feature_set(fs_spec.id)
     if known is not None:  # same datasets, same code: built already; say so for this request
-        event = g.FeaturesBuilt(
+        event = features_built(
             envelope=make_envelope(
                 ctx, SERVICE, "FeaturesBuilt", known.feature_set_id, at, request_id
             ),
@@ -106,7 +106,7 @@ def build_features(
         canonical_lines([table_stats(table, classes=fam.task != "regression")]),
         at,
     )
-    event = g.FeaturesBuilt(
+    event = features_built(
         envelope=make_envelope(ctx, SERVICE, "FeaturesBuilt", fs.id, at, request_id),
         family=family,
         dataset_ids=tuple(ids),
@@ -118,6 +118,30 @@ def build_features(
     )
     ctx.publish([event])
     return event
+
+
+def features_built(
+    envelope: g.Envelope,
+    family: str,
+    dataset_ids: tuple[str, ...],
+    feature_set_id: str,
+    feature_stats_id: str,
+    transform: str,
+    code_version: str,
+    rows: int,
+) -> g.FeaturesBuilt:
+    """The one place a FeaturesBuilt is built: this service's handler, and a keel.step's
+    feature_set output through the composition root (keel.commands.StepEvents)."""
+    return g.FeaturesBuilt(
+        envelope=envelope,
+        family=family,
+        dataset_ids=tuple(dataset_ids),
+        feature_set_id=feature_set_id,
+        feature_stats_id=feature_stats_id,
+        transform=transform,
+        code_version=code_version,
+        rows=rows,
+    )
 
 
 HANDLERS = {"RetrainRequested": on_retrain_requested}

@@ -60,7 +60,7 @@ def train_model(
         ctx.publish([training_failed(ctx, SERVICE, family, err, [feature_set_id], at, request_id)])
         raise
     info = store(ctx, SERVICE, spec, pickle.dumps(model, protocol=5), at)
-    event = g.ModelTrained(
+    event = model_trained(
         envelope=make_envelope(ctx, SERVICE, "ModelTrained", info.id, at, causation_id),
         family=family,
         model_id=info.id,
@@ -145,7 +145,7 @@ def evaluate_model(
         ),
     }
     info = store(ctx, SERVICE, spec, canonical_lines([report]), at)
-    event = g.ModelEvaluated(
+    event = model_evaluated(
         envelope=make_envelope(ctx, SERVICE, "ModelEvaluated", model_id, at, request_id),
         family=family,
         model_id=model_id,
@@ -216,6 +216,50 @@ def model_spec(ctx: Context, family: str, feature_set_id: str) -> ArtifactSpec:
 
 def load_table(ctx: Context, feature_set_id: str) -> FeatureTable:
     return FeatureTable.from_doc(json.loads(ctx.rt.artifacts.read_bytes(feature_set_id)))
+
+
+def model_trained(
+    envelope: g.Envelope,
+    family: str,
+    model_id: str,
+    feature_set_ids: tuple[str, ...],
+    trainer: str,
+    params: dict[str, str],
+    code_version: str,
+    reconciliation_event_id: str | None = None,
+) -> g.ModelTrained:
+    """The one place a ModelTrained is built: this service's training, and a keel.step's
+    model output through the composition root (keel.commands.StepEvents)."""
+    return g.ModelTrained(
+        envelope=envelope,
+        family=family,
+        model_id=model_id,
+        feature_set_ids=tuple(feature_set_ids),
+        trainer=trainer,
+        params=params,
+        code_version=code_version,
+        reconciliation_event_id=reconciliation_event_id,
+    )
+
+
+def model_evaluated(
+    envelope: g.Envelope,
+    family: str,
+    model_id: str,
+    eval_report_id: str,
+    eval_dataset_id: str,
+    metrics: dict[str, float],
+) -> g.ModelEvaluated:
+    """The one place a ModelEvaluated is built: this service's evaluation, and a keel.step's
+    eval_report output through the composition root (keel.commands.StepEvents)."""
+    return g.ModelEvaluated(
+        envelope=envelope,
+        family=family,
+        model_id=model_id,
+        eval_report_id=eval_report_id,
+        eval_dataset_id=eval_dataset_id,
+        metrics=metrics,
+    )
 
 
 HANDLERS = {"RetrainRequested": on_step, "FeaturesBuilt": on_step}

@@ -9,7 +9,9 @@
             print(m.model_id[:12], m.metrics)
 
 Queries read the views, brought up to the log's end first (only new events are folded);
-commands record events and let the services' handlers do what follows, as `keel` does. The CLI
+commands record events and let the services' handlers do what follows, as `keel` does. The
+library answers queries by itself; commands run the services, which the application passes in
+(`commands=`, keel.commands.Commands): its own Client does that (decision 0025). The CLI
 and the audit HTTP API answer through the same functions (`keel.audit.view_queries`,
 `keel.audit.inventory`), so the three give the same answers; results are Pydantic models whose
 `model_dump(mode="json")` is exactly the CLI's `--json` document.
@@ -30,15 +32,16 @@ from pydantic import BaseModel, ConfigDict
 from keel.audit import inventory as inv
 from keel.audit import view_queries as vq
 from keel.bootstrap import Runtime, bootstrap
+from keel.commands import no_commands
 from keel.errors import KeelError
 from keel.settings import Settings
 from keel.timeparse import business_time, parse_time
 from keel.views.port import ViewStore
-from keel.wiring import services
 
 if TYPE_CHECKING:
     # Queries (`keel audit serving`, `keel models list`) import none of these: the pipeline
     # brings numpy and the services' handlers, the report its renderer. Commands import them.
+    from keel.commands import Commands
     from keel.pipeline import Context
     from keel.project import Project
     from keel.report.build import Report
@@ -209,19 +212,35 @@ class Client:
     """Opened from the same settings as the CLI (KEEL_HOME, KEEL_BUS, KEEL_VIEWS, KEEL_PROJECT,
     keys); pass `settings` to choose. Close it (or use `with`) to release the log and views."""
 
-    def __init__(self, settings: Settings | None = None, *, views: ViewStore | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        views: ViewStore | None = None,
+        commands: Commands | None = None,
+    ):
         self.settings = settings or Settings()
+        self._commands = commands  # None: queries only (keel.commands.no_commands)
         self._rt: Runtime | None = None
         self._views = views  # answer from these instead (the HTTP API's kept-fresh views)
         self._fresh: Any = None  # FreshViews over this client's runtime, made on first use
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
-    def over(cls, rt: Runtime, views: ViewStore | None = None) -> Client:
+    def over(
+        cls, rt: Runtime, views: ViewStore | None = None, commands: Commands | None = None
+    ) -> Client:
         """A client on an open runtime (the HTTP API's), answering from `views` if given."""
-        client = cls(rt.settings, views=views)
+        client = cls(rt.settings, views=views, commands=commands)
         client._rt = rt
         return client
+
+    @property
+    def commands(self) -> Commands:
+        """What records commands (the application's); a queries-only client refuses."""
+        if self._commands is None:
+            raise no_commands()
+        return self._commands
 
     @property
     def rt(self) -> Runtime:
@@ -381,47 +400,8 @@ class Client:
     def _record_drift(
         self, window: dict[str, Any], drifting: list[Any], psi: float, ks_pvalue: float
     ) -> str:
-        from keel.artifacts.codeversion import code_version
-        from keel.events import envelope
-        from keel.events import generated as g
-
-        stats_id = window["event_id"]
         with self.pipeline() as ctx:
-            earlier = ctx.read.caused_ids(stats_id, "DriftDetected")
-            if earlier:
-                return earlier[0]
-            event = g.DriftDetected(
-                envelope=envelope(
-                    "DriftDetected",
-                    subject=f"{window['family']}/{window['env']}",
-                    service="cli",
-                    code_version=code_version("keel"),
-                    actor=ctx.actor,
-                    correlation_id=ctx.correlation_id,
-                    causation_id=stats_id,
-                ),
-                family=window["family"],
-                env=window["env"],
-                model_id=window["model_id"],
-                stats_event_id=stats_id,
-                psi_threshold=psi,
-                ks_pvalue_threshold=ks_pvalue,
-                # v2 names each feature's test (KS, or chi-square for a binary or discrete
-                # feature); the ks_* fields keep their v1 names and hold that test's figures
-                features=tuple(
-                    g.FeatureDrift(
-                        feature=d.feature,
-                        psi=d.psi,
-                        ks_statistic=d.statistic,
-                        ks_pvalue=d.pvalue,
-                        kind=d.kind,
-                        test=d.test,
-                    )
-                    for d in drifting
-                ),
-            )
-            ctx.publish([event])
-        return event.envelope.event_id
+            return self.commands.record_drift(ctx, window, drifting, psi, ks_pvalue)
 
     def project(self) -> Project:
         """The project (keel.toml) this client's settings name."""
@@ -530,12 +510,11 @@ class Client:
     def pipeline(self) -> Iterator[Context]:
         """A pipeline context on this client's runtime and project (what `keel` commands run
         in): events recorded through it go round the services' handlers."""
-        from keel.pipeline import build_bus
-
+        commands = self.commands  # refused before KEEL_HOME is made
         project = self.project()
         if self._rt is None:  # a write: KEEL_HOME is made if missing, as `keel ingest` does
             self._rt = bootstrap(self.settings, create=True)
-        bus = build_bus(self.rt, project, actor=self.settings.who())
+        bus = commands.bus(self.rt, project, actor=self.settings.who())
         bus.ctx.correlation_id = str(uuid.uuid4())
         yield bus.ctx
         bus.close()
@@ -545,7 +524,7 @@ class Client:
     ) -> Ingested:
         with self.pipeline() as ctx:
             ctx.project.family(family)
-            res = services().ingest_file(ctx, family, Path(path), _business(at), period)
+            res = self.commands.ingest_file(ctx, family, Path(path), _business(at), period)
         return Ingested.model_validate(res.__dict__)
 
     def retrain(
@@ -560,8 +539,6 @@ class Client:
         and evaluate, and the gate and deployment follow. On the embedded default (services
         inline) returns the model, its eval and the decisions it led to; where the services run
         as their own processes, returns the request (model_id None) at once."""
-        from keel.retraining import request_retrain
-
         with self.pipeline() as ctx:
             eval_id = self.resolve(eval_dataset)
             ids = [self.resolve(d) for d in datasets or []] or sorted(
@@ -571,7 +548,7 @@ class Client:
                 raise KeelError(
                     f"no datasets to train {family} on", hint="ingest some with `keel ingest`"
                 )
-            done = request_retrain(ctx, family, ids, eval_id, _business(at), reason)
+            done = self.commands.request_retrain(ctx, family, ids, eval_id, _business(at), reason)
         decisions = [
             {"env": d["env"], "decision": DECISION_TYPE[d["decision"]], "reason": d["reason"]}
             for d in done.decisions
@@ -604,7 +581,7 @@ class Client:
     def _review(self, verdict: str, model: str, env: str, reason: str, at: When) -> Outcome:
         with self.pipeline() as ctx:
             model_id, family = self._model(ctx, model, None)
-            event = services().review(ctx, family, model_id, env, verdict, reason, _business(at))
+            event = self.commands.review(ctx, family, model_id, env, verdict, reason, _business(at))
             out = outcome(ctx, family, model_id, env)
         return Outcome.model_validate(
             {**out, "event_id": event.envelope.event_id, "actor": event.envelope.actor}
@@ -614,7 +591,7 @@ class Client:
         """Re-run ENV's gate under the current policy; the decision is recorded."""
         with self.pipeline() as ctx:
             model_id, family = self._model(ctx, model, None)
-            (decision,) = services().evaluate(ctx, family, model_id, env, _business(at))
+            (decision,) = self.commands.evaluate(ctx, family, model_id, env, _business(at))
             out = outcome(ctx, family, model_id, env)
         return Outcome.model_validate(
             {
@@ -633,7 +610,7 @@ class Client:
 
         with self.pipeline() as ctx:
             model_id, family = self._model(ctx, model, None)
-            event = services().deploy_chosen(
+            event = self.commands.deploy_chosen(
                 ctx, family, model_id, env, reason, _business(at), override
             )
             out = outcome(ctx, family, model_id, env)
@@ -656,7 +633,7 @@ class Client:
         at: When = None,
     ) -> Outcome:
         with self.pipeline() as ctx:
-            event = services().rollback(ctx, family, env, to, _business(at), reason)
+            event = self.commands.rollback(ctx, family, env, to, _business(at), reason)
             out = outcome(ctx, family, event.model_id, env)
         return Outcome.model_validate(
             {
@@ -668,22 +645,24 @@ class Client:
 
     def pending(self, family: str, env: str | None = None) -> list[dict[str, Any]]:
         """Promotions waiting for approval, oldest first, with the approvals so far."""
-        with self.pipeline() as ctx:
-            envs = [env] if env else ctx.project.family(family).environments
-            return [
-                {
-                    "env": p.env,
-                    "model_id": p.model_id,
-                    "event_id": p.envelope.event_id,
-                    "at": p.envelope.occurred_at.isoformat(),
-                    "triggered_by": p.envelope.actor,
-                    "approvals": ctx.read.approvers(p.envelope.event_id),
-                    "approvals_required": p.approvals_required,
-                    "reason": p.reason,
-                }
-                for e in envs
-                for p in ctx.read.open_pending(family, e)
-            ]
+        from keel.audit.readmodel import ReadModel
+
+        read = ReadModel(self.fresh_views())  # a query: no commands needed
+        envs = [env] if env else self.project().family(family).environments
+        return [
+            {
+                "env": p.env,
+                "model_id": p.model_id,
+                "event_id": p.envelope.event_id,
+                "at": p.envelope.occurred_at.isoformat(),
+                "triggered_by": p.envelope.actor,
+                "approvals": read.approvers(p.envelope.event_id),
+                "approvals_required": p.approvals_required,
+                "reason": p.reason,
+            }
+            for e in envs
+            for p in read.open_pending(family, e)
+        ]
 
 
 def outcome(ctx: Context, family: str, model_id: str, env: str) -> dict[str, Any]:

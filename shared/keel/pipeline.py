@@ -4,7 +4,10 @@ The bus appends every event to the log, brings the read model (the audit views) 
 end, and hands the event to the handlers subscribed to its type; their events go round the
 same loop until nothing is left. No command refolds the log: the views are kept with their
 tracking positions, so catching up reads only what was appended since. On Kafka each service
-runs the same handlers in its own consumer group (keel.service_runner).
+runs the same handlers in its own consumer group.
+
+The library knows no handler: the application's composition root subscribes its services'
+handlers to a bus it builds (the root's `build_bus`), so `keel` never names its application.
 """
 
 from __future__ import annotations
@@ -30,19 +33,6 @@ class Context:
 
 
 Handler = Callable[[Context, Event], list[Event]]
-
-
-def build_bus(rt: Runtime, project: Project, actor: str) -> InProcessBus:
-    """The embedded bus with every service's handlers subscribed, in the composition root's
-    order (unless `keel service run` processes do that job: KEEL_INLINE_SERVICES=false)."""
-    from keel.wiring import handlers
-
-    bus = InProcessBus(rt, project, actor)
-    if rt.settings.inline_services:
-        for table in handlers().values():
-            for event_type, handler in table.items():
-                bus.subscribe(event_type, handler)
-    return bus
 
 
 PROJECTOR_WAIT = 120.0  # seconds a command waits for the projector service (read-only views)

@@ -1,24 +1,19 @@
 """A retrain is a flow of events: a RetrainRequested, then the feature service's FeaturesBuilt,
 then train's ModelTrained and ModelEvaluated, then promote and deploy as usual.
 
-This module records the request (after checking that its datasets are ingested datasets of the
-family, so a wrong ID leaves no trace) and, on the embedded bus where the services ran inline,
-reads what the flow recorded because of it.
+This module checks a request's datasets and, on the embedded bus where the services ran inline,
+reads what the flow recorded because of it. The request itself is a command the application
+records (its retrain module), never the library.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from keel.artifacts.codeversion import code_version
 from keel.errors import KeelError
-from keel.events import envelope
 from keel.events import generated as g
 from keel.pipeline import Context
-
-REQUESTER = "cli"  # the identity requests are signed as: a person's command, or a schedule
 
 
 @dataclass
@@ -47,41 +42,7 @@ def require_dataset(ctx: Context, family: str, artifact_id: str, role: str) -> N
     )
 
 
-def request_retrain(
-    ctx: Context,
-    family: str,
-    dataset_ids: list[str],
-    eval_dataset_id: str,
-    at: datetime,
-    reason: str | None = None,
-) -> RetrainOutcome:
-    ctx.project.family(family)
-    for role, ids in (("training", dataset_ids), ("held-out", [eval_dataset_id])):
-        for aid in ids:
-            require_dataset(ctx, family, aid, role)
-    req = g.RetrainRequested(
-        envelope=envelope(
-            "RetrainRequested",
-            subject=family,
-            service=REQUESTER,
-            code_version=code_version("keel"),
-            actor=ctx.actor,
-            correlation_id=ctx.correlation_id,
-            occurred_at=at,
-        ),
-        family=family,
-        dataset_ids=tuple(sorted(set(dataset_ids))),
-        eval_dataset_id=eval_dataset_id,
-        reason=reason,
-    )
-    ctx.publish([req])
-    rid = req.envelope.event_id
-    if not ctx.rt.settings.inline_services:
-        return RetrainOutcome(rid)  # the services, each in its own process, take it from here
-    return _outcome(ctx, req)
-
-
-def _outcome(ctx: Context, req: g.RetrainRequested) -> RetrainOutcome:
+def outcome(ctx: Context, req: g.RetrainRequested) -> RetrainOutcome:
     """What the inline services recorded for the request; their refusals raised as errors."""
     read, rid, fam = ctx.read, req.envelope.event_id, req.family
     for failed in read.caused_by(rid, "SchemaReconciliationFailed"):

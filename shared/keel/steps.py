@@ -43,6 +43,7 @@ from keel.artifacts.codeversion import NoSourceToVersion, code_version
 from keel.artifacts.ids import ArtifactSpec, canonical_json
 from keel.artifacts.recording import record
 from keel.artifacts.store import check_kind
+from keel.commands import Commands
 from keel.errors import KeelError
 from keel.events import envelope
 from keel.events import generated as g
@@ -105,6 +106,7 @@ class Step:
     """One run of a step: its declared outputs' IDs, computed before the work."""
 
     ctx: Context
+    commands: Commands  # the application's: the services own the events outputs record
     name: str
     family: str
     inputs: tuple[str, ...]
@@ -211,15 +213,13 @@ def _record_plain(step: Step, s: _Staged) -> str:
 
 
 def _record_dataset(step: Step, s: _Staged) -> str:
-    from keel.wiring import services
-
     with tempfile.TemporaryDirectory(prefix="keel-step-") as d:
         path = Path(d) / f"{step.name}{s.suffix}"
         if isinstance(s.data, str | Path):
             path = Path(s.data)
         else:
             path.write_bytes(s.data if isinstance(s.data, bytes) else bytes(s.data.read()))
-        res = services().ingest_file(step.ctx, step.family, path, step.at, step.name)
+        res = step.commands.ingest_file(step.ctx, step.family, path, step.at, step.name)
     return str(res.dataset_id)
 
 
@@ -237,7 +237,7 @@ def _record_feature_set(step: Step, s: _Staged) -> str:
     datasets = tuple(sorted(i for i in step.inputs if step.ctx.read.dataset(i)))
     step.ctx.publish(
         [
-            g.FeaturesBuilt(
+            step.commands.step_events().features_built(
                 envelope=step._envelope("FeaturesBuilt", fs),
                 family=step.family,
                 dataset_ids=datasets,
@@ -260,7 +260,7 @@ def _record_model(step: Step, s: _Staged) -> str:
         feature_sets = tuple(i for i in step.inputs if step.ctx.read.feature_set(i))
         step.ctx.publish(
             [
-                g.ModelTrained(
+                step.commands.step_events().model_trained(
                     envelope=step._envelope("ModelTrained", model),
                     family=step.family,
                     model_id=model,
@@ -306,7 +306,7 @@ def _record_eval(step: Step, s: _Staged) -> str:
     rid = step._store(spec, canonical_lines([report]))
     step.ctx.publish(
         [
-            g.ModelEvaluated(
+            step.commands.step_events().model_evaluated(
                 envelope=step._envelope("ModelEvaluated", model_id),
                 family=step.family,
                 model_id=model_id,
@@ -336,7 +336,19 @@ _RECORDERS: dict[str, Callable[[Step, _Staged], str]] = {
 
 
 class step:
-    """`with keel.step(...) as s:` or `@keel.step(...)`; see the module's docstring."""
+    """`with keel.step(...) as s:` or `@keel.step(...)`; see the module's docstring.
+
+    Recording runs the services (a feature_set output is the feature service's FeaturesBuilt),
+    so a step needs a client the application equipped with its commands: `client=`, or the
+    application's subclass of this class, whose `open_client` opens one (decision 0025)."""
+
+    @staticmethod
+    def open_client() -> Any:
+        """The client a step opens when none is given: the library's, queries only, so the
+        step is refused before any work (keel.commands.no_commands)."""
+        from keel.client import Client
+
+        return Client()
 
     def __init__(
         self,
@@ -361,20 +373,19 @@ class step:
 
     @contextmanager
     def _open(self) -> Iterator[Step]:
-        from keel.client import Client
-
         # What can be refused without I/O is refused before any work: the outputs' kinds, and
         # the code's version (a step that cannot name its code).
         for kind in self.outputs:
             check_kind(kind)
         version = self.code_version or code_digest(self.code)
         with ExitStack() as stack:
-            client = self.client or stack.enter_context(Client())
+            client = self.client or stack.enter_context(self.open_client())
             ctx = stack.enter_context(client.pipeline())
             ctx.project.family(self.family)  # an unknown family fails before any work
             inputs = tuple(client.resolve(i) for i in self.inputs)
             s = Step(
                 ctx,
+                client.commands,
                 self.name,
                 self.family,
                 inputs,
@@ -409,7 +420,7 @@ class step:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> dict[str, str]:
             code = self.code if self.code is not None else fn
-            again = step(
+            again = type(self)(
                 self.name,
                 family=self.family,
                 inputs=self.inputs,

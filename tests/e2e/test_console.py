@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from keel.demo.story import monthly_batches, write_csv
+from keel_services.entrypoints.demo.story import monthly_batches, write_csv
 from tests.browser import Watched, chromium
 from tests.demo_home import demo_home
 from tests.e2e.test_http_services import free_port, wait_up

@@ -175,7 +175,7 @@ def test_why_promoted_answers_for_every_environment_or_the_one_asked(
 def test_every_why_promoted_option_says_what_it_does() -> None:
     import typer.main
 
-    from keel.cli.audit_cmd import app
+    from keel_services.entrypoints.cli.audit_cmd import app
 
     group = typer.main.get_command(app)
     command = group.commands["why-promoted"]  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.cli.common import safe
+from keel_services.entrypoints.cli.common import safe
 from tests.demo_home import demo_home
 from tests.integration.test_ingest_boundary import project
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from keel.demo.story import monthly_batches
+from keel_services.entrypoints.demo.story import monthly_batches
 
 pytestmark = pytest.mark.e2e
 KEEL = str(Path(sys.executable).with_name("keel"))

@@ -41,7 +41,7 @@ class Home:
         return len(r.stdout.splitlines()), sum(1 for p in objects.rglob("*") if p.is_file())
 
     def row(self) -> dict[str, Any]:
-        from keel.demo.story import monthly_batches
+        from keel_services.entrypoints.demo.story import monthly_batches
 
         return dict(monthly_batches()[1][0][0])
 

@@ -280,6 +280,7 @@ def test_client_cli_and_api_give_the_same_answers(tmp_path: Path) -> None:
     auth = {"Authorization": "Bearer t"}
     # "t" reads; commands need an act token, which names its person (keel.secure.tokens)
     from keel.secure.tokens import TokenBook, new_token
+    from keel_services.entrypoints.client import COMMANDS
 
     book = TokenBook(tmp_path / "api-tokens.json", legacy_read="t")
     record, act_token = new_token("act", "carol")
@@ -287,7 +288,7 @@ def test_client_cli_and_api_give_the_same_answers(tmp_path: Path) -> None:
     acts = {"Authorization": f"Bearer {act_token}"}
     with (
         bootstrap(demo_settings(demo)) as rt,
-        TestClient(create_app(rt, token="t", tokens=book)) as api,
+        TestClient(create_app(rt, token="t", tokens=book, commands=COMMANDS)) as api,
     ):
 
         def get(path: str, key: str | None = None) -> Any:

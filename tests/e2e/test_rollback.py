@@ -73,7 +73,7 @@ def test_parquet_files_are_ingested(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from keel.demo.story import monthly_batches, prepare_workdir
+    from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir
 
     home, project = prepare_workdir(tmp_path / "wd")
     rows = monthly_batches()[1][0][:20]

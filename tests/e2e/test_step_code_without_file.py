@@ -15,12 +15,12 @@ from tests.iris_project import FAMILY, init_project
 pytestmark = pytest.mark.e2e
 
 SCRIPT = f"""
-import keel
+from keel_services import step
 
 def summarise():
     return b"150 flowers, 3 species"
 
-with keel.step("summary", family="{FAMILY}", code=summarise, outputs=["notes"]{{extra}}) as s:
+with step("summary", family="{FAMILY}", code=summarise, outputs=["notes"]{{extra}}) as s:
     if not s.done:
         s.output(summarise(), kind="notes")
 print("stored", s.ids["notes"])

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-import keel
+import keel_services
 from examples.own_pipeline import train_steps as steps
-from keel.demo.story import monthly_batches, prepare_workdir, write_csv
+from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir, write_csv
 
 pytestmark = [pytest.mark.e2e]
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -34,7 +34,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     holdout, batches = monthly_batches()
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         ho = c.ingest(write_csv(tmp_path / "h.csv", holdout), FAMILY, "2025-01-01").dataset_id
         ds = [
             c.ingest(write_csv(tmp_path / f"m{i}.csv", batches[i]), FAMILY, f"2025-0{i + 1}-05")
@@ -55,7 +55,7 @@ def count(c: Any, event_type: str) -> int:
 
 def test_the_step_api_is_audited_like_a_keel_toml_pipeline(project: dict[str, str]) -> None:
     datasets = project["datasets"].split(",")
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         pipeline = c.retrain(FAMILY, project["holdout"], datasets, "2025-03-25")
         fs = steps.features_step(c, datasets)
         eval_fs = steps.features_step(c, [project["holdout"]])
@@ -82,7 +82,7 @@ def test_a_step_model_is_deployed_and_served(project: dict[str, str]) -> None:
     from keel_services.serve.app import Server, create_app
 
     datasets = project["datasets"].split(",")
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         fs = steps.features_step(c, datasets)
         model = steps.train_step(c, fs)
         steps.evaluate_step(c, model, steps.features_step(c, [project["holdout"]]))
@@ -98,7 +98,7 @@ def test_a_step_model_is_deployed_and_served(project: dict[str, str]) -> None:
 
 def test_a_rerun_skips_work_and_a_failure_stores_nothing(project: dict[str, str]) -> None:
     datasets = project["datasets"].split(",")
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         fs = steps.features_step(c, datasets)
         before = (count(c, "ArtifactRecorded"), count(c, "FeaturesBuilt"))
         assert steps.features_step(c, datasets) == fs  # same inputs, code, params: skipped
@@ -110,7 +110,7 @@ def test_a_rerun_skips_work_and_a_failure_stores_nothing(project: dict[str, str]
 
         with (
             pytest.raises(ValueError, match="month 13"),
-            keel.step(
+            keel_services.step(
                 "train", family=FAMILY, inputs=[fs], code=broken, outputs=["model"], client=c
             ) as s,
         ):
@@ -124,7 +124,7 @@ def test_a_rerun_skips_work_and_a_failure_stores_nothing(project: dict[str, str]
 
 def test_the_command_wrapper_records_any_program(project: dict[str, str], tmp_path: Path) -> None:
     datasets = project["datasets"].split(",")
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         fs = steps.features_step(c, datasets)
         eval_fs = steps.features_step(c, [project["holdout"]])
     script = tmp_path / "train.py"
@@ -168,7 +168,7 @@ def test_the_command_wrapper_records_any_program(project: dict[str, str], tmp_pa
                      "--output", "report.json:eval_report", "--code", str(tmp_path / "eval.py"),
                      "--json", "--", sys.executable, str(tmp_path / "eval.py"))  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stderr
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         trained = c.rt.views.get(f"model:{model}")
         assert trained and trained["feature_set_ids"] == [fs]
         why = c.why_promoted(model, "staging")  # the same questions answer for it
@@ -179,7 +179,7 @@ def test_the_command_wrapper_records_any_program(project: dict[str, str], tmp_pa
     bad = wrap("train", "--family", FAMILY, "--input", fs, "--output", "x.pkl:model", "--",
                sys.executable, "-c", crash)  # fmt: skip
     assert bad.returncode != 0 and "exit status 3" in bad.stderr
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         failed = [e for e in events(c) if type(e).__name__ == "TrainingFailed"][-1]
         assert "exit status 3" in failed.reason and "out of memory" in failed.reason
         assert count(c, "ArtifactRecorded") == recorded
@@ -196,7 +196,7 @@ def test_a_dagster_job_records_keel_steps(project: dict[str, str]) -> None:
     result = dg.materialize(ASSETS, resources={"keel_run": resource})
     assert result.success
     model = result.output_for_node("model")
-    with keel.Client() as c:
+    with keel_services.Client() as c:
         assert c.rt.views.get(f"model:{model}")
         decisions = [d for d in c.history(FAMILY) if d.model_id == model]
         assert decisions, "the gate did not read the Dagster job's evaluation"

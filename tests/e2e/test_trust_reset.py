@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from keel.demo.story import FAMILY
 from keel.views.sqlite import SqliteViewStore
 from keel_services.audit.console import pages
+from keel_services.entrypoints.demo.story import FAMILY
 from tests.demo_home import demo_home
 from tests.e2e.test_checkpoint_guard import june_prod_rejection, keel
 

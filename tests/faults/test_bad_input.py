@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from keel.bootstrap import bootstrap
-from keel.cli.main import app
 from keel.codec import CodecError
 from keel.consume import decode_or_quarantine, quarantine_event
 from keel.events import decode_event, encode_event
 from keel.log.port import LogRecord, OutgoingEvent
+from keel_services.entrypoints.cli.main import app
 from tests.conftest import make_deployed
 
 pytestmark = pytest.mark.faults

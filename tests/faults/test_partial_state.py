@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.demo.story import write_csv
+from keel_services.entrypoints.demo.story import write_csv
 from tests.integration.test_ingest_boundary import good_rows, ingest_json, keel, project
 
 pytestmark = pytest.mark.faults
@@ -67,7 +67,7 @@ def test_retrain_on_an_artifact_that_is_not_a_dataset_records_nothing(project: P
 def test_a_file_deleted_while_being_stored_is_a_clear_error(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from keel.cli import artifacts_cmd
+    from keel_services.entrypoints.cli import artifacts_cmd
 
     ingest_json(write_csv(project / "first.csv", good_rows()[:3]))
     f = project / "vanishing.bin"

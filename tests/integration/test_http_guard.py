@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from keel.bootstrap import bootstrap
-from keel.demo.story import prepare_workdir
 from keel.http_guard import bearer_ok
-from keel.pipeline import build_bus
 from keel.project import load_project
 from keel.secure.tokens import TokenBook, new_token
 from keel.settings import Settings
 from keel_services.audit import http as audit_http
+from keel_services.entrypoints.bus import build_bus
+from keel_services.entrypoints.client import COMMANDS
+from keel_services.entrypoints.demo.story import prepare_workdir
 from keel_services.ingest import http as ingest_http
 from tests.httpraw import chunked_post, served
 from tests.integration.test_ingest_boundary import project
@@ -43,7 +44,7 @@ def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[A
                 ingest_http.MAX_BODY,
             ),
             "audit": (
-                audit_http.create_app(rt, token="s3cret", tokens=book),
+                audit_http.create_app(rt, token="s3cret", tokens=book, commands=COMMANDS),
                 "/v1/serving/breast_cancer/prod",
                 audit_http.MAX_BODY,
             ),
@@ -100,7 +101,7 @@ def test_extreme_offsets_and_times_are_422_with_the_reason(apps: Any) -> None:
 
 
 def test_the_cli_explains_a_time_out_of_range(project: Path) -> None:
-    from keel.demo.story import write_csv
+    from keel_services.entrypoints.demo.story import write_csv
     from tests.integration.test_ingest_boundary import good_rows, ingest_json, keel
 
     ingest_json(write_csv(project / "m.csv", good_rows()[:3]))

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from keel.bootstrap import bootstrap
-from keel.demo.story import monthly_batches, prepare_workdir
-from keel.pipeline import build_bus
 from keel.project import load_project
 from keel.settings import Settings
+from keel_services.entrypoints.bus import build_bus
+from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir
 from keel_services.ingest.http import create_app
 
 pytestmark = pytest.mark.integration

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from keel.cli.main import app
 from keel.codec import Codec
 from keel.log import provision
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import SchemaRegistry, load_registry
 from keel.secure.credentials import secrets_for, split_address
 from keel.settings import Settings
+from keel_services.entrypoints.cli.main import app
 from tests.conftest import make_deployed
 from tests.infra import kafka_conf
 

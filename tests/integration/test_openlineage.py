@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from keel.demo.story import monthly_batches, write_csv
+from keel_services.entrypoints.demo.story import monthly_batches, write_csv
 from tests.demo_home import demo_home
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ import fastavro
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from keel.demo.story import monthly_batches, prepare_workdir, write_csv
 from keel.log.kafka import new_prefix
+from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir, write_csv
 from tests.infra import kafka_conf
 
 pytestmark = pytest.mark.integration

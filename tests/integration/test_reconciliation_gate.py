@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from keel.cli.main import app
-from keel.demo.story import monthly_batches, prepare_workdir, write_csv
+from keel_services.entrypoints.cli.main import app
+from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir, write_csv
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keel.bootstrap import bootstrap
-from keel.demo.story import FAMILY, monthly_batches
 from keel.events import decode_event
 from keel.project import load_project
 from keel.settings import Settings
+from keel_services.entrypoints.demo.story import FAMILY, monthly_batches
 from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_settings
 

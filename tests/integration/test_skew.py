@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-import keel
+import keel_services
 from keel.bootstrap import bootstrap
-from keel.demo.story import monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
 from keel.skew import MIN_VALUES, SAMPLE, Window, psi
+from keel_services.entrypoints.demo.story import monthly_batches
 from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_home, demo_settings
 from tests.subscriptions import FAMILY as SUBS
@@ -70,7 +70,7 @@ def test_serving_drift_is_measured_recorded_and_shown(
             assert c.post(url, json=r).status_code == 200
         calm = server.record_window()
         assert calm is not None and calm.requests == 200
-        with keel.Client() as k:
+        with keel_services.Client() as k:
             steady = k.skew(FAMILY, "prod")
         assert steady["window"]["event_id"] == calm.envelope.event_id
         assert "mean_radius" not in steady["drifting"]

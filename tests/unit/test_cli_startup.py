@@ -17,15 +17,17 @@ import typer
 from typer.testing import CliRunner
 
 from keel import __version__
-from keel.cli.lazy import load
-from keel.cli.main import app
-from keel.cli.tree import APP_HELP, ENTRIES
+from keel_services.entrypoints.cli.lazy import load
+from keel_services.entrypoints.cli.main import app
+from keel_services.entrypoints.cli.tree import APP_HELP, ENTRIES
 from tests.cli_imports import HEAVY, LISTING_KEEL
 
 pytestmark = pytest.mark.unit
 KEEL = str(Path(sys.executable).with_name("keel"))
 # Typer renders through the page drawn by the typer app itself, as the console script did
-TYPER_KEEL = "import sys; sys.argv[0] = 'keel'; from keel.cli.app import app; app()"
+TYPER_KEEL = (
+    "import sys; sys.argv[0] = 'keel'; from keel_services.entrypoints.cli.app import app; app()"
+)
 
 
 def imported(args: list[str], env: dict[str, str] | None = None) -> set[str]:
@@ -103,14 +105,21 @@ def test_version_is_printed_by_the_console_script_and_by_the_typer_app(args: lis
 @pytest.mark.parametrize("args", [["version"], ["--version"], ["--help"], []])
 def test_version_and_help_import_no_typer_and_no_command_module(args: list[str]) -> None:
     names = imported(args)
-    assert "keel.cli.main" in names
+    assert "keel_services.entrypoints.cli.main" in names
     assert not {"typer", "click", "pydantic"} & names
-    assert not {n for n in names if n.startswith("keel.cli.") and n.endswith("_cmd")}
+    assert not {
+        n for n in names if n.startswith("keel_services.entrypoints.cli.") and n.endswith("_cmd")
+    }
     assert not set(HEAVY) & names
 
 
 def test_a_sub_command_imports_its_own_module_only() -> None:
     names = imported(["schemas", "--help"])
-    commands = {n for n in names if n.startswith("keel.cli.") and n.endswith("_cmd")}
-    assert commands == {"keel.cli.schemas_cmd", "keel.cli.pipeline_cmd"}  # + its reconcile
+    commands = {
+        n for n in names if n.startswith("keel_services.entrypoints.cli.") and n.endswith("_cmd")
+    }
+    assert commands == {
+        "keel_services.entrypoints.cli.schemas_cmd",
+        "keel_services.entrypoints.cli.pipeline_cmd",
+    }  # + its reconcile
     assert not set(HEAVY) & names

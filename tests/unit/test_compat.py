@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from keel.cli.main import app
 from keel.schemas.compat import check_registry
 from keel.schemas.registry import load_registry
+from keel_services.entrypoints.cli.main import app
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ import yaml
 from typer.testing import CliRunner
 
 from deploy import security
-from keel.cli.main import app
 from keel.secure.credentials import Secrets
-from keel.service_runner import runnable
+from keel_services.entrypoints.cli.main import app
+from keel_services.entrypoints.runner import runnable
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli.common import console, handled, print_json
 from keel.errors import ConfigError
 from keel.log import provision
 from keel.log.kafka import DEFAULT_PREFIX
 from keel.secure.credentials import OPERATOR, Secrets, secrets_for, split_address
 from keel.settings import Settings
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 app = typer.Typer(
     help="Kafka topics: declared once, applied idempotently, checked for drift.",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from keel.cli.common import console, handled, print_json
 from keel.secure.tokens import ACT, SCOPES, TokenBook, new_token
 from keel.settings import Settings
 from keel.signing import load_private, load_trust
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 app = typer.Typer(
     help="Audit API tokens: `read` answers questions; `act` also runs commands as one identity.",

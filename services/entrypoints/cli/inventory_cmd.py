@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from keel.audit import inventory as inv
-from keel.cli.common import console, handled, print_json, row
 from keel.client import Client
+from keel_services.entrypoints.cli.common import console, handled, print_json, row
 
 JsonOpt = typer.Option(False, "--json", help="print JSON (full IDs)")
 WideOpt = typer.Option(False, "--wide", help="full IDs in the table")

@@ -3,7 +3,7 @@
 Each records what the person did (with them as actor, signed by them where keys are declared)
 and lets the services' handlers do what follows: a promotion once enough people approved, a
 deployment once promoted. The work is done by the services' code, reached through
-the composition root (keel.wiring); these commands parse, call and print.
+the composition root (keel_services.entrypoints.wiring); these commands parse, call and print.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 
-from keel.cli.common import console, handled, print_json
-from keel.cli.pipeline_cmd import AtOpt, JsonOpt, ProjectOpt, _settings
-from keel.client import Client
+from keel_services.entrypoints.cli.common import console, handled, print_json
+from keel_services.entrypoints.cli.pipeline_cmd import AtOpt, JsonOpt, ProjectOpt, _settings
+from keel_services.entrypoints.client import Client
 
 app = typer.Typer(
     help="Promotion decisions people make: approve or reject a pending promotion, re-run a "

@@ -15,8 +15,8 @@ from keel.artifacts.ids import ArtifactSpec, stream_digest
 from keel.artifacts.recording import record
 from keel.artifacts.store import check_kind
 from keel.bootstrap import bootstrap
-from keel.cli.common import console, handled, parse_params, print_json, safe
 from keel.errors import KeelError
+from keel_services.entrypoints.cli.common import console, handled, parse_params, print_json, safe
 
 app = typer.Typer(
     help="Immutable, content-addressed artifacts and their lineage.", no_args_is_help=True

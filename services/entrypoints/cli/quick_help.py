@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
 
-from keel.cli.tree import APP_HELP, ENTRIES, VERSION_OPTION_HELP
+from keel_services.entrypoints.cli.tree import APP_HELP, ENTRIES, VERSION_OPTION_HELP
 
 USAGE = "Usage: {prog} [OPTIONS] COMMAND [ARGS]..."
 OPTIONS = (

@@ -10,7 +10,6 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from keel.cli.common import console, handled, print_json
 from keel.errors import KeelError
 from keel.settings import Settings
 from keel.signing import (
@@ -23,6 +22,7 @@ from keel.signing import (
     load_trust,
     write_keys,
 )
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 app = typer.Typer(
     help="Signing keys: which identity (a service or a person) may write which events.",

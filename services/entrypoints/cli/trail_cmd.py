@@ -21,11 +21,11 @@ from keel.audit.projector import Projector
 from keel.audit.verify_run import checkpoints, verify_scan, witness_notes
 from keel.audit.witness_client import offer
 from keel.bootstrap import Runtime, bootstrap
-from keel.cli import witness_cmd
-from keel.cli.common import console, handled, print_json
 from keel.errors import KeelError
 from keel.events import generated as g
 from keel.topics import EVENT_TOPICS
+from keel_services.entrypoints.cli import witness_cmd
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 WitnessOpt = typer.Option(

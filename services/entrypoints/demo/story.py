@@ -138,13 +138,11 @@ def run_story(
     from keel.audit.anchors import default_witness
     from keel.audit.projector import Projector
     from keel.bootstrap import bootstrap
-    from keel.pipeline import build_bus
     from keel.project import load_project
-    from keel.retraining import request_retrain
     from keel.settings import Settings
-    from keel.wiring import services
-
-    ingest_file = services().ingest_file
+    from keel_services.entrypoints.bus import build_bus
+    from keel_services.entrypoints.retrain import request_retrain
+    from keel_services.entrypoints.wiring import ingest_file
 
     t_start = time.perf_counter()
     home, project_file = prepare_workdir(workdir)

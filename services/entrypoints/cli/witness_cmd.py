@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from keel.cli.common import handled
+from keel_services.entrypoints.cli.common import handled
 
 app = typer.Typer(help="Witnesses: keep checkpoints where the log's keeper cannot rewrite them.")
 
@@ -20,10 +20,10 @@ def serve(
 ) -> None:
     """Serve a witness over HTTP: it cosigns a checkpoint only after a consistency proof from
     the one it holds, and keeps both notes when they conflict (equivocation)."""
-    from keel.wiring import services
+    from keel_services.entrypoints import wiring
 
     state.mkdir(parents=True, exist_ok=True)
-    services().serve_witness(state, host, port)
+    wiring.serve_witness(state, host, port)
 
 
 app.command("serve")(handled(serve))

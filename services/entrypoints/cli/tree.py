@@ -37,7 +37,7 @@ class Entry:
     extras: tuple[Extra, ...] = field(default=())
 
 
-_CLI = "keel.cli."
+_CLI = "keel_services.entrypoints.cli."
 
 # In the order `keel --help` lists them: commands first, then groups (Typer's order).
 ENTRIES: tuple[Entry, ...] = (
@@ -83,7 +83,7 @@ ENTRIES: tuple[Entry, ...] = (
         "Serve predictions for FAMILY from ENV's current deployment; payloads are validated "
         "against\nthe inference contract; hot-swaps on ModelDeployed. OpenAPI at /docs.",
     ),
-    Entry("version", "keel.cli.app:version", VERSION_HELP),
+    Entry("version", "keel_services.entrypoints.cli.app:version", VERSION_HELP),
     Entry(
         "schemas",
         _CLI + "schemas_cmd:app",

@@ -9,11 +9,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from keel.cli.common import console, handled, print_json
 from keel.schemas.codegen import generate
 from keel.schemas.compat import check_registry
 from keel.schemas.registry import default_schema_dir, load_registry
 from keel.schemas.release import check_released, release_all
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 app = typer.Typer(
     help="Event schemas: the single source of truth in schemas/events/.", no_args_is_help=True

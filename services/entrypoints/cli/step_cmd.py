@@ -22,9 +22,15 @@ from pathlib import Path
 
 import typer
 
-from keel.cli.common import console, err_console, handled, parse_params, print_json
 from keel.errors import KeelError
 from keel.timeparse import business_time
+from keel_services.entrypoints.cli.common import (
+    console,
+    err_console,
+    handled,
+    parse_params,
+    print_json,
+)
 
 app = typer.Typer(
     help="Record steps of pipelines Keel does not run: `keel step run NAME ... -- COMMAND`.",
@@ -68,7 +74,8 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Run COMMAND (after `--`) as a Keel step, or skip it when its outputs are stored."""
-    from keel.steps import code_digest, step
+    from keel.steps import code_digest
+    from keel_services.entrypoints.client import step
 
     argv = list(ctx.args)
     if not argv:

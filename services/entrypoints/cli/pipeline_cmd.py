@@ -14,12 +14,12 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from keel.bootstrap import bootstrap
-from keel.cli.common import console, err_console, handled, print_json, safe
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
 from keel.settings import Settings
 from keel.timeparse import business_time
+from keel_services.entrypoints.cli.common import console, err_console, handled, print_json, safe
 
 ProjectOpt = typer.Option(
     None, "--project", help="keel.toml (default: $KEEL_PROJECT or ./keel.toml)"
@@ -65,7 +65,7 @@ def _settings(project: Path | None) -> Settings:
 
 @contextmanager
 def pipeline(project: Path | None) -> Iterator[Context]:
-    from keel.client import Client
+    from keel_services.entrypoints.client import Client
 
     with Client(_settings(project)) as k, k.pipeline() as ctx:
         yield ctx
@@ -82,7 +82,7 @@ def ingest(
 ) -> None:
     """Validate every record against the family's training contract; valid ones become a
     dataset artifact, invalid ones go to the quarantine with field, value and rule."""
-    from keel.client import Client
+    from keel_services.entrypoints.client import Client
 
     with Client(_settings(project)) as k:
         res = k.ingest(file, family, _when(at), period).model_dump(mode="json")
@@ -137,7 +137,7 @@ def retrain(
     """Record a RetrainRequested: the feature service builds features, train trains and
     evaluates, the promotion gate and deployment follow. On the embedded default they run now,
     in this process; with KEEL_INLINE_SERVICES=false the `keel service run` processes do."""
-    from keel.client import Client
+    from keel_services.entrypoints.client import Client
 
     with Client(_settings(project)) as k:
         doc = k.retrain(family, eval_dataset, dataset, _when(at), reason).model_dump(mode="json")
@@ -173,10 +173,10 @@ def rollback(
     json_out: bool = JsonOpt,
 ) -> None:
     """Deploy an earlier model to ENV again; recorded like any deployment (kind=rollback)."""
-    from keel.wiring import services
+    from keel_services.entrypoints import wiring
 
     with pipeline(project) as ctx:
-        event = services().rollback(ctx, family, env, to, _when(at), reason)
+        event = wiring.rollback(ctx, family, env, to, _when(at), reason)
     doc = {
         "env": env,
         "model_id": event.model_id,
@@ -222,8 +222,8 @@ def service_run(
     mlflow-bridge: POST /v1/mlflow/webhooks records MLflow registry webhooks (secret in
     KEEL_MLFLOW_WEBHOOK_SECRET; docs/mlflow.md).
     HTTP services publish OpenAPI at /docs."""
-    from keel.service_runner import PROJECTOR, run_projector, run_service, runnable
-    from keel.wiring import services
+    from keel_services.entrypoints import wiring
+    from keel_services.entrypoints.runner import PROJECTOR, run_projector, run_service, runnable
 
     token = os.environ.get("KEEL_API_TOKEN") or None
     # To a secured stack each service is its own principal (keel.secure.acl).
@@ -245,7 +245,7 @@ def service_run(
     if name == "audit":
         with bootstrap() as rt:
             console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
-            services().serve_audit(rt, host, port, token)
+            wiring.serve_audit(rt, host, port, token)
         return
     if name == "mlflow-bridge":
         secret = os.environ.get("KEEL_MLFLOW_WEBHOOK_SECRET", "")
@@ -259,12 +259,12 @@ def service_run(
         with pipeline(project) as ctx:
             url = f"http://{host}:{port}/v1/mlflow/webhooks"
             console.print(f"MLflow bridge: webhooks to {url}", highlight=False)
-            services().serve_mlflow_bridge(ctx, host, port, secret)
+            wiring.serve_mlflow_bridge(ctx, host, port, secret)
         return
     if name == "ingest":
         with pipeline(project) as ctx:
             console.print(f"ingest on http://{host}:{port} (OpenAPI at /docs)")
-            services().serve_ingest(ctx, host, port, token)
+            wiring.serve_ingest(ctx, host, port, token)
         return
     if name not in runnable():
         raise KeelError(
@@ -325,14 +325,14 @@ def serve_cmd(
 ) -> None:
     """Serve predictions for FAMILY from ENV's current deployment; payloads are validated against
     the inference contract; hot-swaps on ModelDeployed. OpenAPI at /docs."""
-    from keel.wiring import services
+    from keel_services.entrypoints import wiring
 
     path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
     proj = load_project(path)
     proj.family(family)
     os.environ.setdefault("KEEL_PRINCIPAL", "serve")  # its principal on a secured stack
     with bootstrap(create=False) as rt:
-        services().serve_model(
+        wiring.serve_model(
             rt,
             proj,
             family,

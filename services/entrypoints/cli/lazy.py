@@ -15,7 +15,7 @@ import typer
 from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 
-from keel.cli.tree import BY_NAME, ENTRIES, Entry
+from keel_services.entrypoints.cli.tree import BY_NAME, ENTRIES, Entry
 
 
 def resolve(target: str) -> Any:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import typer
 
 from keel import __version__
-from keel.cli.lazy import LazyGroup
-from keel.cli.tree import APP_HELP, VERSION_OPTION_HELP
+from keel_services.entrypoints.cli.lazy import LazyGroup
+from keel_services.entrypoints.cli.tree import APP_HELP, VERSION_OPTION_HELP
 
 app = typer.Typer(
     name="keel",

@@ -11,10 +11,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.cli.common import console, handled, print_json, safe
 from keel.errors import KeelError
 from keel.infer import Inferred, infer
 from keel.roles import METADATA_ROLES
+from keel_services.entrypoints.cli.common import console, handled, print_json, safe
 
 contracts_app = typer.Typer(help="Data contracts: infer them from a sample.", no_args_is_help=True)
 SAMPLE = 10_000  # records read for inference

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keel.audit import view_queries as vq
-from keel.cli.common import console, handled, print_json
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 
 def _answers(doc: dict[str, Any]) -> None:
@@ -112,7 +112,7 @@ def demo(
     """Run a year of retraining on scikit-learn's breast-cancer data, then answer the audit
     questions: which model served prod on a past date, why the current prod model was
     promoted, and what changed between the staging and the prod model."""
-    from keel.demo.story import run_story
+    from keel_services.entrypoints.demo.story import run_story
 
     wd = workdir or Path(tempfile.mkdtemp(prefix="keel-demo-"))
     say = (

@@ -1,7 +1,7 @@
 """Run one event-driven service in its own process and consumer group (`keel service run NAME`).
 
 The service hands the event types it subscribes to to its handlers (the composition root's
-table, found through keel.wiring), which read the one read model (keel.audit.readmodel). It
+table, keel_services.entrypoints.wiring), which read the one read model (keel.audit.readmodel). It
 starts at the group's committed positions, folds nothing at start, and commits after each
 batch: a crash re-delivers at most the last batch, and handlers skip work the read model shows
 as recorded.
@@ -29,7 +29,7 @@ from keel.log.port import LogRecord, TopicPartition
 from keel.pipeline import Context
 from keel.service import service_code_version
 from keel.topics import EVENT_TOPICS
-from keel.wiring import handlers
+from keel_services.entrypoints.wiring import handlers
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from keel.audit.projection import STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.summary import summarize
 from keel.bootstrap import Runtime, bootstrap
-from keel.cli.common import console, err_console, handled, print_json, row, safe, user_time
 from keel.client import Client
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
@@ -31,6 +30,15 @@ from keel.log.port import LogRecord
 from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
+from keel_services.entrypoints.cli.common import (
+    console,
+    err_console,
+    handled,
+    print_json,
+    row,
+    safe,
+    user_time,
+)
 
 app = typer.Typer(
     help="The audit trail: what happened, when, by whom, and why.", no_args_is_help=True
@@ -557,11 +565,11 @@ def replay(
         console.print(f"{p.after_as_of:,} later events left out")
 
 
-from keel.cli import report_cmd, trail_cmd  # noqa: E402  (verify, checkpoint, prove, rebuild, report)
+from keel_services.entrypoints.cli import report_cmd, trail_cmd  # noqa: E402  (verify, checkpoint, prove, rebuild, report)
 
 trail_cmd.register(app)
 report_cmd.register(app)
 
-from keel.cli import tokens_cmd  # noqa: E402
+from keel_services.entrypoints.cli import tokens_cmd  # noqa: E402
 
 app.add_typer(tokens_cmd.app, name="tokens")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from keel.cli.common import console, handled, print_json, user_time
 from keel.client import Client
 from keel.errors import KeelError
+from keel_services.entrypoints.cli.common import console, handled, print_json, user_time
 
 
 def report(

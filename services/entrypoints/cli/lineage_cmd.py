@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from keel.cli.common import console, handled, print_json
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 app = typer.Typer(help="Lineage for other tools (OpenLineage).", no_args_is_help=True)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from keel.cli.common import console, handled, print_json
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 app = typer.Typer(
     help="MLflow's model registry in Keel's trail: `keel mlflow import`; webhooks: `keel service "
@@ -30,11 +30,11 @@ def import_cmd(
     """Record the registry as it stands (models, versions with source, run and tags, current
     aliases as deployments of kind import) in one append; answers say that the history before
     the import is unknown. MLflow unreachable: an error, nothing recorded."""
-    from keel.cli.pipeline_cmd import pipeline
-    from keel.wiring import services
+    from keel_services.entrypoints import wiring
+    from keel_services.entrypoints.cli.pipeline_cmd import pipeline
 
     with pipeline(project) as ctx:
-        doc = services().import_mlflow(ctx, tracking_uri, model)
+        doc = wiring.import_mlflow(ctx, tracking_uri, model)
     if json_out:
         print_json(doc)
         return
