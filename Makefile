@@ -3,10 +3,24 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NATIVE := $(VENV)/.native-stamp
+CARGO_TARGET ?= $(HOME)/.cache/keel/cargo-target
 
 .PHONY: install components demo test lint format bench docs clean up down
 
-install: $(STAMP)
+install: $(STAMP) $(NATIVE)
+
+# The native fold core (native/keel_fold, decision 0027), built where cargo runs; elsewhere the
+# audit projector folds in Python, its specification. Build products live in ~/.cache/keel (as
+# the Kafka jars do), so a fresh clone or a new venv recompiles only the crate itself.
+$(NATIVE): $(STAMP) $(wildcard native/keel_fold/src/*.rs) native/keel_fold/Cargo.toml native/keel_fold/Cargo.lock
+	@if cargo --version >/dev/null 2>&1; then \
+		CARGO_TARGET_DIR=$(CARGO_TARGET) VIRTUAL_ENV=$(abspath $(VENV)) \
+			$(BIN)/maturin develop --release -m native/keel_fold/Cargo.toml; \
+	else \
+		echo "cargo does not run here: keel_fold not built, the projector folds in Python"; \
+	fi
+	touch $@
 
 $(STAMP): pyproject.toml setup.py
 	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Keel needs Python >= 3.11"'
