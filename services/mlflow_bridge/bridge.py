@@ -35,8 +35,10 @@ class Bridge:
         names: domain.Names,
         window_s: float = domain.WINDOW_S,
         clock: Callable[[], float] = time.time,
+        sources: handlers.Sources | None = None,
     ) -> None:
         self.ctx = ctx
+        self.sources = sources or handlers.Sources()  # what a delivery may read beyond itself
         self._secret = secret  # never logged, never in an answer
         self.names = names
         self.window_s = window_s
@@ -73,7 +75,7 @@ class Bridge:
                 rec.commit()
                 self.counts["quarantined"] += 1
                 return Outcome(200, {"status": "quarantined", "reason": exc.reason})
-            handlers.record(rec, delivery.fact, delivery.at, self.names, ACTOR)
+            handlers.record(rec, delivery.fact, delivery.at, self.names, ACTOR, self.sources)
             events = rec.commit()
         self.counts["recorded"] += 1
         return Outcome(

@@ -3,25 +3,40 @@ the log whole or not at all, so acknowledging it after `record` returns never lo
 retry after a crash never records half of one twice.
 
 - a registered model: an artifact `mlflow_registered_model` (its name, tags, description)
-- a model version: an artifact of kind `model` (ID from name and version; its bytes: source
-  URI, run ID, tags, description)
+- a model version: an artifact of kind `model` (ID from name and version) whose bytes are the
+  model's files as one deterministic tar when Keel can read the source (model_files), else the
+  version's document saying why not; and its document (source URI, run ID, tags, description,
+  the logged signature, what became of the bytes) as a child artifact `mlflow_model_version`
 - a version tag set: an `annotation` artifact whose parent is the version
 - an alias set (created or moved): ModelDeployed kind `alias` of the version to the environment
   named like the alias; deleted: ModelDeployed kind `withdrawn` (nothing serves from then on)
+- with a gate for the family and environment (`[mlflow.gates.F]`): the move's verdict (gate.py)
+  as an artifact `mlflow_gate_verdict`, named in the deployment's reason ("passed policy: ..."
+  or "failed policy: ...") and eval_report_id; a failed one also as a PromotionRejected
+  (trigger `mlflow-alias`), so the registry's history and the console mark it
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec
 from keel.artifacts.recording import recorded_event
+from keel.artifacts.store import PutResult
+from keel.contracts import load_contract
 from keel.events import Event, envelope
 from keel.events import generated as g
+from keel.metrics import BUILTIN
 from keel.pipeline import Context
+from keel.project import MlflowGate, Project
 from keel.service import service_code_version
+from keel_services.mlflow_bridge import gate, model_files
 from keel_services.mlflow_bridge.domain import (
     CODE_VERSION,
     MODEL_KIND,
@@ -35,9 +50,29 @@ from keel_services.mlflow_bridge.domain import (
     model_params,
     version_document,
 )
+from keel_services.mlflow_bridge.tracking import Tracking, Unreadable
+from keel_services.promote.domain import Incumbent, Serving
 
 SERVICE = "mlflow_bridge"
 ALIAS, WITHDRAWN, IMPORT = "alias", "withdrawn", "import"
+VERSION_DOC, VERDICT = "mlflow_model_version", "mlflow_gate_verdict"
+TRIGGER = "mlflow-alias"  # a PromotionRejected's trigger: a verdict on a move MLflow made
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the bridge may read beyond a delivery: the tracking server (run metrics, model
+    files) and the gates of keel.toml's [mlflow] (contracts relative to `root`)."""
+
+    tracking: Tracking | None = None
+    gates: Mapping[str, MlflowGate] = field(default_factory=dict)
+    root: Path = Path(".")
+
+
+def sources_of(project: Project) -> Sources:
+    """The bridge's Sources from keel.toml's [mlflow] (no connection is made here)."""
+    uri = project.mlflow.tracking_uri
+    return Sources(Tracking(uri) if uri else None, project.mlflow.gates, project.root)
 
 
 class Recorder:
@@ -66,9 +101,16 @@ class Recorder:
 
     def artifact(self, spec: ArtifactSpec, doc: object, at: datetime, actor: str) -> str:
         """Store the document's bytes under the spec's ID; announce it unless the log has."""
-        store = self.ctx.rt.artifacts
-        result = store.put_bytes(spec, canonical_lines([doc]))
-        if result.created or store.unannounced(result.info.id):
+        return self.announce(
+            spec, self.ctx.rt.artifacts.put_bytes(spec, canonical_lines([doc])), at, actor
+        )
+
+    def file_artifact(self, spec: ArtifactSpec, path: Path, at: datetime, actor: str) -> str:
+        """Store a file's bytes under the spec's ID (streamed); announce it unless the log has."""
+        return self.announce(spec, self.ctx.rt.artifacts.put_file(spec, path), at, actor)
+
+    def announce(self, spec: ArtifactSpec, result: PutResult, at: datetime, actor: str) -> str:
+        if result.created or self.ctx.rt.artifacts.unannounced(result.info.id):
             event = recorded_event(
                 result.info,
                 service=SERVICE,
@@ -97,8 +139,18 @@ def model_id(name: str, version: str) -> str:
     return ArtifactSpec(MODEL_KIND, CODE_VERSION, model_params(name, version)).id
 
 
-def record(rec: Recorder, fact: Fact, at: datetime, names: Names, actor: str) -> None:
-    """The events stating `fact` (business time `at`), added to `rec`."""
+def record(
+    rec: Recorder,
+    fact: Fact,
+    at: datetime,
+    names: Names,
+    actor: str,
+    sources: Sources | None = None,
+    judge: bool = True,
+) -> None:
+    """The events stating `fact` (business time `at`), added to `rec`. `judge`: an alias set
+    is judged by the family's gate, if it has one (an import states aliases, not moves)."""
+    sources = sources or Sources()
     if isinstance(fact, ModelRegistered):
         spec = ArtifactSpec("mlflow_registered_model", CODE_VERSION, {"model": fact.name})
         doc = {"model": fact.name, "tags": fact.tags, "description": fact.description}
@@ -108,14 +160,19 @@ def record(rec: Recorder, fact: Fact, at: datetime, names: Names, actor: str) ->
     elif isinstance(fact, VersionCreated):
         spec = ArtifactSpec(MODEL_KIND, CODE_VERSION, model_params(fact.name, fact.version))
         if not rec.ctx.rt.artifacts.exists(spec.id) or rec.ctx.rt.artifacts.unannounced(spec.id):
-            rec.artifact(spec, version_document(fact), at, actor)
+            record_version(rec, spec, fact, at, actor, sources.tracking)
     elif isinstance(fact, TagSet):
         params = {"key": fact.key, "value": fact.value, "set_at": at.isoformat()}
         spec = ArtifactSpec("annotation", CODE_VERSION, params, [model_id(fact.name, fact.version)])
         rec.artifact(spec, {**params, "model": fact.name, "version": fact.version}, at, actor)
     elif isinstance(fact, AliasSet):
+        family, env = names.family(fact.name), names.env(fact.alias)
         reason = f"MLflow alias {fact.alias!r} set to {fact.name} version {fact.version}"
-        deploy(rec, names.family(fact.name), names.env(fact.alias), fact, at, ALIAS, reason, actor)
+        policy = sources.gates.get(family)
+        if judge and policy is not None and env in policy.promotion:
+            judged(rec, family, env, fact, at, actor, sources, policy)
+        else:
+            deploy(rec, family, env, fact, at, ALIAS, reason, actor)
     elif isinstance(fact, AliasDeleted):
         family, env = names.family(fact.name), names.env(fact.alias)
         current = rec.ctx.read.serving_at(family, env, at)
@@ -124,6 +181,195 @@ def record(rec: Recorder, fact: Fact, at: datetime, names: Names, actor: str) ->
         gone = AliasSet(fact.name, fact.alias, "")
         reason = f"MLflow alias {fact.alias!r} of {fact.name} deleted: nothing serves {env}"
         deploy(rec, family, env, gone, at, WITHDRAWN, reason, actor, current.model_id)
+
+
+def record_version(
+    rec: Recorder,
+    spec: ArtifactSpec,
+    fact: VersionCreated,
+    at: datetime,
+    actor: str,
+    tracking: Tracking | None,
+) -> None:
+    """The model artifact (its files when readable, else its document saying why not) and the
+    version's document as its child, with the logged signature when there is one."""
+    doc: dict[str, Any] = version_document(fact)
+    try:
+        files = model_files.fetch(fact.source, tracking, rec.ctx.rt.settings.home)
+    except Unreadable as exc:
+        doc["model_bytes"] = {"stored": False, "why": str(exc)}
+        doc["signature_unknown"] = f"the model's files were not read: {exc}"
+        rec.artifact(spec, doc, at, actor)
+    else:
+        try:
+            doc["model_bytes"] = {
+                "stored": True,
+                "location": files.location,
+                "format": "tar",
+                "files": files.files,
+            }
+            signature(doc, files.mlmodel)
+            rec.file_artifact(spec, files.tar, at, actor)
+        finally:
+            files.tar.unlink(missing_ok=True)
+    child = ArtifactSpec(
+        VERSION_DOC, CODE_VERSION, model_params(fact.name, fact.version), [spec.id]
+    )
+    rec.artifact(child, doc, at, actor)
+
+
+def signature(doc: dict[str, Any], mlmodel: bytes | None) -> None:
+    """The logged signature's inputs into the version's document, or why there are none."""
+    if mlmodel is None:
+        doc["signature_unknown"] = "the model's files hold no MLmodel file"
+        return
+    try:
+        inputs = gate.signature_inputs(model_files.mlmodel_doc(mlmodel))
+    except (Unreadable, ValueError) as exc:
+        doc["signature_unknown"] = f"MLmodel unreadable: {exc}"
+        return
+    if inputs is None:
+        doc["signature_unknown"] = "the model was logged without a column signature"
+    else:
+        doc["signature"] = [c.__dict__ for c in inputs]
+
+
+def version_doc(rec: Recorder, name: str, version: str) -> dict[str, Any] | None:
+    """The version's document as recorded (None: Keel never recorded the version)."""
+    store = rec.ctx.rt.artifacts
+    child = ArtifactSpec(
+        VERSION_DOC, CODE_VERSION, model_params(name, version), [model_id(name, version)]
+    )
+    for aid in (child.id, model_id(name, version)):  # versions recorded before the child existed
+        if store.exists(aid):
+            try:
+                out: dict[str, Any] = json.loads(store.read_bytes(aid).splitlines()[0])
+                return out
+            except (ValueError, IndexError):
+                continue  # the model's own bytes (a tar), not a document
+    return None
+
+
+def _metrics(
+    tracking: Tracking | None, name: str, version: str
+) -> tuple[dict[str, float], str | None, str | None]:
+    """(metrics, run ID, why none) of a version's MLflow run, read now."""
+    if tracking is None:
+        return {}, None, "no [mlflow] tracking_uri in keel.toml to read the run from"
+    try:
+        run_id = tracking.run_of(name, version)
+        if run_id is None:
+            return {}, None, f"{name} version {version} names no run"
+        return tracking.run_metrics(run_id), run_id, None
+    except Unreadable as exc:
+        return {}, None, str(exc)
+
+
+def judged(
+    rec: Recorder,
+    family: str,
+    env: str,
+    fact: AliasSet,
+    at: datetime,
+    actor: str,
+    sources: Sources,
+    policy: MlflowGate,
+) -> None:
+    """An alias move judged by the family's gate: the verdict artifact, the deployment naming
+    it, and a PromotionRejected when it failed."""
+    rules = policy.promotion[env]
+    target = model_id(fact.name, fact.version)
+    metrics, run_id, no_metrics = _metrics(sources.tracking, fact.name, fact.version)
+    current = rec.ctx.read.serving_at(family, env, at)
+    incumbent = None
+    if current is not None and current.model_id != target:
+        params = (rec.ctx.read.artifact(current.model_id) or {}).get("params") or {}
+        inc = {}
+        if params.get("registry") == "mlflow":
+            inc, _, _ = _metrics(sources.tracking, params["model"], str(params["version"]))
+        incumbent = Incumbent(current.model_id, inc)
+    problems: list[str] | None = None
+    unknown: str | None = None
+    contract_name: str | None = None
+    if policy.contract is not None:
+        contract = load_contract(sources.root / policy.contract)
+        contract_name = contract.name
+        doc = version_doc(rec, fact.name, fact.version)
+        if doc is None:
+            unknown = f"Keel never recorded {fact.name} version {fact.version}"
+        elif doc.get("signature") is None:
+            unknown = str(doc.get("signature_unknown") or "no signature recorded")
+        else:
+            columns = [gate.Column(**c) for c in doc["signature"]]
+            problems = gate.reconcile_signature(
+                contract.fields, [*contract.labels, *contract.metadata], columns
+            )
+
+    def higher(metric: str) -> bool:
+        if metric in policy.lower_is_better:
+            return False
+        known = BUILTIN[policy.task].get(metric)
+        return known.higher_is_better if known else True
+
+    serving = Serving(
+        f"{env} at {at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
+        itself=current is not None and current.model_id == target,
+    )
+    verdict = gate.judge(
+        metrics, incumbent, rules, higher, serving, problems, unknown, contract_name
+    )
+    reason = verdict.reason + (f" (run metrics not read: {no_metrics})" if no_metrics else "")
+    doc = {
+        "family": family,
+        "env": env,
+        "model_id": target,
+        "mlflow": {
+            "model": fact.name,
+            "alias": fact.alias,
+            "version": fact.version,
+            "run_id": run_id,
+        },
+        "at": at.isoformat(),
+        "passed": verdict.passed,
+        "reason": reason,
+        "metrics": metrics,
+        "metrics_unread": no_metrics,
+        "incumbent": {"model_id": incumbent.model_id, "metrics": dict(incumbent.metrics)}
+        if incumbent
+        else None,
+        "gates": [r.to_avro() for r in verdict.gates],
+        "signature_problems": problems,
+        "signature_unknown": unknown,
+        "policy_version": rules.version(),
+    }
+    spec = ArtifactSpec(
+        VERDICT,
+        service_code_version(SERVICE),
+        {"family": family, "env": env, "at": at.isoformat(), "model_id": target},
+        [target],
+    )
+    verdict_id = rec.artifact(spec, doc, at, actor)
+    said = f"MLflow alias {fact.alias!r} set to {fact.name} version {fact.version}; {reason}"
+    deploy(rec, family, env, fact, at, ALIAS, said, actor, eval_report_id=verdict_id)
+    if not verdict.passed:
+        rec.events.append(
+            g.PromotionRejected(
+                envelope=rec.envelope("PromotionRejected", f"{family}/{env}", at, actor),
+                family=family,
+                model_id=target,
+                env=env,
+                eval_report_id=verdict_id,
+                metrics=metrics,
+                gates=verdict.gates,
+                failed_gates=verdict.failed,
+                incumbent_model_id=incumbent.model_id if incumbent else None,
+                incumbent_metrics=dict(incumbent.metrics) if incumbent else {},
+                reason=reason,
+                trigger=TRIGGER,
+                note="after the fact: MLflow had moved the alias; Keel records, it cannot block",
+                policy_version=rules.version(),
+            )
+        )
 
 
 def deploy(
@@ -136,6 +382,7 @@ def deploy(
     reason: str,
     actor: str,
     model: str | None = None,
+    eval_report_id: str | None = None,
 ) -> None:
     """A ModelDeployed (and its manifest) for an alias set, withdrawn or imported."""
     current = rec.ctx.read.serving_at(family, env, at)
@@ -150,6 +397,8 @@ def deploy(
         "deployed_at": at.isoformat(),
         "kind": kind,
     }
+    if eval_report_id is not None:
+        doc["verdict_id"] = eval_report_id
     spec = ArtifactSpec("deployment_manifest", service_code_version(SERVICE), doc, [target])
     manifest = rec.artifact(spec, doc, at, actor)
     rec.events.append(
@@ -159,6 +408,7 @@ def deploy(
             env=env,
             model_id=target,
             manifest_id=manifest,
+            eval_report_id=eval_report_id,
             previous_model_id=previous,
             kind=kind,
             reason=reason,

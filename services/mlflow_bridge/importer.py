@@ -17,6 +17,7 @@ from typing import Any
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel_services.mlflow_bridge import domain, handlers
+from keel_services.mlflow_bridge.tracking import Tracking
 
 API = "/api/2.0/mlflow"
 PAGE = 1000
@@ -109,8 +110,10 @@ def import_registry(
     snap = read_registry(uri, model)  # all of it before anything is recorded
     now = at or datetime.now(UTC)
     rec = handlers.Recorder(ctx, f"mlflow-import:{uuid.uuid4()}")
+    # model files are read from the same server; an alias stated by an import is no move to judge
+    sources = handlers.Sources(Tracking(uri))
     for fact, when in snap.facts:
-        handlers.record(rec, fact, when, names, ctx.actor)
+        handlers.record(rec, fact, when, names, ctx.actor, sources, judge=False)
     skipped = 0
     for alias in snap.aliases:
         family, env = names.family(alias.name), names.env(alias.alias)

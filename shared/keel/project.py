@@ -163,13 +163,30 @@ class Identity(BaseModel):
     sign_reports: bool | None = None
 
 
+class MlflowGate(BaseModel):
+    """`[mlflow.gates.FAMILY]`: the optional gate on an MLflow family's alias moves. The
+    policy per environment is the promotion policy Keel's own families use (thresholds,
+    beat_incumbent), judged on the metrics of the version's MLflow run; `contract` (an
+    inference contract .avsc) is what the logged model's signature inputs must match."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["binary", "multiclass", "regression"] = "binary"  # which way a metric is better
+    contract: Path | None = None
+    promotion: dict[str, Policy] = Field(default_factory=dict)
+    # run metrics that are better lower and are not the task's built-ins (e.g. val_loss)
+    lower_is_better: list[str] = Field(default_factory=list)
+
+
 class MlflowNames(BaseModel):
     """`[mlflow]`: MLflow registered-model names and aliases as Keel families and environments
-    (keel_services.mlflow_bridge); a name not listed keeps its MLflow name."""
+    (keel_services.mlflow_bridge); a name not listed keeps its MLflow name. `tracking_uri`: the
+    server the bridge reads runs and model files from; `gates`: see MlflowGate."""
 
     model_config = ConfigDict(extra="forbid")
     families: dict[str, str] = Field(default_factory=dict)
     environments: dict[str, str] = Field(default_factory=dict)
+    tracking_uri: str | None = None
+    gates: dict[str, MlflowGate] = Field(default_factory=dict)
 
 
 class Project(BaseModel):
