@@ -14,6 +14,8 @@ const MAGIC: &[u8] = b"KS1";
 const CONTEXT: &[u8] = b"keel-signed-events/v1\n";
 
 pub type Verdict = (Option<String>, Option<String>);
+// (value, signature record, event type): what `Trust.check_many` takes
+type Item = (Vec<u8>, Option<Vec<u8>>, Option<String>);
 
 struct Key {
     identity: String,
@@ -84,7 +86,7 @@ impl Trust {
     fn check_many(
         &mut self,
         py: Python<'_>,
-        items: Vec<(Vec<u8>, Option<Vec<u8>>, String)>,
+        items: Vec<Item>,
     ) -> PyResult<Vec<Verdict>> {
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut by_sig: HashMap<&[u8], usize> = HashMap::new();
@@ -101,7 +103,7 @@ impl Trust {
         for members in &groups {
             if let Some(identity) = self.whole_chunk(&items, members) {
                 for &i in members {
-                    out[i] = Some(self.role(py, &identity, &items[i].2)?);
+                    out[i] = Some(self.role(py, &identity, items[i].2.as_deref())?);
                 }
             }
         }
@@ -109,14 +111,14 @@ impl Trust {
             .enumerate()
             .map(|(i, v)| match v {
                 Some(v) => Ok(v),
-                None => self.check(py, &items[i].0, items[i].1.as_deref(), &items[i].2),
+                None => self.check(py, &items[i].0, items[i].1.as_deref(), items[i].2.as_deref()),
             })
             .collect()
     }
 }
 
 impl Trust {
-    fn check(&mut self, py: Python<'_>, value: &[u8], sig: Option<&[u8]>, event_type: &str) -> PyResult<Verdict> {
+    fn check(&mut self, py: Python<'_>, value: &[u8], sig: Option<&[u8]>, event_type: Option<&str>) -> PyResult<Verdict> {
         let Some(sig) = sig.filter(|s| !s.is_empty()) else {
             return Ok((None, Some("unsigned".into())));
         };
@@ -138,7 +140,7 @@ impl Trust {
         self.role(py, &s.identity, event_type)
     }
 
-    fn whole_chunk(&mut self, items: &[(Vec<u8>, Option<Vec<u8>>, String)], members: &[usize]) -> Option<String> {
+    fn whole_chunk(&mut self, items: &[Item], members: &[usize]) -> Option<String> {
         let first = items[members[0]].1.as_deref().unwrap_or_default();
         let s = decode(first).ok()?;
         if members.len() as u64 != s.size {
@@ -216,10 +218,12 @@ impl Trust {
         true
     }
 
-    fn role(&self, py: Python<'_>, identity: &str, event_type: &str) -> PyResult<Verdict> {
+    fn role(&self, py: Python<'_>, identity: &str, event_type: Option<&str>) -> PyResult<Verdict> {
         let allowed = self.roles.get(identity);
-        let may = allowed.is_some_and(|a| a.contains(event_type) || a.contains("*"));
-        let problem = (!may).then(|| format!("{} may not write {}", repr(py, identity), event_type));
+        let problem = event_type.and_then(|t| {
+            let may = allowed.is_some_and(|a| a.contains(t) || a.contains("*"));
+            (!may).then(|| format!("{} may not write {}", repr(py, identity), t))
+        });
         Ok((Some(identity.to_string()), problem))
     }
 }
