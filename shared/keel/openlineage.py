@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
 
+from keel.audit import keys
 from keel.extras import need
 
 # Said in one line before the imports below fail (Keel's lineage extra).
@@ -237,7 +238,7 @@ def mapper_for(rt: Any, project_path: Any) -> Mapper:
         return schema
 
     def feature_stats(fs: str) -> dict[str, Any] | None:
-        doc = rt.views.get(f"featureset:{fs}")
+        doc = rt.views.get(keys.featureset(fs))
         if not doc or not doc.get("stats_id"):
             return None
         try:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from keel.audit import keys
 from keel.audit import view_queries as vq
 from keel.audit.resets import TRUST_RESETS
 from keel.audit.resets import latest as latest_reset
@@ -47,7 +48,7 @@ def default_window(views: ViewStore, family: str, envs: list[str]) -> tuple[date
     """A year up to a month past the newest deployment (now, when nothing was deployed)."""
     newest = 0.0
     for env in envs:
-        last = views.index_range(f"serving:{family}:{env}", limit=1, reverse=True)
+        last = views.index_range(keys.serving(family, env), limit=1, reverse=True)
         if last:
             newest = max(newest, last[0][1])
     end = datetime.fromtimestamp(newest / 1000, UTC) if newest else datetime.now(UTC)
@@ -114,7 +115,7 @@ def why(
         out["eval"] = {**ev, "calibration": report.get("calibration") or [], "task": report["task"]}
     decision = steps.get("promotion") or steps.get("overridden decision")
     if decision:
-        full = views.get(f"decision:{decision['event_id']}") or {}
+        full = views.get(keys.decision(decision["event_id"])) or {}
         out["incumbent"] = {
             "model_id": full.get("incumbent_model_id"),
             "metrics": full.get("incumbent_metrics") or {},
@@ -123,7 +124,7 @@ def why(
     for f in fs.get("feature_sets", []):
         stats = json.loads(read_bytes(f["stats_id"]).splitlines()[0]) if f.get("stats_id") else {}
         out["features"].append({**f, "stats": stats})
-    for d in views.get_many([f"dataset:{i}" for i in fs.get("datasets", [])]):
+    for d in views.get_many([keys.dataset(i) for i in fs.get("datasets", [])]):
         if d:
             out["data"].append(
                 {**d, "reasons": quarantine_reasons(read_bytes, d.get("quarantine_batch_id"))}
@@ -181,9 +182,9 @@ def lineage_graph(nodes: list[Any], root: str) -> dict[str, Any]:
 
 
 def health(views: ViewStore) -> dict[str, Any]:
-    stats = views.get("projector:stats") or {}
-    trees = views.get("audit:trees") or {}
-    checkpointed = views.get("audit:checkpointed") or {}
+    stats = views.get(keys.STATS) or {}
+    trees = views.get(keys.TREES) or {}
+    checkpointed = views.get(keys.CHECKPOINTED) or {}
     sizes = {tp: int(doc.get("size", 0)) for tp, doc in trees.items()}
     return {
         "applied": stats.get("applied", 0),
@@ -212,14 +213,14 @@ def search(
     if HEX.match(low):
         try:
             aid = resolve(low)
-            art = views.get(f"artifact:{aid}") or {}
+            art = views.get(keys.artifact(aid)) or {}
             hits.append({"label": f"{art.get('kind', 'artifact')} {aid}", "href": f"lineage/{aid}"})
             if art.get("kind") == "model":
                 hits.append({"label": f"model {aid[:12]}: where it served", "href": f"model/{aid}"})
         except KeelError as exc:  # an unknown or ambiguous prefix: said, not raised
             hits.append({"label": f"no artifact: {exc}", "href": ""})
     if UUID.match(low):
-        dep = views.get(f"deployment:{low}")
+        dep = views.get(keys.deployment(low))
         if dep:
             hits.append(
                 {
@@ -228,7 +229,7 @@ def search(
                     "href": f"why/{dep['family']}/{dep['env']}?at={quote(dep['since'])}",
                 }
             )
-        dec = views.get(f"decision:{low}")
+        dec = views.get(keys.decision(low))
         if dec:
             hits.append(
                 {
@@ -237,7 +238,7 @@ def search(
                     "href": f"model/{dec['model_id']}",
                 }
             )
-        ev = views.get(f"event:{low}")
+        ev = views.get(keys.event(low))
         if ev:
             hits.append({"label": f"{ev['type']} {low}", "href": f"event/{low}"})
     for f in families:
@@ -254,9 +255,9 @@ def search(
 
 def model_page(views: ViewStore, model_id: str) -> dict[str, Any]:
     """A model's facts, evaluations and every registry decision about it."""
-    model = views.get(f"model:{model_id}") or {"id": model_id}
-    keys = [f"decision:{e}" for e in model.get("decisions", [])]
-    return {"model": model, "decisions": [d for d in views.get_many(keys) if d]}
+    model = views.get(keys.model(model_id)) or {"id": model_id}
+    wanted = [keys.decision(e) for e in model.get("decisions", [])]
+    return {"model": model, "decisions": [d for d in views.get_many(wanted) if d]}
 
 
 WIDTH, LEFT, LANE = 1100, 90, 56

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from keel.audit import checkpoint as cp
+from keel.audit import keys
 from keel.audit.witness import Anchor, home_id
 from keel.audit.witness_store import WitnessStore
 from keel.codec import Codec, CodecError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NOTES = "audit:checkpoint-notes"  # views: {"topic/partition": note} of the last checkpoint
+NOTES = keys.NOTES  # views: {"topic/partition": note} of the last checkpoint
 RESET_HINT = (
     "find out who changed the log (compare it with a backup or replica and with "
     "`keel audit verify`); if you restored an older copy deliberately, declare it with "

@@ -19,6 +19,7 @@ different partitions meet, and then the order is arbitrary but fixed: a function
 
 from __future__ import annotations
 
+from keel.audit import keys
 from keel.views.port import Entry, member_key
 
 _RECORDED_DIGITS = 16  # ms: past the year 300000
@@ -42,12 +43,12 @@ def event_id(entry_member: str) -> str:
 
 def deployment_key(entry_member: str) -> str:
     """The document of a `serving:` member."""
-    return f"deployment:{event_id(entry_member)}"
+    return keys.deployment(event_id(entry_member))
 
 
 def decision_key(entry_member: str) -> str:
     """The document of a `registry:` member."""
-    return f"decision:{event_id(entry_member)}"
+    return keys.decision(event_id(entry_member))
 
 
 def recorded_ms(entry_member: str) -> int | None:

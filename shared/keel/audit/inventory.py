@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keel.audit import index_order
+from keel.audit import index_order, keys
 from keel.errors import KeelError
 from keel.views.port import ViewStore
 
@@ -14,7 +14,7 @@ MAX_LIMIT = 1000
 
 
 def families(views: ViewStore) -> list[str]:
-    return list((views.get("meta:families") or {}).get("families", []))
+    return list((views.get(keys.FAMILIES) or {}).get("families", []))
 
 
 def _page(views: ViewStore, index: str, offset: int, limit: int) -> list[tuple[str, float]]:
@@ -30,13 +30,13 @@ def models(
     newest first (a model deployed twice is listed twice), each with its model's facts."""
     if env is not None:
         deps = deployments(views, family, env, offset, limit)
-        docs = views.get_many([f"model:{d['model_id']}" for d in deps])
+        docs = views.get_many([keys.model(d["model_id"]) for d in deps])
         return [
             {**_model_row(m or {"id": d["model_id"]}), "deployed_at": d["since"], "kind": d["kind"]}
             for d, m in zip(deps, docs, strict=True)
         ]
-    ids = [m for m, _ in _page(views, f"models:{family}", offset, limit)]
-    return [_model_row(m) for m in views.get_many([f"model:{i}" for i in ids]) if m]
+    ids = [m for m, _ in _page(views, keys.models(family), offset, limit)]
+    return [_model_row(m) for m in views.get_many([keys.model(i) for i in ids]) if m]
 
 
 def _model_row(m: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +54,8 @@ def _model_row(m: dict[str, Any]) -> dict[str, Any]:
 def datasets(
     views: ViewStore, family: str, offset: int = 0, limit: int = 50
 ) -> list[dict[str, Any]]:
-    ids = [m for m, _ in _page(views, f"datasets:{family}", offset, limit)]
-    return [d for d in views.get_many([f"dataset:{i}" for i in ids]) if d]
+    ids = [m for m, _ in _page(views, keys.datasets(family), offset, limit)]
+    return [d for d in views.get_many([keys.dataset(i) for i in ids]) if d]
 
 
 def deployments(
@@ -63,12 +63,12 @@ def deployments(
 ) -> list[dict[str, Any]]:
     """Deployments of an environment, newest first, each with when it ended (`until`: the
     next deployment's business time; None for the one serving)."""
-    index = f"serving:{family}:{env}"
+    index = keys.serving(family, env)
     # the deployment just newer than the page's newest gives that one's end
     above = _page(views, index, offset - 1, 1) if offset else []
     hits = _page(views, index, offset, limit)
-    keys = [index_order.deployment_key(m) for m, _ in (above[:1] + hits)]
-    docs = views.get_many(keys)
+    wanted = [index_order.deployment_key(m) for m, _ in (above[:1] + hits)]
+    docs = views.get_many(wanted)
     following = docs[0] if above else None
     rows = docs[1:] if above else docs
     out = []
@@ -83,5 +83,5 @@ def deployments(
 def artifacts(
     views: ViewStore, kind: str | None = None, offset: int = 0, limit: int = 50
 ) -> list[dict[str, Any]]:
-    ids = [m for m, _ in _page(views, f"artifacts:{kind or '*'}", offset, limit)]
-    return [a for a in views.get_many([f"artifact:{i}" for i in ids]) if a]
+    ids = [m for m, _ in _page(views, keys.artifacts(kind), offset, limit)]
+    return [a for a in views.get_many([keys.artifact(i) for i in ids]) if a]

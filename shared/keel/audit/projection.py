@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from keel.audit import index_order
+from keel.audit import index_order, keys
 from keel.audit.queries import Decision, decision_doc
 from keel.audit.resets import TRUST_RESETS, reset_doc
 from keel.events import generated as g
@@ -39,12 +39,12 @@ from keel.signing import ADOPTED
 from keel.timeparse import CLOCK_SKEW_MS
 from keel.views.port import IndexAdd
 
-STATS = "projector:stats"
+STATS = keys.STATS
 # What the views hold changes with Keel's code now and then (2: the read model's documents,
 # decision 0014; 3: serving members ordered by recorded time and log position, decision 0020;
 # 4: registry members and a model's decisions ordered likewise); views folded by an older
 # shape are rebuilt, not read half-filled.
-SHAPE = "projector:shape"
+SHAPE = keys.SHAPE
 SHAPE_VERSION = 4
 
 
@@ -77,7 +77,7 @@ def ms(event: Any) -> float:
     return float(int(event.envelope.occurred_at.timestamp() * 1000))
 
 
-FAMILIES = "meta:families"
+FAMILIES = keys.FAMILIES
 
 
 def keys_for(event: Any) -> list[str]:
@@ -109,10 +109,10 @@ def evolve(
     eid = event.envelope.event_id
     if event.EVENT_TYPE in EVENT_DOCS:
         copy = {"type": event.EVENT_TYPE, "event": event.to_avro()}
-        change.docs[f"event:{eid}"] = {**copy, "signed_by": ADOPTED} if adopted else copy
+        change.docs[keys.event(eid)] = {**copy, "signed_by": ADOPTED} if adopted else copy
     cause = event.envelope.causation_id
     if cause:
-        change.index.append(IndexAdd(f"caused:{cause}", f"{event.EVENT_TYPE}:{eid}", change.at_ms))
+        change.index.append(IndexAdd(keys.caused(cause), f"{event.EVENT_TYPE}:{eid}", change.at_ms))
     return change
 
 
@@ -164,7 +164,7 @@ def _json(text: str) -> Any:
 # -- lineage ------------------------------------------------------------------------------------
 @_apply.register
 def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    change.docs[f"artifact:{e.artifact_id}"] = {
+    change.docs[keys.artifact(e.artifact_id)] = {
         "id": e.artifact_id,
         "kind": e.kind,
         "parents": list(e.parents),
@@ -177,21 +177,21 @@ def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Cha
     # Children live in an index per parent, not in the parent's document: a dataset with
     # thousands of descendants must not be rewritten each time one more appears.
     for p in e.parents:
-        change.index.append(IndexAdd(f"children:{p}", e.artifact_id, change.at_ms))
+        change.index.append(IndexAdd(keys.children(p), e.artifact_id, change.at_ms))
     # inventory: newest first by kind and over all kinds (`keel artifacts list`)
-    change.index.append(IndexAdd(f"artifacts:{e.kind}", e.artifact_id, change.at_ms))
-    change.index.append(IndexAdd("artifacts:*", e.artifact_id, change.at_ms))
+    change.index.append(IndexAdd(keys.artifacts(e.kind), e.artifact_id, change.at_ms))
+    change.index.append(IndexAdd(keys.ALL_ARTIFACTS, e.artifact_id, change.at_ms))
 
 
 # -- data, features, models --------------------------------------------------------------------
 @_keys.register
 def _(e: g.DatasetIngested) -> list[str]:
-    return [f"dataset:{e.dataset_id}", f"quarantine:{e.family}"]
+    return [keys.dataset(e.dataset_id), keys.quarantine(e.family)]
 
 
 @_apply.register
 def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    change.docs[f"dataset:{e.dataset_id}"] = {
+    change.docs[keys.dataset(e.dataset_id)] = {
         "id": e.dataset_id,
         "family": e.family,
         "source": e.source_name,
@@ -204,36 +204,36 @@ def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Chan
         "at": e.envelope.occurred_at.isoformat(),
         "event_id": e.envelope.event_id,
     }
-    change.index.append(IndexAdd(f"datasets:{e.family}", e.dataset_id, change.at_ms))
-    q = _doc(docs, change, f"quarantine:{e.family}")
+    change.index.append(IndexAdd(keys.datasets(e.family), e.dataset_id, change.at_ms))
+    q = _doc(docs, change, keys.quarantine(e.family))
     q["records_in"] = q.get("records_in", 0) + e.records_in
     q["accepted"] = q.get("accepted", 0) + e.accepted
-    change.docs[f"quarantine:{e.family}"] = q
+    change.docs[keys.quarantine(e.family)] = q
 
 
 @_keys.register
 def _(e: g.RecordQuarantined) -> list[str]:
-    return [f"quarantine:{e.family}"]
+    return [keys.quarantine(e.family)]
 
 
 @_apply.register
 def _(e: g.RecordQuarantined, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    q = _doc(docs, change, f"quarantine:{e.family}")
+    q = _doc(docs, change, keys.quarantine(e.family))
     q["quarantined"] = q.get("quarantined", 0) + 1
     rules = dict(q.get("by_rule", {}))
     rules[e.rule] = rules.get(e.rule, 0) + 1
     q["by_rule"] = rules
-    change.docs[f"quarantine:{e.family}"] = q
+    change.docs[keys.quarantine(e.family)] = q
 
 
 @_keys.register
 def _(e: g.FeaturesBuilt) -> list[str]:
-    return [f"featureset:{e.feature_set_id}"]
+    return [keys.featureset(e.feature_set_id)]
 
 
 @_apply.register
 def _(e: g.FeaturesBuilt, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    change.docs[f"featureset:{e.feature_set_id}"] = {
+    change.docs[keys.featureset(e.feature_set_id)] = {
         "id": e.feature_set_id,
         "family": e.family,
         "dataset_ids": list(e.dataset_ids),
@@ -247,12 +247,12 @@ def _(e: g.FeaturesBuilt, docs: dict[str, dict[str, Any] | None], change: Change
 
 @_keys.register
 def _(e: g.ModelTrained) -> list[str]:
-    return [f"model:{e.model_id}"]
+    return [keys.model(e.model_id)]
 
 
 @_apply.register
 def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    m = _doc(docs, change, f"model:{e.model_id}")
+    m = _doc(docs, change, keys.model(e.model_id))
     m.update(
         id=e.model_id,
         family=e.family,
@@ -266,18 +266,18 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
     )
     m.setdefault("evaluations", [])
     m.setdefault("decisions", [])
-    change.docs[f"model:{e.model_id}"] = m
-    change.index.append(IndexAdd(f"models:{e.family}", e.model_id, change.at_ms))
+    change.docs[keys.model(e.model_id)] = m
+    change.index.append(IndexAdd(keys.models(e.family), e.model_id, change.at_ms))
 
 
 @_keys.register
 def _(e: g.ModelEvaluated) -> list[str]:
-    return [f"model:{e.model_id}"]
+    return [keys.model(e.model_id)]
 
 
 @_apply.register
 def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    m = _doc(docs, change, f"model:{e.model_id}")
+    m = _doc(docs, change, keys.model(e.model_id))
     evals = list(m.get("evaluations", []))
     evals.append(
         {
@@ -291,16 +291,16 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
     )
     m["evaluations"] = evals
     m.setdefault("id", e.model_id)
-    change.docs[f"model:{e.model_id}"] = m
+    change.docs[keys.model(e.model_id)] = m
 
 
 # -- registry and serving ----------------------------------------------------------------------
 def _decision_keys(e: Decision) -> list[str]:
-    keys = [f"model:{e.model_id}"]
+    wanted = [keys.model(e.model_id)]
     pid = _pending_id(e)
     if pid:
-        keys += [f"pending:{pid}", f"open:{e.family}:{e.env}"]
-    return keys
+        wanted += [keys.pending(pid), keys.open_pending(e.family, e.env)]
+    return wanted
 
 
 def _pending_id(e: Decision) -> str | None:
@@ -317,7 +317,7 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
     pid = _pending_id(e)
     if pid is None:
         return
-    p = _doc(docs, change, f"pending:{pid}")
+    p = _doc(docs, change, keys.pending(pid))
     p.setdefault("reviews", [])
     p.setdefault("approvers", [])
     p.setdefault("concluded", False)
@@ -329,25 +329,25 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
             p["concluded"] = True
     elif isinstance(e, g.ModelPromoted):
         p["concluded"] = True
-    change.docs[f"pending:{pid}"] = p
-    waiting = _doc(docs, change, f"open:{e.family}:{e.env}")
+    change.docs[keys.pending(pid)] = p
+    waiting = _doc(docs, change, keys.open_pending(e.family, e.env))
     ids = list(waiting.get("pending", []))  # oldest first
     if p["concluded"]:
         ids = [i for i in ids if i != pid]
     elif pid not in ids:
         ids.append(pid)
-    change.docs[f"open:{e.family}:{e.env}"] = {"pending": ids}
+    change.docs[keys.open_pending(e.family, e.env)] = {"pending": ids}
 
 
 def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
     when = times(change)
-    change.docs[f"decision:{eid}"] = {**decision_doc(e), **when}
+    change.docs[keys.decision(eid)] = {**decision_doc(e), **when}
     # Decisions at one business time in the order the log recorded them, as deployments are
     # (keel.audit.index_order): the member leads with the recorded time and log position.
     member = index_order.member(eid, when["recorded_ms"], change.position)
-    change.index.append(IndexAdd(f"registry:{e.family}", member, change.at_ms))
-    m = _doc(docs, change, f"model:{e.model_id}")
+    change.index.append(IndexAdd(keys.registry(e.family), member, change.at_ms))
+    m = _doc(docs, change, keys.model(e.model_id))
     m.setdefault("id", e.model_id)
     # The model's decisions (event IDs) in the index's order, (business time, member), not by
     # arrival: on Kafka the registry's partitions interleave differently on every read, and a
@@ -356,7 +356,7 @@ def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Chang
     order = {**m.get("decision_order", {}), eid: [change.at_ms, member]}
     m["decision_order"] = order
     m["decisions"] = sorted(order, key=lambda d: (order[d][0], order[d][1]))
-    change.docs[f"model:{e.model_id}"] = m
+    change.docs[keys.model(e.model_id)] = m
     _pending(e, docs, change)
 
 
@@ -369,7 +369,7 @@ for _type in (g.ModelPromoted, g.PromotionRejected, g.PromotionPending, g.Promot
 def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
     when = times(change)
-    change.docs[f"deployment:{eid}"] = {
+    change.docs[keys.deployment(eid)] = {
         "event_id": eid,
         "family": e.family,
         "env": e.env,
@@ -391,7 +391,7 @@ def _(e: g.ModelDeployed, docs: dict[str, dict[str, Any] | None], change: Change
     # are in recorded order in the index itself (keel.audit.index_order), and "as known at
     # R" walks read the recorded time from the index alone.
     member = index_order.member(eid, when["recorded_ms"], change.position)
-    change.index.append(IndexAdd(f"serving:{e.family}:{e.env}", member, change.at_ms))
+    change.index.append(IndexAdd(keys.serving(e.family, e.env), member, change.at_ms))
 
 
 # -- trust resets ------------------------------------------------------------------------------
@@ -412,7 +412,7 @@ def _(e: g.TrustReset, docs: dict[str, dict[str, Any] | None], change: Change) -
 @_apply.register
 def _(e: g.ServingStatsRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
-    change.docs[f"servingstats:{eid}"] = {
+    change.docs[keys.serving_stats(eid)] = {
         "event_id": eid,
         "family": e.family,
         "env": e.env,
@@ -423,13 +423,13 @@ def _(e: g.ServingStatsRecorded, docs: dict[str, dict[str, Any] | None], change:
         "stats": json.loads(e.stats_json),
     }
     end = datetime.fromisoformat(e.window_end).timestamp() * 1000
-    change.index.append(IndexAdd(f"skew:{e.family}:{e.env}", eid, end))
+    change.index.append(IndexAdd(keys.skew(e.family, e.env), eid, end))
 
 
 @_apply.register
 def _(e: g.DriftDetected, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     eid = e.envelope.event_id
-    change.docs[f"drift:{eid}"] = {
+    change.docs[keys.drift(eid)] = {
         "event_id": eid,
         "family": e.family,
         "env": e.env,
@@ -444,4 +444,4 @@ def _(e: g.DriftDetected, docs: dict[str, dict[str, Any] | None], change: Change
             for f in e.features
         ],
     }  # fmt: skip
-    change.index.append(IndexAdd(f"drift:{e.family}:{e.env}", eid, change.at_ms))
+    change.index.append(IndexAdd(keys.drifts(e.family, e.env), eid, change.at_ms))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from keel.audit import index_order
+from keel.audit import index_order, keys
 from keel.events import EVENT_TYPES, Event
 from keel.events import generated as g
 from keel.views.port import ViewStore
@@ -73,11 +73,11 @@ class ReadModel:
     # -- events by ID and by cause ---------------------------------------------------------
     def event(self, event_id: str) -> Any:
         """The recorded event (for the types in projection.EVENT_DOCS), or None."""
-        return _event(self.views.get(f"event:{event_id}"))
+        return _event(self.views.get(keys.event(event_id)))
 
     def caused(self, event_id: str) -> list[tuple[str, str]]:
         """(type, ID) of the events recorded because of `event_id` (their causation)."""
-        members = self.views.index_range(f"caused:{event_id}", limit=SCAN)
+        members = self.views.index_range(keys.caused(event_id), limit=SCAN)
         return [(kind, eid) for m, _ in members for kind, _, eid in [m.partition(":")]]
 
     def caused_ids(self, event_id: str, event_type: str | None = None) -> list[str]:
@@ -87,7 +87,7 @@ class ReadModel:
     def caused_by(self, event_id: str, event_type: str) -> list[Any]:
         """The events of `event_type` recorded because of `event_id` (types in EVENT_DOCS)."""
         ids = self.caused_ids(event_id, event_type)
-        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+        return [_event(d) for d in self.views.get_many([keys.event(i) for i in ids]) if d]
 
     def request(self, request_id: str) -> g.RetrainRequested | None:
         e = self.event(request_id)
@@ -108,27 +108,27 @@ class ReadModel:
 
     # -- artifacts, datasets, features, models ---------------------------------------------
     def artifact(self, artifact_id: str) -> dict[str, Any] | None:
-        return self.views.get(f"artifact:{artifact_id}")
+        return self.views.get(keys.artifact(artifact_id))
 
     def dataset(self, dataset_id: str) -> dict[str, Any] | None:
-        return self.views.get(f"dataset:{dataset_id}")
+        return self.views.get(keys.dataset(dataset_id))
 
     def datasets_of(self, family: str) -> list[str]:
         """Every dataset ingested for the family, oldest first."""
-        return [m for m, _ in self.views.index_range(f"datasets:{family}", limit=10**9)]
+        return [m for m, _ in self.views.index_range(keys.datasets(family), limit=10**9)]
 
     def feature_set(self, feature_set_id: str) -> g.FeaturesBuilt | None:
-        doc = self.views.get(f"featureset:{feature_set_id}")
+        doc = self.views.get(keys.featureset(feature_set_id))
         return self.event(doc["event_id"]) if doc and doc.get("event_id") else None
 
     def model(self, model_id: str) -> g.ModelTrained | None:
-        doc = self.views.get(f"model:{model_id}")
+        doc = self.views.get(keys.model(model_id))
         return self.event(doc["event_id"]) if doc and doc.get("event_id") else None
 
     def evaluations(self, model_id: str) -> list[g.ModelEvaluated]:
-        doc = self.views.get(f"model:{model_id}") or {}
+        doc = self.views.get(keys.model(model_id)) or {}
         ids = [e["event_id"] for e in doc.get("evaluations", []) if e.get("event_id")]
-        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+        return [_event(d) for d in self.views.get_many([keys.event(i) for i in ids]) if d]
 
     def latest_eval(self, model_id: str) -> g.ModelEvaluated | None:
         evals = self.evaluations(model_id)
@@ -146,7 +146,7 @@ class ReadModel:
 
     def _serving(self, family: str, env: str, bound: float) -> Interval | None:
         below, above, (doc, following) = self.views.index_around_docs(
-            f"serving:{family}:{env}", bound, "deployment:"
+            keys.serving(family, env), bound, keys.DEPLOYMENT_PREFIX
         )
         if below is None or doc is None or doc.get("kind") == WITHDRAWN:
             return None
@@ -155,7 +155,7 @@ class ReadModel:
 
     def intervals(self, family: str, env: str) -> list[Interval]:
         """Every serving interval of the environment, oldest first (rollbacks read them)."""
-        members = [m for m, _ in self.views.index_range(f"serving:{family}:{env}", limit=10**9)]
+        members = [m for m, _ in self.views.index_range(keys.serving(family, env), limit=10**9)]
         docs = [
             d for d in self.views.get_many([index_order.deployment_key(m) for m in members]) if d
         ]
@@ -168,19 +168,19 @@ class ReadModel:
     # -- the registry ---------------------------------------------------------------------------
     def decisions(self, family: str) -> list[dict[str, Any]]:
         """Every registry decision of the family (decision documents), oldest first."""
-        members = [m for m, _ in self.views.index_range(f"registry:{family}", limit=10**9)]
-        keys = [index_order.decision_key(m) for m in members]
-        return [d for d in self.views.get_many(keys) if d]
+        members = [m for m, _ in self.views.index_range(keys.registry(family), limit=10**9)]
+        wanted = [index_order.decision_key(m) for m in members]
+        return [d for d in self.views.get_many(wanted) if d]
 
     def decision(self, event_id: str) -> dict[str, Any] | None:
-        return self.views.get(f"decision:{event_id}")
+        return self.views.get(keys.decision(event_id))
 
     def pending(self, pending_id: str) -> g.PromotionPending | None:
         e = self.event(pending_id)
         return e if isinstance(e, g.PromotionPending) else None
 
     def _pending_doc(self, pending_id: str) -> dict[str, Any]:
-        return self.views.get(f"pending:{pending_id}") or {}
+        return self.views.get(keys.pending(pending_id)) or {}
 
     def concluded(self, pending_id: str) -> bool:
         return bool(self._pending_doc(pending_id).get("concluded"))
@@ -191,16 +191,16 @@ class ReadModel:
 
     def reviews(self, pending_id: str) -> list[g.PromotionReviewed]:
         ids = self._pending_doc(pending_id).get("reviews", [])
-        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+        return [_event(d) for d in self.views.get_many([keys.event(i) for i in ids]) if d]
 
     def open_pending(self, family: str, env: str) -> list[g.PromotionPending]:
         """Pending promotions of `env` still waiting for approvals, oldest first."""
-        ids = (self.views.get(f"open:{family}:{env}") or {}).get("pending", [])
-        return [_event(d) for d in self.views.get_many([f"event:{i}" for i in ids]) if d]
+        ids = (self.views.get(keys.open_pending(family, env)) or {}).get("pending", [])
+        return [_event(d) for d in self.views.get_many([keys.event(i) for i in ids]) if d]
 
     # -- counts ------------------------------------------------------------------------------
     def applied(self) -> int:
-        return int((self.views.get("projector:stats") or {}).get("applied", 0))
+        return int((self.views.get(keys.STATS) or {}).get("applied", 0))
 
 
 __all__ = ["Event", "Interval", "ReadModel"]

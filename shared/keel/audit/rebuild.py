@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from keel.audit import keys
 from keel.audit.projection import FAMILIES, STATS
 from keel.audit.trees import REJECTED
 from keel.views.port import ViewStore
@@ -31,8 +32,8 @@ def shown(views: ViewStore) -> dict[str, Any]:
     families = sorted((views.get(FAMILIES) or {}).get("families", []))
     return {
         "families": families,
-        "models": sorted({m for f in families for m in _ids(views, f"models:{f}")}),
-        "datasets": sorted({d for f in families for d in _ids(views, f"datasets:{f}")}),
+        "models": sorted({m for f in families for m in _ids(views, keys.models(f))}),
+        "datasets": sorted({d for f in families for d in _ids(views, keys.datasets(f))}),
         "events": dict((views.get(STATS) or {}).get("by_type", {})),
     }
 
@@ -68,5 +69,5 @@ def why_gone(views: ViewStore) -> dict[str, int]:
     """The problems of the events the fold kept out of the views (unsigned, forged...),
     counted."""
     positions = views.members(REJECTED)[:_REASONS_READ]
-    docs = views.get_many([f"{REJECTED}:{p}" for p in positions])
+    docs = views.get_many([keys.rejected(p) for p in positions])
     return dict(Counter(str(d.get("problem")) for d in docs if d).most_common())

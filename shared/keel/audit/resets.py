@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from keel.audit import keys
 from keel.events import generated as g
 
-TRUST_RESETS = "trust:resets"  # views: {"resets": [reset, ...]} oldest first
+TRUST_RESETS = keys.TRUST_RESETS  # views: {"resets": [reset, ...]} oldest first
 
 
 def reset_doc(e: g.TrustReset, **extra: Any) -> dict[str, Any]:

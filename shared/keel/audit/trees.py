@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keel.audit import checkpoint as cp
-from keel.audit import merkle
+from keel.audit import keys, merkle
 from keel.events import envelope
 from keel.events import generated as g
 from keel.log.port import LogRecord, TopicPartition
@@ -32,9 +32,9 @@ from keel.signing import Signer, Verdict
 from keel.topics import AUDIT_TOPIC
 from keel.views.port import Put, SetAdd, Update
 
-TREES = "audit:trees"  # {"topic/partition": Frontier doc}
-CHECKPOINTED = "audit:checkpointed"  # tree sizes of the last published checkpoint
-REJECTED = "audit:rejected"  # positions of events kept out of the views; a doc per position
+TREES = keys.TREES  # {"topic/partition": Frontier doc}
+CHECKPOINTED = keys.CHECKPOINTED  # tree sizes of the last published checkpoint
+REJECTED = keys.REJECTED  # positions of events kept out of the views; a doc per position
 AUDIT_IDENTITY = cp.AUDIT_IDENTITY
 
 
@@ -141,7 +141,7 @@ def rejection(rec: LogRecord, event: Any, verdict: Verdict) -> list[Update]:
         "signed_by": verdict.identity,
         "problem": verdict.problem,
     }
-    return [Put(f"{REJECTED}:{position(rec)}", doc), SetAdd(REJECTED, (position(rec),))]
+    return [Put(keys.rejected(position(rec)), doc), SetAdd(REJECTED, (position(rec),))]
 
 
 def checkpoint_event(

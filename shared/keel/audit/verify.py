@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keel.audit import checkpoint as cp
-from keel.audit import merkle
+from keel.audit import keys, merkle
 from keel.audit import trees as tr
 from keel.audit.resets import line as reset_line
 from keel.audit.resets import reset_doc
@@ -490,7 +490,7 @@ def check_views(
     for part in ("docs", "indexes", "sets"):
         a, b = live.get(part, {}), fresh.get(part, {})
         for key in sorted(set(a) | set(b)):
-            if key in (tr.CHECKPOINTED, "audit:checkpoint-notes") or a.get(key) == b.get(key):
+            if key in (tr.CHECKPOINTED, keys.NOTES) or a.get(key) == b.get(key):
                 continue
             differing += 1
             if differing <= limit:

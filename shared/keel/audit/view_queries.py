@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from keel.audit import index_order
+from keel.audit import index_order, keys
 from keel.audit.readmodel import WITHDRAWN
 from keel.errors import KeelError
 from keel.timeparse import CLOCK_SKEW_MS
@@ -30,7 +30,7 @@ def serving_at(
     deployments recorded after `as_of`; the end of the interval likewise, up to as_of + skew.
     Cost: one round trip, plus, when candidates were recorded after `as_of` (written into the
     past after R, or within the clock-skew window), a walk in pages of 16, 64, 256, 1024."""
-    index = f"serving:{family}:{env}"
+    index = keys.serving(family, env)
     base = {"family": family, "env": env, "at": at.isoformat()}
     if as_of is not None:
         base["as_of"] = as_of.isoformat()
@@ -45,7 +45,7 @@ def serving_at(
     # The usual case in one round trip: the deployment current at the bound and the next one,
     # both known at R, with their documents. Otherwise the walks below skip what was recorded
     # after R, and the documents of what they find cost one more.
-    below, above, around = views.index_around_docs(index, bound, "deployment:")
+    below, above, around = views.index_around_docs(index, bound, keys.DEPLOYMENT_PREFIX)
     hit = below if below and known(below[0]) else None
     if hit is None and below is not None:
         hit = _walk(views, index, bound, known, reverse=True)
@@ -90,7 +90,7 @@ def deployments_during(
     first, each with `until` (the next one's business time; None while it serves): the one
     current at `start` and up to `limit` that began inside. Three index reads and one
     multi-get, whatever the history; True when more began inside than `limit`."""
-    index = f"serving:{family}:{env}"
+    index = keys.serving(family, env)
     cutoff = float("inf") if as_of is None else _ms(as_of)
 
     def known(member: str) -> bool:
@@ -127,7 +127,7 @@ def decisions_during(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Registry decisions with a business time in [start, end) (as known at `as_of`), oldest
     first, at most `limit`; True when there were more."""
-    hits = views.index_range(f"registry:{family}", low=_ms(start), high=_ms(end), limit=limit + 1)
+    hits = views.index_range(keys.registry(family), low=_ms(start), high=_ms(end), limit=limit + 1)
     docs = [d for d in views.get_many([index_order.decision_key(m) for m, _ in hits[:limit]]) if d]
     docs = [d for d in docs if datetime.fromisoformat(d["at"]) < end]
     if as_of is not None:
@@ -197,7 +197,7 @@ def why(
     ref = dep.get("promotion_event_id") or (
         dep.get("causation_id") if dep.get("kind") == "override" else None
     )
-    promo = views.get(f"decision:{ref}") if ref else None
+    promo = views.get(keys.decision(ref)) if ref else None
     if promo:
         steps.append(
             {
@@ -206,7 +206,7 @@ def why(
                 "backdated": promo.get("backdated", False),
             }
         )
-    model = views.get(f"model:{dep['model_id']}") or {}
+    model = views.get(keys.model(dep["model_id"])) or {}
     ev = next(
         (
             e
@@ -227,7 +227,7 @@ def why(
             "feature_set_ids": model.get("feature_set_ids", []),
         }
     )
-    fsets = [views.get(f"featureset:{f}") or {"id": f} for f in model.get("feature_set_ids", [])]
+    fsets = [views.get(keys.featureset(f)) or {"id": f} for f in model.get("feature_set_ids", [])]
     datasets = sorted({d for f in fsets for d in f.get("dataset_ids", [])})
     steps.append({"step": "feature_sets", "feature_sets": fsets, "datasets": datasets})
     drift = latest_drift(views, family, env, at, dep["model_id"])
@@ -241,9 +241,9 @@ def latest_drift(
 ) -> dict[str, Any] | None:
     """The newest DriftDetected for the model serving family/env, recorded by T."""
     for member, _ in views.index_range(
-        f"drift:{family}:{env}", high=_ms(at), limit=20, reverse=True
+        keys.drifts(family, env), high=_ms(at), limit=20, reverse=True
     ):
-        doc = views.get(f"drift:{member}")
+        doc = views.get(keys.drift(member))
         if doc is not None and doc["model_id"] == model_id:
             return doc
     return None
@@ -278,7 +278,7 @@ def why_promoted(
     "rejections"}]}),
     since a model promoted to staging and prod has a different decision, incumbent and
     reviewers in each. Never promoted (there, or anywhere): a KeelError saying so."""
-    model = views.get(f"model:{model_id}")
+    model = views.get(keys.model(model_id))
     if model is not None and as_of is not None:
         _require_known(model, model_id, as_of)
     if model is None:
@@ -288,7 +288,7 @@ def why_promoted(
         )
     decisions = [
         d
-        for d in views.get_many([f"decision:{e}" for e in model.get("decisions", [])])
+        for d in views.get_many([keys.decision(e) for e in model.get("decisions", [])])
         if d and (as_of is None or _recorded(d, "at") <= _ms(as_of))
     ]
     if env is not None:
@@ -332,7 +332,7 @@ def _promotion_in(
     other = over or promo["incumbent_model_id"]
     comparison = []
     if other:
-        theirs_doc = views.get(f"model:{other}") or {}
+        theirs_doc = views.get(keys.model(other)) or {}
         evals = theirs_doc.get("evaluations", [])
         theirs = evals[-1]["metrics"] if evals else {}
         for m in sorted(set(promo["metrics"]) | set(theirs)):
@@ -389,12 +389,12 @@ def registry_history(
     """Decisions in business-time order; as of a time, only those recorded by then (paged
     over the decisions known then)."""
     if as_of is None:
-        members = views.index_range(f"registry:{family}", offset=offset, limit=limit)
+        members = views.index_range(keys.registry(family), offset=offset, limit=limit)
         return [d for d in views.get_many([index_order.decision_key(m) for m, _ in members]) if d]
     out: list[dict[str, Any]] = []
     skip, pos, high = offset, 0, _ms(as_of) + CLOCK_SKEW_MS
     while len(out) < limit:
-        members = views.index_range(f"registry:{family}", high=high, offset=pos, limit=200)
+        members = views.index_range(keys.registry(family), high=high, offset=pos, limit=200)
         for d in views.get_many([index_order.decision_key(m) for m, _ in members]):
             if d and _recorded(d, "at") <= _ms(as_of):
                 if skip:
@@ -429,7 +429,7 @@ def diff(
     then (what a model was trained on never changes once recorded)."""
     from keel.audit.queries import feature_shift
 
-    ma, mb = (views.get(f"model:{m}") for m in (a, b))
+    ma, mb = (views.get(keys.model(m)) for m in (a, b))
     for mid, doc in ((a, ma), (b, mb)):
         if doc is None or "trainer" not in doc:
             raise KeelError(f"no trained model {mid[:12]} in the audit views", hint="check the ID")
@@ -446,12 +446,12 @@ def diff(
             }
             for m in (ma, mb)
         )
-    fa = [views.get(f"featureset:{f}") or {} for f in ma["feature_set_ids"]]
-    fb = [views.get(f"featureset:{f}") or {} for f in mb["feature_set_ids"]]
+    fa = [views.get(keys.featureset(f)) or {} for f in ma["feature_set_ids"]]
+    fb = [views.get(keys.featureset(f)) or {} for f in mb["feature_set_ids"]]
     da = {d for f in fa for d in f.get("dataset_ids", [])}
     db = {d for f in fb for d in f.get("dataset_ids", [])}
-    dsa = [views.get(f"dataset:{d}") or {} for d in sorted(da)]
-    dsb = [views.get(f"dataset:{d}") or {} for d in sorted(db)]
+    dsa = [views.get(keys.dataset(d)) or {} for d in sorted(da)]
+    dsb = [views.get(keys.dataset(d)) or {} for d in sorted(db)]
     ea = ma["evaluations"][-1]["metrics"] if ma.get("evaluations") else {}
     eb = mb["evaluations"][-1]["metrics"] if mb.get("evaluations") else {}
     out: dict[str, Any] = {

@@ -12,6 +12,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from keel.audit import keys
 from keel.audit import view_queries as vq
 from keel.audit.readmodel import ReadModel
 from keel.errors import KeelError
@@ -61,7 +62,7 @@ def decisions(
     for d in found:
         if d["env"] not in envs:
             continue
-        model = views.get(f"model:{d['model_id']}") or {}
+        model = views.get(keys.model(d["model_id"])) or {}
         ev: dict[str, Any] = next(
             (e for e in model.get("evaluations", []) if e["eval_report_id"] == d["eval_report_id"]),
             {},
@@ -91,7 +92,9 @@ def datasets(
     """(datasets ingested in the period with quarantine counts and top reasons, contract
     changes: each contract fingerprint from the dataset that first used it, the one in force
     when the period began included)."""
-    docs = [d for d in read.views.get_many([f"dataset:{i}" for i in read.datasets_of(family)]) if d]
+    docs = [
+        d for d in read.views.get_many([keys.dataset(i) for i in read.datasets_of(family)]) if d
+    ]
     docs.sort(key=lambda d: (d["at"], d["id"]))
     listed: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -175,11 +178,11 @@ def drifts(
     more = False
     for env in envs:
         found = views.index_range(
-            f"drift:{family}:{env}", low=start.timestamp() * 1000, high=end.timestamp() * 1000,
+            keys.drifts(family, env), low=start.timestamp() * 1000, high=end.timestamp() * 1000,
             limit=ROWS + 1,
         )  # fmt: skip
         more = more or len(found) > ROWS
-        docs = views.get_many([f"drift:{member}" for member, _ in found[:ROWS]])
+        docs = views.get_many([keys.drift(member) for member, _ in found[:ROWS]])
         out += [d for d in docs if d and _in(d["at"], start, end)]
     out.sort(key=lambda d: (d["at"], d["event_id"]))
     return out, more
