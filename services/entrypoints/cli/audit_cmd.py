@@ -30,6 +30,8 @@ from keel.log.port import LogRecord
 from keel.topics import AUDIT_TOPIC, EVENT_TOPICS, SCHEMAS_TOPIC
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
+from keel_services.entrypoints.cli.answers import print_serving
+from keel_services.entrypoints.cli.answers import say_reset as _say_reset
 from keel_services.entrypoints.cli.common import (
     console,
     err_console,
@@ -209,11 +211,6 @@ def _with_reset(k: Client, doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "trust_reset": reset} if reset else doc
 
 
-def _say_reset(doc: dict[str, Any]) -> None:
-    if doc.get("trust_reset"):
-        console.print(doc["trust_reset"]["line"], style="yellow", highlight=False, markup=False)
-
-
 @app.command("project")
 @handled
 def project(json_out: bool = JsonOpt) -> None:
@@ -241,30 +238,7 @@ def serving(
     if json_out:
         print_json(doc)
         return
-    _say_reset(doc)
-    if doc["serving"] is None:
-        console.print(doc["message"])
-        return
-    table = Table(title=f"{doc['env']} at {doc['at']}", show_header=False)
-    for key in (
-        "model_id",
-        "since",
-        "until",
-        "kind",
-        "reason",
-        "event_id",
-        "manifest_id",
-        "promotion_event_id",
-        "eval_report_id",
-        "actor",
-        "recorded_at",
-    ):
-        row(table, key, str(doc["serving"].get(key)))
-    if doc["serving"].get("signed_by"):  # unsigned history the admin adopted (decision 0022)
-        row(table, "signed by", str(doc["serving"]["signed_by"]))
-    if doc["serving"].get("backdated"):
-        row(table, "backdated", "yes: recorded after its business time (written into the past)")
-    console.print(table)
+    print_serving(doc)  # as the fast path prints it (fast.py)
 
 
 @app.command("why")

@@ -8,15 +8,17 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from keel.errors import KeelError
 from keel.timeparse import parse_time
+
+if TYPE_CHECKING:
+    import typer
 
 # Recorded text (actors, reasons, field names) is data: never read as markup. The few styled
 # labels Keel prints pass markup=True with every interpolated value escaped.
@@ -57,6 +59,9 @@ def print_json(doc: Any) -> None:
 
 
 def fail(message: str, hint: str = "", code: int = 2) -> typer.Exit:
+    # imported here: the fast path (fast.py) prints through this module without Typer
+    import typer
+
     # messages carry recorded text and TOML snippets: data, never markup
     err_console.print(f"[bold red]error:[/] {escape(safe(message))}", markup=True)
     if hint:

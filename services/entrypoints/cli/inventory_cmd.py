@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from keel.audit import inventory as inv
 from keel.client import Client
-from keel_services.entrypoints.cli.common import console, handled, print_json, row
+from keel_services.entrypoints.cli.answers import ident as _id
+from keel_services.entrypoints.cli.answers import print_models
+from keel_services.entrypoints.cli.answers import print_table as _table
+from keel_services.entrypoints.cli.common import console, handled, print_json
 
 JsonOpt = typer.Option(False, "--json", help="print JSON (full IDs)")
 WideOpt = typer.Option(False, "--wide", help="full IDs in the table")
@@ -27,30 +29,6 @@ deployments_app = typer.Typer(help="Deployments per environment.", no_args_is_he
 def _dump(rows: list[Any]) -> list[dict[str, Any]]:
     """The client's typed rows as the documents the views hold (what --json prints)."""
     return [r.model_dump(mode="json", exclude_unset=True) for r in rows]
-
-
-def _id(value: str | None, wide: bool) -> str:
-    if not value:
-        return "-"
-    return value if wide else value[:12]
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]], page: dict[str, int]) -> None:
-    table = Table(title=title, caption=_caption(len(rows), page))
-    for c in columns:
-        table.add_column(c, overflow="fold")
-    for r in rows:
-        row(table, *[str(x) for x in r])
-    console.print(table)
-
-
-def _caption(n: int, page: dict[str, int]) -> str:
-    more = f"; next page: --offset {page['offset'] + page['limit']}" if n == page["limit"] else ""
-    return f"rows {page['offset'] + 1}-{page['offset'] + n}, newest first{more}" if n else "none"
-
-
-def _metrics(m: dict[str, float]) -> str:
-    return ", ".join(f"{k}={v:.4f}" for k, v in sorted(m.items())) or "-"
 
 
 @handled
@@ -86,15 +64,7 @@ def models_list(
     if json_out:
         print_json({**page, "family": fam, "env": env, "models": rows})
         return
-    cols = ["model", "trained", "trainer", "metrics"]
-    cells = [
-        [_id(r["model_id"], wide), str(r["trained_at"])[:19], r["trainer"], _metrics(r["metrics"])]
-        for r in rows
-    ]
-    if env:
-        cols += ["deployed", "kind"]
-        cells = [[*c, r["deployed_at"][:19], r["kind"]] for c, r in zip(cells, rows, strict=True)]
-    _table(f"{fam} models" + (f" deployed to {env}" if env else ""), cols, cells, page)
+    print_models(fam, env, rows, page, wide)  # as the fast path prints it (fast.py)
 
 
 @datasets_app.command("list")

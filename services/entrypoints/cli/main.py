@@ -31,6 +31,12 @@ def main() -> None:
             sys.stdout.write("\n")  # click echoes the (empty) formatted help after Rich's page
             return
         sys.exit(2)  # as Typer's no_args_is_help: no command given
+    if args[:2] in (["audit", "serving"], ["models", "list"]):
+        # the queries run in loops: answered without Typer when they can be (fast.py)
+        from keel_services.entrypoints.cli.fast import answer
+
+        if answer(args):
+            return
     from keel_services.entrypoints.cli.app import app
 
     app()
