@@ -303,6 +303,7 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         "applied": p.applied,
         "rejected": p.rejected,
         "undecodable": p.undecodable,
+        "fold": p.fold,  # which fold core ran: native (keel_fold) or python (decision 0027)
         "before": rb.counts(before),
         "after": rb.counts(after),
         "gone": lost,
@@ -313,7 +314,7 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         return
     console.print(
         f"views folded again: {p.applied} events applied, {p.rejected} kept out "
-        f"(bad signatures), {p.undecodable} undecodable",
+        f"(bad signatures), {p.undecodable} undecodable (fold: {p.fold})",
         highlight=False,
     )
     for kind in ("families", "models", "datasets", "deployments"):
