@@ -103,6 +103,7 @@ ENTRIES: tuple[Entry, ...] = (
         _CLI + "audit_cmd:app",
         "The audit trail: what happened, when, by whom, and why.",
         group=True,
+        extras=(Extra("snapshot", _CLI + "snapshot_cmd:snapshot"),),
     ),
     Entry(
         "keys",
