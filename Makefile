@@ -62,11 +62,16 @@ docs: install  ## this documentation site, built into site/
 
 # SERVICES=all (or e.g. SERVICES=feature,train) also starts each Keel service as its own process.
 # Secured (TLS, SASL/SCRAM, ACLs, one principal per service); INSECURE=1: the open servers.
-up: components  ## Kafka (KRaft), redis-server and SeaweedFS S3 on 127.0.0.1; writes .keel/infra/keel.env
-	$(BIN)/python -m deploy.launcher up $(if $(SERVICES),--services $(SERVICES)) $(if $(INSECURE),--insecure)
+# INFRA=DIR keeps the stack in another directory; PORTS='--kafka-port N --controller-port N
+# --redis-port N --s3-port N' moves it off the defaults (give `make down` the same PORTS).
+# `up` returns once the stack is ready (topics and ACLs visible); one launcher at a time per DIR.
+INFRA ?= .keel/infra
+LAUNCH = $(BIN)/python -m deploy.launcher
+up: components  ## Kafka (KRaft), redis-server and SeaweedFS S3 on 127.0.0.1; writes $(INFRA)/keel.env
+	$(LAUNCH) up --dir $(INFRA) $(PORTS) $(if $(SERVICES),--services $(SERVICES)) $(if $(INSECURE),--insecure)
 
 down:
-	$(BIN)/python -m deploy.launcher down
+	$(LAUNCH) down --dir $(INFRA) $(PORTS)
 
 clean:
 	rm -rf $(VENV) .keel .pytest_cache .mypy_cache .ruff_cache

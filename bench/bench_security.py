@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
-    from deploy.launcher import Kafka, Redis, free_port
+    from deploy.kafka_broker import Kafka
+    from deploy.processes import free_port
+    from deploy.redis_server import Redis
 
     n = args.events
     registry = load_registry()

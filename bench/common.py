@@ -71,7 +71,9 @@ def report(
 @contextmanager
 def kafka_and_redis() -> Iterator[tuple[str, str]]:
     """(bootstrap, redis URL): from KEEL_KAFKA / KEEL_REDIS, else the local launcher on free ports."""
-    from deploy.launcher import Kafka, Redis, free_port
+    from deploy.kafka_broker import Kafka
+    from deploy.processes import free_port
+    from deploy.redis_server import Redis
 
     with tempfile.TemporaryDirectory(prefix="keel-bench-infra-") as d:
         kafka = redis = None

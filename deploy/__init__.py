@@ -1,1 +1,1 @@
-"""How the real components start: the local launcher for Kafka (KRaft) and Redis."""
+"""How the real components start: the local launcher for Kafka (KRaft), Redis and SeaweedFS."""

@@ -260,7 +260,7 @@ def poppler() -> str:
 
 def ensure_all() -> dict[str, str]:
     """Every component the tests and `make up` need; returns name -> where it is."""
-    from deploy.launcher import kafka_libs
+    from deploy.kafka_broker import kafka_libs
 
     found = {"java": java(), "mvn": mvn()}
     found["kafka"] = str(kafka_libs())

@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.launcher import Kafka, ObjectStore, Redis, free_port
+from deploy.kafka_broker import Kafka
+from deploy.object_store import ObjectStore
+from deploy.processes import free_port
+from deploy.redis_server import Redis
 
 
 def docker_engine_answers() -> bool:

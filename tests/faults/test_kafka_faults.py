@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.launcher import Kafka, free_port
+from deploy.kafka_broker import Kafka
+from deploy.processes import free_port
 from keel.errors import KeelError
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.log.port import OutgoingEvent

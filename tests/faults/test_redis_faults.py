@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.launcher import Redis, free_port
+from deploy.processes import free_port
+from deploy.redis_server import Redis
 from keel.views.port import IndexAdd, Put, Tracking
 from keel.views.redis import RedisViewStore
 

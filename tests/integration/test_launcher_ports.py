@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import launcher
+from deploy import object_store, processes
 
 pytestmark = pytest.mark.integration
 
@@ -21,18 +21,18 @@ def test_seaweedfs_starts_again_when_an_internal_port_was_taken(
     taken.listen()
     busy = taken.getsockname()[1]
     handed: list[int] = []
-    real = launcher.free_port
+    real = processes.free_port
 
     def first_one_busy() -> int:
         port = busy if not handed else real()
         handed.append(port)
         return port
 
-    monkeypatch.setattr(launcher, "free_port", first_one_busy)
-    store = launcher.ObjectStore(tmp_path / "weed", real(), secure=False, buckets=())
+    monkeypatch.setattr(object_store, "free_port", first_one_busy)
+    store = object_store.ObjectStore(tmp_path / "weed", real(), secure=False, buckets=())
     try:
         store.start(timeout=60)
-        assert launcher.port_open(store.port)
+        assert processes.port_open(store.port)
         assert handed.count(busy) == 1 and len(handed) == 14  # 7 ports, chosen twice
         assert "address already in use" in (tmp_path / "weed" / "weed.log").read_text()
     finally:
