@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from deploy import security
-from deploy.launcher import free_port
+from deploy.processes import free_port
 from keel.codec import Codec
 from keel.demo.story import monthly_batches, prepare_workdir
 from keel.events import decode_event

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.launcher import free_port
+from deploy.processes import free_port
 from keel.bootstrap import bootstrap
 from keel.demo.story import monthly_batches
 from keel.project import load_project
