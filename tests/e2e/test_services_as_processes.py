@@ -22,11 +22,11 @@ import pytest
 from deploy import security
 from deploy.processes import free_port
 from keel.codec import Codec
-from keel.demo.story import monthly_batches, prepare_workdir
 from keel.events import decode_event
 from keel.log.kafka import KafkaEventLog, new_prefix
 from keel.schemas.registry import load_registry
 from keel.secure.credentials import secrets_for, split_address
+from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from keel.cli.main import app
-from keel.demo.story import monthly_batches, prepare_workdir, write_csv
+from keel_services.entrypoints.cli.main import app
+from keel_services.entrypoints.demo.story import monthly_batches, prepare_workdir, write_csv
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,10 @@ def test_missing_trainer_entry_point_is_explained(
 ) -> None:
     toml = Path(str(project / "wd" / "keel.toml"))
     toml.write_text(
-        toml.read_text().replace("keel.demo.plugins:train", "keel.demo.plugins:no_such_trainer")
+        toml.read_text().replace(
+            "keel_services.entrypoints.demo.plugins:train",
+            "keel_services.entrypoints.demo.plugins:no_such_trainer",
+        )
     )
     first = ingest_json(write_csv(project / "a.csv", good_rows()[:30]))
     holdout = ingest_json(write_csv(project / "h.csv", monthly_batches()[0][:40]))

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.processes import free_port
 from keel.bootstrap import bootstrap
-from keel.demo.story import monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
+from keel_services.entrypoints.demo.story import monthly_batches
 from keel_services.serve.app import Server, create_app
 from tests.demo_home import demo_home
 

@@ -11,7 +11,7 @@ from keel.errors import ConfigError
 from keel.project import load_project
 
 pytestmark = pytest.mark.unit
-DEMO = Path(__file__).resolve().parents[2] / "shared" / "keel" / "demo" / "keel.toml"
+DEMO = Path(__file__).resolve().parents[2] / "services" / "entrypoints" / "demo" / "keel.toml"
 
 
 def test_a_directory_means_its_keel_toml(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from keel.signing import DEFAULT_ROLES, load_trust
 from tools.check_report import signers_from_toml, split_html
 
 pytestmark = pytest.mark.unit
-DEMO = Path(__file__).resolve().parents[2] / "shared" / "keel" / "demo" / "keel.toml"
+DEMO = Path(__file__).resolve().parents[2] / "services" / "entrypoints" / "demo" / "keel.toml"
 
 
 def both(tmp_path: Path, text: str) -> tuple[set[str], set[str]]:
