@@ -14,16 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from keel.audit.keys import CHECKPOINTED, SHAPE, TREES
 from keel.log.port import EventLog, TopicPartition
 from keel.topics import EVENT_TOPICS
 from keel.views.port import ViewStore
 
-# The projector's own keys (keel.audit.projection, keel.audit.trees; a unit test checks they
-# are the same): importing those modules is the cost this module exists to avoid.
-SHAPE = "projector:shape"
+# keel.audit.projection.SHAPE_VERSION (a unit test checks they are the same): importing the
+# projection is the cost this module exists to avoid.
 SHAPE_VERSION = 4
-TREES = "audit:trees"
-CHECKPOINTED = "audit:checkpointed"
 
 
 def nothing_to_fold(
