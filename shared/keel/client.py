@@ -448,7 +448,9 @@ class Client:
         from keel.report.build import build
 
         views = self.fresh_views()
-        known = self.project().family(family).environments
+        project = self.project()
+        # an MLflow family's environments are its aliases: any one named is taken
+        known = [env] if env and family not in project.families else project.environments(family)
         if env is not None and env not in known:
             raise KeelError(
                 f"{family} has no environment {env!r}", hint=f"environments: {', '.join(known)}"

@@ -206,6 +206,18 @@ class Project(BaseModel):
                 hint=f"families in keel.toml: {', '.join(sorted(self.families)) or 'none'}",
             ) from None
 
+    def environments(self, family: str) -> list[str]:
+        """A family's environments: keel.toml's for its own families; for an MLflow family (in
+        no [families] table) those its [mlflow] tables name (gates, alias mapping). Unknown
+        family and no [mlflow] names: ConfigError, as family() says."""
+        if family in self.families:
+            return list(self.families[family].environments)
+        gate = self.mlflow.gates.get(family)
+        named = {*(gate.promotion if gate else ()), *self.mlflow.environments.values()}
+        if not named:
+            self.family(family)  # raises, naming keel.toml's families
+        return sorted(named)
+
     def contracts(self, name: str) -> tuple[Contract, Contract]:
         fam = self.family(name)
         return (

@@ -8,11 +8,14 @@ registry the webhook never saw, marked as history unknown before the import."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import subprocess
+import tarfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -46,7 +49,7 @@ class Driver:
             text=True,
         )
 
-    def __call__(self, *cmd: str) -> dict[str, Any]:
+    def __call__(self, *cmd: Any) -> dict[str, Any]:
         assert self.proc.stdin and self.proc.stdout
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
@@ -274,3 +277,170 @@ def test_mlflow_bridge_kafka_redis(
     views = redis_url.rsplit("/", 1)[0] + "/6?namespace=" + prefix.replace(".", ":")
     _, env = demo_home(tmp_path / "k", f"kafka://{kafka_bootstrap}?prefix={prefix}", views)
     scenario(env, mlflow, tmp_path, "churn-k")
+
+
+# -- issue 38, items 3 and 2: the gate on alias moves, and model bytes in Keel's store ----------
+CONTRACT = {
+    "type": "record",
+    "name": "churn_inference",
+    "namespace": "keel.contracts",
+    "fields": [{"name": "age", "type": "double"}, {"name": "plan", "type": "string"}],
+}
+
+
+def gated_project(env: dict[str, str], uri: str, name: str) -> None:
+    """The demo's keel.toml plus a gate on the MLflow family `name` in prod."""
+    project = Path(env["KEEL_PROJECT"])
+    project = project / "keel.toml" if project.is_dir() else project
+    (project.parent / "churn_inference.avsc").write_text(json.dumps(CONTRACT))
+    with project.open("a") as f:
+        f.write(
+            f'\n[mlflow]\ntracking_uri = "{uri}"\n'
+            f'[mlflow.gates."{name}"]\ncontract = "churn_inference.avsc"\n'
+            f'[mlflow.gates."{name}".promotion.prod]\nthresholds = {{ roc_auc = 0.9 }}\n'
+        )
+
+
+def wait_deployments(env: dict[str, str], name: str, n: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 120
+    while True:
+        seen = keel(env, "deployments", "list", "--family", name, "--env", "prod")["deployments"]
+        if len(seen) >= n or time.monotonic() > deadline:
+            assert len(seen) == n, seen
+            return seen
+        time.sleep(0.5)
+
+
+def serving_now(env: dict[str, str], name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = keel(env, "audit", "serving", "--family", name, "--env", "prod")
+    return doc
+
+
+def test_mlflow_gate_and_model_bytes(tmp_path: Path, mlflow: str) -> None:
+    """A version whose run's roc_auc (0.71) misses the prod policy (>= 0.9) is moved to prod:
+    serving, why, history and the review pack show it served with "failed policy: ...". A good
+    one passes; one whose logged signature needs a column the contract does not send fails on
+    the contract. The logged models' files are in Keel's store (a tar `keel artifacts get`
+    writes, verify checks); an s3:// source is recorded with the reason it was not read."""
+    _, env = demo_home(tmp_path / "demo")
+    name = "churn-gated"
+    gated_project(env, mlflow, name)
+    drive = Driver(mlflow)
+    port = free_port()
+    bridge = start_bridge(env, port, tmp_path / "bridge.log")
+    hook = None
+    try:
+        hook = drive("webhook", f"http://127.0.0.1:{port}/v1/mlflow/webhooks", SECRET)["out"]
+        row = {"age": 41.5, "plan": "gold"}
+        weak = drive("log_model", name, {"roc_auc": 0.71}, row)["out"]
+        good = drive("log_model", name, {"roc_auc": 0.95}, row)["out"]
+        odd = drive("log_model", name, {"roc_auc": 0.97}, {**row, "zip": "75001"})["out"]
+        remote = drive("version", name, f"s3://models/{name}/remote")["out"]
+
+        drive("alias", name, "prod", weak["version"])
+        wait_deployments(env, name, 1)
+        doc = serving_now(env, name)
+        assert doc["serving"]["model_id"] == model_id(name, weak["version"])
+        reason = doc["serving"]["reason"]
+        assert "failed policy: roc_auc 0.7100 misses >= 0.9 by 0.1900" in reason, reason
+        assert "signature matches churn_inference" in reason, reason
+        text = subprocess.run(
+            [KEEL, "audit", "serving", "--family", name, "--env", "prod"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert "failed policy" in text.stdout, text.stdout + text.stderr
+        why = keel(env, "audit", "why", "--family", name, "--env", "prod")
+        assert "failed policy: roc_auc" in why["steps"][0]["reason"]
+        history = keel(env, "audit", "history", "--family", name)
+        rejected = [r for r in history["decisions"] if r["decision"] == "rejected"]
+        assert [r["trigger"] for r in rejected] == ["mlflow-alias"], history
+
+        drive("alias", name, "prod", good["version"])
+        wait_deployments(env, name, 2)
+        reason = serving_now(env, name)["serving"]["reason"]
+        assert "passed policy: roc_auc 0.9500 >= 0.9" in reason, reason
+
+        drive("alias", name, "prod", odd["version"])
+        wait_deployments(env, name, 3)
+        reason = serving_now(env, name)["serving"]["reason"]
+        assert reason.count("failed policy:") == 1 and "zip: the model requires it" in reason
+        assert "roc_auc 0.9700 >= 0.9" in reason, reason
+
+        drive("alias", name, "prod", remote)
+        wait_deployments(env, name, 4)
+        reason = serving_now(env, name)["serving"]["reason"]
+        assert "failed policy" in reason and "roc_auc was not measured" in reason, reason
+        assert "signature not checked" in reason and "s3://" in reason, reason
+    finally:
+        if hook is not None:
+            drive("delete_webhook", hook)
+        bridge.terminate()
+        bridge.wait(30)
+        drive.close()
+
+    # the logged model's files, content-addressed: the tar Keel stored is MLflow's files
+    out = tmp_path / "weak.tar"
+    got = keel(env, "artifacts", "get", model_id(name, weak["version"]), "--out", str(out))
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        mlmodel = tar.extractfile("MLmodel")
+        assert mlmodel is not None and b"signature" in mlmodel.read()
+    assert "python_model.pkl" in names, names
+    assert got["digest"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    # the unreadable source: the model artifact is the version's document, saying why
+    cat = subprocess.run(
+        [KEEL, "artifacts", "cat", model_id(name, remote)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    record = json.loads(cat.stdout.splitlines()[0])
+    assert record["model_bytes"]["stored"] is False and "s3://" in record["model_bytes"]["why"]
+
+    # the review pack lists the failed move with its reason
+    pack = tmp_path / "pack.html"
+    made = subprocess.run(
+        [KEEL, "audit", "report", "--family", name, "--from", "2020-01-01", "--to", "2100-01-01",
+         "--out", str(pack)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "failed policy: roc_auc 0.7100" in pack.read_text()
+    report = subprocess.run([KEEL, "audit", "verify"], env=env, capture_output=True, text=True)
+    assert report.returncode == 0, report.stdout + report.stderr
+
+    # the console: the family's timeline has its prod lane and marks the rejected moves; the
+    # why page of the first move says it failed
+    port = free_port()
+    audit = subprocess.Popen(
+        [KEEL, "service", "run", "audit", "--port", str(port)],
+        env={**env, "KEEL_API_TOKEN": "console-t0k"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(port, "/healthz", audit, 120)
+        console = f"http://127.0.0.1:{port}/console"
+        page = fetch_page(f"{console}/timeline/{name}", "console-t0k")
+        assert 'data-env="prod"' in page and page.count('data-decision="rejected"') == 3, page
+        first = datetime.fromisoformat(
+            keel(env, "deployments", "list", "--family", name, "--env", "prod")["deployments"][-1][
+                "since"
+            ]
+        )
+        at = urllib.parse.quote(first.isoformat())
+        page = fetch_page(f"{console}/why/{name}/prod?at={at}", "console-t0k")
+        assert "failed policy: roc_auc 0.7100" in page, page
+    finally:
+        audit.terminate()
+        audit.wait(30)
+
+
+def fetch_page(url: str, token: str) -> str:
+    req = urllib.request.Request(url, headers={"Cookie": f"keel_console={token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return str(r.read().decode())
