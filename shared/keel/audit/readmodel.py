@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.audit import index_order, keys
-from keel.events import EVENT_TYPES, Event
-from keel.events import generated as g
 from keel.views.port import ViewStore
+
+if TYPE_CHECKING:
+    # Imported where an event is built: the generated event classes cost ~40 ms (pydantic),
+    # and the queries operators run in loops (keel.audit.view_queries) only read documents.
+    from keel.events import Event
+    from keel.events import generated as g
 
 # A deployment of this kind says nothing serves from its time on (an MLflow alias deleted,
 # keel_services.mlflow_bridge): it ends the interval before it and begins none.
@@ -48,6 +52,8 @@ def _event(doc: dict[str, Any] | None) -> Any:
     env = dict(record["envelope"])
     env["occurred_at"] = datetime.fromisoformat(env["occurred_at"])  # stored as ISO 8601
     record["envelope"] = env
+    from keel.events import EVENT_TYPES
+
     return EVENT_TYPES[doc["type"]].from_avro(record)
 
 
@@ -90,6 +96,8 @@ class ReadModel:
         return [_event(d) for d in self.views.get_many([keys.event(i) for i in ids]) if d]
 
     def request(self, request_id: str) -> g.RetrainRequested | None:
+        from keel.events import generated as g
+
         e = self.event(request_id)
         return e if isinstance(e, g.RetrainRequested) else None
 
@@ -176,6 +184,8 @@ class ReadModel:
         return self.views.get(keys.decision(event_id))
 
     def pending(self, pending_id: str) -> g.PromotionPending | None:
+        from keel.events import generated as g
+
         e = self.event(pending_id)
         return e if isinstance(e, g.PromotionPending) else None
 
@@ -201,6 +211,15 @@ class ReadModel:
     # -- counts ------------------------------------------------------------------------------
     def applied(self) -> int:
         return int((self.views.get(keys.STATS) or {}).get("applied", 0))
+
+
+def __getattr__(name: str) -> Any:
+    # `from keel.audit.readmodel import Event` still works, importing the events on demand
+    if name == "Event":
+        from keel.events import Event
+
+        return Event
+    raise AttributeError(f"module 'keel.audit.readmodel' has no attribute {name!r}")
 
 
 __all__ = ["Event", "Interval", "ReadModel"]

@@ -4,10 +4,12 @@ under one document so that every answer after one can say so in a line. Pure: no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.audit import keys
-from keel.events import generated as g
+
+if TYPE_CHECKING:  # annotations only: answers read resets without the event classes
+    from keel.events import generated as g
 
 TRUST_RESETS = keys.TRUST_RESETS  # views: {"resets": [reset, ...]} oldest first
 
