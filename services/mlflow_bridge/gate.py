@@ -11,6 +11,7 @@ failed. MLflow writes the signature into the model's MLmodel file as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,14 +22,14 @@ from keel_services.promote.domain import Decision, Incumbent, Serving, decide
 
 SIGNATURE_GATE = "signature_matches_contract"
 
-# An Avro type in the contract -> the MLflow column types a logged signature may give it
-# (MLflow infers long for Python ints and double for floats; a narrower type reads wider).
+# An Avro type in the contract -> the MLflow column types a logged signature may give it: the
+# value serving sends must convert without loss (an int reads as a double; a double is not a long)
 AVRO_TO_MLFLOW: Mapping[str, frozenset[str]] = {
     "boolean": frozenset({"boolean"}),
-    "int": frozenset({"integer", "long"}),
-    "long": frozenset({"integer", "long"}),
-    "float": frozenset({"float", "double", "integer", "long"}),
-    "double": frozenset({"float", "double", "integer", "long"}),
+    "int": frozenset({"integer", "long", "float", "double"}),
+    "long": frozenset({"long", "double"}),
+    "float": frozenset({"float", "double"}),
+    "double": frozenset({"double"}),
     "string": frozenset({"string"}),
     "bytes": frozenset({"binary"}),
     "enum": frozenset({"string"}),
@@ -56,8 +57,6 @@ class Verdict:
 def signature_inputs(mlmodel: Mapping[str, Any]) -> list[Column] | None:
     """The input columns of an MLmodel document's signature (None: no signature, or a tensor
     signature, which names no columns)."""
-    import json
-
     sig = mlmodel.get("signature")
     if not isinstance(sig, Mapping) or not sig.get("inputs"):
         return None

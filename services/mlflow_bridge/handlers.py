@@ -35,7 +35,7 @@ from keel.events import generated as g
 from keel.metrics import BUILTIN
 from keel.pipeline import Context
 from keel.project import MlflowGate, Project
-from keel.service import service_code_version
+from keel.service import Producer, service_code_version
 from keel_services.mlflow_bridge import gate, model_files
 from keel_services.mlflow_bridge.domain import (
     CODE_VERSION,
@@ -53,7 +53,7 @@ from keel_services.mlflow_bridge.domain import (
 from keel_services.mlflow_bridge.tracking import Tracking, Unreadable
 from keel_services.promote.domain import Incumbent, Serving
 
-SERVICE = "mlflow_bridge"
+SERVICE = Producer("mlflow_bridge", __package__ or __name__)
 ALIAS, WITHDRAWN, IMPORT = "alias", "withdrawn", "import"
 VERSION_DOC, VERDICT = "mlflow_model_version", "mlflow_gate_verdict"
 TRIGGER = "mlflow-alias"  # a PromotionRejected's trigger: a verdict on a move MLflow made
@@ -90,7 +90,7 @@ class Recorder:
         return envelope(
             event_type,
             subject=subject,
-            service=SERVICE,
+            service=SERVICE.name,
             code_version=service_code_version(SERVICE),
             actor=actor,
             correlation_id=self.cause,
@@ -113,7 +113,7 @@ class Recorder:
         if result.created or self.ctx.rt.artifacts.unannounced(result.info.id):
             event = recorded_event(
                 result.info,
-                service=SERVICE,
+                service=SERVICE.name,
                 code_version=spec.code_version,
                 actor=actor,
                 correlation_id=self.cause,
@@ -284,7 +284,7 @@ def judged(
     incumbent = None
     if current is not None and current.model_id != target:
         params = (rec.ctx.read.artifact(current.model_id) or {}).get("params") or {}
-        inc = {}
+        inc: dict[str, float] = {}
         if params.get("registry") == "mlflow":
             inc, _, _ = _metrics(sources.tracking, params["model"], str(params["version"]))
         incumbent = Incumbent(current.model_id, inc)
