@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.audit.anchors import LocalWitness
+from keel.audit.lease import holder, unfolded
 from keel.audit.projectors import assemble
 from keel.codec import Codec
 from keel.errors import KeelError
@@ -79,16 +80,6 @@ def await_projector(
         if time.monotonic() > deadline:
             return reached, False
         time.sleep(0.1)
-
-
-def unfolded(log: EventLog, needed: Ends, reached: Ends) -> bool:
-    """Whether a record lies between what the projector reached and `needed`."""
-    short = {tp: end for tp, end in needed.items() if reached.get(tp, 0) < end}
-    if not short:
-        return False
-    topics = sorted({t for t, _ in short})
-    start = {tp: reached.get(tp, 0) for tp in needed if tp[0] in topics}
-    return any(rec.offset < short.get(rec.tp, 0) for rec in log.read(topics, start))
 
 
 def require_projector(
@@ -164,7 +155,9 @@ class FreshViews:
         self._ends, self._checked = ends, time.monotonic()
         if ends == self._folded:
             return
-        if getattr(self.views, "read_only", False):
+        if getattr(self.views, "read_only", False) or holder(self.views, self.name):
+            # views this process may not write, or a projector service that folds them (its
+            # lease): never fold here (that would take the service's writer identity)
             self._await_projector(ends)
             return
         with self._lock:

@@ -77,6 +77,16 @@ def quarantine(family: str) -> str:
     return f"quarantine:{family}"
 
 
+def projector_lease(name: str) -> str:
+    """Which projector service folds projector `name`'s views, and until when (not a fold
+    product: keel.audit.lease writes it, verify leaves it out)."""
+    return f"projector:{name}:lease"
+
+
+def is_projector_lease(key: str) -> bool:
+    return key.startswith("projector:") and key.endswith(":lease")
+
+
 def pending(pending_id: str) -> str:
     """A promotion waiting for approval."""
     return f"pending:{pending_id}"

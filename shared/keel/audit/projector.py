@@ -32,6 +32,7 @@ from keel.audit import checkpoint as cp
 from keel.audit import foldcore
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
+from keel.audit.lease import LeaseKeeper, wait_for_service
 from keel.audit.merkle import Frontier
 from keel.audit.projection import SHAPE, SHAPE_VERSION, evolve, keys_for
 from keel.audit.witness import Anchor, anchor_problem
@@ -61,6 +62,7 @@ class Progress:
     after_as_of: int = 0
     rejected: int = 0  # signature problems: kept out of the views, listed under audit:rejected
     checkpoint: dict[str, int] | None = None  # tree sizes of the checkpoint this run published
+    folded_by: str | None = None  # the projector service that folded instead (its lease)
     fold: str = "python"  # which fold core ran (foldcore.py): python or native
 
 
@@ -120,7 +122,13 @@ class Projector:
         self, on_batch: Callable[[Progress], None] | None = None, checkpoint: bool = True
     ) -> Progress:
         """Fold everything up to the log's current end, batch by batch; then publish a
-        checkpoint if the trees grew (checkpoint=False: leave that to a later run)."""
+        checkpoint if the trees grew (checkpoint=False: leave that to a later run).
+        While a projector service holds these views' lease, only it folds them: wait for it
+        to reach the log's end instead (bounded; Progress.folded_by names it)."""
+        if not self.reset:  # reset-trust signs over the restored log itself, by design
+            by = wait_for_service(self.log, self.views, self.name)
+            if by is not None:
+                return Progress(folded_by=by)
         with self._session() as session:
             self._catch_up(session, on_batch)
             if checkpoint:
@@ -137,7 +145,30 @@ class Projector:
         """Run as a service: catch up, then fold new events as consumer group `group` until
         `should_stop()` says so. The views' tracking stays the authority on what was applied:
         records before it (a group offset lagging after a crash) are skipped, and the group is
-        committed only after a batch's views landed, so its lag is what is left to fold."""
+        committed only after a batch's views landed, so its lag is what is left to fold.
+        It holds the views' lease while it runs (keel.audit.lease): commands then wait for it
+        rather than fold and take its writer identity."""
+        lease = LeaseKeeper(self.views, self.name)
+        lease.renew(force=True)  # before the catch-up: commands wait for that too
+
+        def beat(progress: Progress) -> None:
+            lease.renew()
+            if on_batch:
+                on_batch(progress)
+
+        try:
+            return self._follow(group, should_stop, beat, poll_timeout, lease)
+        finally:
+            lease.release()
+
+    def _follow(
+        self,
+        group: str,
+        should_stop: Callable[[], bool],
+        on_batch: Callable[[Progress], None],
+        poll_timeout: float,
+        lease: LeaseKeeper,
+    ) -> Progress:
         with self._session() as session:
             self._catch_up(session, on_batch)
             committed = self.log.committed(group)
@@ -156,6 +187,7 @@ class Projector:
             sub = self.log.subscribe(group, list(EVENT_TOPICS))
             try:
                 while not should_stop():
+                    lease.renew()
                     records = sub.poll(timeout=poll_timeout, max_records=self.batch_size)
                     fresh = [r for r in records if r.offset >= session.positions.get(r.tp, 0)]
                     if fresh:
@@ -181,8 +213,9 @@ class Projector:
         # live projector with the same name is fenced off by the broker.
         # Only a projector that publishes checkpoints (it has a signer) takes that identity: a
         # command catching the views up beside the projector service must not fence it.
+        # (Not a fold with the public keys only, as the audit API's replica watcher's.)
         for_writer = getattr(self.log, "for_writer", None)
-        publishes = for_writer is not None and self.trees and self.signer is not None
+        publishes = for_writer is not None and self._publishes()
         self.writer: EventLog = (
             for_writer(f"projector-{self.name}") if publishes and for_writer else self.log
         )
