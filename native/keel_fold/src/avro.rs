@@ -46,7 +46,12 @@ pub fn compile(
 ) -> Result<Node, String> {
     match schema {
         Value::String(s) => primitive(s)
-            .or_else(|| names.get(s).or_else(|| names.get(&format!("{namespace}.{s}"))).map(|n| Node::Named(n.clone())))
+            .or_else(|| {
+                names
+                    .get(s)
+                    .or_else(|| names.get(&format!("{namespace}.{s}")))
+                    .map(|n| Node::Named(n.clone()))
+            })
             .ok_or_else(|| format!("unknown type {s}")),
         Value::Array(branches) => Ok(Node::Union(
             branches
@@ -69,10 +74,20 @@ pub fn compile(
                 "record" | "error" => {
                     let (full, ns) = full_name(o, namespace)?;
                     let mut fields = Vec::new();
-                    for f in o.get("fields").and_then(Value::as_array).ok_or("record without fields")? {
-                        let name = f.get("name").and_then(Value::as_str).ok_or("field without name")?;
+                    for f in o
+                        .get("fields")
+                        .and_then(Value::as_array)
+                        .ok_or("record without fields")?
+                    {
+                        let name = f
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .ok_or("field without name")?;
                         let ft = f.get("type").ok_or("field without type")?;
-                        fields.push((PyString::intern(py, name).unbind(), compile(py, ft, names, &ns)?));
+                        fields.push((
+                            PyString::intern(py, name).unbind(),
+                            compile(py, ft, names, &ns)?,
+                        ));
                     }
                     Ok(named(names, full, Node::Record(fields)))
                 }
@@ -83,17 +98,34 @@ pub fn compile(
                         .and_then(Value::as_array)
                         .ok_or("enum without symbols")?
                         .iter()
-                        .map(|s| s.as_str().map(|s| PyString::intern(py, s).unbind()).ok_or("bad symbol"))
+                        .map(|s| {
+                            s.as_str()
+                                .map(|s| PyString::intern(py, s).unbind())
+                                .ok_or("bad symbol")
+                        })
                         .collect::<Result<_, _>>()?;
                     Ok(named(names, full, Node::Enum(symbols)))
                 }
                 "fixed" => {
                     let (full, _) = full_name(o, namespace)?;
-                    let size = o.get("size").and_then(Value::as_u64).ok_or("fixed without size")?;
+                    let size = o
+                        .get("size")
+                        .and_then(Value::as_u64)
+                        .ok_or("fixed without size")?;
                     Ok(named(names, full, Node::Fixed(size as usize)))
                 }
-                "array" => Ok(Node::Array(Box::new(compile(py, o.get("items").ok_or("array without items")?, names, namespace)?))),
-                "map" => Ok(Node::Map(Box::new(compile(py, o.get("values").ok_or("map without values")?, names, namespace)?))),
+                "array" => Ok(Node::Array(Box::new(compile(
+                    py,
+                    o.get("items").ok_or("array without items")?,
+                    names,
+                    namespace,
+                )?))),
+                "map" => Ok(Node::Map(Box::new(compile(
+                    py,
+                    o.get("values").ok_or("map without values")?,
+                    names,
+                    namespace,
+                )?))),
                 other => compile(py, &Value::String(other.to_string()), names, namespace),
             }
         }
@@ -115,14 +147,31 @@ fn primitive(s: &str) -> Option<Node> {
     })
 }
 
-fn full_name(o: &serde_json::Map<String, Value>, namespace: &str) -> Result<(String, String), String> {
-    let name = o.get("name").and_then(Value::as_str).ok_or("named type without name")?;
+fn full_name(
+    o: &serde_json::Map<String, Value>,
+    namespace: &str,
+) -> Result<(String, String), String> {
+    let name = o
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("named type without name")?;
     if name.contains('.') {
-        let ns = name.rsplit_once('.').map(|(n, _)| n.to_string()).unwrap_or_default();
+        let ns = name
+            .rsplit_once('.')
+            .map(|(n, _)| n.to_string())
+            .unwrap_or_default();
         return Ok((name.to_string(), ns));
     }
-    let ns = o.get("namespace").and_then(Value::as_str).unwrap_or(namespace).to_string();
-    let full = if ns.is_empty() { name.to_string() } else { format!("{ns}.{name}") };
+    let ns = o
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(namespace)
+        .to_string();
+    let full = if ns.is_empty() {
+        name.to_string()
+    } else {
+        format!("{ns}.{name}")
+    };
     Ok((full, ns))
 }
 

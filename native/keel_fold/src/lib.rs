@@ -13,6 +13,7 @@ mod trust;
 
 use std::collections::HashMap;
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -36,15 +37,28 @@ impl Decoder {
     /// as written (each the latest of its type); ts_millis: fastavro's timestamp-millis reader.
     /// Schemas with constructs this decoder does not cover are left out (see `covered`).
     #[new]
-    fn new(py: Python<'_>, schemas: Vec<(Vec<u8>, String, String)>, ts_millis: Py<PyAny>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        schemas: Vec<(Vec<u8>, String, String)>,
+        ts_millis: Py<PyAny>,
+    ) -> PyResult<Self> {
         let mut plans = HashMap::new();
         for (fp, name, json) in schemas {
-            let Ok(fp) = <[u8; 8]>::try_from(fp.as_slice()) else { continue };
-            let value: serde_json::Value = serde_json::from_str(&json)
-                .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("schema {name}: {e}")))?;
+            let Ok(fp) = <[u8; 8]>::try_from(fp.as_slice()) else {
+                continue;
+            };
+            let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!("schema {name}: {e}"))
+            })?;
             let mut names = HashMap::new();
             if let Ok(node) = avro::compile(py, &value, &mut names, "") {
-                plans.insert(fp, Plan { name: PyString::intern(py, &name).unbind(), node });
+                plans.insert(
+                    fp,
+                    Plan {
+                        name: PyString::intern(py, &name).unbind(),
+                        node,
+                    },
+                );
             }
         }
         Ok(Decoder { plans, ts_millis })
@@ -58,7 +72,11 @@ impl Decoder {
     /// For each value: (type name, record dict) exactly as fastavro reads it, or None where
     /// this decoder steps aside (unknown fingerprint, not single-object, anything unusual):
     /// the caller decodes those with the Python codec, which names the problem.
-    fn decode_many<'py>(&self, py: Python<'py>, values: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+    fn decode_many<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         let ts = self.ts_millis.bind(py);
         for v in values.iter() {
@@ -70,14 +88,26 @@ impl Decoder {
 }
 
 impl Decoder {
-    fn decode_one<'py>(&self, py: Python<'py>, data: &[u8], ts: &Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+    fn decode_one<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        ts: &Bound<'py, PyAny>,
+    ) -> Bound<'py, PyAny> {
         let none = || py.None().into_bound(py);
         if data.len() < 10 || data[..2] != [0xc3, 0x01] {
             return none();
         }
         let fp: [u8; 8] = data[2..10].try_into().unwrap();
-        let Some(plan) = self.plans.get(&fp) else { return none() };
-        let mut r = avro::Reader { py, buf: data, pos: 10, ts_millis: ts };
+        let Some(plan) = self.plans.get(&fp) else {
+            return none();
+        };
+        let mut r = avro::Reader {
+            py,
+            buf: data,
+            pos: 10,
+            ts_millis: ts,
+        };
         match r.read(&plan.node) {
             Some(record) if r.pos == data.len() && record.is_instance_of::<PyDict>() => {
                 PyTuple::new(py, [plan.name.bind(py).clone().into_any(), record])
@@ -89,15 +119,74 @@ impl Decoder {
     }
 }
 
-type Rec = (String, i64, i64, i64, i64, String, Vec<u8>, Option<Vec<u8>>);
+// (topic, partition, offset, recorded ms, writer ms, key, value, sig), borrowed from Python:
+// extracting bytes as Vec<u8> would walk them as a sequence of ints
+type Rec<'py> = (
+    Bound<'py, PyString>,
+    i64,
+    i64,
+    i64,
+    i64,
+    Bound<'py, PyString>,
+    Bound<'py, PyBytes>,
+    Option<Bound<'py, PyBytes>>,
+);
 
-fn leaf_of(rec: &Rec, v2: bool) -> Hash {
+fn leaf_of(rec: &Rec<'_>, v2: bool) -> PyResult<Hash> {
     let (topic, partition, offset, recorded_ms, timestamp_ms, key, value, sig) = rec;
+    let (topic, key, value) = (topic.to_str()?, key.to_str()?, value.as_bytes());
+    let sig = sig.as_ref().map(|s| s.as_bytes());
+    Ok(leaf_data_hash(
+        topic,
+        *partition,
+        *offset,
+        *recorded_ms,
+        *timestamp_ms,
+        key,
+        value,
+        sig,
+        v2,
+    ))
+}
+
+/// A LogRecord's fields, read by attribute (no tuple built per record on the Python side).
+fn rec_of<'py>(r: &Bound<'py, PyAny>) -> PyResult<Rec<'py>> {
+    let py = r.py();
+    let get = |name: &Bound<'py, PyString>| r.getattr(name);
+    let sig = get(intern!(py, "sig"))?;
+    Ok((
+        get(intern!(py, "topic"))?.cast_into::<PyString>()?,
+        get(intern!(py, "partition"))?.extract()?,
+        get(intern!(py, "offset"))?.extract()?,
+        get(intern!(py, "recorded_ms"))?.extract()?,
+        get(intern!(py, "timestamp_ms"))?.extract()?,
+        get(intern!(py, "key"))?.cast_into::<PyString>()?,
+        get(intern!(py, "value"))?.cast_into::<PyBytes>()?,
+        if sig.is_none() {
+            None
+        } else {
+            Some(sig.cast_into::<PyBytes>()?)
+        },
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn leaf_data_hash(
+    topic: &str,
+    partition: i64,
+    offset: i64,
+    recorded_ms: i64,
+    timestamp_ms: i64,
+    key: &str,
+    value: &[u8],
+    sig: Option<&[u8]>,
+    v2: bool,
+) -> Hash {
     if !v2 {
         let head = format!("{topic}/{partition}/{offset}\n");
         return merkle::leaf_hash(&[head.as_bytes(), value]);
     }
-    let sig = sig.as_deref().unwrap_or_default();
+    let sig = sig.unwrap_or_default();
     let head = format!(
         "keel-leaf/2\n{topic}/{partition}/{offset}\n{recorded_ms} {timestamp_ms}\n{} {} {}\n",
         key.len(),
@@ -110,30 +199,42 @@ fn leaf_of(rec: &Rec, v2: bool) -> Hash {
 /// Leaf hashes of records (topic, partition, offset, recorded ms, writer ms, key, value, sig):
 /// format 2 where `v2[i]`, else format 1 (keel.audit.trees.leaf / leaf_v1).
 #[pyfunction]
-fn leaves<'py>(py: Python<'py>, records: Vec<Rec>, v2: Vec<bool>) -> Vec<Bound<'py, PyBytes>> {
-    records.iter().zip(v2).map(|(r, v2)| PyBytes::new(py, &leaf_of(r, v2))).collect()
+fn leaves<'py>(
+    py: Python<'py>,
+    records: Vec<Rec<'py>>,
+    v2: Vec<bool>,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    records
+        .iter()
+        .zip(v2)
+        .map(|(r, v2)| Ok(PyBytes::new(py, &leaf_of(r, v2)?)))
+        .collect()
 }
 
-/// One tree's right edge (size, hashes, leaf2_from) extended by `records` of that tree, in
-/// order; `watch`: sizes whose root the caller needs. Returns (size, hashes, {size: root}).
+/// One tree's right edge (size, hashes, leaf2_from) extended by `records` (LogRecords) of
+/// that tree, in order; `watch`: sizes whose root the caller needs. Returns (size, hashes, {size: root}).
 #[pyfunction]
 fn extend<'py>(
     py: Python<'py>,
     size: u64,
-    hashes: Vec<Vec<u8>>,
+    hashes: Vec<Bound<'py, PyBytes>>,
     leaf2_from: u64,
-    records: Vec<Rec>,
+    records: Vec<Bound<'py, PyAny>>,
     watch: Vec<u64>,
-) -> PyResult<(u64, Vec<Bound<'py, PyBytes>>, HashMap<u64, Bound<'py, PyBytes>>)> {
+) -> PyResult<(
+    u64,
+    Vec<Bound<'py, PyBytes>>,
+    HashMap<u64, Bound<'py, PyBytes>>,
+)> {
     let mut size = size;
     let mut edge: Vec<Hash> = hashes
         .iter()
-        .map(|h| <Hash>::try_from(h.as_slice()))
+        .map(|h| <Hash>::try_from(h.as_bytes()))
         .collect::<Result<_, _>>()
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("a tree hash is not 32 bytes"))?;
     let mut roots = HashMap::new();
     for rec in &records {
-        let leaf = leaf_of(rec, size >= leaf2_from);
+        let leaf = leaf_of(&rec_of(rec)?, size >= leaf2_from)?;
         merkle::append(&mut size, &mut edge, leaf);
         if watch.contains(&size) {
             roots.insert(size, PyBytes::new(py, &merkle::root(&edge)));

@@ -84,7 +84,10 @@ pub fn tree_paths(leaves: Vec<Hash>) -> (Hash, Vec<Vec<Hash>>) {
     let mut levels = vec![leaves];
     while levels.last().map_or(0, Vec::len) > 1 {
         let cur = levels.last().unwrap();
-        let mut up: Vec<Hash> = cur.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+        let mut up: Vec<Hash> = cur
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
         if cur.len() % 2 == 1 {
             up.push(*cur.last().unwrap());
         }

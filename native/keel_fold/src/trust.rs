@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyBytes, PyString};
 
 use crate::merkle::{leaf_hash, root_from_inclusion, tree_paths, Hash};
 
@@ -15,7 +15,8 @@ const CONTEXT: &[u8] = b"keel-signed-events/v1\n";
 
 pub type Verdict = (Option<String>, Option<String>);
 // (value, signature record, event type): what `Trust.check_many` takes
-type Item = (Vec<u8>, Option<Vec<u8>>, Option<String>);
+// (borrowed from the Python bytes: no copies)
+type Item<'a> = (&'a [u8], Option<&'a [u8]>, Option<String>);
 
 struct Key {
     identity: String,
@@ -41,14 +42,28 @@ fn decode(blob: &[u8]) -> Result<Sig<'_>, &'static str> {
     let size = u16::from_be_bytes([h[0], h[1]]) as u64;
     let index = u16::from_be_bytes([h[2], h[3]]) as u64;
     let depth = h[4] as usize;
-    let identity = std::str::from_utf8(&blob[4..pos]).map_err(|_| "truncated")?.to_string();
+    let identity = std::str::from_utf8(&blob[4..pos])
+        .map_err(|_| "truncated")?
+        .to_string();
     let start = pos + 13;
     if blob.len() != start + 32 * depth + 64 {
         return Err("truncated");
     }
-    let path = (0..depth).map(|i| &blob[start + 32 * i..start + 32 * (i + 1)]).collect();
-    let key_id = blob[pos..pos + 8].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Sig { identity, key_id, size, index, path, signature: &blob[blob.len() - 64..] })
+    let path = (0..depth)
+        .map(|i| &blob[start + 32 * i..start + 32 * (i + 1)])
+        .collect();
+    let key_id = blob[pos..pos + 8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Sig {
+        identity,
+        key_id,
+        size,
+        index,
+        path,
+        signature: &blob[blob.len() - 64..],
+    })
 }
 
 fn head(blob: &[u8]) -> &[u8] {
@@ -68,30 +83,55 @@ pub struct Trust {
 impl Trust {
     /// keys: (key ID, identity, raw public key, status); roles: identity -> event types.
     #[new]
-    fn new(keys: Vec<(String, String, Vec<u8>, String)>, roles: HashMap<String, Vec<String>>) -> Self {
+    fn new(
+        keys: Vec<(String, String, Vec<u8>, String)>,
+        roles: HashMap<String, Vec<String>>,
+    ) -> Self {
         let keys = keys
             .into_iter()
             .map(|(id, identity, public, status)| {
                 let public = <[u8; 32]>::try_from(public.as_slice())
                     .ok()
                     .and_then(|b| VerifyingKey::from_bytes(&b).ok());
-                (id, Key { identity, public, revoked: status == "revoked" })
+                (
+                    id,
+                    Key {
+                        identity,
+                        public,
+                        revoked: status == "revoked",
+                    },
+                )
             })
             .collect();
-        let roles = roles.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect();
-        Trust { keys, roles, verified: HashMap::new() }
+        let roles = roles
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect();
+        Trust {
+            keys,
+            roles,
+            verified: HashMap::new(),
+        }
     }
 
     /// `Trust.check_many` of (value, signature record, event type) triples.
     fn check_many(
         &mut self,
         py: Python<'_>,
-        items: Vec<Item>,
+        items: Vec<(
+            Bound<'_, PyBytes>,
+            Option<Bound<'_, PyBytes>>,
+            Option<String>,
+        )>,
     ) -> PyResult<Vec<Verdict>> {
+        let items: Vec<Item<'_>> = items
+            .iter()
+            .map(|(v, s, t)| (v.as_bytes(), s.as_ref().map(|s| s.as_bytes()), t.clone()))
+            .collect();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut by_sig: HashMap<&[u8], usize> = HashMap::new();
         for (i, (_, sig, _)) in items.iter().enumerate() {
-            if let Some(sig) = sig.as_deref().filter(|s| s.len() > 64) {
+            if let Some(sig) = sig.filter(|s| s.len() > 64) {
                 let g = *by_sig.entry(&sig[sig.len() - 64..]).or_insert_with(|| {
                     groups.push(Vec::new());
                     groups.len() - 1
@@ -111,14 +151,20 @@ impl Trust {
             .enumerate()
             .map(|(i, v)| match v {
                 Some(v) => Ok(v),
-                None => self.check(py, &items[i].0, items[i].1.as_deref(), items[i].2.as_deref()),
+                None => self.check(py, items[i].0, items[i].1, items[i].2.as_deref()),
             })
             .collect()
     }
 }
 
 impl Trust {
-    fn check(&mut self, py: Python<'_>, value: &[u8], sig: Option<&[u8]>, event_type: Option<&str>) -> PyResult<Verdict> {
+    fn check(
+        &mut self,
+        py: Python<'_>,
+        value: &[u8],
+        sig: Option<&[u8]>,
+        event_type: Option<&str>,
+    ) -> PyResult<Verdict> {
         let Some(sig) = sig.filter(|s| !s.is_empty()) else {
             return Ok((None, Some("unsigned".into())));
         };
@@ -129,7 +175,8 @@ impl Trust {
         if let Err(v) = self.key_of(py, &s) {
             return Ok(v);
         }
-        let Some(chunk_root) = root_from_inclusion(s.index, s.size, leaf_hash(&[value]), &s.path) else {
+        let Some(chunk_root) = root_from_inclusion(s.index, s.size, leaf_hash(&[value]), &s.path)
+        else {
             let problem = "bad signature (inclusion path does not fit the chunk)";
             return Ok((Some(s.identity), Some(problem.into())));
         };
@@ -140,8 +187,8 @@ impl Trust {
         self.role(py, &s.identity, event_type)
     }
 
-    fn whole_chunk(&mut self, items: &[Item], members: &[usize]) -> Option<String> {
-        let first = items[members[0]].1.as_deref().unwrap_or_default();
+    fn whole_chunk(&mut self, items: &[Item<'_>], members: &[usize]) -> Option<String> {
+        let first = items[members[0]].1.unwrap_or_default();
         let s = decode(first).ok()?;
         if members.len() as u64 != s.size {
             return None;
@@ -150,16 +197,17 @@ impl Trust {
         let n = head.len();
         let mut by_index: Vec<Option<(&[u8], &[u8])>> = vec![None; s.size as usize];
         for &i in members {
-            let (value, sig) = (&items[i].0, items[i].1.as_deref().unwrap_or_default());
+            let (value, sig) = (items[i].0, items[i].1.unwrap_or_default());
             let raw = sig.get(n..(n + 2).min(sig.len())).unwrap_or_default();
             let index = raw.iter().fold(0usize, |a, b| (a << 8) | *b as usize);
             if !sig.starts_with(head) || index >= s.size as usize || by_index[index].is_some() {
                 return None;
             }
-            by_index[index] = Some((value.as_slice(), sig));
+            by_index[index] = Some((value, sig));
         }
         let ordered: Vec<(&[u8], &[u8])> = by_index.into_iter().map(Option::unwrap).collect();
-        let (chunk_root, paths) = tree_paths(ordered.iter().map(|(v, _)| leaf_hash(&[v])).collect());
+        let (chunk_root, paths) =
+            tree_paths(ordered.iter().map(|(v, _)| leaf_hash(&[v])).collect());
         for (index, ((_, sig), path)) in ordered.iter().zip(&paths).enumerate() {
             let mut want = head.to_vec();
             want.extend_from_slice(&(index as u16).to_be_bytes());
@@ -172,18 +220,31 @@ impl Trust {
                 return None;
             }
         }
-        let key_ok = self.keys.get(&s.key_id).is_some_and(|k| k.identity == s.identity && !k.revoked);
+        let key_ok = self
+            .keys
+            .get(&s.key_id)
+            .is_some_and(|k| k.identity == s.identity && !k.revoked);
         (key_ok && self.signs(&s, &chunk_root)).then(|| s.identity.clone())
     }
 
     fn key_of(&self, py: Python<'_>, s: &Sig<'_>) -> Result<(), Verdict> {
         let who = Some(s.identity.clone());
         let Some(key) = self.keys.get(&s.key_id) else {
-            let problem = format!("signed with key {}, which keys.toml does not list", s.key_id);
+            let problem = format!(
+                "signed with key {}, which keys.toml does not list",
+                s.key_id
+            );
             return Err((who, Some(problem)));
         };
         if key.identity != s.identity {
-            return Err((who, Some(format!("key {} belongs to {}", s.key_id, repr(py, &key.identity)))));
+            return Err((
+                who,
+                Some(format!(
+                    "key {} belongs to {}",
+                    s.key_id,
+                    repr(py, &key.identity)
+                )),
+            ));
         }
         if key.revoked {
             let problem = format!("key {} of {} is revoked", s.key_id, repr(py, &s.identity));

@@ -93,9 +93,8 @@ class NativeCore(PythonCore):
         return self._decoder
 
     def extend(self, tree: Frontier, recs: Sequence[LogRecord], watch: dict[int, Any]) -> None:
-        rows = [_row(r) for r in recs]
         size, hashes, roots = self._native.extend(
-            tree.size, tree.hashes, tree.leaf2_from, rows, list(watch)
+            tree.size, tree.hashes, tree.leaf2_from, recs, list(watch)
         )
         tree.size, tree.hashes = size, hashes
         watch.update(roots)
