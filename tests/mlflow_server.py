@@ -83,10 +83,12 @@ def process(
 
 
 @contextmanager
-def mlflow_server(workdir: Path, retries: int = 3) -> Iterator[str]:
+def mlflow_server(workdir: Path, retries: int = 3, proxied: bool = False) -> Iterator[str]:
     """`mlflow server` on 127.0.0.1 with a SQLite backend in `workdir`; yields its URL.
     Webhooks may call private http addresses (the bridge on localhost); `retries` is MLflow's
-    MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES (backoff 1 s doubling, capped at 60 s)."""
+    MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES (backoff 1 s doubling, capped at 60 s). `proxied`: the
+    server keeps artifacts itself (`mlflow-artifacts:/` URIs, files only over its HTTP API)
+    instead of giving clients a local artifact root."""
     python = mlflow_python()
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -95,8 +97,11 @@ def mlflow_server(workdir: Path, retries: int = 3) -> Iterator[str]:
         "server",
         "--backend-store-uri",
         f"sqlite:///{workdir}/mlflow.db",
-        "--default-artifact-root",
-        f"{workdir}/artifacts",
+        *(
+            ["--artifacts-destination", f"{workdir}/proxied"]
+            if proxied
+            else ["--default-artifact-root", f"{workdir}/artifacts"]
+        ),
         "--host",
         "127.0.0.1",
         "--port",

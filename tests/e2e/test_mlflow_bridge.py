@@ -444,3 +444,38 @@ def fetch_page(url: str, token: str) -> str:
     req = urllib.request.Request(url, headers={"Cookie": f"keel_console={token}"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return str(r.read().decode())
+
+
+def test_model_files_through_the_artifact_proxy(tmp_path: Path) -> None:
+    """A server that keeps artifacts itself (`mlflow-artifacts:/`, files only over its HTTP
+    API): a version's `models:/m-...` source resolves to the logged model's proxied location
+    and every file is read through the server, byte for byte what it stored."""
+    from keel_services.mlflow_bridge import model_files
+    from keel_services.mlflow_bridge.tracking import Tracking
+
+    work = tmp_path / "mlflow"
+    with mlflow_server(work, proxied=True) as uri:
+        drive = Driver(uri)
+        try:
+            logged = drive("log_model", "proxied", {"roc_auc": 0.8}, {"age": 1.0})["out"]
+        finally:
+            drive.close()
+        tracking = Tracking(uri)
+        source = tracking.get("model-versions/get", {"name": "proxied", "version": "1"})[
+            "model_version"
+        ]["source"]
+        assert source.startswith("models:/m-")
+        got = model_files.fetch(source, tracking, tmp_path)
+        assert tracking.run_metrics(logged["run_id"]) == {"roc_auc": 0.8}
+    try:
+        assert got.location.startswith("mlflow-artifacts:"), got.location
+        stored = next(work.glob("proxied/*/models/m-*/artifacts"))
+        truth = {
+            p.relative_to(stored).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in stored.rglob("*")
+            if p.is_file()
+        }
+        assert {f["path"]: f["sha256"] for f in got.files} == truth
+        assert "MLmodel" in truth and got.mlmodel == (stored / "MLmodel").read_bytes()
+    finally:
+        got.tar.unlink()
