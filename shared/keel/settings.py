@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # KEEL_MLFLOW_WEBHOOK_SECRET: the HMAC secret MLflow signs its registry webhooks with
     # (`keel service run mlflow-bridge`); the bridge refuses to start without it.
     mlflow_webhook_secret: str = ""
+    # KEEL_FOLD: which fold core the projector runs: python, native (the keel_fold extension)
+    # or auto (native where it imports); unset = auto.
+    fold: str = ""
 
     @field_validator(
         "trust",

@@ -14,7 +14,6 @@ projector's Progress says which one ran (`keel audit project` shows it).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -131,7 +130,11 @@ def native_available() -> bool:
 
 def select(codec: Codec, trust: Trust, fold: str | None = None) -> PythonCore:
     """The core to run: `fold` or $KEEL_FOLD ("python", "native", "auto"; default auto)."""
-    want = (fold or os.environ.get(FOLD_ENV) or "auto").lower()
+    if not fold:
+        from keel.settings import Settings  # KEEL_FOLD, where no runtime passed its settings
+
+        fold = Settings().fold
+    want = (fold or "auto").lower()
     if want not in ("python", "native", "auto"):
         raise KeelError(
             f"{FOLD_ENV}={want!r} names no fold",

@@ -115,6 +115,11 @@ def drift(event_id: str) -> str:
     return f"drift:{event_id}"
 
 
+def applied(projector: str) -> str:
+    """Set: the event IDs a projector (by name, e.g. audit) applied, to skip duplicates."""
+    return f"{projector}:applied"
+
+
 def rejected(position: str) -> str:
     """Why the event at a log position was kept out of the views."""
     return f"{REJECTED}:{position}"

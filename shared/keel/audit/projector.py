@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keel.audit import checkpoint as cp
-from keel.audit import foldcore
+from keel.audit import foldcore, keys
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.lease import LeaseKeeper, wait_for_service
@@ -115,7 +115,7 @@ class Projector:
         self.signer, self.code_version = signer, code_version
         self.witness, self.reset = witness, reset
         self.trust = trust or (signer.trust if signer is not None else Trust())
-        self.applied_set = f"{name}:applied"  # event IDs applied, for duplicates
+        self.applied_set = keys.applied(name)  # event IDs applied, for duplicates
         self.core = foldcore.select(codec, self.trust, fold)
 
     def run(

@@ -55,6 +55,7 @@ def projector_for(
         witness=default_witness(rt) if checkpoints != "none" else None,
         as_of_ms=as_of_ms,
         reset=reset,
+        fold=rt.settings.fold or "auto",
     )
 
 
@@ -69,8 +70,10 @@ def assemble(
     name: str = "audit",
     as_of_ms: int | None = None,
     reset: bool = False,
+    fold: str | None = None,
 ) -> Projector:
-    """A projector from its parts; trust None: the signer's, or unsigned mode without one."""
+    """A projector from its parts; trust None: the signer's, or unsigned mode without one;
+    fold: the fold core (None: KEEL_FOLD)."""
     return Projector(
         log,
         views,
@@ -82,4 +85,5 @@ def assemble(
         trust=trust,
         witness=witness,
         reset=reset,
+        fold=fold,
     )
