@@ -11,12 +11,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from keel import __version__
+from keel_services.entrypoints.cli import fast
 from keel_services.entrypoints.cli.lazy import load
 from keel_services.entrypoints.cli.main import app
 from keel_services.entrypoints.cli.tree import APP_HELP, ENTRIES
@@ -123,3 +125,65 @@ def test_a_sub_command_imports_its_own_module_only() -> None:
         "keel_services.entrypoints.cli.pipeline_cmd",
     }  # + its reconcile
     assert not set(HEAVY) & names
+
+
+# -- the queries' fast path (fast.py): Typer's parse, or none ---------------------------------
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["audit", "serving", "--env", "prod"], {"--env": "prod"}),
+        (
+            ["audit", "serving", "--json", "--env=prod", "--at", "2026-01-01", "--as-of=2026-02"],
+            {"--json": True, "--env": "prod", "--at": "2026-01-01", "--as-of": "2026-02"},
+        ),
+        (["audit", "serving", "--env", ""], {"--env": ""}),
+        (["models", "list"], {}),
+        (
+            ["models", "list", "--limit", "1000", "--offset=0", "--wide", "--family", "f"],
+            {"--limit": 1000, "--offset": 0, "--wide": True, "--family": "f"},
+        ),
+    ],
+)
+def test_the_fast_path_reads_what_typer_accepts(args: list[str], expected: dict[str, Any]) -> None:
+    assert fast.parse(args) == ((args[0], args[1]), expected)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "serving"],  # --env is required
+        ["audit", "serving", "--help"],
+        ["audit", "serving", "--env"],
+        ["audit", "serving", "--env", "--json"],  # which one is the value is Typer's call
+        ["audit", "serving", "--env", "prod", "--env", "staging"],
+        ["audit", "serving", "--env", "prod", "--", "x"],
+        ["audit", "serving", "--env", "prod", "positional"],
+        ["audit", "serving", "--env", "prod", "--js"],  # click suggests; it never completes
+        ["audit", "why", "--env", "prod"],
+        ["models", "list", "--json=yes"],
+        ["models", "list", "--limit", "0"],
+        ["models", "list", "--limit", "1001"],  # inventory.MAX_LIMIT
+        ["models", "list", "--limit", "+5"],
+        ["models", "list", "--limit", "1_0"],
+        ["models", "list", "--offset", "-1"],
+        ["models", "show"],
+        ["models"],
+    ],
+)
+def test_anything_else_is_left_to_typer(args: list[str]) -> None:
+    assert fast.parse(args) is None
+
+
+def test_the_fast_path_imports_no_typer_and_no_pydantic() -> None:
+    code = (
+        "import sys; import keel_services.entrypoints.cli.fast as f, "
+        "keel_services.entrypoints.cli.answers, keel.audit.current, keel.quick_settings, "
+        "keel.audit.view_queries, keel.audit.inventory, keel.audit.resets, keel.log.sqlite, "
+        "keel.views.sqlite, keel.signing; print(' '.join(sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    names = set(out.stdout.split())
+    assert out.returncode == 0, out.stderr
+    slow = {"typer", "click", "pydantic", "pydantic_settings", "cryptography", "prometheus_client"}
+    assert not slow & names
+    assert not {"keel.settings", "keel.bootstrap", "keel.events", "keel.audit.projector"} & names
