@@ -12,10 +12,10 @@ from keel.errors import KeelError
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
-from keel.service import make_envelope, rejected_artifact, service_code_version, store
+from keel.service import Producer, make_envelope, rejected_artifact, service_code_version, store
 from keel_services.deploy.domain import Target, manifest, rollback_target
 
-SERVICE = "deploy"
+SERVICE = Producer("deploy", __package__ or __name__)  # its identity and code version
 
 
 def deploy(

@@ -27,9 +27,8 @@ from keel.errors import KeelError
 from keel.events import Event, decode_event
 from keel.log.port import LogRecord, TopicPartition
 from keel.pipeline import Context
-from keel.service import service_code_version
 from keel.topics import EVENT_TOPICS
-from keel_services.entrypoints.wiring import handlers
+from keel_services.entrypoints.wiring import PRODUCERS, handlers
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +159,10 @@ def _decoded(
                 ctx.rt.publish(
                     [
                         quarantine_event(
-                            r, exc, service=service, code_version=service_code_version(service)
+                            r,
+                            exc,
+                            service=PRODUCERS[service].name,
+                            code_version=PRODUCERS[service].code_version,
                         )
                     ]
                 )

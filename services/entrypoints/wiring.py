@@ -34,8 +34,18 @@ HANDLERS = {
     "deploy": deploy.HANDLERS,
 }
 
+# Who each event-driven service is as a producer (identity, code version): the runner stamps
+# what it quarantines for a service with that service's own code version.
+PRODUCERS = {
+    "feature": feature.SERVICE,
+    "train": train.SERVICE,
+    "promote": promote.SERVICE,
+    "deploy": deploy.SERVICE,
+}
+
 __all__ = [
     "HANDLERS",
+    "PRODUCERS",
     "deploy_chosen",
     "evaluate",
     "handlers",

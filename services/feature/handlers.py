@@ -15,10 +15,10 @@ from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel.plugins import UserCodeError, call_user, load_entry_point, plugin_code_version
-from keel.service import make_envelope, store, training_failed
+from keel.service import Producer, make_envelope, store, training_failed
 from keel_services.feature.domain import build_table, table_stats
 
-SERVICE = "feature"
+SERVICE = Producer("feature", __package__ or __name__)  # its identity and code version
 
 
 def on_retrain_requested(ctx: Context, req: Event) -> list[Event]:
@@ -62,7 +62,7 @@ def build_features(
     request (a feature set built before is announced again, not rebuilt)."""
     fam = ctx.project.family(family)
     training, inference = ctx.project.contracts(family)
-    cv = plugin_code_version(fam.transform, f"keel_services.{SERVICE}", "keel")
+    cv = plugin_code_version(fam.transform, SERVICE.package, "keel")
     params = {"family": family, "transform": fam.transform}
     ids = sorted(set(dataset_ids))
     fs_spec = ArtifactSpec("feature_set", cv, params, ids)

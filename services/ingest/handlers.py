@@ -14,10 +14,10 @@ from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel.readers import is_csv, read_records
-from keel.service import make_envelope, service_code_version, store
+from keel.service import Producer, make_envelope, service_code_version, store
 from keel_services.ingest.domain import partition, quarantine_lines
 
-SERVICE = "ingest"
+SERVICE = Producer("ingest", __package__ or __name__)  # its identity and code version
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from keel.events import Event
 from keel.events import generated as g
 from keel.metrics import higher_is_better
 from keel.pipeline import Context
-from keel.service import make_envelope
+from keel.service import Producer, make_envelope
 from keel_services.promote.domain import Incumbent, Serving, decide
 
-SERVICE = "promote"
+SERVICE = Producer("promote", __package__ or __name__)  # its identity and code version
 
 
 def gate(

@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keel import telemetry
-from keel.artifacts.codeversion import code_version
 from keel.artifacts.store import ArtifactError
 from keel.audit.freshness import FreshViews
 from keel.audit.readmodel import ReadModel
@@ -33,11 +32,13 @@ from keel.http_guard import Guard
 from keel.plugins import load_entry_point
 from keel.project import Project
 from keel.reconcile import reconcile
+from keel.service import Producer, artifact_rejected
 from keel.skew import Window
 from keel_services.serve.answers import finite_answer
 from keel_services.serve.payload import payload_model
 
 MAX_BODY = 1 << 20
+SERVICE = Producer("serve", __package__ or __name__)  # its identity and code version
 logger = logging.getLogger(__name__)
 QUEUE = 20_000  # served rows waiting to be folded into the skew window (~1 s of heavy traffic)
 
@@ -135,8 +136,8 @@ class Server:
             envelope=envelope(
                 "ServingStatsRecorded",
                 subject=f"{self.family}/{self.env}",
-                service="serve",
-                code_version=code_version("keel"),
+                service=SERVICE.name,
+                code_version=SERVICE.code_version,  # serve's own, not the library's alone
                 actor="serve",
                 correlation_id=loaded.deployment_id,
                 occurred_at=now,
@@ -208,20 +209,19 @@ def record_rejection(
     rt: Runtime, artifact_id: str, action: str, recorded: str, exc: ArtifactError
 ) -> None:
     """Best effort: the refusal itself never depends on the record landing."""
-    event = g.ArtifactRejected(
-        envelope=envelope(
+    event = artifact_rejected(
+        envelope(
             "ArtifactRejected",
             subject=artifact_id,
-            service="serve",
-            code_version=code_version("keel_services.serve", "keel"),
+            service=SERVICE.name,
+            code_version=SERVICE.code_version,
             actor=rt.settings.who(),
             correlation_id=artifact_id,
         ),
-        artifact_id=artifact_id,
-        action=action,
-        recorded_digest=recorded,
-        actual_digest=getattr(exc, "actual", ""),
-        reason=str(exc),
+        artifact_id,
+        action,
+        recorded,
+        exc,
     )
     try:
         rt.publish([event])

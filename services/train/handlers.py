@@ -19,10 +19,10 @@ from keel.features import FeatureTable
 from keel.metrics import evaluate, jsonable, predict
 from keel.pipeline import Context
 from keel.plugins import UserCodeError, call_user, load_entry_point, plugin_code_version
-from keel.service import make_envelope, store, training_failed
+from keel.service import Producer, make_envelope, store, training_failed
 from keel_services.train.domain import calibration_table
 
-SERVICE = "train"
+SERVICE = Producer("train", __package__ or __name__)  # its identity and code version
 
 
 def train_model(
@@ -87,7 +87,7 @@ def evaluate_model(
     """The eval report and ModelEvaluated (published with `before`, e.g. the ModelTrained
     that waited for it, so no model is recorded without its evaluation)."""
     fam = ctx.project.family(family)
-    cv = plugin_code_version(fam.trainer, f"keel_services.{SERVICE}", "keel")
+    cv = plugin_code_version(fam.trainer, SERVICE.package, "keel")
     eval_fs = ctx.read.feature_set(eval_feature_set_id)
     if eval_fs is None:
         raise KeelError(
@@ -209,7 +209,7 @@ def on_step(ctx: Context, event: Event) -> list[Event]:
 def model_spec(ctx: Context, family: str, feature_set_id: str) -> ArtifactSpec:
     """The model's ID rule: trainer code, its params and the feature set, before training."""
     fam = ctx.project.family(family)
-    cv = plugin_code_version(fam.trainer, f"keel_services.{SERVICE}", "keel")
+    cv = plugin_code_version(fam.trainer, SERVICE.package, "keel")
     params = {"family": family, "trainer": fam.trainer, "params": dict(fam.trainer_params)}
     return ArtifactSpec("model", cv, params, [feature_set_id])
 

@@ -1,5 +1,10 @@
 """The reconciliation gate, shared by train (before training) and deploy (before every deploy):
-check the family's training and inference contracts and record the verdict as an event."""
+check the family's training and inference contracts and record the verdict as an event.
+
+The one module that builds SchemaReconciled and SchemaReconciliationFailed. No single service
+owns the gate: the feature service runs it before a retrain (stage "train") and deploy before
+every deployment (stage "deploy"), and each records the verdict as itself (`service`: its
+identity and its code version, which covers this library module too), decision 0025."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from datetime import datetime
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel.reconcile import reconcile
-from keel.service import make_envelope
+from keel.service import Producer, make_envelope
 
 
 def check_contracts(
@@ -16,7 +21,7 @@ def check_contracts(
     family: str,
     stage: str,
     at: datetime,
-    service: str,
+    service: Producer,
     causation_id: str | None = None,
 ) -> g.SchemaReconciled | g.SchemaReconciliationFailed:
     """Returns the recorded verdict. A failure stops the family's pipeline at this stage."""

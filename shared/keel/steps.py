@@ -49,6 +49,7 @@ from keel.events import envelope
 from keel.events import generated as g
 from keel.features import FeatureTable, table_stats
 from keel.pipeline import Context
+from keel.service import failed
 
 SERVICE = "step"  # the identity step events are signed as (keel.signing.DEFAULT_ROLES)
 ORDER = ("dataset", "feature_set", "model", "eval_report")  # recorded in this order
@@ -158,14 +159,14 @@ class Step:
             self.stored[s.kind] = _RECORDERS.get(s.kind, _record_plain)(self, s)
 
     def _failed(self, exc: BaseException) -> None:
-        event = g.TrainingFailed(
-            envelope=self._envelope("TrainingFailed", self.family),
-            family=self.family,
-            stage=self.name,
-            entry_point=self.code_ref,
-            error=type(exc).__name__,
-            reason=(str(exc) or repr(exc))[:2000],
-            input_ids=self.inputs,
+        event = failed(
+            self._envelope("TrainingFailed", self.family),
+            self.family,
+            self.name,
+            self.code_ref,
+            type(exc).__name__,
+            str(exc) or repr(exc),
+            self.inputs,
         )
         self.ctx.publish([event])
 

@@ -15,7 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import keel_services
+from keel.artifacts.codeversion import code_version
 from keel.bootstrap import bootstrap
+from keel.events import decode_event
 from keel.project import load_project
 from keel.settings import Settings
 from keel.skew import MIN_VALUES, SAMPLE, Window, psi
@@ -102,6 +104,19 @@ def test_serving_drift_is_measured_recorded_and_shown(
     steps = {s["step"]: s for s in json.loads(why.stdout)["steps"]}
     assert steps["drift"]["event_id"] == doc["drift_event_id"]
     assert "mean_radius" in {f["feature"] for f in steps["drift"]["features"]}
+    # Both records carry the serve service's code version (issue 35): the window's statistics
+    # and the drift judged on them were stamped with the library's alone before
+    serve_version = code_version("keel_services.serve", "keel")
+    assert serve_version != code_version("keel")
+    assert calm.envelope.producer.code_version == serve_version
+    with bootstrap(Settings(home=Path(demo["home"])), create=False) as rt:
+        (drift,) = [
+            e
+            for e in (decode_event(rt.codec, r.value) for r in rt.log.read())
+            if e.envelope.event_id == doc["drift_event_id"]
+        ]
+    assert drift.EVENT_TYPE == "DriftDetected"
+    assert drift.envelope.producer.code_version == serve_version
 
 
 def audit_skew(env: dict[str, str]) -> tuple[int, dict[str, Any]]:

@@ -281,7 +281,9 @@ def skew(
     thresholds from keel.toml ([families.F.skew]). Drift beyond them is recorded
     (DriftDetected, shown by `keel audit why`); exit 1 when a feature drifts; a window too
     small to judge says so."""
-    with Client() as k:
+    from keel_services.entrypoints.client import Client as Recording  # a drift is recorded
+
+    with Recording() as k:
         doc = k.skew(k.family(family), env, user_time(at) if at else None)
     if json_out:
         print_json(doc)

@@ -286,10 +286,13 @@ def reconcile_cmd(
     verdict (SchemaReconciled / SchemaReconciliationFailed). Exit 1 when they diverge."""
     from keel.contract_gate import check_contracts
     from keel.events import generated as g
+    from keel.service import Producer
 
+    # Recorded as identity `contracts`, with this command's code version (the application's)
+    checker = Producer("contracts", __package__ or __name__)
     with pipeline(project) as ctx:
         ctx.project.family(family)
-        verdict = check_contracts(ctx, family, "cli", datetime.now(UTC), "contracts")
+        verdict = check_contracts(ctx, family, "cli", datetime.now(UTC), checker)
     failed = isinstance(verdict, g.SchemaReconciliationFailed)
     problems = (
         [p.to_avro() for p in verdict.problems]
