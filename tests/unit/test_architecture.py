@@ -61,6 +61,8 @@ def test_no_service_imports_another_service() -> None:
         own = rel.parts[0]
         if own == COMPOSITION_ROOT:
             continue  # the one place that wires every service
+        if rel.parts == ("__init__.py",):
+            own = COMPOSITION_ROOT  # the application's front door re-exports the root's API
         for line, mod in imported(p):
             parts = mod.split(".")
             if parts[0] in ("services", APP) and (len(parts) < 2 or parts[1] != own):
@@ -271,3 +273,169 @@ def test_view_keys_are_spelled_in_one_module() -> None:
     assert not found, "\n".join(found)
     sample = 'a = f"model:{m}"\nb = "audit:trees"\nc = "audit: a sentence"\nd = "models:/x"\n'
     assert view_key_literals(sample, PREFIXES) == [(1, "model:"), (2, "audit:trees")]
+
+
+# -- the library never finds its application (issue 35, decision 0025) ------------------------
+APP_NAMES = ("services", APP)
+DYNAMIC_IMPORTS = {"import_module", "find_spec", "__import__", "entry_points", "load_module"}
+
+
+def _names_app(text: str) -> bool:
+    """A literal that is (or starts) a module path into the application: "keel_services",
+    "keel_services.serve", "services.audit:app" - not prose that mentions a service."""
+    return any(text == n or text.startswith((f"{n}.", f"{n}:")) for n in APP_NAMES)
+
+
+def application_lookups(source: str) -> list[tuple[int, str]]:
+    """(line, what) of every way a module can reach the application at run time without an
+    import statement: an entry-point lookup, a module name built from a string (an f-string or
+    a concatenation handed to import_module/find_spec/__import__), and any string literal
+    (docstrings aside) naming an application module."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    in_fstrings = {
+        id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in node.values
+    }
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "importlib.metadata":
+            found += [
+                (node.lineno, f"imports {a.name} (a lookup by entry point)")
+                for a in node.names
+                if a.name == "entry_points"
+            ]
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "entry_points":
+                found.append((node.lineno, "entry_points(...) (a lookup by entry point)"))
+            elif name in DYNAMIC_IMPORTS and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.JoinedStr | ast.BinOp):
+                    found.append((node.lineno, f"{name}(<a module name built from strings>)"))
+        if isinstance(node, ast.JoinedStr):
+            head = node.values[0] if node.values else None
+            if isinstance(head, ast.Constant) and _names_app(str(head.value)):
+                found.append((node.lineno, f"builds a module name f{head.value!r}..."))
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and id(node) not in in_fstrings
+            and _names_app(node.value)
+        ):
+            found.append((node.lineno, f"names {node.value!r}"))
+    return sorted(found)
+
+
+def test_the_library_never_finds_its_application() -> None:
+    """Imports are not the only way up: `keel` looked its composition root up through an entry
+    point, built f"services.{name}" to version a service, and ran the `keel` command itself.
+    None of those may come back (the application injects what the library needs)."""
+    library = ROOT / "shared" / "keel"
+    found = [
+        f"{p.relative_to(ROOT)}:{line} {what}"
+        for p in sorted(library.rglob("*.py"))
+        for line, what in application_lookups(p.read_text(encoding="utf-8"))
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_console_script_and_entry_points_are_the_applications() -> None:
+    """`keel` (the command) is the application's; no entry point leads back into the library
+    for it to discover its application by."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    scripts = project.get("scripts", {})
+    assert scripts, "pyproject.toml names no console script"
+    wrong = {k: v for k, v in scripts.items() if not v.startswith(f"{APP}.entrypoints.")}
+    assert not wrong, f"console scripts outside the composition root: {wrong}"
+    groups = project.get("entry-points", {})
+    assert not groups, f"entry points the library could look its application up by: {groups}"
+
+
+def test_the_lookup_walk_sees_every_spelling() -> None:
+    sample = (
+        '"""Docs may say keel_services.serve."""\n'
+        "from importlib.metadata import entry_points\n"
+        "import importlib, importlib.metadata as md\n"
+        "a = md.entry_points(group='keel.wiring')\n"
+        "b = importlib.util.find_spec(f'keel_services.{name}')\n"
+        "c = importlib.import_module('services.' + name)\n"
+        "d = 'keel_services.entrypoints.wiring'\n"
+        "e = 'the serve service'\n"
+        "f = importlib.import_module(target)\n"
+    )
+    assert [line for line, _ in application_lookups(sample)] == [2, 4, 5, 5, 6, 6, 7]
+
+
+# -- one producing module per event type (issue 35, decision 0025) ----------------------------
+# Event types built in more than one module, each with why. Everything else: one module.
+PRODUCERS_ALLOWED = {
+    # The MLflow bridge records alias moves as deployments of kind alias/withdrawn, a second
+    # producer beside deploy (it may not import the deploy service); and quarantines bad
+    # webhook bodies beside keel.consume. Still to fold into one builder each.
+    "ModelDeployed": {"services/deploy/handlers.py", "services/mlflow_bridge/handlers.py"},
+    "EventQuarantined": {"shared/keel/consume.py", "services/mlflow_bridge/bridge.py"},
+    # The bridge's gate on an alias move records its refusal beside promote's (in progress).
+    "PromotionRejected": {"services/promote/handlers.py", "services/mlflow_bridge/handlers.py"},
+}
+
+
+def event_types() -> set[str]:
+    """Every event type: the generated classes with an EVENT_TYPE."""
+    tree = ast.parse((ROOT / "shared/keel/events/generated.py").read_text(encoding="utf-8"))
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(s, ast.Assign | ast.AnnAssign)
+            and "EVENT_TYPE" in ast.unparse(s.targets[0] if isinstance(s, ast.Assign) else s.target)
+            for s in node.body
+        )
+    }
+
+
+def producing_modules() -> dict[str, set[str]]:
+    """Event type -> the modules (outside tests and the generated models) that construct it."""
+    types = event_types()
+    out: dict[str, set[str]] = {}
+    for folder in (ROOT / "shared" / "keel", SERVICES):
+        for p in sorted(folder.rglob("*.py")):
+            rel = p.relative_to(ROOT).as_posix()
+            if rel == "shared/keel/events/generated.py":
+                continue
+            for t in types & set(_called_names(p.read_text(encoding="utf-8"))):
+                out.setdefault(t, set()).add(rel)
+    return out
+
+
+def _called_names(source: str) -> list[str]:
+    return [
+        f.id if isinstance(f, ast.Name) else f.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        for f in [node.func]
+        if isinstance(f, ast.Name | ast.Attribute)
+    ]
+
+
+def test_each_event_type_has_one_producing_module() -> None:
+    """Two modules building one event type drift apart (a step's ModelTrained and train's), and
+    whose code version it carries becomes a guess. Shared shapes go through one builder."""
+    assert {"ModelTrained", "DriftDetected", "RetrainRequested"} <= event_types()
+    found = [
+        f"{t} is built in {len(mods)} modules: {', '.join(sorted(mods))}"
+        for t, mods in sorted(producing_modules().items())
+        if len(mods) > 1 and mods != PRODUCERS_ALLOWED.get(t)
+    ]
+    assert not found, "\n".join(found)
