@@ -15,9 +15,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from keel.bootstrap import bootstrap
-from keel_services.entrypoints.demo.story import FAMILY
 from keel.project import load_project
 from keel.settings import Settings
+from keel_services.entrypoints.demo.story import FAMILY
 from keel_services.serve.app import Server
 
 home, project_path, port = sys.argv[1:4]

@@ -26,11 +26,11 @@ from bench.common import report
 from keel.audit.projector import Projector
 from keel.audit.readmodel import ReadModel
 from keel.bootstrap import bootstrap
-from keel.client import Client
-from keel_services.entrypoints.demo.story import monthly_batches, run_story, write_csv
 from keel.events import envelope
 from keel.events import generated as g
 from keel.settings import Settings
+from keel_services.entrypoints.client import Client  # ingests: the services record it
+from keel_services.entrypoints.demo.story import monthly_batches, run_story, write_csv
 
 KEEL = str(Path(sys.executable).with_name("keel"))
 FAMILY = "breast_cancer"

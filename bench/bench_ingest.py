@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _full_ingest(home: Path, project_file: Path, records: list[dict[str, Any]], d: Path) -> float:
     from keel.bootstrap import bootstrap
-    from keel_services.entrypoints.bus import build_bus
     from keel.project import load_project
     from keel.settings import Settings
+    from keel_services.entrypoints.bus import build_bus
     from keel_services.ingest.handlers import ingest_file
 
     src = d / "batch.jsonl"

@@ -15,9 +15,9 @@ from bench.bench_flat_cost import grow
 from bench.common import report
 from keel.bootstrap import bootstrap
 from keel.consume import trusted_events
-from keel_services.entrypoints.demo.story import run_story
 from keel.openlineage import Sink, mapper_for
 from keel.settings import Settings
+from keel_services.entrypoints.demo.story import run_story
 
 
 def measure(settings: Settings, out: Path) -> dict[str, Any]:

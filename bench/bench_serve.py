@@ -24,9 +24,9 @@ import httpx
 
 from bench.common import report
 from keel.bootstrap import bootstrap
-from keel_services.entrypoints.demo.story import FAMILY, monthly_batches
 from keel.project import load_project
 from keel.settings import Settings
+from keel_services.entrypoints.demo.story import FAMILY, monthly_batches
 from keel_services.serve.app import Server
 
 

@@ -166,7 +166,8 @@ def test_installed_keel_records_from_an_empty_directory(base_venv: Path, tmp_pat
         tmp_path,
         "python",
         "-c",
-        "from pathlib import Path; from keel_services.entrypoints.demo.story import prepare_workdir; "
+        "from pathlib import Path; "
+        "from keel_services.entrypoints.demo.story import prepare_workdir; "
         "prepare_workdir(Path('wd'))",
     )
     assert demo.returncode == 0, demo.stderr
