@@ -1,5 +1,5 @@
 """The optional gate on an MLflow alias move, pure: the version's run metrics judged by the
-family's promotion policy (the promote service's own rule, keel_services.promote.domain), and
+family's promotion policy (the promote service's own rule, keel.promotion), and
 the logged model's signature reconciled with the family's inference contract.
 
 MLflow has moved the alias before Keel hears of it, so the verdict cannot block the move: it is
@@ -18,7 +18,7 @@ from typing import Any
 
 from keel.events.generated import GateResult
 from keel.project import Policy
-from keel_services.promote.domain import Decision, Incumbent, Serving, decide
+from keel.promotion import Decision, Incumbent, Serving, decide
 
 SIGNATURE_GATE = "signature_matches_contract"
 

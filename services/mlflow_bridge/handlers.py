@@ -35,6 +35,7 @@ from keel.events import generated as g
 from keel.metrics import BUILTIN
 from keel.pipeline import Context
 from keel.project import MlflowGate, Project
+from keel.promotion import Incumbent, Serving
 from keel.service import Producer, service_code_version
 from keel_services.mlflow_bridge import gate, model_files
 from keel_services.mlflow_bridge.domain import (
@@ -51,7 +52,6 @@ from keel_services.mlflow_bridge.domain import (
     version_document,
 )
 from keel_services.mlflow_bridge.tracking import Tracking, Unreadable
-from keel_services.promote.domain import Incumbent, Serving
 
 SERVICE = Producer("mlflow_bridge", __package__ or __name__)
 ALIAS, WITHDRAWN, IMPORT = "alias", "withdrawn", "import"

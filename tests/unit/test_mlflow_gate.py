@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from keel.project import MlflowGate, MlflowNames, Policy, Project
+from keel.promotion import Incumbent, Serving
 from keel_services.mlflow_bridge import gate, model_files
 from keel_services.mlflow_bridge.tracking import Unreadable
-from keel_services.promote.domain import Incumbent, Serving
 
 pytestmark = pytest.mark.unit
 
