@@ -141,6 +141,9 @@ class ObjectStore:
             f"-volume.port={ports['volume']}",
             f"-volume.port.grpc={grpc['volume']}",
             "-volume.max=0",  # as many volumes as the disk allows
+            # One node, stopped by `down` when nothing writes: no need for the default 10 s
+            # between leaving the master's topology and stopping (each stop took ~27 s).
+            "-volume.preStopSeconds=0",
             "-master.volumeSizeLimitMB=1024",
             "-filer",
             f"-filer.port={ports['filer']}",

@@ -4,7 +4,8 @@ launchers at once in one directory, switching between the open and the secured s
 
 One stack directory and one set of free ports for the module: each test starts from whatever
 the previous one left (an `up` of a running stack in its own mode returns in about a second),
-so Kafka is formatted twice in all (open, then secured) and the module stops it at the end."""
+so Kafka is formatted and started twice in all (open, then secured), and the module stops
+it at the end."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ def wait_for_lock_holder(path: Path, pid: int, proc: subprocess.Popen[str]) -> N
     for _ in range(600):
         if path.exists() and path.read_text().startswith(f"{pid} "):
             return
-        assert proc.poll() is None, f"the launcher ended before taking the lock: {proc.stderr}"
+        assert proc.poll() is None, f"the launcher ended (exit {proc.returncode}) unlocked"
         time.sleep(0.05)
     raise AssertionError(f"pid {pid} never wrote {path}: the launcher takes no lock")
 
@@ -142,12 +143,7 @@ def test_switching_an_open_stack_to_secured_stops_at_once_saying_what_to_do(
     subprocess.run(["rm", "-rf", str(stack.root)], check=True)
     up = stack.run("up")
     assert up.returncode == 0, up.stdout + up.stderr
-    # ... and back: the secured stack's data refuses an open start the same way.
-    assert stack.run("down").returncode == 0
-    back = stack.run("up", "--insecure", timeout=120)
-    assert back.returncode == 2
-    assert "holds data made for the secured stack" in back.stderr
-    assert "`make up` without INSECURE" in back.stderr
+    # (the other way, secured data and an open start: tests/unit/test_launcher_modes.py)
 
 
 def test_topics_and_acls_are_visible_when_up_returns(stack: StackDir) -> None:
