@@ -98,6 +98,10 @@ ENV_ALLOWED = {
     ("cli/quick_help.py", "_TYPER_FORCE_DISABLE_TERMINAL"),
     # a step's subprocess inherits this process's environment (a copy, not a setting)
     ("cli/step_cmd.py", "os.environ"),
+    # the queries' fast path hands the environment to keel.quick_settings, which reads the
+    # text and path KEEL_* variables as Settings does, without pydantic (decision 0024), and
+    # leaves any other KEEL_* variable to Settings (tests/unit/test_quick_settings.py)
+    ("cli/fast.py", "os.environ"),
     # Still to move (the CLI is being moved to services/entrypoints): Settings has api_token,
     # mlflow_webhook_secret, principal and project; `keel service run` / `keel serve` should pass
     # the principal down instead of setting KEEL_PRINCIPAL for the adapters to read.
