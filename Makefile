@@ -63,7 +63,7 @@ docs: install  ## this documentation site, built into site/
 # SERVICES=all (or e.g. SERVICES=feature,train) also starts each Keel service as its own process.
 # Secured (TLS, SASL/SCRAM, ACLs, one principal per service); INSECURE=1: the open servers.
 # INFRA=DIR keeps the stack in another directory; PORTS='--kafka-port N --controller-port N
-# --redis-port N --s3-port N' moves it off the defaults (give `make down` the same PORTS).
+# --redis-port N --s3-port N' moves it off the defaults (recorded: later ups and downs reuse them).
 # `up` returns once the stack is ready (topics and ACLs visible); one launcher at a time per DIR.
 INFRA ?= .keel/infra
 LAUNCH = $(BIN)/python -m deploy.launcher

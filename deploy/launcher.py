@@ -24,7 +24,7 @@ from deploy.kafka_broker import kafka_libs
 from deploy.processes import LaunchError
 from deploy.services import SERVICES, service_names
 from deploy.smoke import check
-from deploy.stack import Stack
+from deploy.stack import DEFAULT_PORTS, Stack, chosen_ports, recorded_ports
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,10 +41,12 @@ def parser() -> argparse.ArgumentParser:
         "start each on free ports and stop it",
     )
     ap.add_argument("--dir", type=Path, default=Path(".keel/infra"), help="instance directory")
-    ap.add_argument("--kafka-port", type=int, default=9092)
-    ap.add_argument("--controller-port", type=int, default=9093)
-    ap.add_argument("--redis-port", type=int, default=6379)
-    ap.add_argument("--s3-port", type=int, default=8333)
+    for name, default in DEFAULT_PORTS.items():
+        ap.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            help=f"default: the port the stack in --dir last started on, else {default}",
+        )
     ap.add_argument(
         "--insecure",
         action="store_true",
@@ -62,14 +64,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    stack = Stack.in_dir(
-        args.dir,
-        kafka_port=args.kafka_port,
-        controller_port=args.controller_port,
-        redis_port=args.redis_port,
-        s3_port=args.s3_port,
-        secure=not args.insecure,
-    )
+    given = {name: getattr(args, name) for name in DEFAULT_PORTS}
+    ports = chosen_ports(given, recorded_ports(args.dir))
+    stack = Stack.in_dir(args.dir, **ports, secure=not args.insecure)
     try:
         if args.action == "fetch":
             print(kafka_libs())

@@ -4,6 +4,7 @@ was made in the other security mode, and returned from only when ready to use.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,24 @@ from deploy.object_store import ObjectStore
 from deploy.processes import LaunchError
 from deploy.redis_server import Redis
 from deploy.services import stack_env, start_services, stop_services
+
+DEFAULT_PORTS = {"kafka_port": 9092, "controller_port": 9093, "redis_port": 6379, "s3_port": 8333}
+PORTS_FILE = "ports.json"
+
+
+def chosen_ports(given: dict[str, int | None], recorded: dict[str, int]) -> dict[str, int]:
+    """Each port as given on the command line, else the one the directory's stack last started
+    on (so `make down` after `make up PORTS=...` stops and forgets the right addresses), else
+    the default."""
+    return {k: given.get(k) or recorded.get(k) or v for k, v in DEFAULT_PORTS.items()}
+
+
+def recorded_ports(root: Path) -> dict[str, int]:
+    try:
+        doc = json.loads((root / PORTS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    return {k: int(doc[k]) for k in DEFAULT_PORTS if k in doc}
 
 
 @dataclass
@@ -27,10 +46,10 @@ class Stack:
         cls,
         root: Path,
         *,
-        kafka_port: int = 9092,
-        controller_port: int = 9093,
-        redis_port: int = 6379,
-        s3_port: int = 8333,
+        kafka_port: int = DEFAULT_PORTS["kafka_port"],
+        controller_port: int = DEFAULT_PORTS["controller_port"],
+        redis_port: int = DEFAULT_PORTS["redis_port"],
+        s3_port: int = DEFAULT_PORTS["s3_port"],
         secure: bool = True,
     ) -> Stack:
         shared = root / "secrets"  # one CA and one credential per principal for all servers
@@ -40,6 +59,14 @@ class Stack:
             Redis(root / "redis", redis_port, secure, secrets_dir=shared),
             ObjectStore(root / "seaweedfs", s3_port, secure, secrets_dir=shared),
         )
+
+    def ports(self) -> dict[str, int]:
+        return {
+            "kafka_port": self.kafka.port,
+            "controller_port": self.kafka.controller_port,
+            "redis_port": self.redis.port,
+            "s3_port": self.store.port,
+        }
 
     @property
     def env_file(self) -> Path:
@@ -60,6 +87,7 @@ class Stack:
         with lock.held(self.root, "up"):
             if conflict := self.mode_conflict():
                 raise LaunchError(conflict)
+            (self.root / PORTS_FILE).write_text(json.dumps(self.ports()))
             self.kafka.start()
             self.redis.start()
             self.store.start()

@@ -1,6 +1,6 @@
-"""The launcher's decision to refuse a start in the other security mode than a component's data
-was made in (deploy.modes, deploy.stack), on directories laid out as the components leave
-them; no server runs. tests/faults/test_launcher_stack.py runs the open -> secured switch on
+"""The launcher's decisions: refuse a start in the other security mode than a component's data
+was made in (deploy.modes, deploy.stack), and which ports a stack directory's launcher uses; on
+directories laid out as the components leave them, no server runs. tests/faults/test_launcher_stack.py runs the open -> secured switch on
 real servers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy import modes
-from deploy.stack import Stack
+from deploy.stack import DEFAULT_PORTS, PORTS_FILE, Stack, chosen_ports, recorded_ports
 
 pytestmark = pytest.mark.unit
 
@@ -70,3 +70,12 @@ def test_data_from_before_modes_were_recorded_tells_its_mode(tmp_path: Path) -> 
     (stack.redis.root / "users.acl").write_text("user projector on\n")
     assert stack.kafka.stored_mode() == modes.SECURED
     assert stack.redis.stored_mode() == modes.SECURED
+
+
+def test_ports_given_else_recorded_by_the_last_up_else_the_defaults(tmp_path: Path) -> None:
+    """`make down` after `make up PORTS=...` stops the stack on the ports it started on."""
+    assert chosen_ports({}, {}) == DEFAULT_PORTS
+    assert recorded_ports(tmp_path) == {}
+    (tmp_path / PORTS_FILE).write_text('{"kafka_port": 19092, "s3_port": 18333}')
+    ports = chosen_ports({"kafka_port": None, "s3_port": 28333}, recorded_ports(tmp_path))
+    assert ports == {**DEFAULT_PORTS, "kafka_port": 19092, "s3_port": 28333}
