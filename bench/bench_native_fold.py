@@ -1,0 +1,196 @@
+"""The audit projector's two fold cores (decision 0027), stage by stage, beside the raw loop.
+
+For each backend (SQLite log -> SQLite views; with --kafka, Kafka -> Redis) the same signed
+log is folded into fresh views by the Python fold and by the native one (keel_fold), with
+signatures and trees on, no checkpoint. Each run's seconds are split by stage:
+
+    read       iterating the log (the backend's reader: rows or messages into LogRecords)
+    decode     Avro bytes -> events (fastavro + generated classes; natively: keel_fold + from_avro)
+    trees      leaf hashes and frontiers
+    signatures chunk signature checks (Ed25519) and role checks
+    evolve     the rest of the fold: duplicates, documents read, `evolve`, the batch's updates
+    write      ViewStore.apply (views, applied set, tracking, trees)
+
+beside the raw client loop (sqlite3 SELECT / a confluent-kafka Consumer + bare fastavro) of
+bench_projector.py, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.bench_projector import fill, raw_kafka_rate, raw_sqlite_rate, signer_in
+from bench.common import kafka_and_redis, report
+from keel.audit import foldcore
+from keel.audit.projector import Projector
+from keel.codec import Codec
+from keel.log.port import EventLog
+from keel.log.sqlite import SqliteEventLog
+from keel.schemas.registry import load_registry
+from keel.signing import Signer, Trust
+from keel.views.port import ViewStore
+from keel.views.sqlite import SqliteViewStore
+
+STAGES = ("read", "decode", "trees", "signatures", "evolve", "write")
+
+
+class Clock:
+    """CPU seconds per stage (this process's: steadier than wall time on a machine shared with
+    other work), added up by wrapping the callables that do each stage's work."""
+
+    def __init__(self) -> None:
+        self.s = dict.fromkeys((*STAGES, "fold"), 0.0)
+
+    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.s[stage] += time.process_time() - t0
+
+        return timed
+
+    def reading(self, records: Iterator[Any]) -> Iterator[Any]:
+        it = iter(records)
+        while True:
+            t0 = time.process_time()
+            try:
+                rec = next(it)
+            except StopIteration:
+                return
+            finally:
+                self.s["read"] += time.process_time() - t0
+            yield rec
+
+
+class _TimedLog:
+    """The log, its reads timed (everything else passed through)."""
+
+    def __init__(self, log: EventLog, clock: Clock) -> None:
+        self._log, self._clock = log, clock
+
+    def read(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return self._clock.reading(self._log.read(*args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+
+def fold_stages(
+    log: EventLog, views: ViewStore, codec: Codec, trust: Trust, fold: str
+) -> dict[str, Any]:
+    clock = Clock()
+    views.apply = clock.wrap("write", views.apply)  # type: ignore[method-assign]
+    p = Projector(_TimedLog(log, clock), views, codec, trust=trust, fold=fold)  # type: ignore[arg-type]
+    core = p.core
+    core.decode = clock.wrap("decode", core.decode)  # type: ignore[method-assign]
+    core.extend = clock.wrap("trees", core.extend)  # type: ignore[method-assign]
+    core.check_many = clock.wrap("signatures", core.check_many)  # type: ignore[method-assign]
+    p._fold = clock.wrap("fold", p._fold)  # type: ignore[method-assign]
+    t0, c0 = time.perf_counter(), time.process_time()
+    progress = p.run(checkpoint=False)
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    s = clock.s
+    s["evolve"] = s["fold"] - s["decode"] - s["trees"] - s["signatures"]
+    assert progress.rejected == 0 and progress.undecodable == 0, progress
+    row: dict[str, Any] = {
+        "fold": progress.fold,
+        "ev_per_s": progress.applied / total,  # wall time
+        "ev_per_cpu_s": progress.applied / cpu,
+        "wall_s": total,
+        "cpu_s": cpu,
+    }
+    row.update({f"{k}_cpu_s": s[k] for k in STAGES})
+    return row
+
+
+def backend_rows(
+    backend: str,
+    log: EventLog,
+    fresh_views: Callable[[str], ViewStore],
+    codec: Codec,
+    signer: Signer,
+    raw: float,
+    n: int,
+    rounds: int,
+) -> list[dict[str, Any]]:
+    rows = []
+    for fold in ("python", "native") * rounds:
+        views = fresh_views(fold)
+        # a cold Trust per fold, as a fresh projector has: one Ed25519 verification per chunk
+        trust = Trust(signer.trust.keys.values(), signer.trust.roles)
+        row = fold_stages(log, views, codec, trust, fold)
+        rows.append(
+            {
+                "backend": backend,
+                "events": n,
+                **row,
+                "raw_ev_per_s": raw,
+                "ratio": row["ev_per_s"] / raw,
+            }
+        )
+        views.clear()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--kafka", action="store_true", help="also Kafka -> Redis")
+    ap.add_argument("--rounds", type=int, default=1, help="folds of each core, alternating")
+    args = ap.parse_args(argv)
+    assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
+    codec, n = Codec(load_registry()), args.events
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="keel-bench-native-") as d:
+        signer = signer_in(Path(d))
+        log = SqliteEventLog(Path(d) / "log.db")
+        fill(log, codec, n, signer)
+        raw = raw_sqlite_rate(Path(d) / "log.db", codec)
+        rows += backend_rows(
+            "sqlite -> sqlite",
+            log,
+            lambda fold: SqliteViewStore(Path(d) / f"views-{fold}.db"),
+            codec,
+            signer,
+            raw,
+            n,
+            args.rounds,
+        )
+    if args.kafka:
+        from keel.log.kafka import KafkaEventLog, new_prefix
+        from keel.views.redis import RedisViewStore
+
+        with kafka_and_redis() as (bootstrap, url), tempfile.TemporaryDirectory() as kd:
+            signer = signer_in(Path(kd))
+            klog = KafkaEventLog(bootstrap, prefix=new_prefix())
+            fill(klog, codec, n, signer)
+            raw = raw_kafka_rate(bootstrap, klog.prefix, codec, n)
+            rows += backend_rows(
+                "kafka -> redis",
+                klog,
+                lambda fold: RedisViewStore(url, namespace=f"native-{fold}{time.time_ns()}:"),
+                codec,
+                signer,
+                raw,
+                n,
+                args.rounds,
+            )
+            klog.close()
+    report(
+        "native_fold",
+        f"fold cores stage by stage, {n:,} events (signatures and trees on)",
+        rows,
+        {"stages": STAGES, "load_average": os.getloadavg()},
+    )
+
+
+if __name__ == "__main__":
+    main()
