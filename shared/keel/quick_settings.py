@@ -23,6 +23,7 @@ TEXT = frozenset(
         "artifacts",
         "bus",
         "chromium",
+        "fold",
         "identity",
         "mlflow_webhook_secret",
         "openlineage",

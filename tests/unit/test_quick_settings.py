@@ -28,10 +28,13 @@ def _kind(annotation: object) -> str:
 
 
 def test_the_fields_read_without_pydantic_are_exactly_settings_text_and_path_fields() -> None:
+    # A new text or path field missing here only sends its users to Settings (slower, never
+    # wrong); a field listed here whose type changed would be read wrongly: both fail here.
     kinds = {name: _kind(f.annotation) for name, f in Settings.model_fields.items()}
-    assert {n for n, k in kinds.items() if k == "text"} == TEXT
-    assert {n for n, k in kinds.items() if k == "path"} == PATHS
-    assert {n for n, k in kinds.items() if k == "optional path"} == OPTIONAL_PATHS
+    fix = "list each text or path field of Settings in keel.quick_settings"
+    assert {n for n, k in kinds.items() if k == "text"} == TEXT, fix
+    assert {n for n, k in kinds.items() if k == "path"} == PATHS, fix
+    assert {n for n, k in kinds.items() if k == "optional path"} == OPTIONAL_PATHS, fix
 
 
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
