@@ -87,8 +87,8 @@ def serve_mlflow_bridge(ctx: Context, host: str, port: int, secret: str) -> None
 
     from keel_services.mlflow_bridge.bridge import Bridge
     from keel_services.mlflow_bridge.domain import Names
-    from keel_services.mlflow_bridge.handlers import sources_of
     from keel_services.mlflow_bridge.http import create_app
+    from keel_services.mlflow_bridge.sources import sources_of
 
     names = Names(ctx.project.mlflow.families, ctx.project.mlflow.environments)
     app = create_app(Bridge(ctx, secret, names, sources=sources_of(ctx.project)))

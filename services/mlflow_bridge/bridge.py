@@ -15,6 +15,7 @@ from typing import Any
 from keel.events import generated as g
 from keel.pipeline import Context
 from keel_services.mlflow_bridge import domain, handlers
+from keel_services.mlflow_bridge.sources import Sources
 
 ACTOR = "mlflow-webhook"  # the webhook does not say which MLflow user acted
 QUARANTINE_TOPIC = "mlflow-webhook"
@@ -35,10 +36,10 @@ class Bridge:
         names: domain.Names,
         window_s: float = domain.WINDOW_S,
         clock: Callable[[], float] = time.time,
-        sources: handlers.Sources | None = None,
+        sources: Sources | None = None,
     ) -> None:
         self.ctx = ctx
-        self.sources = sources or handlers.Sources()  # what a delivery may read beyond itself
+        self.sources = sources or Sources()  # what a delivery may read beyond itself
         self._secret = secret  # never logged, never in an answer
         self.names = names
         self.window_s = window_s

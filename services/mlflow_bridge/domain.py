@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from keel.artifacts.ids import ArtifactSpec
+
 SIGNATURE = "x-mlflow-signature"
 DELIVERY_ID = "x-mlflow-delivery-id"
 TIMESTAMP = "x-mlflow-timestamp"
@@ -205,6 +207,11 @@ def model_params(name: str, version: str) -> dict[str, str]:
     source or run, so its name and number are enough, and an alias event (which carries only
     those) finds the same artifact."""
     return {"registry": "mlflow", "model": name, "version": version}
+
+
+def model_id(name: str, version: str) -> str:
+    """A registered version's artifact ID (kind model, from its name and number)."""
+    return ArtifactSpec(MODEL_KIND, CODE_VERSION, model_params(name, version)).id
 
 
 def version_document(fact: VersionCreated) -> dict[str, Any]:

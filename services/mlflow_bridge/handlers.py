@@ -3,7 +3,7 @@ the log whole or not at all, so acknowledging it after `record` returns never lo
 retry after a crash never records half of one twice.
 
 - a registered model: an artifact `mlflow_registered_model` (its name, tags, description)
-- a model version: an artifact of kind `model` (ID from name and version) whose bytes are the
+- a model version (versions.py): an artifact of kind `model` (ID from name and version), the
   model's files as one deterministic tar when Keel can read the source (model_files), else the
   version's document saying why not; and its document (source URI, run ID, tags, description,
   the logged signature, what became of the bytes) as a child artifact `mlflow_model_version`
@@ -18,12 +18,9 @@ retry after a crash never records half of one twice.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec
@@ -34,10 +31,10 @@ from keel.events import Event, envelope
 from keel.events import generated as g
 from keel.metrics import BUILTIN
 from keel.pipeline import Context
-from keel.project import MlflowGate, Project
+from keel.project import MlflowGate
 from keel.promotion import Incumbent, Serving
 from keel.service import Producer, service_code_version
-from keel_services.mlflow_bridge import gate, model_files
+from keel_services.mlflow_bridge import gate
 from keel_services.mlflow_bridge.domain import (
     CODE_VERSION,
     MODEL_KIND,
@@ -48,31 +45,16 @@ from keel_services.mlflow_bridge.domain import (
     Names,
     TagSet,
     VersionCreated,
+    model_id,
     model_params,
-    version_document,
 )
-from keel_services.mlflow_bridge.tracking import Tracking, Unreadable
+from keel_services.mlflow_bridge.sources import Sources, run_metrics
+from keel_services.mlflow_bridge.versions import record_version, version_doc
 
 SERVICE = Producer("mlflow_bridge", __package__ or __name__)
 ALIAS, WITHDRAWN, IMPORT = "alias", "withdrawn", "import"
-VERSION_DOC, VERDICT = "mlflow_model_version", "mlflow_gate_verdict"
+VERDICT = "mlflow_gate_verdict"
 TRIGGER = "mlflow-alias"  # a PromotionRejected's trigger: a verdict on a move MLflow made
-
-
-@dataclass(frozen=True)
-class Sources:
-    """What the bridge may read beyond a delivery: the tracking server (run metrics, model
-    files) and the gates of keel.toml's [mlflow] (contracts relative to `root`)."""
-
-    tracking: Tracking | None = None
-    gates: Mapping[str, MlflowGate] = field(default_factory=dict)
-    root: Path = Path(".")
-
-
-def sources_of(project: Project) -> Sources:
-    """The bridge's Sources from keel.toml's [mlflow] (no connection is made here)."""
-    uri = project.mlflow.tracking_uri
-    return Sources(Tracking(uri) if uri else None, project.mlflow.gates, project.root)
 
 
 class Recorder:
@@ -135,10 +117,6 @@ class Recorder:
         return self.events
 
 
-def model_id(name: str, version: str) -> str:
-    return ArtifactSpec(MODEL_KIND, CODE_VERSION, model_params(name, version)).id
-
-
 def record(
     rec: Recorder,
     fact: Fact,
@@ -183,88 +161,6 @@ def record(
         deploy(rec, family, env, gone, at, WITHDRAWN, reason, actor, current.model_id)
 
 
-def record_version(
-    rec: Recorder,
-    spec: ArtifactSpec,
-    fact: VersionCreated,
-    at: datetime,
-    actor: str,
-    tracking: Tracking | None,
-) -> None:
-    """The model artifact (its files when readable, else its document saying why not) and the
-    version's document as its child, with the logged signature when there is one."""
-    doc: dict[str, Any] = version_document(fact)
-    try:
-        files = model_files.fetch(fact.source, tracking, rec.ctx.rt.settings.home)
-    except Unreadable as exc:
-        doc["model_bytes"] = {"stored": False, "why": str(exc)}
-        doc["signature_unknown"] = f"the model's files were not read: {exc}"
-        rec.artifact(spec, doc, at, actor)
-    else:
-        try:
-            doc["model_bytes"] = {
-                "stored": True,
-                "location": files.location,
-                "format": "tar",
-                "files": files.files,
-            }
-            signature(doc, files.mlmodel)
-            rec.file_artifact(spec, files.tar, at, actor)
-        finally:
-            files.tar.unlink(missing_ok=True)
-    child = ArtifactSpec(
-        VERSION_DOC, CODE_VERSION, model_params(fact.name, fact.version), [spec.id]
-    )
-    rec.artifact(child, doc, at, actor)
-
-
-def signature(doc: dict[str, Any], mlmodel: bytes | None) -> None:
-    """The logged signature's inputs into the version's document, or why there are none."""
-    if mlmodel is None:
-        doc["signature_unknown"] = "the model's files hold no MLmodel file"
-        return
-    try:
-        inputs = gate.signature_inputs(model_files.mlmodel_doc(mlmodel))
-    except (Unreadable, ValueError) as exc:
-        doc["signature_unknown"] = f"MLmodel unreadable: {exc}"
-        return
-    if inputs is None:
-        doc["signature_unknown"] = "the model was logged without a column signature"
-    else:
-        doc["signature"] = [c.__dict__ for c in inputs]
-
-
-def version_doc(rec: Recorder, name: str, version: str) -> dict[str, Any] | None:
-    """The version's document as recorded (None: Keel never recorded the version)."""
-    store = rec.ctx.rt.artifacts
-    child = ArtifactSpec(
-        VERSION_DOC, CODE_VERSION, model_params(name, version), [model_id(name, version)]
-    )
-    for aid in (child.id, model_id(name, version)):  # versions recorded before the child existed
-        if store.exists(aid):
-            try:
-                out: dict[str, Any] = json.loads(store.read_bytes(aid).splitlines()[0])
-                return out
-            except (ValueError, IndexError):
-                continue  # the model's own bytes (a tar), not a document
-    return None
-
-
-def _metrics(
-    tracking: Tracking | None, name: str, version: str
-) -> tuple[dict[str, float], str | None, str | None]:
-    """(metrics, run ID, why none) of a version's MLflow run, read now."""
-    if tracking is None:
-        return {}, None, "no [mlflow] tracking_uri in keel.toml to read the run from"
-    try:
-        run_id = tracking.run_of(name, version)
-        if run_id is None:
-            return {}, None, f"{name} version {version} names no run"
-        return tracking.run_metrics(run_id), run_id, None
-    except Unreadable as exc:
-        return {}, None, str(exc)
-
-
 def judged(
     rec: Recorder,
     family: str,
@@ -279,14 +175,14 @@ def judged(
     it, and a PromotionRejected when it failed."""
     rules = policy.promotion[env]
     target = model_id(fact.name, fact.version)
-    metrics, run_id, no_metrics = _metrics(sources.tracking, fact.name, fact.version)
+    metrics, run_id, no_metrics = run_metrics(sources.tracking, fact.name, fact.version)
     current = rec.ctx.read.serving_at(family, env, at)
     incumbent = None
     if current is not None and current.model_id != target:
         params = (rec.ctx.read.artifact(current.model_id) or {}).get("params") or {}
         inc: dict[str, float] = {}
         if params.get("registry") == "mlflow":
-            inc, _, _ = _metrics(sources.tracking, params["model"], str(params["version"]))
+            inc, _, _ = run_metrics(sources.tracking, params["model"], str(params["version"]))
         incumbent = Incumbent(current.model_id, inc)
     problems: list[str] | None = None
     unknown: str | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel_services.mlflow_bridge import domain, handlers
+from keel_services.mlflow_bridge.sources import Sources
 from keel_services.mlflow_bridge.tracking import Tracking
 
 API = "/api/2.0/mlflow"
@@ -111,7 +112,7 @@ def import_registry(
     now = at or datetime.now(UTC)
     rec = handlers.Recorder(ctx, f"mlflow-import:{uuid.uuid4()}")
     # model files are read from the same server; an alias stated by an import is no move to judge
-    sources = handlers.Sources(Tracking(uri))
+    sources = Sources(Tracking(uri))
     for fact, when in snap.facts:
         handlers.record(rec, fact, when, names, ctx.actor, sources, judge=False)
     skipped = 0
