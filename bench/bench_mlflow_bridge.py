@@ -7,8 +7,12 @@
    alias moves through versions with rollbacks; at the midpoint of every interval, the truth
    (the driver's record), Keel's `audit serving --at T`, and MLflow's best answer (no alias
    history: the newest version created before T) side by side.
+3. The gate and the model files (issue 38, items 2 and 3): a home whose prod has a policy
+   (`[mlflow.gates]`, tracking URI set) takes version deliveries whose source is a real logged
+   model (each read from the tracking server's artifact root, tarred and stored) and alias
+   moves judged by the policy (each reads the version's run from the tracking server).
 
-    python -m bench.bench_mlflow_bridge [--deliveries 500]
+    python -m bench.bench_mlflow_bridge [--deliveries 500] [--gated 200]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from urllib.parse import quote
 from bench.common import report
 from keel_services.mlflow_bridge import domain
 from keel_services.mlflow_bridge.handlers import model_id
+from keel_services.mlflow_bridge.tracking import Tracking
 from tests.demo_home import KEEL
 from tests.e2e.test_mlflow_bridge import Driver
 from tests.mlflow_server import free_port, mlflow_server, wait_http
@@ -36,8 +41,10 @@ SECRET = "bench-secret"
 MOVES = ["1", "2", "3", "2", "4", "1", "4", "3"]  # rollbacks: 2 after 3, 1 after 4, 3 after 4
 
 
-def bridge(home: Path) -> tuple[subprocess.Popen[bytes], int, dict[str, str]]:
-    (home / "keel.toml").write_text("[families]\n")
+def bridge(
+    home: Path, project: str = "[families]\n"
+) -> tuple[subprocess.Popen[bytes], int, dict[str, str]]:
+    (home / "keel.toml").write_text(project)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env.update(
         KEEL_HOME=str(home / ".keel"),
@@ -87,6 +94,78 @@ def throughput(n: int) -> dict[str, Any]:
             proc.terminate()
             proc.wait(30)
     return {"deliveries": n, "seconds": seconds, "per_second": n / seconds}
+
+
+def deliver(conn: http.client.HTTPConnection, delivery: str, doc: dict[str, Any]) -> None:
+    """One signed delivery; raises unless the bridge answered 200 with it recorded."""
+    body = json.dumps({**doc, "timestamp": datetime.now(UTC).isoformat()}).encode()
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": domain.expected_signature(SECRET, delivery, stamp, body),
+    }
+    conn.request("POST", "/v1/mlflow/webhooks", body, headers)
+    r = conn.getresponse()
+    answer = json.loads(r.read())
+    if r.status != 200 or answer.get("status") != "recorded":
+        raise RuntimeError(f"delivery {delivery}: {r.status} {answer}")
+
+
+def gated(n: int) -> dict[str, Any]:
+    """Versions with real files, then alias moves judged by a policy, per second."""
+    with (
+        tempfile.TemporaryDirectory(prefix="keel-bench-mlflow-gate-") as d,
+        mlflow_server(Path(d) / "mlflow") as uri,
+    ):
+        drive = Driver(uri)
+        runs = [
+            drive("log_model", "fam", {"roc_auc": auc}, {"age": 1.0, "plan": "a"})["out"]
+            for auc in (0.95, 0.7)
+        ]
+        drive.close()
+        source = Tracking(uri).get("model-versions/get", {"name": "fam", "version": "1"})[
+            "model_version"
+        ]["source"]
+        project = (
+            f'[families]\n[mlflow]\ntracking_uri = "{uri}"\n'
+            "[mlflow.gates.fam.promotion.prod]\nthresholds = { roc_auc = 0.9 }\n"
+        )
+        proc, port, _ = bridge(Path(d), project)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            t0 = time.perf_counter()
+            for i in range(n):  # the same logged model under n version numbers
+                data = {"name": "fam", "version": str(100 + i), "source": source}
+                data["run_id"] = runs[0]["run_id"]
+                doc = {"entity": "model_version", "action": "created", "data": data}
+                deliver(conn, f"v-{i}", doc)
+            versions_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i in range(n):  # alternately a version that passes and one that fails
+                data = {"name": "fam", "alias": "prod", "version": str(i % 2 + 1)}
+                deliver(
+                    conn,
+                    f"a-{i}",
+                    {"entity": "model_version_alias", "action": "created", "data": data},
+                )
+            moves_s = time.perf_counter() - t0
+            size = sum(
+                f.stat().st_size
+                for f in (Path(d) / "mlflow" / "artifacts").rglob("*")
+                if f.is_file()
+            )
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return {
+        "versions": n,
+        "versions_per_second": n / versions_s,
+        "model_bytes": size // len(runs),
+        "moves": n,
+        "gated_moves_per_second": n / moves_s,
+    }
 
 
 def mlflow_guess(uri: str, name: str, at_ms: float) -> str | None:
@@ -156,11 +235,14 @@ def correctness() -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--deliveries", type=int, default=500)
+    ap.add_argument("--gated", type=int, default=200, help="versions and gated moves (part 3)")
     args = ap.parse_args(argv)
     rate = throughput(args.deliveries)
+    gate = gated(args.gated)
     rows = correctness()
     extra = {
         "throughput": rate,
+        "gate_and_files": gate,
         "keel_right": sum(r["keel right"] for r in rows),
         "mlflow_right": sum(r["mlflow right"] for r in rows),
         "probes": len(rows),
@@ -170,6 +252,11 @@ def main(argv: list[str] | None = None) -> None:
         f"bridge: {rate['per_second']:.1f} deliveries/s ({rate['deliveries']} in "
         f"{rate['seconds']:.1f} s); right at {len(rows)} times: keel {extra['keel_right']}, "
         f"mlflow {extra['mlflow_right']}"
+    )
+    print(
+        f"versions with files ({gate['model_bytes']} B each): "
+        f"{gate['versions_per_second']:.1f}/s; gated alias moves: "
+        f"{gate['gated_moves_per_second']:.1f}/s"
     )
 
 
