@@ -132,8 +132,15 @@ def run_projector(
         say(f"folded {p.applied - last['applied']:,} event(s); {p.applied:,} this run")
         last.update(applied=p.applied, at=time.monotonic())
 
+    from keel.audit.snapshot import Periodic, snapshot_dir
+
+    # views snapshots a new audit API replica starts from (issue 35), between batches
+    snapshots = Periodic(rt.views, snapshot_dir(rt.settings), rt.signer)
+
     def should_stop() -> bool:
         idle = time.monotonic() - last["at"]
+        if (made := snapshots.maybe(idle)) is not None:
+            say(f"views snapshot -> {made}")
         return stop.is_set() or (max_idle is not None and idle >= max_idle)
 
     projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt))

@@ -379,3 +379,49 @@ def restore(directory: Path, replica: Path, trust: Trust) -> Restored:
             continue
         return Restored(note.stem, manifest.events, tuple(refused))
     return Restored(None, 0, tuple(refused))
+
+
+# -- the projector service's periodic snapshots --------------------------------------------------
+EVERY = 600.0  # seconds between snapshots while the log moves
+IDLE = 5.0  # a snapshot is taken between batches, once the projector has been idle this long
+
+
+def due(
+    now: float, last_at: float, last_events: int, events: int, idle: float, every: float = EVERY
+) -> bool:
+    """Whether the projector service takes a snapshot now: the views moved since the last one,
+    and `every` seconds passed with the projector idle for IDLE seconds (the export then delays
+    no batch), or 4 x `every` passed (a log that never rests still gets one)."""
+    if events == last_events:
+        return False
+    waited = now - last_at
+    return (waited >= every and idle >= IDLE) or waited >= 4 * every
+
+
+class Periodic:
+    """Snapshots for a projector service (the views' only writer, so between its batches they
+    stand still, at the checkpoint each batch signs). Does nothing without the audit key."""
+
+    def __init__(
+        self, views: ViewStore, directory: Path, signer: Signer | None, every: float = EVERY
+    ) -> None:
+        self.views, self.directory, self.signer, self.every = views, directory, signer, every
+        self.enabled = signer is not None and signer.can_sign(cp.AUDIT_IDENTITY)
+        self.last_at = time.monotonic()
+        self.last_events = -1 if self.enabled else 0
+
+    def maybe(self, idle: float) -> Path | None:
+        if not self.enabled or self.signer is None:
+            return None
+        now = time.monotonic()
+        if now - self.last_at < self.every:  # cheap: no views read between snapshots
+            return None
+        events = sum(self.views.tracking(PROJECTOR).values())
+        if not due(now, self.last_at, self.last_events, events, idle, self.every):
+            return None
+        self.last_at, self.last_events = now, events
+        try:
+            return write(self.views, self.directory, self.signer)
+        except KeelError as exc:  # e.g. views past their checkpoint: the next one will do
+            logger.warning("no views snapshot this time: %s (%s)", exc, exc.hint)
+            return None
