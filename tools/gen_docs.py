@@ -250,14 +250,15 @@ def field_comments(cls: type) -> dict[str, str]:
 def settings_page(settings_cls: type, env_reads: Mapping[str, list[str]]) -> str:
     """Environment variables: Settings' fields (prefix KEEL_), then every other KEEL_ variable
     the code reads, with where."""
-    prefix = str(settings_cls.model_config.get("env_prefix", ""))  # type: ignore[attr-defined]
+    from keel.settings import ENV_PREFIX as prefix
+
     comments = field_comments(settings_cls)
     lines = [
         GENERATED_NOTE,
         "# Environment variables",
         "",
         "Keel reads its settings from the environment once per process "
-        "(`keel.settings.Settings`, pydantic-settings) and passes them down; nothing is read at "
+        "(`keel.settings.Settings`, a pydantic model) and passes them down; nothing is read at "
         "import. The project's own keys (families, contracts, gates, identities) are in "
         "`keel.toml`: see [Configuration](../configuration.md).",
         "",

@@ -12,22 +12,42 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from keel.errors import HomeError
 
 _warned_unknown = False  # the unknown-actor warning, once per process
 
 
-class Settings(BaseSettings):
+ENV_PREFIX = "KEEL_"  # each field's variable: KEEL_ + its name, in any case
+
+
+def environment_values(names: Any) -> dict[str, str]:
+    """The KEEL_* variables naming a field, as pydantic-settings reads them (case-insensitive;
+    of two spellings of one name the later one wins; values as given, for the fields to
+    validate: none of Settings' fields is a list or a model that would be read as JSON)."""
+    env = {k.lower(): v for k, v in os.environ.items()}
+    prefix = ENV_PREFIX.lower()
+    return {n: env[prefix + n] for n in names if prefix + n in env}
+
+
+class Settings(BaseModel):
     """KEEL_HOME holds the embedded log, views and artifacts; KEEL_BUS / KEEL_VIEWS pick backends.
 
     Empty KEEL_BUS / KEEL_VIEWS mean the embedded SQLite files inside KEEL_HOME.
+
+    Values given to the constructor win over the environment, the environment over defaults,
+    and a bad value is pydantic's ValidationError, as with pydantic-settings' BaseSettings,
+    which this class replaced because importing it cost every command ~35 ms (decision 0024;
+    tests/unit/test_settings_env.py checks both read every variable alike).
     """
 
-    model_config = SettingsConfigDict(env_prefix="KEEL_", extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**environment_values(type(self).model_fields), **values})
 
     # KEEL_HOME: the embedded log (log.db), views (views.db) and artifacts/ of one home.
     home: Path = Path(".keel")
