@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -62,9 +62,16 @@ def _witness_key(state: Path) -> bytes:
 
 
 def create_app(state: Path, name: str = "keel-witness") -> FastAPI:
+    app = FastAPI(title="Keel witness")
+    app.include_router(router(state, name))
+    return app
+
+
+def router(state: Path, name: str = "keel-witness") -> APIRouter:
+    """The witness's routes, for its own app or beside another's."""
     store = WitnessStore(state / "logs")
     private = _witness_key(state)
-    app = FastAPI(title="Keel witness")
+    app = APIRouter()
 
     def refuse(code: int, **doc: Any) -> JSONResponse:
         return JSONResponse(doc, status_code=code)
