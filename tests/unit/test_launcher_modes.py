@@ -1,7 +1,7 @@
 """The launcher's decisions: refuse a start in the other security mode than a component's data
 was made in (deploy.modes, deploy.stack), and which ports a stack directory's launcher uses; on
-directories laid out as the components leave them, no server runs. tests/faults/test_launcher_stack.py runs the open -> secured switch on
-real servers."""
+directories laid out as the components leave them, no server runs.
+tests/faults/test_launcher_stack.py runs the open -> secured switch on real servers."""
 
 from __future__ import annotations
 
