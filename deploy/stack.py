@@ -97,7 +97,8 @@ class Stack:
             self.env_file.chmod(0o600)  # it holds the object store's credentials
             lines = [
                 f"kafka {self.kafka.bootstrap}, redis {self.redis.url}, S3 {self.store.endpoint}",
-                f"topics and ACLs: {len(changes)} change(s), all visible",
+                f"{'topics and ACLs' if self.kafka.secure else 'topics'}: {len(changes)} "
+                "change(s), all visible to clients",
             ]
             lines += [f"service {s}" for s in start_services(self.root / "services", services, env)]
             return [*lines, f"point commands at it: source {self.env_file}"]
