@@ -1,12 +1,12 @@
 """The project file, `keel.toml`: model families, their contracts, plugins and promotion policy.
 
-Example (the demo writes this one):
+Example (the demo writes one like it, naming its own plugins module):
 
     [families.breast_cancer]
     training_contract = "schemas/contracts/breast_cancer/training.avsc"
     inference_contract = "schemas/contracts/breast_cancer/inference.avsc"
-    transform = "keel.demo.plugins:features"      # record -> features, the user's code
-    trainer = "keel.demo.plugins:train"           # (X, y, params) -> fitted model
+    transform = "plugins:features"                # record -> features, the user's code
+    trainer = "plugins:train"                     # (X, y, params) -> fitted model
     trainer_params = { C = 1.0 }
     metrics = ["roc_auc", "accuracy", "log_loss"]
     environments = ["staging", "prod"]
