@@ -181,7 +181,6 @@ def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
         doc = {**doc, "trust_reset": reset}
 
     def show() -> None:
-        from keel_services.entrypoints.cli import answers
         from keel_services.entrypoints.cli.common import print_json, user_time
 
         for text in (at, as_of):  # the "no zone; UTC assumed" notes, as the command prints them
@@ -190,6 +189,8 @@ def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
         if values.get("--json"):
             print_json(doc)
         else:
+            from keel_services.entrypoints.cli import answers  # Rich's table: text only
+
             answers.print_serving(doc)
 
     return show
@@ -210,12 +211,13 @@ def _models(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
     page = {"offset": offset, "limit": limit}
 
     def show() -> None:
-        from keel_services.entrypoints.cli import answers
         from keel_services.entrypoints.cli.common import print_json
 
         if values.get("--json"):
             print_json({**page, "family": family, "env": env, "models": rows})
         else:
+            from keel_services.entrypoints.cli import answers  # Rich's table: text only
+
             answers.print_models(family, env, rows, page, bool(values.get("--wide")))
 
     return show
