@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
 use serde_json::Value;
 
@@ -32,8 +32,23 @@ pub enum Node {
     Array(Box<Node>),
     Map(Box<Node>),
     Union(Vec<Node>),
-    Record(Vec<(Py<PyString>, Node)>),
+    Record(Record),
     Named(Arc<Node>),
+}
+
+/// A record: its fields, and the generated class it becomes when events are built natively.
+pub struct Record {
+    fields: Vec<(Py<PyString>, Node, Fill)>,
+    class: Option<Py<PyAny>>,
+}
+
+/// What the generated `from_avro` makes of a field with an empty default (keel.schemas.codegen):
+/// `r.get(f) or {}` / `r.get(f) or []`, so null or empty reads as an empty dict / tuple.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Fill {
+    AsRead,
+    EmptyDict,
+    EmptyTuple,
 }
 
 /// Compile an expanded schema; Err names what this decoder does not cover (that schema then
@@ -43,6 +58,7 @@ pub fn compile(
     schema: &Value,
     names: &mut HashMap<String, Arc<Node>>,
     namespace: &str,
+    classes: &Bound<'_, PyDict>,
 ) -> Result<Node, String> {
     match schema {
         Value::String(s) => primitive(s)
@@ -56,7 +72,7 @@ pub fn compile(
         Value::Array(branches) => Ok(Node::Union(
             branches
                 .iter()
-                .map(|b| compile(py, b, names, namespace))
+                .map(|b| compile(py, b, names, namespace, classes))
                 .collect::<Result<_, _>>()?,
         )),
         Value::Object(o) => {
@@ -68,7 +84,7 @@ pub fn compile(
                 };
             }
             let Value::String(t) = t else {
-                return compile(py, t, names, namespace);
+                return compile(py, t, names, namespace, classes);
             };
             match t.as_str() {
                 "record" | "error" => {
@@ -84,12 +100,17 @@ pub fn compile(
                             .and_then(Value::as_str)
                             .ok_or("field without name")?;
                         let ft = f.get("type").ok_or("field without type")?;
-                        fields.push((
-                            PyString::intern(py, name).unbind(),
-                            compile(py, ft, names, &ns)?,
-                        ));
+                        let fill = match f.get("default") {
+                            Some(Value::Object(_)) => Fill::EmptyDict,
+                            Some(Value::Array(_)) => Fill::EmptyTuple,
+                            _ => Fill::AsRead,
+                        };
+                        let node = compile(py, ft, names, &ns, classes)?;
+                        fields.push((PyString::intern(py, name).unbind(), node, fill));
                     }
-                    Ok(named(names, full, Node::Record(fields)))
+                    let short = full.rsplit('.').next().unwrap_or(&full);
+                    let class = classes.get_item(short).ok().flatten().map(Bound::unbind);
+                    Ok(named(names, full, Node::Record(Record { fields, class })))
                 }
                 "enum" => {
                     let (full, _) = full_name(o, namespace)?;
@@ -119,14 +140,22 @@ pub fn compile(
                     o.get("items").ok_or("array without items")?,
                     names,
                     namespace,
+                    classes,
                 )?))),
                 "map" => Ok(Node::Map(Box::new(compile(
                     py,
                     o.get("values").ok_or("map without values")?,
                     names,
                     namespace,
+                    classes,
                 )?))),
-                other => compile(py, &Value::String(other.to_string()), names, namespace),
+                other => compile(
+                    py,
+                    &Value::String(other.to_string()),
+                    names,
+                    namespace,
+                    classes,
+                ),
             }
         }
         _ => Err("not a schema".into()),
@@ -187,6 +216,9 @@ pub struct Reader<'a, 'py> {
     pub buf: &'a [u8],
     pub pos: usize,
     pub ts_millis: &'a Bound<'py, PyAny>,
+    /// None: records as dicts, arrays as lists (as fastavro reads them); Some(object.__new__):
+    /// records as their generated classes, arrays as tuples (as `from_avro` makes them)
+    pub objects: Option<&'a Bound<'py, PyAny>>,
 }
 
 // None: not decodable here (fastavro decides); PyErr only for real Python failures.
@@ -272,6 +304,9 @@ impl<'a, 'py> Reader<'a, 'py> {
                 loop {
                     let n = self.block()?;
                     if n == 0 {
+                        if self.objects.is_some() {
+                            return PyTuple::new(py, list.iter()).ok().map(Bound::into_any);
+                        }
                         return Some(list.into_any());
                     }
                     for _ in 0..n {
@@ -292,13 +327,42 @@ impl<'a, 'py> Reader<'a, 'py> {
                     }
                 }
             }
-            Node::Record(fields) => {
-                let dict = PyDict::new(py);
-                for (name, f) in fields {
-                    dict.set_item(name.bind(py), self.read(f)?).ok()?;
+            Node::Record(rec) => match (self.objects, &rec.class) {
+                (Some(new), Some(class)) => {
+                    let obj = new.call1((class.bind(py),)).ok()?;
+                    for (name, f, fill) in &rec.fields {
+                        let mut v = self.read(f)?;
+                        if *fill != Fill::AsRead && (v.is_none() || v.len().ok()? == 0) {
+                            v = match fill {
+                                Fill::EmptyDict => PyDict::new(py).into_any(),
+                                _ => PyTuple::empty(py).into_any(),
+                            };
+                        }
+                        // the frozen dataclass's own __setattr__ refuses: set the slot as
+                        // object.__setattr__ does (what its generated __init__ does)
+                        let rc = unsafe {
+                            pyo3::ffi::PyObject_GenericSetAttr(
+                                obj.as_ptr(),
+                                name.as_ptr(),
+                                v.as_ptr(),
+                            )
+                        };
+                        if rc != 0 {
+                            PyErr::take(py);
+                            return None;
+                        }
+                    }
+                    Some(obj)
                 }
-                Some(dict.into_any())
-            }
+                (Some(_), None) => None, // no generated class: the Python path decides
+                (None, _) => {
+                    let dict = PyDict::new(py);
+                    for (name, f, _) in &rec.fields {
+                        dict.set_item(name.bind(py), self.read(f)?).ok()?;
+                    }
+                    Some(dict.into_any())
+                }
+            },
             Node::Named(n) => self.read(n),
         }
     }

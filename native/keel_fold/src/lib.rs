@@ -29,6 +29,7 @@ struct Plan {
 struct Decoder {
     plans: HashMap<[u8; 8], Plan>,
     ts_millis: Py<PyAny>,
+    new: Py<PyAny>, // object.__new__: generated classes are built without their __init__
 }
 
 #[pymethods]
@@ -36,11 +37,13 @@ impl Decoder {
     /// schemas: (8-byte fingerprint, type name, expanded schema JSON) of writer schemas read
     /// as written (each the latest of its type); ts_millis: fastavro's timestamp-millis reader.
     /// Schemas with constructs this decoder does not cover are left out (see `covered`).
+    /// classes: record name -> generated class (keel.events.generated), for `decode_events`.
     #[new]
     fn new(
         py: Python<'_>,
         schemas: Vec<(Vec<u8>, String, String)>,
         ts_millis: Py<PyAny>,
+        classes: Bound<'_, PyDict>,
     ) -> PyResult<Self> {
         let mut plans = HashMap::new();
         for (fp, name, json) in schemas {
@@ -51,7 +54,7 @@ impl Decoder {
                 pyo3::exceptions::PyValueError::new_err(format!("schema {name}: {e}"))
             })?;
             let mut names = HashMap::new();
-            if let Ok(node) = avro::compile(py, &value, &mut names, "") {
+            if let Ok(node) = avro::compile(py, &value, &mut names, "", &classes) {
                 plans.insert(
                     fp,
                     Plan {
@@ -61,7 +64,16 @@ impl Decoder {
                 );
             }
         }
-        Ok(Decoder { plans, ts_millis })
+        let new = py
+            .import("builtins")?
+            .getattr("object")?
+            .getattr("__new__")?
+            .unbind();
+        Ok(Decoder {
+            plans,
+            ts_millis,
+            new,
+        })
     }
 
     /// The fingerprints this decoder reads natively.
@@ -81,7 +93,24 @@ impl Decoder {
         let ts = self.ts_millis.bind(py);
         for v in values.iter() {
             let b = v.cast::<PyBytes>()?;
-            out.append(self.decode_one(py, b.as_bytes(), ts))?;
+            out.append(self.decode_one(py, b.as_bytes(), ts, None))?;
+        }
+        Ok(out)
+    }
+
+    /// For each value: the event as its generated class's `from_avro` builds it from
+    /// fastavro's record, or None where this decoder steps aside (as in `decode_many`).
+    fn decode_events<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let (ts, new) = (self.ts_millis.bind(py), self.new.bind(py));
+        for v in values.iter() {
+            let b = v.cast::<PyBytes>()?;
+            let got = self.decode_one(py, b.as_bytes(), ts, Some(new));
+            out.append(if got.is_none() { got } else { got.get_item(1)? })?;
         }
         Ok(out)
     }
@@ -93,6 +122,7 @@ impl Decoder {
         py: Python<'py>,
         data: &[u8],
         ts: &Bound<'py, PyAny>,
+        objects: Option<&Bound<'py, PyAny>>,
     ) -> Bound<'py, PyAny> {
         let none = || py.None().into_bound(py);
         if data.len() < 10 || data[..2] != [0xc3, 0x01] {
@@ -107,9 +137,13 @@ impl Decoder {
             buf: data,
             pos: 10,
             ts_millis: ts,
+            objects,
         };
         match r.read(&plan.node) {
-            Some(record) if r.pos == data.len() && record.is_instance_of::<PyDict>() => {
+            Some(record)
+                if r.pos == data.len()
+                    && (objects.is_some() || record.is_instance_of::<PyDict>()) =>
+            {
                 PyTuple::new(py, [plan.name.bind(py).clone().into_any(), record])
                     .map(|t| t.into_any())
                     .unwrap_or_else(|_| none())

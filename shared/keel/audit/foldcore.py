@@ -21,7 +21,7 @@ from keel.audit import trees as tr
 from keel.audit.merkle import Frontier
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
-from keel.events import EVENT_TYPES, decode_event
+from keel.events import decode_event
 from keel.log.port import LogRecord
 from keel.signing import Trust, Verdict
 
@@ -87,7 +87,7 @@ class NativeCore(PythonCore):
                 # stays with fastavro (they decode through the Python codec)
                 latest = registry.latest(name)
                 schemas.append((latest.fingerprint, name, json.dumps(latest.schema)))
-            self._decoder = self._native.Decoder(schemas, self._ts)
+            self._decoder = self._native.Decoder(schemas, self._ts, _classes())
             self._generation = registry.generation
         return self._decoder
 
@@ -99,11 +99,12 @@ class NativeCore(PythonCore):
         watch.update(roots)
 
     def decode(self, recs: Sequence[LogRecord]) -> list[tuple[LogRecord, Any]]:
-        native = self._decoder_now().decode_many([r.value for r in recs])
+        # events built natively as their generated classes' from_avro builds them
+        native = self._decoder_now().decode_events([r.value for r in recs])
         out = []
-        for rec, got in zip(recs, native, strict=True):
-            if got is not None:
-                out.append((rec, EVENT_TYPES[got[0]].from_avro(got[1])))
+        for rec, event in zip(recs, native, strict=True):
+            if event is not None:
+                out.append((rec, event))
                 continue
             try:  # stepped aside: the specification decides, and words any error
                 out.append((rec, decode_event(self.codec, rec.value)))
@@ -114,6 +115,15 @@ class NativeCore(PythonCore):
     def check_many(self, items: Sequence[_Item]) -> list[Verdict]:
         verdicts = self._trust.check_many(list(items))
         return [Verdict(identity, problem) for identity, problem in verdicts]
+
+
+def _classes() -> dict[str, type]:
+    """Every generated class (events and the records inside them), by record name."""
+    from keel.events import generated
+
+    return {
+        n: c for n, c in vars(generated).items() if isinstance(c, type) and "from_avro" in vars(c)
+    }
 
 
 def _row(r: LogRecord) -> tuple[Any, ...]:
