@@ -26,7 +26,6 @@ from keel.artifacts.canonical import canonical_lines
 from keel.artifacts.ids import ArtifactSpec
 from keel.artifacts.recording import recorded_event
 from keel.artifacts.store import PutResult
-from keel.contracts import load_contract
 from keel.events import Event, envelope
 from keel.events import generated as g
 from keel.metrics import BUILTIN
@@ -187,8 +186,8 @@ def judged(
     problems: list[str] | None = None
     unknown: str | None = None
     contract_name: str | None = None
-    if policy.contract is not None:
-        contract = load_contract(sources.root / policy.contract)
+    contract = sources.contracts.get(family)
+    if contract is not None:
         contract_name = contract.name
         doc = version_doc(rec, fact.name, fact.version)
         if doc is None:

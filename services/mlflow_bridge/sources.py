@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from keel.contracts import Contract, load_contract
 from keel.project import MlflowGate, Project
 from keel_services.mlflow_bridge.tracking import Tracking, Unreadable
 
@@ -14,17 +14,24 @@ from keel_services.mlflow_bridge.tracking import Tracking, Unreadable
 @dataclass(frozen=True)
 class Sources:
     """What the bridge may read beyond a delivery: the tracking server (run metrics, model
-    files) and the gates of keel.toml's [mlflow] (contracts relative to `root`)."""
+    files), the gates of keel.toml's [mlflow] and their families' contracts."""
 
     tracking: Tracking | None = None
     gates: Mapping[str, MlflowGate] = field(default_factory=dict)
-    root: Path = Path(".")
+    contracts: Mapping[str, Contract] = field(default_factory=dict)
 
 
 def sources_of(project: Project) -> Sources:
-    """The bridge's Sources from keel.toml's [mlflow] (no connection is made here)."""
+    """The bridge's Sources from keel.toml's [mlflow] (no connection is made here). The gates'
+    contracts are read now: a wrong path stops the bridge at start with the contract's error,
+    rather than failing every delivery MLflow then retries."""
     uri = project.mlflow.tracking_uri
-    return Sources(Tracking(uri) if uri else None, project.mlflow.gates, project.root)
+    contracts = {
+        family: load_contract(project.root / gate.contract)
+        for family, gate in project.mlflow.gates.items()
+        if gate.contract is not None
+    }
+    return Sources(Tracking(uri) if uri else None, project.mlflow.gates, contracts)
 
 
 def run_metrics(

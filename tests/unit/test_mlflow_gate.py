@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from keel.errors import KeelError
 from keel.project import MlflowGate, MlflowNames, Policy, Project
 from keel.promotion import Incumbent, Serving
 from keel_services.mlflow_bridge import gate, model_files
+from keel_services.mlflow_bridge.sources import sources_of
 from keel_services.mlflow_bridge.tracking import Unreadable
 
 pytestmark = pytest.mark.unit
@@ -144,3 +146,16 @@ def test_an_mlflow_familys_environments_come_from_the_mlflow_tables() -> None:
     assert project.environments("churn") == ["live", "prod"]
     with pytest.raises(Exception, match="unknown family"):
         Project(families={}).environments("churn")
+
+
+def test_a_gates_contract_is_read_when_the_bridge_starts(tmp_path: Path) -> None:
+    gated = MlflowGate(
+        contract=Path("missing.avsc"), promotion={"prod": Policy(thresholds={"roc_auc": 0.9})}
+    )
+    project = Project(families={}, mlflow=MlflowNames(gates={"churn": gated}), root=tmp_path)
+    with pytest.raises(KeelError, match=r"missing\.avsc does not exist"):
+        sources_of(project)
+    (tmp_path / "missing.avsc").write_text(
+        '{"type": "record", "name": "churn", "fields": [{"name": "age", "type": "double"}]}'
+    )
+    assert sources_of(project).contracts["churn"].fields == [{"name": "age", "type": "double"}]
