@@ -55,15 +55,20 @@ class Tracking:
         """The run's latest value of each metric, as MLflow reports them."""
         run = self.get("runs/get", {"run_id": run_id}).get("run", {})
         metrics = run.get("data", {}).get("metrics") or []
-        return {m["key"]: float(m["value"]) for m in metrics}
+        try:
+            return {m["key"]: float(m["value"]) for m in metrics}
+        except (KeyError, TypeError, ValueError):
+            raise Unreadable(
+                f"MLflow at {self.uri} sent run {run_id}'s metrics malformed"
+            ) from None
 
     def run_artifact_uri(self, run_id: str) -> str:
-        info = self.get("runs/get", {"run_id": run_id}).get("run", {}).get("info", {})
-        return str(info["artifact_uri"])
+        doc = self.get("runs/get", {"run_id": run_id})
+        return _field(doc, ("run", "info", "artifact_uri"), f"run {run_id}")
 
     def logged_model_uri(self, model_id: str) -> str:
         doc = self.get(f"logged-models/{urllib.parse.quote(model_id)}", {})
-        return str(doc["model"]["info"]["artifact_uri"])
+        return _field(doc, ("model", "info", "artifact_uri"), f"logged model {model_id}")
 
     def proxied_files(self, path: str) -> Iterator[tuple[str, int]]:
         """(path relative to `path`, size) of every file under an `mlflow-artifacts:` path."""
@@ -73,14 +78,27 @@ class Tracking:
             full = f"{path}/{rel}".strip("/") if rel else path.strip("/")
             url = f"{self.uri}{ARTIFACTS}?{urllib.parse.urlencode({'path': full})}"
             with self._open(url) as r:
-                files = json.loads(r.read()).get("files") or []
-            for f in files:
-                name = f"{rel}/{f['path'].rsplit('/', 1)[-1]}".strip("/")
-                if f.get("is_dir"):
+                try:
+                    files = json.loads(r.read()).get("files") or []
+                    listed = [(f["path"], bool(f.get("is_dir")), f.get("file_size")) for f in files]
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    raise Unreadable(f"MLflow at {self.uri} listed {full} malformed") from None
+            for path_, is_dir, size in listed:
+                name = f"{rel}/{path_.rsplit('/', 1)[-1]}".strip("/")
+                if is_dir:
                     stack.append(name)
                 else:
-                    yield name, int(f.get("file_size") or 0)
+                    yield name, int(size or 0)
 
     def open_proxied(self, path: str) -> Any:
         """A stream of one file under an `mlflow-artifacts:` path (the caller closes it)."""
         return self._open(f"{self.uri}{ARTIFACTS}/{urllib.parse.quote(path.strip('/'))}")
+
+
+def _field(doc: Any, path: tuple[str, ...], what: str) -> str:
+    """doc[path[0]][path[1]]..., or Unreadable naming what MLflow's answer lacked."""
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            raise Unreadable(f"MLflow's answer about {what} has no {'.'.join(path)}")
+        doc = doc[key]
+    return str(doc)
