@@ -8,6 +8,7 @@ sentence instead of the thing it could not read, never nothing."""
 from __future__ import annotations
 
 import json
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,11 +53,13 @@ class Tracking:
         return str(run_id) if run_id else None
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
-        """The run's latest value of each metric, as MLflow reports them."""
+        """The run's latest value of each finite metric, as MLflow reports them."""
         run = self.get("runs/get", {"run_id": run_id}).get("run", {})
         metrics = run.get("data", {}).get("metrics") or []
         try:
-            return {m["key"]: float(m["value"]) for m in metrics}
+            values = {m["key"]: float(m["value"]) for m in metrics}
+            # NaN or infinite: not a measurement a gate can compare (nor canonical JSON)
+            return {k: v for k, v in values.items() if math.isfinite(v)}
         except (KeyError, TypeError, ValueError):
             raise Unreadable(
                 f"MLflow at {self.uri} sent run {run_id}'s metrics malformed"
