@@ -6,6 +6,7 @@ settings pydantic must parse, views behind the log) is Typer's command, unchange
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -176,3 +177,25 @@ def test_views_behind_the_log_are_folded_by_the_command_first(
     assert run(args, env) == typers(args, env)
     listed = run(["artifacts", "list", "--kind", "note", "--json"], env)
     assert put[1].strip() in listed[1]
+
+
+def _into_closed_pipe(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written, as after `| head -1`
+    try:
+        out = subprocess.run(
+            argv, stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=300
+        )
+    finally:
+        os.close(write)
+    return out.returncode, out.stderr
+
+
+@pytest.mark.parametrize("args", [FAST[1], FAST[6], FAST[7]], ids=" ".join)
+def test_a_reader_gone_ends_it_as_typer_does(
+    demo: tuple[dict[str, Any], dict[str, str]], args: list[str]
+) -> None:
+    env = _wide(demo[1])
+    fast = _into_closed_pipe([KEEL, *args], env)
+    assert fast == _into_closed_pipe([sys.executable, "-c", TYPER_KEEL, *args], env)
+    assert fast[0] == 1

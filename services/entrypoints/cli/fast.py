@@ -18,6 +18,7 @@ with Typer's, byte for byte.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,7 +125,13 @@ def answer(args: list[str], environ: Any = os.environ) -> bool:
         return False
     if show is None:
         return False
-    show()
+    try:
+        show()
+    except BrokenPipeError:
+        # As Typer's command ends (typer.core): the reader closed the pipe (`| head`): exit 1,
+        # silently. stdout now goes nowhere, so flushing it at exit raises nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     return True
 
 
