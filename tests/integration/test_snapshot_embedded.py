@@ -39,6 +39,8 @@ def test_the_projector_services_periodic_snapshots_verify(tmp_path: Path) -> Non
     periodic = sn.Periodic(views, tmp_path / "snaps", signer, every=0.0)
     first = periodic.maybe(idle=60.0)
     assert first is not None and periodic.maybe(idle=60.0) is None  # nothing moved since
+    # one file, in WAL mode (a replica opening its copy switches no journal mode)
+    assert first.read_bytes()[18:20] == b"\x02\x02" and not Path(f"{first}-wal").exists()
     folded(tmp_path, signer, 35, log)
     second = periodic.maybe(idle=60.0)
     assert second is not None and sn.listed(tmp_path / "snaps")[0] == second.with_suffix(".note")
