@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keel import telemetry
-from keel.audit.anchors import default_witness
 from keel.audit.freshness import require_projector
-from keel.audit.projector import Progress, Projector
+from keel.audit.projector import Progress
+from keel.audit.projectors import projector_for
 from keel.bootstrap import Runtime
 from keel.codec import CodecError
 from keel.consume import quarantine_event
@@ -57,7 +57,7 @@ def run_service(
     # between recording and committing, it finds its own earlier outputs there and records
     # nothing twice): the projector service usually got there first; if not, this process
     # folds the rest itself, without publishing checkpoints (that stays the projector's job).
-    views = Projector(log, ctx.rt.views, ctx.rt.codec, trust=ctx.rt.trust)
+    views = projector_for(ctx.rt, log=log, checkpoints="none")
     needed: dict[TopicPartition, int] = {}
 
     def reach(tp: TopicPartition, next_offset: int) -> None:
@@ -143,7 +143,7 @@ def run_projector(
             say(f"views snapshot -> {made}")
         return stop.is_set() or (max_idle is not None and idle >= max_idle)
 
-    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt))
+    projector = projector_for(rt)
     return projector.follow("service-projector", should_stop, on_batch)
 
 

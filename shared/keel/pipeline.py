@@ -40,18 +40,10 @@ PROJECTOR_WAIT = 120.0  # seconds a command waits for the projector service (rea
 
 class InProcessBus:
     def __init__(self, rt: Runtime, project: Project, actor: str) -> None:
-        from keel.audit.anchors import default_witness
-        from keel.audit.projector import Projector
+        from keel.audit.projectors import projector_for
 
         self.handlers: dict[str, list[Handler]] = {}
-        self.projector = Projector(
-            rt.log,
-            rt.views,
-            rt.codec,
-            signer=rt.checkpoint_signer,
-            trust=rt.trust,
-            witness=default_witness(rt),
-        )
+        self.projector = projector_for(rt, checkpoints="embedded")
         self.ctx = Context(rt, project, ReadModel(rt.views), actor, publish=self.publish)
         self._queue: deque[Event] = deque()
         self._draining = False

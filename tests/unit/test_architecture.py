@@ -190,22 +190,6 @@ def test_the_environment_walk_sees_every_spelling() -> None:
 
 # -- one way to build a projector (issue 35) --------------------------------------------------
 PROJECTOR_FACTORY = "shared/keel/audit/projectors.py"
-# Still to move to keel.audit.projectors.projector_for (the CLI, the demo, the runner and the
-# embedded bus are moving to services/entrypoints): `projector_for(rt)` where they pass the
-# runtime's signer and default witness; audit_cmd's replay as of R:
-# `projector_for(rt, snap, checkpoints="none", as_of_ms=...)`; the runner's reader:
-# `projector_for(ctx.rt, log=log, checkpoints="none")`; the bus: `checkpoints="embedded"`.
-PROJECTOR_PENDING = {
-    "cli/trail_cmd.py",
-    "cli/audit_cmd.py",
-    "cli/keys_cmd.py",
-    "demo/story.py",
-    "entrypoints/runner.py",
-    "keel/service_runner.py",
-    "keel/pipeline.py",
-    "entrypoints/pipeline.py",
-    "entrypoints/bus.py",
-}
 
 
 def constructed(source: str, name: str) -> list[int]:
@@ -228,7 +212,7 @@ def test_projectors_are_built_by_one_factory() -> None:
     for folder in (ROOT / "shared" / "keel", SERVICES):
         for p in sorted(folder.rglob("*.py")):
             rel = p.relative_to(ROOT).as_posix()
-            if rel == PROJECTOR_FACTORY or any(rel.endswith(f"/{e}") for e in PROJECTOR_PENDING):
+            if rel == PROJECTOR_FACTORY:
                 continue
             found += [
                 f"{rel}:{line} builds a Projector (use keel.audit.projectors.projector_for)"

@@ -17,9 +17,9 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from keel.audit import view_queries as vq
-from keel.audit.anchors import default_witness
 from keel.audit.projection import STATS
 from keel.audit.projector import Progress, Projector
+from keel.audit.projectors import projector_for
 from keel.audit.summary import summarize
 from keel.bootstrap import Runtime, bootstrap
 from keel.client import Client
@@ -165,7 +165,7 @@ FamilyOpt = typer.Option(None, "--family", help="model family (default: the only
 
 def _project(rt: Runtime, quiet: bool = True) -> Progress:
     """Bring the persisted views up to the log's end (incremental: only new events)."""
-    projector = Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt))
+    projector = projector_for(rt)
     if quiet:
         return projector.run()
     with _progress() as bar:
@@ -189,9 +189,7 @@ def _progress() -> RichProgress:
 def _as_of(rt: Runtime, snap: ViewStore, when: datetime) -> Projector:
     """A replay into `snap` of the events the log had recorded by `when`; forged ones left
     out."""
-    return Projector(
-        rt.log, snap, rt.codec, as_of_ms=int(when.timestamp() * 1000), trees=False, trust=rt.trust
-    )
+    return projector_for(rt, snap, checkpoints="none", as_of_ms=int(when.timestamp() * 1000))
 
 
 def _known(as_of: str | None) -> datetime | None:

@@ -163,8 +163,7 @@ def adopt(
     Merkle root of every tree's unsigned prefix; those events are then answered and verified
     as "adopted unsigned history" instead of being called forged."""
     from keel import keyring_admin
-    from keel.audit.anchors import default_witness
-    from keel.audit.projector import Projector
+    from keel.audit.projectors import projector_for
     from keel.bootstrap import bootstrap
 
     with bootstrap() as rt:
@@ -172,7 +171,7 @@ def adopt(
         # the views were folded before the adoption: fold them again so every answer built
         # from that history labels it "adopted unsigned history" (and verify's fresh fold agrees)
         rt.views.clear()
-        Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)).run()
+        projector_for(rt).run()
     trees = {f"{t.topic}/{t.partition}": t.size for t in event.trees}
     if json_out:
         print_json({"adopted": trees, "reason": reason, "event_id": event.envelope.event_id})

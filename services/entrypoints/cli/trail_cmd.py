@@ -16,8 +16,8 @@ from keel.audit import checkpoint as cp
 from keel.audit import merkle
 from keel.audit import trees as tr
 from keel.audit import verify as vf
-from keel.audit.anchors import RESET_HINT, RewriteRefused, default_witness
-from keel.audit.projector import Projector
+from keel.audit.anchors import RESET_HINT, RewriteRefused
+from keel.audit.projectors import projector_for
 from keel.audit.verify_run import checkpoints, verify_scan, witness_notes
 from keel.audit.witness_client import offer
 from keel.bootstrap import Runtime, bootstrap
@@ -40,7 +40,7 @@ def _project(rt: Runtime, refused: list[str] | None = None) -> None:
     """Fold the views and publish a checkpoint if the trees grew; `refused` given: a refusal
     to sign (the log no longer extends a checkpoint) is collected there instead of raised."""
     try:
-        Projector(rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)).run()
+        projector_for(rt).run()
     except RewriteRefused as exc:
         if refused is None:
             raise
@@ -293,9 +293,7 @@ def rebuild(json_out: bool = JsonOpt) -> None:
     with bootstrap(create=False) as rt:
         before = rb.shown(rt.views)
         rt.views.clear()
-        p = Projector(
-            rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)
-        ).run()
+        p = projector_for(rt).run()
         after = rb.shown(rt.views)
         lost = rb.gone(before, after)
         why = rb.why_gone(rt.views) if lost else {}

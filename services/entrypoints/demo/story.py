@@ -135,8 +135,7 @@ def run_story(
     workdir: Path, progress: Callable[[str], None], bus: str = "", views: str = ""
 ) -> dict[str, Any]:
     from keel.audit import view_queries as vq
-    from keel.audit.anchors import default_witness
-    from keel.audit.projector import Projector
+    from keel.audit.projectors import projector_for
     from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
@@ -203,9 +202,7 @@ def run_story(
 
         # The answers come from the audit views, folded from the log like any later query.
         with log.step("project audit views"):
-            Projector(
-                rt.log, rt.views, rt.codec, signer=rt.signer, witness=default_witness(rt)
-            ).run()
+            projector_for(rt).run()
         ids = [m for m, _ in rt.views.index_range("artifacts:*", limit=10**6)]
         artifacts = dict(zip(ids, rt.views.get_many([f"artifact:{i}" for i in ids]), strict=True))
         answers = {
