@@ -1,8 +1,9 @@
 """KafkaEventLog: the EventLog port on Apache Kafka, assembled from the package's parts.
 
 Writing goes through a transactional confluent-kafka producer (producer.py), scans and end
-offsets through librdkafka (scan.py), consumer groups through aiokafka (groups.py), and on a
-secured broker each event goes in as its writer's principal (routing.py).
+offsets through librdkafka (scan.py), group members through librdkafka (member.py), a group's
+offsets from outside it through aiokafka (groups.py), and on a secured broker each event goes
+in as its writer's principal (routing.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from keel.log import provision
 from keel.log.kafka import schemas_topic
 from keel.log.kafka.arrivals import Arrivals
-from keel.log.kafka.groups import Groups, KafkaSubscription
+from keel.log.kafka.groups import Groups
+from keel.log.kafka.member import KafkaSubscription
 from keel.log.kafka.producer import TransactionalProducer, unique_transactional_id
 from keel.log.kafka.routing import Siblings, plan, role_principal
 from keel.log.kafka.scan import Scanner
@@ -139,7 +141,8 @@ class KafkaEventLog:
 
     # -- consumer groups ---------------------------------------------------------------------
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
-        return self._groups.subscribe(group, topics)
+        names = self._scanner.names
+        return KafkaSubscription(self.bootstrap, self.client_config(), names, group, topics)
 
     def commit(self, group: str, positions: Mapping[TopicPartition, int]) -> None:
         self._groups.commit(group, positions)

@@ -1,8 +1,10 @@
-"""Consumer groups (`subscribe`, `commit`, `committed`) on aiokafka.
+"""A group's offsets from outside its members (`commit`, `committed`), on aiokafka.
 
-aiokafka runs on a private asyncio loop in a daemon thread, so the port stays synchronous for
-the CLI and the embedded-style callers while group heartbeats keep running between polls.
-Decision 0026 measured it against confluent-kafka doing the same.
+Where aiokafka still serves (decision 0026): librdkafka's admin ListConsumerGroupOffsets
+crashed the process (SIGSEGV) when the group's coordinator was not loaded yet
+(confluentinc/librdkafka#5040), and the projector moves its group to the views' positions
+before it joins. aiokafka runs on a private asyncio loop in a daemon thread, started on first
+use, so the port stays synchronous. The members themselves are librdkafka's (member.py).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
-from keel.log.kafka.wire import Names, recorded, sig, writer_time
-from keel.log.port import LogRecord, TopicPartition
+from keel.log.kafka.wire import Names
+from keel.log.port import TopicPartition
 
 T = TypeVar("T")
 
@@ -117,60 +119,11 @@ class Groups:
 
         return self.loop.run(parts())
 
-    def subscribe(self, group: str, topics: Sequence[str]) -> KafkaSubscription:
-        return KafkaSubscription(self, group, list(topics))
-
     def close(self) -> None:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
 
 
-class KafkaSubscription:
-    """A consumer-group member (aiokafka) that commits only what `poll` returned, on `commit`."""
-
-    def __init__(self, groups: Groups, group: str, topics: list[str]) -> None:
-        self._groups = groups
-        self._consumer = groups.consumer(group)
-        groups.loop.run(_subscribe(self._consumer, [groups.names.phys(t) for t in topics]))
-        self._returned: dict[Any, int] = {}
-
-    def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[LogRecord]:
-        c = self._consumer
-        batch = self._groups.loop.run(
-            c.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
-        )
-        logical = self._groups.names.logical
-        out = []
-        for tp, msgs in batch.items():
-            for m in msgs:
-                out.append(
-                    LogRecord(
-                        logical(tp.topic),
-                        tp.partition,
-                        m.offset,
-                        m.key.decode() if m.key else "",
-                        writer_time(m),
-                        m.value,
-                        sig(m.headers),
-                        recorded(m),
-                    )
-                )
-            if msgs:
-                self._returned[tp] = msgs[-1].offset + 1
-        return out
-
-    def commit(self) -> None:
-        if self._returned:
-            self._groups.loop.run(self._consumer.commit(dict(self._returned)))
-
-    def close(self) -> None:
-        self._groups.loop.run(self._consumer.stop())
-
-
 async def _assign(consumer: Any, tps: list[Any]) -> None:
     consumer.assign(tps)  # aiokafka builds futures here, so it must run on the loop
-
-
-async def _subscribe(consumer: Any, topics: list[str]) -> None:
-    consumer.subscribe(topics)

@@ -65,27 +65,3 @@ def time_and_sig(found_headers: Any) -> tuple[int | None, bytes | None]:
     found = dict(found_headers)  # in C; a later duplicate would win, as no Keel writer repeats one
     writer_ms = found.get(TIME_HEADER)
     return None if writer_ms is None else int(writer_ms), found.get(SIG_HEADER)
-
-
-def writer_time(m: Any) -> int:
-    """The writer's timestamp of an aiokafka record: its header, or the record's (CreateTime
-    topics)."""
-    for name, value in m.headers or ():
-        if name == TIME_HEADER:
-            return int(value)
-    return int(m.timestamp)
-
-
-def recorded(m: Any) -> int:
-    """The broker's append time of an aiokafka record (topics with
-    message.timestamp.type=LogAppendTime); 0 for a record whose topic kept the writer's
-    CreateTime (recorded time not known)."""
-    return int(m.timestamp) if m.timestamp_type == 1 else 0
-
-
-def sig(found_headers: Any) -> bytes | None:
-    """The writer's signature record, from an aiokafka record's headers."""
-    for name, value in found_headers or ():
-        if name == SIG_HEADER:
-            return bytes(value)
-    return None
