@@ -151,13 +151,14 @@ def bootstrap(settings: Settings | None = None, *, create: bool = True) -> Runti
     s = settings or Settings()
     ensure_home(s.home, create=create)
     registry = load_registry()
-    log = open_log(s.bus_url(), lock_timeout=s.lock_timeout)
+    # the principal travels in the settings (a service's command sets it), not the environment
+    log = open_log(s.bus_url(), lock_timeout=s.lock_timeout, principal=s.principal)
     return Runtime(
         settings=s,
         registry=registry,
         codec=Codec(registry, schema_resolver(log)),
         log=log,
-        artifacts=open_artifacts(s.artifacts, s.artifacts_dir()),
+        artifacts=open_artifacts(s.artifacts, s.artifacts_dir(), s.principal),
         views=open_views(s.views_url()),
         signer=load_signer(s),
     )

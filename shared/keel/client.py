@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, overload
 from pydantic import BaseModel, ConfigDict
 
 from keel.audit import inventory as inv
+from keel.audit import keys
 from keel.audit import view_queries as vq
 from keel.bootstrap import Runtime, bootstrap
 from keel.commands import no_commands
@@ -347,22 +348,22 @@ class Client:
         views = self.fresh_views()
         when = _need(at) if at is not None else datetime.now(UTC)
         fam = self.project().family(family)
-        hit = views.index_floor(f"skew:{family}:{env}", when.timestamp() * 1000)
+        hit = views.index_floor(keys.skew(family, env), when.timestamp() * 1000)
         if hit is None:
             raise KeelError(
                 f"no serving statistics recorded for {family}/{env} by {when.isoformat()}",
                 hint=f"`keel serve --family {family} --env {env}` records them every "
                 f"{fam.skew.window_seconds:g} s while it gets requests",
             )
-        window = views.get(f"servingstats:{hit[0]}") or {}
-        model = views.get(f"model:{window['model_id']}") or {}
+        window = views.get(keys.serving_stats(hit[0])) or {}
+        model = views.get(keys.model(window["model_id"])) or {}
         fs_ids = model.get("feature_set_ids") or []
         if not fs_ids:
             raise KeelError(
                 f"model {window['model_id'][:12]} has no training feature set to compare with",
                 hint="its ModelTrained names none; `keel audit why` shows what it was built from",
             )
-        fs = views.get(f"featureset:{fs_ids[0]}") or {}
+        fs = views.get(keys.featureset(fs_ids[0])) or {}
         read = self.rt.artifacts.read_bytes
         training_stats = json.loads(read(fs["stats_id"]).splitlines()[0])
         table = json.loads(read(fs_ids[0]).splitlines()[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from keel.audit import keys
 from keel.errors import KeelError
 from keel.events import generated as g
 from keel.pipeline import Context
@@ -74,7 +75,7 @@ def _earlier_evaluation(ctx: Context, req: g.RetrainRequested) -> g.ModelEvaluat
     training = ctx.read.request_features(req.envelope.event_id).get("training")
     if training is None:
         return None
-    children = ctx.rt.views.index_range(f"children:{training.feature_set_id}", limit=1000)
+    children = ctx.rt.views.index_range(keys.children(training.feature_set_id), limit=1000)
     for model_id, _ in reversed(children):
         trained = ctx.read.model(model_id)
         if trained is None or trained.family != req.family:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -57,17 +56,21 @@ def _when(at: str | None) -> datetime:
     return when
 
 
-def _settings(project: Path | None) -> Settings:
+def _settings(project: Path | None, principal: str = "") -> Settings:
     """Settings from the environment (KEEL_*); --project chooses keel.toml (and keys.toml
-    beside it)."""
-    return Settings(project=project) if project else Settings()
+    beside it); principal: who a service's process is to a secured stack (keel.secure.acl)
+    when KEEL_PRINCIPAL does not say. The adapters take it from these settings (bootstrap)."""
+    s = Settings(project=project) if project else Settings()
+    return s.model_copy(update={"principal": principal}) if principal and not s.principal else s
 
 
 @contextmanager
-def pipeline(project: Path | None) -> Iterator[Context]:
+def pipeline(project: Path | None, settings: Settings | None = None) -> Iterator[Context]:
+    """The application's pipeline context; settings: instead of the environment's (a service
+    process passes its principal in them)."""
     from keel_services.entrypoints.client import Client
 
-    with Client(_settings(project)) as k, k.pipeline() as ctx:
+    with Client(settings or _settings(project)) as k, k.pipeline() as ctx:
         yield ctx
 
 
@@ -225,9 +228,9 @@ def service_run(
     from keel_services.entrypoints import wiring
     from keel_services.entrypoints.runner import PROJECTOR, run_projector, run_service, runnable
 
-    token = os.environ.get("KEEL_API_TOKEN") or None
     # To a secured stack each service is its own principal (keel.secure.acl).
-    os.environ.setdefault("KEEL_PRINCIPAL", name)
+    settings = _settings(project, principal=name)
+    token = settings.api_token or None
 
     def say(msg: str) -> None:
         console.print(msg, highlight=False)
@@ -238,31 +241,32 @@ def service_run(
         serve_metrics(metrics_port)
         say(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
     if name == PROJECTOR:
-        with bootstrap() as rt:
+        with bootstrap(settings) as rt:
             progress = run_projector(rt, say, max_idle)
         console.print(f"projector: {progress}")
         return
     if name == "audit":
-        with bootstrap() as rt:
+        with bootstrap(settings) as rt:
             console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
             wiring.serve_audit(rt, host, port, token)
         return
     if name == "mlflow-bridge":
-        secret = os.environ.get("KEEL_MLFLOW_WEBHOOK_SECRET", "")
+        secret = settings.mlflow_webhook_secret
         if not secret:
             raise KeelError(
                 "the MLflow bridge needs the webhooks' shared secret",
                 hint="set KEEL_MLFLOW_WEBHOOK_SECRET to the secret given to MLflow's "
                 "create_webhook (docs/mlflow.md)",
             )
-        os.environ["KEEL_PRINCIPAL"] = "mlflow_bridge"  # its principal on a secured stack
-        with pipeline(project) as ctx:
+        # always its own principal on a secured stack (its name is not its principal's)
+        bridge = settings.model_copy(update={"principal": "mlflow_bridge"})
+        with pipeline(project, bridge) as ctx:
             url = f"http://{host}:{port}/v1/mlflow/webhooks"
             console.print(f"MLflow bridge: webhooks to {url}", highlight=False)
             wiring.serve_mlflow_bridge(ctx, host, port, secret)
         return
     if name == "ingest":
-        with pipeline(project) as ctx:
+        with pipeline(project, settings) as ctx:
             console.print(f"ingest on http://{host}:{port} (OpenAPI at /docs)")
             wiring.serve_ingest(ctx, host, port, token)
         return
@@ -271,7 +275,7 @@ def service_run(
             f"no service named {name!r}",
             hint=f"consumer groups: {', '.join(runnable())}; HTTP: ingest, audit, mlflow-bridge",
         )
-    with pipeline(project) as ctx:
+    with pipeline(project, settings) as ctx:
         stats = run_service(ctx, name, say, max_idle)
     console.print(f"{name}: {stats}")
 
@@ -330,11 +334,10 @@ def serve_cmd(
     the inference contract; hot-swaps on ModelDeployed. OpenAPI at /docs."""
     from keel_services.entrypoints import wiring
 
-    path = project or Path(os.environ.get("KEEL_PROJECT", "keel.toml"))
-    proj = load_project(path)
+    settings = _settings(project, principal="serve")  # its principal on a secured stack
+    proj = load_project(settings.project)
     proj.family(family)
-    os.environ.setdefault("KEEL_PRINCIPAL", "serve")  # its principal on a secured stack
-    with bootstrap(create=False) as rt:
+    with bootstrap(settings, create=False) as rt:
         wiring.serve_model(
             rt,
             proj,
@@ -342,6 +345,6 @@ def serve_cmd(
             env,
             host,
             port,
-            os.environ.get("KEEL_API_TOKEN") or None,
+            settings.api_token or None,
             lambda msg: console.print(msg, highlight=False),
         )

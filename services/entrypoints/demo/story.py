@@ -134,6 +134,7 @@ class StoryLog:
 def run_story(
     workdir: Path, progress: Callable[[str], None], bus: str = "", views: str = ""
 ) -> dict[str, Any]:
+    from keel.audit import keys
     from keel.audit import view_queries as vq
     from keel.audit.projectors import projector_for
     from keel.bootstrap import bootstrap
@@ -203,8 +204,8 @@ def run_story(
         # The answers come from the audit views, folded from the log like any later query.
         with log.step("project audit views"):
             projector_for(rt).run()
-        ids = [m for m, _ in rt.views.index_range("artifacts:*", limit=10**6)]
-        artifacts = dict(zip(ids, rt.views.get_many([f"artifact:{i}" for i in ids]), strict=True))
+        ids = [m for m, _ in rt.views.index_range(keys.artifacts(), limit=10**6)]
+        artifacts = dict(zip(ids, rt.views.get_many([keys.artifact(i) for i in ids]), strict=True))
         answers = {
             "serving_prod_at": vq.serving_at(rt.views, FAMILY, "prod", QUESTION_DATE),
             "why_current_prod": vq.why_promoted(rt.views, prod_now.model_id, "prod"),
@@ -225,7 +226,7 @@ def run_story(
             "artifacts_by_kind": dict(
                 sorted(Counter(a["kind"] for a in artifacts.values() if a).items())
             ),
-            "quarantined": (rt.views.get(f"quarantine:{FAMILY}") or {}).get("quarantined", 0),
+            "quarantined": (rt.views.get(keys.quarantine(FAMILY)) or {}).get("quarantined", 0),
             "promotions": [
                 {
                     "model_id": d["model_id"],

@@ -68,15 +68,15 @@ class ArtifactStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_artifacts(url: str, home_dir: Path) -> ArtifactStore:
-    """`s3://bucket/prefix` -> S3ArtifactStore; empty -> the local store in KEEL_HOME;
-    a path (or file:// URL) -> a local store there."""
+def open_artifacts(url: str, home_dir: Path, principal: str = "") -> ArtifactStore:
+    """`s3://bucket/prefix` -> S3ArtifactStore (as `principal` on a secured stack); empty ->
+    the local store in KEEL_HOME; a path (or file:// URL) -> a local store there."""
     from keel.artifacts.store import LocalArtifactStore
 
     if url.startswith("s3://"):
         from keel.artifacts.s3 import S3ArtifactStore
 
-        return S3ArtifactStore(url)
+        return S3ArtifactStore(url, principal=principal)
     if not url:
         return LocalArtifactStore(home_dir)
     return LocalArtifactStore(Path(url.removeprefix("file://")))

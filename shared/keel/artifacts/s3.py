@@ -61,7 +61,11 @@ def parse_url(url: str) -> tuple[str, str]:
 
 
 class S3ArtifactStore(Puts):
-    def __init__(self, url: str, client: Any = None, create_bucket: bool = True) -> None:
+    def __init__(
+        self, url: str, client: Any = None, create_bucket: bool = True, principal: str = ""
+    ) -> None:
+        """principal: who this process is to a secured object store (Settings.principal);
+        empty: the environment's KEEL_PRINCIPAL, else a person's."""
         from keel.extras import need
 
         need("s3", "boto3")
@@ -76,7 +80,7 @@ class S3ArtifactStore(Puts):
         # stack this process's principal has credentials of its own (keel.secure.credentials).
         self.s3 = client or boto3.session.Session().client(
             "s3",
-            **_client_settings(),
+            **_client_settings(principal),
             config=Config(
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 5, "mode": "standard"},
@@ -390,7 +394,7 @@ class S3ArtifactStore(Puts):
         return h.hexdigest()
 
 
-def _client_settings() -> dict[str, str]:
+def _client_settings(principal: str = "") -> dict[str, str]:
     """For the object store at AWS_ENDPOINT_URL when the stack's secrets cover it: this process
     principal's keys (else boto3 reads AWS_ACCESS_KEY_ID & co) and, over HTTPS, the stack's CA
     to check the server's certificate against."""
@@ -408,7 +412,7 @@ def _client_settings() -> dict[str, str]:
     out: dict[str, str] = {}
     if endpoint.scheme == "https" and secrets.ca.is_file():
         out["verify"] = str(secrets.ca)
-    principal = process_principal()
+    principal = principal or process_principal()
     if secrets.has("s3", principal):
         out.update(secrets.s3(principal))
     return out

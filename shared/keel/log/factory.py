@@ -9,7 +9,9 @@ from keel.errors import ConfigError
 from keel.log.port import EventLog
 
 
-def open_log(url: str, lock_timeout: float = 30.0) -> EventLog:
+def open_log(url: str, lock_timeout: float = 30.0, principal: str = "") -> EventLog:
+    """principal: who this process is to a secured broker (Settings.principal); empty: the
+    environment's KEEL_PRINCIPAL, else a person's (keel.secure.credentials.process_principal)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         from keel.log.sqlite import SqliteEventLog
@@ -33,7 +35,10 @@ def open_log(url: str, lock_timeout: float = 30.0) -> EventLog:
         prefix = query.get("prefix", [DEFAULT_PREFIX])[0]
         exactly_once = query.get("exactly_once", ["true"])[0].lower() != "false"
         return KafkaEventLog(
-            f"{parsed.hostname}:{parsed.port}", prefix=prefix, exactly_once=exactly_once
+            f"{parsed.hostname}:{parsed.port}",
+            prefix=prefix,
+            exactly_once=exactly_once,
+            principal=principal or None,
         )
     raise ConfigError(
         f"KEEL_BUS {url!r}: unknown scheme {parsed.scheme!r}",

@@ -137,12 +137,12 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def process_principal(default: str = PEOPLE) -> str:
-    """Who this process is to the servers: KEEL_PRINCIPAL, else the service it runs (set by
-    `keel service run`), else a person's principal."""
+    """Who this process is to the servers when its adapters were not told (bootstrap passes
+    Settings.principal, which `keel service run` / `keel serve` set to the service they run):
+    KEEL_PRINCIPAL, else a person's principal."""
     from keel.settings import Settings
 
-    # a Settings of its own, read now: `keel service run` names its principal before it opens
-    # the log, after the command's settings were read
+    # a Settings of its own, read now: an adapter opened without a runtime's settings
     return Settings().principal or default
 
 
