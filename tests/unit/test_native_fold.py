@@ -261,7 +261,10 @@ records = st.builds(
 
 @SETTINGS
 @given(
-    st.lists(records, max_size=40), st.integers(0, 12), st.integers(0, 45), st.sets(st.integers(0, 50))
+    st.lists(records, max_size=40),
+    st.integers(0, 12),
+    st.integers(0, 45),
+    st.sets(st.integers(0, 50)),
 )
 def test_native_trees_are_the_python_trees(
     recs: list[LogRecord], start: int, leaf2_from: int, watch: set[int]
