@@ -97,6 +97,7 @@ def test_when_the_projector_service_takes_a_snapshot() -> None:
     assert not sn.due(700.0, 0.0, 5, 6, idle=1.0, every=every)  # batches are flowing
     assert sn.due(700.0, 0.0, 5, 6, idle=sn.IDLE, every=every)
     assert sn.due(4 * every, 0.0, 5, 6, idle=0.0, every=every)  # a log that never rests
+    assert not sn.due(4 * every, 0.0, 5, 6, idle=0.0, every=every, busy_ok=False)  # Redis
 
 
 @pytest.mark.unit

@@ -396,15 +396,22 @@ IDLE = 5.0  # a snapshot is taken between batches, once the projector has been i
 
 
 def due(
-    now: float, last_at: float, last_events: int, events: int, idle: float, every: float = EVERY
+    now: float,
+    last_at: float,
+    last_events: int,
+    events: int,
+    idle: float,
+    every: float = EVERY,
+    busy_ok: bool = True,
 ) -> bool:
     """Whether the projector service takes a snapshot now: the views moved since the last one,
     and `every` seconds passed with the projector idle for IDLE seconds (the export then delays
-    no batch), or 4 x `every` passed (a log that never rests still gets one)."""
+    no batch), or 4 x `every` passed (a log that never rests still gets one) where an export is
+    cheap enough to take between busy batches (`busy_ok`)."""
     if events == last_events:
         return False
     waited = now - last_at
-    return (waited >= every and idle >= IDLE) or waited >= 4 * every
+    return (waited >= every and idle >= IDLE) or (busy_ok and waited >= 4 * every)
 
 
 class Periodic:
@@ -416,6 +423,9 @@ class Periodic:
     ) -> None:
         self.views, self.directory, self.signer, self.every = views, directory, signer, every
         self.enabled = signer is not None and signer.can_sign(cp.AUDIT_IDENTITY)
+        # an SQLite store copies itself in one statement; any other is read key by key
+        # (minutes at 1M events on Redis): only while the projector is idle
+        self.cheap = isinstance(views, SqliteViewStore)
         self.last_at = time.monotonic()
         self.last_events = -1 if self.enabled else 0
 
@@ -426,7 +436,7 @@ class Periodic:
         if now - self.last_at < self.every:  # cheap: no views read between snapshots
             return None
         events = sum(self.views.tracking(PROJECTOR).values())
-        if not due(now, self.last_at, self.last_events, events, idle, self.every):
+        if not due(now, self.last_at, self.last_events, events, idle, self.every, self.cheap):
             return None
         self.last_at, self.last_events = now, events
         try:
