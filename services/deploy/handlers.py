@@ -12,6 +12,7 @@ from keel.errors import KeelError
 from keel.events import Event
 from keel.events import generated as g
 from keel.pipeline import Context
+from keel.registry_events import model_deployed
 from keel.service import Producer, make_envelope, rejected_artifact, service_code_version, store
 from keel_services.deploy.domain import Target, manifest, rollback_target
 
@@ -36,8 +37,8 @@ def deploy(
     parents = [p for p in (model_id, eval_report_id) if p]
     spec = ArtifactSpec("deployment_manifest", service_code_version(SERVICE), doc, parents)
     info = store(ctx, SERVICE, spec, canonical_lines([doc]), at)
-    return g.ModelDeployed(
-        envelope=make_envelope(ctx, SERVICE, "ModelDeployed", f"{family}/{env}", at, causation_id),
+    return model_deployed(
+        make_envelope(ctx, SERVICE, "ModelDeployed", f"{family}/{env}", at, causation_id),
         family=family,
         env=env,
         model_id=model_id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from keel.events import generated as g
+from keel.consume import quarantined
 from keel.pipeline import Context
 from keel_services.mlflow_bridge import domain, handlers
 from keel_services.mlflow_bridge.sources import Sources
@@ -90,17 +90,8 @@ class Bridge:
 
     def _quarantine(self, rec: handlers.Recorder, exc: domain.Malformed, body: bytes) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        rec.events.append(
-            g.EventQuarantined(
-                envelope=rec.envelope("EventQuarantined", QUARANTINE_TOPIC, now, ACTOR),
-                source_topic=QUARANTINE_TOPIC,
-                source_partition=0,
-                source_offset=0,
-                error=exc.error,
-                reason=exc.reason,
-                raw=body,
-            )
-        )
+        env = rec.envelope("EventQuarantined", QUARANTINE_TOPIC, now, ACTOR)
+        rec.events.append(quarantined(env, QUARANTINE_TOPIC, 0, 0, exc.error, exc.reason, body))
 
     def stats(self) -> dict[str, int]:
         return {

@@ -32,6 +32,7 @@ from keel.metrics import BUILTIN
 from keel.pipeline import Context
 from keel.project import MlflowGate
 from keel.promotion import Incumbent, Serving
+from keel.registry_events import model_deployed, promotion_rejected
 from keel.service import Producer, service_code_version
 from keel_services.mlflow_bridge import gate
 from keel_services.mlflow_bridge.domain import (
@@ -248,8 +249,8 @@ def judged(
     deploy(rec, family, env, fact, at, ALIAS, said, actor, eval_report_id=verdict_id)
     if not verdict.passed:
         rec.events.append(
-            g.PromotionRejected(
-                envelope=rec.envelope("PromotionRejected", f"{family}/{env}", at, actor),
+            promotion_rejected(
+                rec.envelope("PromotionRejected", f"{family}/{env}", at, actor),
                 family=family,
                 model_id=target,
                 env=env,
@@ -297,8 +298,8 @@ def deploy(
     spec = ArtifactSpec("deployment_manifest", service_code_version(SERVICE), doc, [target])
     manifest = rec.artifact(spec, doc, at, actor)
     rec.events.append(
-        g.ModelDeployed(
-            envelope=rec.envelope("ModelDeployed", f"{family}/{env}", at, actor),
+        model_deployed(
+            rec.envelope("ModelDeployed", f"{family}/{env}", at, actor),
             family=family,
             env=env,
             model_id=target,

@@ -16,6 +16,7 @@ from keel.events import Event
 from keel.events import generated as g
 from keel.metrics import higher_is_better
 from keel.pipeline import Context
+from keel.registry_events import promotion_rejected
 from keel.service import Producer, make_envelope
 from keel_services.promote.domain import Incumbent, Serving, decide
 
@@ -103,7 +104,7 @@ def gate(
         env_ = make_envelope(ctx, SERVICE, "ModelPromoted", subject, when, eid)
         return [g.ModelPromoted(envelope=env_, **common)]  # type: ignore[arg-type]
     env_ = make_envelope(ctx, SERVICE, "PromotionRejected", subject, when, eid)
-    return [g.PromotionRejected(envelope=env_, failed_gates=tuple(decision.failed), **common)]  # type: ignore[arg-type]
+    return [promotion_rejected(env_, failed_gates=decision.failed, **common)]  # type: ignore[arg-type]
 
 
 def on_model_evaluated(ctx: Context, event: Event) -> list[Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from keel.codec import Codec, CodecError
-from keel.events import Event, decode_event, envelope
+from keel.events import Envelope, Event, decode_event, envelope
 from keel.events.generated import EventQuarantined
 from keel.log.port import LogRecord
 from keel.signing import Trust
@@ -14,21 +14,46 @@ from keel.signing import Trust
 def quarantine_event(
     record: LogRecord, error: CodecError, *, service: str, code_version: str
 ) -> EventQuarantined:
-    return EventQuarantined(
-        envelope=envelope(
+    """A log record a consumer could not decode, set aside by `service`."""
+    where = f"{record.topic}/{record.partition}/{record.offset}"
+    return quarantined(
+        envelope(
             "EventQuarantined",
-            subject=f"{record.topic}/{record.partition}/{record.offset}",
+            subject=where,
             service=service,
             code_version=code_version,
             actor=service,
-            correlation_id=f"{record.topic}/{record.partition}/{record.offset}",
+            correlation_id=where,
         ),
-        source_topic=record.topic,
-        source_partition=record.partition,
-        source_offset=record.offset,
-        error=type(error).__name__,
-        reason=str(error),
-        raw=record.value,
+        record.topic,
+        record.partition,
+        record.offset,
+        type(error).__name__,
+        str(error),
+        record.value,
+    )
+
+
+def quarantined(
+    envelope: Envelope,
+    source_topic: str,
+    source_partition: int,
+    source_offset: int,
+    error: str,
+    reason: str,
+    raw: bytes,
+) -> EventQuarantined:
+    """The one place an EventQuarantined is built: a consumer's undecodable record (above) or
+    a body the MLflow bridge could not read (source `mlflow-webhook`, position 0: a webhook
+    delivery has no log position), each with its producer's envelope."""
+    return EventQuarantined(
+        envelope=envelope,
+        source_topic=source_topic,
+        source_partition=source_partition,
+        source_offset=source_offset,
+        error=error,
+        reason=reason,
+        raw=raw,
     )
 
 

@@ -355,16 +355,9 @@ def test_the_lookup_walk_sees_every_spelling() -> None:
 
 
 # -- one producing module per event type (issue 35, decision 0025) ----------------------------
-# Event types built in more than one module, each with why. Everything else: one module.
-PRODUCERS_ALLOWED = {
-    # The MLflow bridge records alias moves as deployments of kind alias/withdrawn, a second
-    # producer beside deploy (it may not import the deploy service); and quarantines bad
-    # webhook bodies beside keel.consume. Still to fold into one builder each.
-    "ModelDeployed": {"services/deploy/handlers.py", "services/mlflow_bridge/handlers.py"},
-    "EventQuarantined": {"shared/keel/consume.py", "services/mlflow_bridge/bridge.py"},
-    # The bridge's gate on an alias move records its refusal beside promote's (in progress).
-    "PromotionRejected": {"services/promote/handlers.py", "services/mlflow_bridge/handlers.py"},
-}
+# Every event type is built in one module: a type two services record (ModelDeployed,
+# PromotionRejected, EventQuarantined, ArtifactRejected, TrainingFailed) goes through the
+# library's builder, each producer handing in its own envelope.
 
 
 def event_types() -> set[str]:
@@ -413,6 +406,6 @@ def test_each_event_type_has_one_producing_module() -> None:
     found = [
         f"{t} is built in {len(mods)} modules: {', '.join(sorted(mods))}"
         for t, mods in sorted(producing_modules().items())
-        if len(mods) > 1 and mods != PRODUCERS_ALLOWED.get(t)
+        if len(mods) > 1
     ]
     assert not found, "\n".join(found)
