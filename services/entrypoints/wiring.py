@@ -82,7 +82,7 @@ def serve_ingest(ctx: Context, host: str, port: int, token: str | None) -> None:
 
 
 def serve_mlflow_bridge(ctx: Context, host: str, port: int, secret: str) -> None:
-    need("serve", "fastapi", "uvicorn")
+    need("mlflow-bridge", "fastapi", "uvicorn", "yaml")  # refused at start, not per delivery
     import uvicorn
 
     from keel_services.mlflow_bridge.bridge import Bridge
@@ -96,6 +96,7 @@ def serve_mlflow_bridge(ctx: Context, host: str, port: int, secret: str) -> None
 
 
 def import_mlflow(ctx: Context, tracking_uri: str, model: str | None) -> dict[str, Any]:
+    need("mlflow-bridge", "yaml")  # versions' MLmodel files are read as they are recorded
     from keel_services.mlflow_bridge.domain import Names
     from keel_services.mlflow_bridge.importer import import_registry
 

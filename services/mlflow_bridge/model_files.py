@@ -146,11 +146,14 @@ def fetch(source: str, tracking: Tracking | None, workdir: Path | None = None) -
 
 
 def mlmodel_doc(data: bytes) -> dict[str, Any]:
-    """The MLmodel file as a document (YAML; PyYAML is imported only here)."""
-    try:
-        import yaml
-    except ImportError:
-        raise Unreadable("the MLmodel file is YAML: pip install pyyaml to read it") from None
+    """The MLmodel file as a document (YAML; PyYAML is imported only here). Without PyYAML
+    this is an installation to fix, not a property of the version: MissingExtra fails the
+    delivery (MLflow retries it) instead of recording the version's signature as unreadable."""
+    from keel.extras import need
+
+    need("mlflow-bridge", "yaml")
+    import yaml
+
     try:
         doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:

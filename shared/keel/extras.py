@@ -23,6 +23,7 @@ PURPOSE = {
     "skew": "the skew tests (keel audit skew)",
     "lineage": "OpenLineage run events",
     "parquet": "reading Parquet files",
+    "mlflow-bridge": "the MLflow bridge (webhooks, keel mlflow import, MLmodel files)",
 }
 
 
