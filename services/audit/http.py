@@ -22,8 +22,9 @@ replica of the views (a SQLite file under KEEL_HOME/replicas, folded from the lo
 process, which wakes when records arrive). A new replica starts from the newest views snapshot
 that verifies against the audit key (`keel audit snapshot`, keel.audit.snapshot) and folds only
 the tail; until it is ready, answers come from the deployment's own views (the projector's
-Redis) when it has them. `freshness.source` and the headers Keel-Lag, Keel-Checked-Ms-Ago and
-Keel-Views say which views answered and how far behind the log they were.
+Redis) when it has them, else from that snapshot read where it lies. `freshness.source` and the
+headers Keel-Lag, Keel-Checked-Ms-Ago and Keel-Views say which views answered and how far
+behind the log they were.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from keel.audit.freshness import (
     WatchedViews,
     lag,
 )
-from keel.audit.snapshot import bus_key, snapshot_dir
+from keel.audit.snapshot import bus_key, open_newest, snapshot_dir
 from keel.bootstrap import Runtime
 from keel.client import Client
 from keel.http_guard import Guard
@@ -122,9 +123,12 @@ def read_model(
     """The views answers read and their freshness check (see create_app's `refresh`). On a
     remote log the replica starts from the newest verified snapshot; until it reached the
     log's end, answers come from the deployment's views when a projector keeps them (they
-    hold its tracking), else the first answer waits for the replica."""
+    hold its tracking), else from that snapshot read where it lies, else the first answer
+    waits for the replica."""
     if refresh and getattr(rt.log, "remote", False):
-        fallback = projected(rt.views)
+        fallback, source = projected(rt.views), "projector views (replica starting)"
+        if fallback is None and (found := open_newest(snapshot_dir(rt.settings), rt.trust)):
+            fallback, source = found[0], "snapshot (replica starting)"
         watched = WatchedViews(
             rt.settings,
             replica_path(rt),
@@ -139,7 +143,7 @@ def read_model(
         def fresh() -> dict[str, Any]:
             if starting.on_replica:
                 return {**watched.check().as_dict(), "source": "replica"}
-            return {**elsewhere.check().as_dict(), "source": "projector views (replica starting)"}
+            return {**elsewhere.check().as_dict(), "source": source}
 
         return watched, starting, fresh
     if refresh:

@@ -128,6 +128,7 @@ def test_a_tampered_snapshot_is_refused(
     assert said in str(refused.value) and note.name in str(refused.value)
     assert "folded from the log instead" in refused.value.hint
     assert not replica.exists()  # nothing of it was loaded
+    assert sn.open_newest(note.parent, trust_of(s)) is None  # nor answered from in place
 
 
 def test_the_api_refuses_a_tampered_snapshot_and_folds_the_log(
@@ -148,12 +149,20 @@ def test_the_api_refuses_a_tampered_snapshot_and_folds_the_log(
         watched.close()
 
 
+@pytest.mark.parametrize(
+    ("kept", "first_source"),
+    [
+        ("redis", "projector views (replica starting)"),
+        ("none", "snapshot (replica starting)"),
+    ],
+)
 def test_a_restart_under_query_load_answers_every_request(
-    trail: tuple[Signed, dict[str, str], Path], tmp_path: Path
+    trail: tuple[Signed, dict[str, str], Path], tmp_path: Path, kept: str, first_source: str
 ) -> None:
-    """A fresh API (no replica on disk: a new pod) answers at once from the projector's Redis
-    views, saying how stale they are, then from its replica once it reached the log's end. A
-    bounded loop of requests: every one answered."""
+    """A fresh API (no replica on disk: a new pod) answers at once, then from its replica once
+    it reached the log's end: from the projector's Redis views where the deployment has them,
+    else from the newest verified snapshot read where it lies; either way stale by the tail,
+    and saying how stale. A bounded loop of requests: every one answered."""
     from fastapi.testclient import TestClient
 
     from keel.bootstrap import bootstrap
@@ -161,6 +170,8 @@ def test_a_restart_under_query_load_answers_every_request(
 
     _s, env, made = trail
     settings = settings_of(env).model_copy(update={"home": tmp_path / "pod"})
+    if kept == "none":  # a deployment without the projector's views: an empty namespace
+        settings = settings.model_copy(update={"views": env["KEEL_VIEWS"] + "none:"})
     (tmp_path / "pod").mkdir()
     snaps = sn.snapshot_dir(settings)
     snaps.parent.mkdir(parents=True)
@@ -185,10 +196,10 @@ def test_a_restart_under_query_load_answers_every_request(
     assert all(code == 200 for code, *_ in answers), answers[:3]
     sources = [src for _, src, *_ in answers]
     assert sources[-1] == "replica", "the replica never became ready"
-    assert sources[0] == "projector views (replica starting)", sources[:3]
-    # answers from the Redis views say how stale they are: the tail is not in them
+    assert sources[0] == first_source, sources[:3]
+    # answers before the replica say how stale they are: the tail is not in them
     for _, src, lag, header, served in answers[:-1]:
-        assert src == "projector views (replica starting)"
+        assert src == first_source
         assert lag >= TAIL and header == str(lag)
         assert served == model(HISTORY - 1)
     _, _, lag, header, served = answers[-1]

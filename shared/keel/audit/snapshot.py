@@ -35,6 +35,8 @@ import base64
 import hashlib
 import logging
 import os
+import sqlite3
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -388,6 +390,40 @@ def restore(directory: Path, replica: Path, trust: Trust) -> Restored:
             continue
         return Restored(note.stem, manifest.events, tuple(refused), time.perf_counter() - t0)
     return Restored(None, 0, tuple(refused), time.perf_counter() - t0)
+
+
+def _read_only(path: Path) -> SqliteViewStore:
+    """A views file opened for reading only, where it lies: SQLite refuses any write through it
+    and takes no lock (immutable), so the snapshot is never changed by its readers."""
+    store = SqliteViewStore.__new__(SqliteViewStore)
+    store._lock = threading.Lock()
+    store._db = sqlite3.connect(
+        f"file:{path}?immutable=1", uri=True, isolation_level=None, check_same_thread=False
+    )
+    return store
+
+
+def open_newest(directory: Path, trust: Trust) -> tuple[SqliteViewStore, Manifest] | None:
+    """The newest snapshot that verifies, opened read-only where it lies (no copy): an API
+    answers from it, stale by the tail and saying so, while its replica is copied and folded.
+    Each refused one is logged as an error, as `restore` does."""
+    for note in listed(directory):
+        try:
+            manifest = parse_manifest(note.read_text())
+            db = note.with_suffix(".db")
+            views = _read_only(db)  # opened first: the file read is the file hashed
+            digest, nbytes = file_digest(db)
+            found = problems(manifest, trust, digest, nbytes, None)
+            found = found or problems(manifest, trust, digest, nbytes, read_state(views))
+        except (OSError, ValueError, sqlite3.Error) as exc:
+            logger.error("snapshot %s unreadable: %s", note.name, exc)
+            continue
+        if found:
+            views.close()
+            logger.error("snapshot %s refused: %s", note.name, "; ".join(found))
+            continue
+        return views, manifest
+    return None
 
 
 # -- the projector service's periodic snapshots --------------------------------------------------
