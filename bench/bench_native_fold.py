@@ -144,26 +144,28 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--kafka", action="store_true", help="also Kafka -> Redis")
+    ap.add_argument("--no-sqlite", action="store_true", help="skip SQLite -> SQLite")
     ap.add_argument("--rounds", type=int, default=1, help="folds of each core, alternating")
     args = ap.parse_args(argv)
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
     codec, n = Codec(load_registry()), args.events
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="keel-bench-native-") as d:
-        signer = signer_in(Path(d))
-        log = SqliteEventLog(Path(d) / "log.db")
-        fill(log, codec, n, signer)
-        raw = raw_sqlite_rate(Path(d) / "log.db", codec)
-        rows += backend_rows(
-            "sqlite -> sqlite",
-            log,
-            lambda fold: SqliteViewStore(Path(d) / f"views-{fold}.db"),
-            codec,
-            signer,
-            raw,
-            n,
-            args.rounds,
-        )
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory(prefix="keel-bench-native-") as d:
+            signer = signer_in(Path(d))
+            log = SqliteEventLog(Path(d) / "log.db")
+            fill(log, codec, n, signer)
+            raw = raw_sqlite_rate(Path(d) / "log.db", codec)
+            rows += backend_rows(
+                "sqlite -> sqlite",
+                log,
+                lambda fold: SqliteViewStore(Path(d) / f"views-{fold}.db"),
+                codec,
+                signer,
+                raw,
+                n,
+                args.rounds,
+            )
     if args.kafka:
         from keel.log.kafka import KafkaEventLog, new_prefix
         from keel.views.redis import RedisViewStore
