@@ -271,7 +271,7 @@ class LocalArtifactStore(Puts):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute(
+                row = self._db.execute(
                     "INSERT OR IGNORE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         info.id,
@@ -287,7 +287,10 @@ class LocalArtifactStore(Puts):
                     "INSERT OR IGNORE INTO edges VALUES (?, ?)",
                     [(info.id, p) for p in info.parents],
                 )
-                if created:
+                # New bytes, or bytes a put left behind when it died between linking the file
+                # and this transaction (the file is there, its row is not): either way no
+                # ArtifactRecorded can have been published yet, so the outbox must hold it.
+                if created or row.rowcount == 1:
                     self._db.execute("INSERT OR IGNORE INTO unannounced VALUES (?)", [info.id])
                 self._db.execute("COMMIT")
             except BaseException:
