@@ -14,7 +14,7 @@ import orjson
 from fastapi import HTTPException, Response
 from pydantic import BaseModel
 
-from keel.audit import view_queries as vq
+from keel.audit.reads import Reads
 from keel.audit.resets import TRUST_RESETS
 from keel.audit.resets import latest as latest_reset
 from keel.bootstrap import Runtime
@@ -83,4 +83,4 @@ class Answers:
 
     def serving(self, family: str, env: str, at: str | None, as_of: str | None) -> Response:
         # the hot path: the function the client's `serving` calls, without the typed wrapper
-        return self.answer(vq.serving_at, self.store, family, env, when(at), known(as_of))
+        return self.answer(Reads(self.store).serving, family, env, when(at), known(as_of))

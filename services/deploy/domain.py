@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from keel.audit.readmodel import Interval
+from keel.audit.reads import Interval
 from keel.errors import KeelError
 
 

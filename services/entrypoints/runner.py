@@ -1,7 +1,7 @@
 """Run one event-driven service in its own process and consumer group (`keel service run NAME`).
 
 The service hands the event types it subscribes to to its handlers (the composition root's
-table, keel_services.entrypoints.wiring), which read the one read model (keel.audit.readmodel). It
+table, keel_services.entrypoints.wiring), which read the one read model (keel.audit.reads). It
 starts at the group's committed positions, folds nothing at start, and commits after each
 batch: a crash re-delivers at most the last batch, and handlers skip work the read model shows
 as recorded.
@@ -132,10 +132,13 @@ def run_projector(
         say(f"folded {p.applied - last['applied']:,} event(s); {p.applied:,} this run")
         last.update(applied=p.applied, at=time.monotonic())
 
+    from keel.audit import snapshot_store
     from keel.audit.snapshot import Periodic, snapshot_dir
 
-    # views snapshots a new audit API replica starts from (issue 35), between batches
-    snapshots = Periodic(rt.views, snapshot_dir(rt.settings), rt.signer)
+    # views snapshots a new audit API replica starts from (issue 35), between batches; on a
+    # shared log also in the artifact store, recorded on the log (replicas sharing no home)
+    stored = (lambda p: snapshot_store.record(rt, p)) if snapshot_store.wanted(rt) else None
+    snapshots = Periodic(rt.views, snapshot_dir(rt.settings), rt.signer, stored=stored)
 
     def should_stop() -> bool:
         idle = time.monotonic() - last["at"]

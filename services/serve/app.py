@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from keel import telemetry
 from keel.artifacts.store import ArtifactError
 from keel.audit.freshness import FreshViews
-from keel.audit.readmodel import ReadModel
+from keel.audit.reads import Reads
 from keel.bootstrap import Runtime
 from keel.contracts import serving_inputs
 from keel.errors import KeelError
@@ -73,7 +73,7 @@ class Server:
         # The read model, caught up when the log moved (no checkpoints from here: that is the
         # projector's and the commands' job); forged or undecodable records never reach it.
         self.fresh = FreshViews(rt.log, rt.views, rt.codec, None, rt.trust)
-        self.read = ReadModel(rt.views)
+        self.read = Reads(rt.views)
         # training/serving skew: bounded statistics of what this process is asked (keel.skew),
         # recorded every `window_seconds` as ServingStatsRecorded; 0 turns it off
         self.window_seconds = project.family(family).skew.window_seconds

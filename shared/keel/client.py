@@ -12,8 +12,8 @@ Queries read the views, brought up to the log's end first (only new events are f
 commands record events and let the services' handlers do what follows, as `keel` does. The
 library answers queries by itself; commands run the services, which the application passes in
 (`commands=`, keel.commands.Commands): its own Client does that (decision 0025). The CLI
-and the audit HTTP API answer through the same functions (`keel.audit.view_queries`,
-`keel.audit.inventory`), so the three give the same answers; results are Pydantic models whose
+and the audit HTTP API answer through the same read surface (`keel.audit.reads.Reads`), so
+the three give the same answers; results are Pydantic models whose
 `model_dump(mode="json")` is exactly the CLI's `--json` document.
 """
 
@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict
 
-from keel.audit import inventory as inv
 from keel.audit import keys
-from keel.audit import view_queries as vq
+from keel.audit.reads import Reads
 from keel.bootstrap import Runtime, bootstrap
 from keel.commands import no_commands
 from keel.errors import KeelError
@@ -283,19 +282,21 @@ class Client:
         self._fresh.check()
         return self.rt.views
 
+    def reads(self) -> Reads:
+        """The one read surface (keel.audit.reads) over the views at the log's end."""
+        return Reads(self.fresh_views())
+
     def resolve(self, ref: str) -> str:
         """A full artifact ID from an ID or a unique prefix (>= 8 hex characters)."""
         return self.rt.artifacts.resolve(ref)
 
     # -- the audit questions ------------------------------------------------------------------
     def serving(self, family: str, env: str, at: When = None, as_of: When = None) -> Serving:
-        views = self.fresh_views()
-        doc = vq.serving_at(views, family, env, _need(at), _time(as_of, False))
+        doc = self.reads().serving(family, env, _need(at), _time(as_of, False))
         return Serving.model_validate(doc)
 
     def why(self, family: str, env: str, at: When = None, as_of: When = None) -> Why:
-        views = self.fresh_views()
-        return Why.model_validate(vq.why(views, family, env, _need(at), _time(as_of, False)))
+        return Why.model_validate(self.reads().why(family, env, _need(at), _time(as_of, False)))
 
     @overload
     def why_promoted(
@@ -311,24 +312,23 @@ class Client:
         self, model: str, env: str | None = None, over: str | None = None, as_of: When = None
     ) -> WhyPromoted | WhyPromotedEverywhere:
         """Why MODEL was promoted to `env`; without `env`, to every environment it reached."""
-        views = self.fresh_views()
+        reads = self.reads()
         other = self.resolve(over) if over else None
-        doc = vq.why_promoted(views, self.resolve(model), env, other, _time(as_of, False))
+        doc = reads.why_promoted(self.resolve(model), env, other, _time(as_of, False))
         if env is None:
             return WhyPromotedEverywhere.model_validate(doc)
         return WhyPromoted.model_validate(doc)
 
     def diff(self, a: str, b: str, top: int = 5, as_of: When = None) -> Diff:
-        views = self.fresh_views()
+        reads = self.reads()
         read = lambda aid: json.loads(self.rt.artifacts.read_bytes(aid))  # noqa: E731
         ida, idb = self.resolve(a), self.resolve(b)
-        return Diff.model_validate(vq.diff(views, ida, idb, read, top, _time(as_of, False)))
+        return Diff.model_validate(reads.diff(ida, idb, read, top, _time(as_of, False)))
 
     def history(
         self, family: str, offset: int = 0, limit: int = 50, as_of: When = None
     ) -> list[Decision]:
-        views = self.fresh_views()
-        rows = vq.registry_history(views, family, offset, limit, _time(as_of, False))
+        rows = self.reads().registry_history(family, offset, limit, _time(as_of, False))
         return [Decision.model_validate(d) for d in rows]
 
     def trust_reset(self) -> dict[str, Any] | None:
@@ -471,7 +471,7 @@ class Client:
 
     # -- what exists --------------------------------------------------------------------------
     def families(self) -> list[str]:
-        return inv.families(self.fresh_views())
+        return self.reads().families()
 
     def family(self, name: str | None) -> str:
         """`name` checked against the families with events; None: the only one there is."""
@@ -489,23 +489,23 @@ class Client:
     def models(
         self, family: str, env: str | None = None, offset: int = 0, limit: int = 50
     ) -> list[ModelInfo]:
-        rows = inv.models(self.fresh_views(), family, env, offset, limit)
+        rows = self.reads().models(family, env, offset, limit)
         return [ModelInfo.model_validate(r) for r in rows]
 
     def datasets(self, family: str, offset: int = 0, limit: int = 50) -> list[DatasetInfo]:
-        rows = inv.datasets(self.fresh_views(), family, offset, limit)
+        rows = self.reads().datasets(family, offset, limit)
         return [DatasetInfo.model_validate(r) for r in rows]
 
     def deployments(
         self, family: str, env: str, offset: int = 0, limit: int = 50
     ) -> list[Deployment]:
-        rows = inv.deployments(self.fresh_views(), family, env, offset, limit)
+        rows = self.reads().deployments(family, env, offset, limit)
         return [Deployment.model_validate(r) for r in rows]
 
     def artifacts(
         self, kind: str | None = None, offset: int = 0, limit: int = 50
     ) -> list[ArtifactInfo]:
-        rows = inv.artifacts(self.fresh_views(), kind, offset, limit)
+        rows = self.reads().artifacts(kind, offset, limit)
         return [ArtifactInfo.model_validate(r) for r in rows]
 
     # -- commands -----------------------------------------------------------------------------
@@ -648,9 +648,7 @@ class Client:
 
     def pending(self, family: str, env: str | None = None) -> list[dict[str, Any]]:
         """Promotions waiting for approval, oldest first, with the approvals so far."""
-        from keel.audit.readmodel import ReadModel
-
-        read = ReadModel(self.fresh_views())  # a query: no commands needed
+        read = self.reads()  # a query: no commands needed
         envs = [env] if env else self.project().family(family).environments
         return [
             {

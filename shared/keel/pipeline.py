@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from keel.audit.readmodel import ReadModel
+from keel.audit.reads import Reads
 from keel.bootstrap import Runtime
 from keel.events import Event
 from keel.project import Project
@@ -26,7 +26,7 @@ from keel.project import Project
 class Context:
     rt: Runtime
     project: Project
-    read: ReadModel
+    read: Reads  # the one read surface (keel.audit.reads)
     actor: str
     correlation_id: str = "-"
     publish: Callable[[Sequence[Event]], None] = field(default=lambda events: None)
@@ -44,7 +44,7 @@ class InProcessBus:
 
         self.handlers: dict[str, list[Handler]] = {}
         self.projector = projector_for(rt, checkpoints="embedded")
-        self.ctx = Context(rt, project, ReadModel(rt.views), actor, publish=self.publish)
+        self.ctx = Context(rt, project, Reads(rt.views), actor, publish=self.publish)
         self._queue: deque[Event] = deque()
         self._draining = False
         self.catch_up()  # what earlier commands recorded, before anything reads the views

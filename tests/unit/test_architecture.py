@@ -409,3 +409,53 @@ def test_each_event_type_has_one_producing_module() -> None:
         if len(mods) > 1
     ]
     assert not found, "\n".join(found)
+
+
+# -- one read surface (issue 35) --------------------------------------------------------------
+READ_SURFACE = "keel.audit.reads"
+READ_INTERNALS = ("keel.audit.readmodel", "keel.audit.view_queries", "keel.audit.inventory")
+
+
+def imported_names(source: str) -> list[tuple[int, str]]:
+    """(line, dotted name) of every import, `from a.b import c` giving both a.b and a.b.c (a
+    module imported from its package is named only after `import`)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.append((node.lineno, node.module))
+            out.extend((node.lineno, f"{node.module}.{a.name}") for a in node.names)
+    return out
+
+
+def read_internal_imports(source: str) -> list[tuple[int, str]]:
+    return sorted(
+        (line, name)
+        for line, name in imported_names(source)
+        if any(name == m or name.startswith(m + ".") for m in READ_INTERNALS)
+    )
+
+
+def test_reads_go_through_one_surface() -> None:
+    """ReadModel, the audit questions and the inventory are the internals of keel.audit.reads:
+    services, commands, the HTTP apps and keel.Client all read through `Reads`, so no caller
+    picks between four surfaces that answer the same question differently."""
+    own = {f"shared/{m.replace('.', '/')}.py" for m in (READ_SURFACE, *READ_INTERNALS)}
+    found = []
+    for folder in (ROOT / "shared" / "keel", SERVICES):
+        for p in sorted(folder.rglob("*.py")):
+            rel = p.relative_to(ROOT).as_posix()
+            if rel in own:
+                continue
+            found += [
+                f"{rel}:{line} imports {name} (read through {READ_SURFACE}.Reads)"
+                for line, name in read_internal_imports(p.read_text(encoding="utf-8"))
+            ]
+    assert not found, "\n".join(found)
+    sample = (
+        "from keel.audit import view_queries as vq\nimport keel.audit.inventory\n"
+        "from keel.audit.readmodel import Interval\nfrom keel.audit.reads import Reads\n"
+        "def f():\n    from keel.audit import keys, inventory\n"
+    )
+    assert [line for line, _ in read_internal_imports(sample)] == [1, 2, 3, 3, 6]

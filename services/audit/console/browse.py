@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
 from keel.audit import keys
-from keel.audit import view_queries as vq
+from keel.audit.reads import Reads
 from keel.errors import KeelError
 from keel.views.port import ViewStore
 from keel_services.audit.console import pages
@@ -31,7 +31,7 @@ def router(r: Renderer, store: ViewStore) -> APIRouter:
         for f in client.families():
             serving = {}
             for e in r.envs_of(f):
-                serving[e] = vq.serving_at(store, f, e, datetime.now(UTC))["serving"]
+                serving[e] = Reads(store).serving(f, e, datetime.now(UTC))["serving"]
             overview.append(
                 {
                     "family": f,

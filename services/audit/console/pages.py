@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from keel.audit import keys
-from keel.audit import view_queries as vq
+from keel.audit.reads import Reads
 from keel.audit.resets import TRUST_RESETS
 from keel.audit.resets import latest as latest_reset
 from keel.errors import KeelError
@@ -64,7 +64,7 @@ def lane(
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """The bars of one environment: its deployments during the window, at most BARS."""
-    docs, more = vq.deployments_during(views, family, env, start, end, as_of, BARS)
+    docs, more = Reads(views).deployments_during(family, env, start, end, as_of, BARS)
     bars = [
         {**d, "colour": colour(d["model_id"]), "backdated": bool(d.get("backdated"))} for d in docs
     ]
@@ -81,9 +81,9 @@ def timeline(
     as_of: datetime | None,
 ) -> dict[str, Any]:
     lanes = [lane(views, family, env, start, end, as_of) for env in envs]
-    decided, more = vq.decisions_during(views, family, start, end, as_of, MARKS)
+    decided, more = Reads(views).decisions_during(family, start, end, as_of, MARKS)
     cursor = (
-        {env: vq.serving_at(views, family, env, at, as_of)["serving"] for env in envs}
+        {env: Reads(views).serving(family, env, at, as_of)["serving"] for env in envs}
         if at is not None
         else {}
     )
@@ -106,7 +106,7 @@ def why(
 ) -> dict[str, Any]:
     """`keel audit why` with what an on-call engineer then opens: the eval report (calibration,
     metrics beside the incumbent's), each feature set's stats, each dataset's quarantine."""
-    doc = vq.why(views, family, env, at, as_of)
+    doc = Reads(views).why(family, env, at, as_of)
     steps = {s["step"]: s for s in doc.get("steps", [])}
     out: dict[str, Any] = {**doc, "by_step": steps, "eval": None, "features": [], "data": []}
     ev = steps.get("eval_report")

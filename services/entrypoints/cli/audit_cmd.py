@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from keel.audit import view_queries as vq
 from keel.audit.projection import STATS
 from keel.audit.projector import Progress, Projector
 from keel.audit.projectors import projector_for
+from keel.audit.reads import label_summary
 from keel.audit.summary import summarize
 from keel.bootstrap import Runtime, bootstrap
 from keel.client import Client
@@ -460,7 +460,7 @@ def diff_cmd(
     if labels.get("a") and labels.get("b"):
         ((name, la),) = labels["a"].items()
         lb = labels["b"][name]
-        row(table, f"label {name}", f"{vq.label_summary(la)} -> {vq.label_summary(lb)}")
+        row(table, f"label {name}", f"{label_summary(la)} -> {label_summary(lb)}")
     for f in doc.get("feature_shift", []):
         row(
             table,

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from keel.audit import view_queries as vq
+from keel.audit.reads import label_summary
 from keel_services.entrypoints.cli.common import console, handled, print_json
 
 
@@ -89,7 +89,7 @@ def _answers(doc: dict[str, Any]) -> None:
     for side, label in (("prod", ls.get("a")), ("staging", ls.get("b"))):
         if label:
             ((name, st),) = label.items()
-            t.add_row(f"label {name} ({side} training)", vq.label_summary(st))
+            t.add_row(f"label {name} ({side} training)", label_summary(st))
     for f in d.get("feature_shift", [])[:3]:
         t.add_row(
             f"feature shift: {f['feature']}",

@@ -36,7 +36,7 @@ class Option:
 
 
 def _commands() -> dict[tuple[str, str], dict[str, Option]]:
-    from keel.audit.inventory import MAX_LIMIT
+    from keel.audit.reads import MAX_LIMIT
 
     return {
         # audit_cmd.serving
@@ -163,16 +163,16 @@ def _answer(
 
 def _family(views: Any, name: str | None) -> str | None:
     """Client.family's choice; None where it raises (Typer's command says why)."""
-    from keel.audit import inventory as inv
+    from keel.audit.reads import Reads
 
-    known = inv.families(views)
+    known = Reads(views).families()
     if name:
         return name if name in known else None
     return known[0] if len(known) == 1 else None
 
 
 def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
-    from keel.audit import view_queries as vq
+    from keel.audit.reads import Reads
     from keel.audit.resets import TRUST_RESETS, latest
     from keel.timeparse import parse_time
 
@@ -182,7 +182,7 @@ def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
     at, as_of = values.get("--at"), values.get("--as-of")
     when = parse_time(at)[0] if at is not None else datetime.now(UTC)
     known = parse_time(as_of)[0] if as_of is not None else None
-    doc = vq.serving_at(views, family, values["--env"], when, known)
+    doc = Reads(views).serving(family, values["--env"], when, known)
     reset = latest(views.get(TRUST_RESETS))
     if reset:
         doc = {**doc, "trust_reset": reset}
@@ -204,7 +204,7 @@ def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
 
 
 def _models(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
-    from keel.audit import inventory as inv
+    from keel.audit.reads import Reads
 
     family = _family(views, values.get("--family"))
     if family is None:
@@ -213,7 +213,7 @@ def _models(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
     # as the client's ModelInfo (metrics: dict[str, float]) dumps them
     rows = [
         {**r, "metrics": {k: float(v) for k, v in r["metrics"].items()}}
-        for r in inv.models(views, family, env, offset, limit)
+        for r in Reads(views).models(family, env, offset, limit)
     ]
     page = {"offset": offset, "limit": limit}
 

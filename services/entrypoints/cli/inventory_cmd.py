@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from keel.audit import inventory as inv
+from keel.audit.reads import MAX_LIMIT
 from keel.client import Client
 from keel_services.entrypoints.cli.answers import ident as _id
 from keel_services.entrypoints.cli.answers import print_models
@@ -18,7 +18,7 @@ from keel_services.entrypoints.cli.common import console, handled, print_json
 JsonOpt = typer.Option(False, "--json", help="print JSON (full IDs)")
 WideOpt = typer.Option(False, "--wide", help="full IDs in the table")
 OffsetOpt = typer.Option(0, "--offset", min=0, help="rows to skip (pagination)")
-LimitOpt = typer.Option(50, "--limit", min=1, max=inv.MAX_LIMIT, help="rows per page")
+LimitOpt = typer.Option(50, "--limit", min=1, max=MAX_LIMIT, help="rows per page")
 FamilyOpt = typer.Option(None, "--family", help="model family (default: the only one)")
 
 models_app = typer.Typer(help="Trained models.", no_args_is_help=True)

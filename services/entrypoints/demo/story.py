@@ -135,8 +135,8 @@ def run_story(
     workdir: Path, progress: Callable[[str], None], bus: str = "", views: str = ""
 ) -> dict[str, Any]:
     from keel.audit import keys
-    from keel.audit import view_queries as vq
     from keel.audit.projectors import projector_for
+    from keel.audit.reads import Reads
     from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
@@ -206,12 +206,11 @@ def run_story(
             projector_for(rt).run()
         ids = [m for m, _ in rt.views.index_range(keys.artifacts(), limit=10**6)]
         artifacts = dict(zip(ids, rt.views.get_many([keys.artifact(i) for i in ids]), strict=True))
+        reads = Reads(rt.views)
         answers = {
-            "serving_prod_at": vq.serving_at(rt.views, FAMILY, "prod", QUESTION_DATE),
-            "why_current_prod": vq.why_promoted(rt.views, prod_now.model_id, "prod"),
-            "staging_vs_prod": vq.diff(
-                rt.views, prod_now.model_id, staging_now.model_id, read_json
-            ),
+            "serving_prod_at": reads.serving(FAMILY, "prod", QUESTION_DATE),
+            "why_current_prod": reads.why_promoted(prod_now.model_id, "prod"),
+            "staging_vs_prod": reads.diff(prod_now.model_id, staging_now.model_id, read_json),
         }
         doc = {
             "workdir": str(workdir),

@@ -14,7 +14,7 @@ Views (keys):
   projector:stats      events applied (each event exactly once)
   trust:resets         every TrustReset (`keel audit reset-trust`), shown by answers after it
 
-What the services and commands read (keel.audit.readmodel):
+What the services and commands read (keel.audit.reads):
   event:{event_id}     the event itself, for the pipeline's low-volume facts (EVENT_DOCS)
   index caused:{id}    "Type:event_id" of every event whose causation is `id` (what followed)
   pending:{id}         a pending promotion's reviews, approvers and whether it concluded

@@ -13,8 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 from keel.audit import keys
-from keel.audit import view_queries as vq
-from keel.audit.readmodel import ReadModel
+from keel.audit.reads import Reads
 from keel.errors import KeelError
 from keel.views.port import ViewStore
 
@@ -33,7 +32,7 @@ def timeline(
     views: ViewStore, family: str, env: str, start: datetime, end: datetime
 ) -> tuple[list[dict[str, Any]], bool]:
     """The serving intervals of `env` that overlap [start, end), with their real bounds."""
-    docs, more = vq.deployments_during(views, family, env, start, end, limit=ROWS)
+    docs, more = Reads(views).deployments_during(family, env, start, end, limit=ROWS)
     rows = [
         {
             "model_id": d["model_id"],
@@ -57,7 +56,7 @@ def decisions(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Every registry decision of the period in `envs` (promoted, rejected, pending, approved,
     declined), oldest first, with the eval dataset its evaluation used."""
-    found, more = vq.decisions_during(views, family, start, end, limit=ROWS)
+    found, more = Reads(views).decisions_during(family, start, end, limit=ROWS)
     out = []
     for d in found:
         if d["env"] not in envs:
@@ -87,7 +86,7 @@ def quarantine_reasons(read_bytes: ReadBytes, batch_id: str | None) -> list[dict
 
 
 def datasets(
-    read: ReadModel, read_bytes: ReadBytes, family: str, start: datetime, end: datetime
+    read: Reads, read_bytes: ReadBytes, family: str, start: datetime, end: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(datasets ingested in the period with quarantine counts and top reasons, contract
     changes: each contract fingerprint from the dataset that first used it, the one in force
@@ -154,7 +153,7 @@ def model_diffs(
                 continue
             where = {"env": env, "at": after["since"], "event_id": after["event_id"]}
             try:
-                d = vq.diff(views, before["model_id"], after["model_id"], read_json, top=3)
+                d = Reads(views).diff(before["model_id"], after["model_id"], read_json, top=3)
             except KeelError as exc:  # e.g. a model deployed with no ModelTrained in the log
                 out.append(
                     {
@@ -219,7 +218,7 @@ def gather(
             f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})",
             hint="give --from earlier than --to",
         )
-    read = ReadModel(views)
+    read = Reads(views)
     timelines = {env: timeline(views, family, env, start, end) for env in envs}
     lanes = {env: rows for env, (rows, _) in timelines.items()}
     decided, more_decisions = decisions(views, family, envs, start, end)
