@@ -78,7 +78,8 @@ def verify_log_seconds(
     problems: list[vf.Problem] = []
     # a fresh Trust: a cold cache, as a verifier in another process has
     trust = type(signer.trust)(signer.trust.keys.values(), signer.trust.roles)
-    scan = vf.scan_log(log.read(list(EVENT_TOPICS)), codec, trust, problems)
+    # every leaf kept: the proofs below need them
+    scan = vf.scan_log(log.read(list(EVENT_TOPICS)), codec, trust, problems, keep_leaves=True)
     notes = [
         ("log", t.note) for r in log.read([AUDIT_TOPIC]) for t in decode_event(codec, r.value).trees
     ]

@@ -24,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keel.audit import checkpoint as cp
-from keel.audit import keys, merkle
+from keel.audit import foldcore, keys, merkle
 from keel.audit import trees as tr
 from keel.audit.resets import line as reset_line
 from keel.audit.resets import reset_doc
 from keel.codec import Codec, CodecError
+from keel.errors import KeelError
 from keel.events import decode_event
 from keel.events import generated as g
 from keel.keyring import diff as keyring_diff
@@ -51,7 +52,8 @@ class Problem:
 
 @dataclass
 class LogScan:
-    """What the log holds, as read once: leaves per tree, and the verified artifact records."""
+    """What the log holds, as read once: the trees (their sizes, right edges and roots at the
+    sizes the checks asked for; every leaf when kept for proofs), and the verified records."""
 
     leaves: dict[TopicPartition, list[bytes]] = field(default_factory=dict)
     records: int = 0
@@ -66,6 +68,66 @@ class LogScan:
     # value, signature, event), folded by check_keyring with the trail's own admin keys
     adopted: int = 0
     keyring: list[tuple[str, bytes, bytes | None, Any]] = field(default_factory=list)
+    # each tree's right edge at the log's end, and its root at every watched (tree, size)
+    frontiers: dict[TopicPartition, merkle.Frontier] = field(default_factory=dict)
+    roots: dict[tuple[TopicPartition, int], bytes] = field(default_factory=dict)
+    fold: str = "python"  # the fold core that decoded, checked and hashed (foldcore.py)
+
+    def sizes(self) -> dict[TopicPartition, int]:
+        """Records per tree, in the order the trees first appear in the log."""
+        if self.frontiers:
+            return {tp: f.size for tp, f in self.frontiers.items()}
+        return {tp: len(leaves) for tp, leaves in self.leaves.items()}
+
+    def unanswered(
+        self, wanted: Iterable[tuple[TopicPartition, int]]
+    ) -> set[tuple[TopicPartition, int]]:
+        """The (tree, size) pairs whose root this scan cannot give: neither watched nor
+        computable from kept leaves (fill_roots reads them)."""
+        sizes = self.sizes()
+        return {
+            (tp, n)
+            for tp, n in wanted
+            if 0 < n < sizes.get(tp, 0)
+            and (tp, n) not in self.roots
+            and len(self.leaves.get(tp, ())) != sizes[tp]
+        }
+
+
+def watch_sizes(notes: Iterable[tuple[str, str]], trust: Trust) -> set[tuple[TopicPartition, int]]:
+    """The (tree, size) pairs whose roots verify compares: every parseable checkpoint note's and
+    every adopted prefix keys.toml names (the trail's own adoptions, when they differ, are read
+    again by fill_roots)."""
+    out = {(tp, a[0]) for tp, a in trust.adopted.items()}
+    for _, text in notes:
+        try:
+            note = cp.parse(text)
+        except ValueError:
+            continue  # check_checkpoints reports it
+        out.add((note.tree, note.size))
+    return out
+
+
+def fill_roots(
+    records: Iterable[LogRecord],
+    scan: LogScan,
+    wanted: Iterable[tuple[TopicPartition, int]],
+    leaf2_from: Mapping[TopicPartition, int] | None = None,
+) -> None:
+    """Add the roots at `wanted` (tree, size) pairs to `scan` from a second read of the log (in
+    Python: only sizes no checkpoint or keys.toml named, e.g. an adoption keys.toml lacks)."""
+    switches = leaf2_from or {}
+    by_tree: dict[TopicPartition, set[int]] = {}
+    for tp, n in wanted:
+        by_tree.setdefault(tp, set()).add(n)
+    trees = {tp: merkle.Frontier() for tp in by_tree}
+    for rec in records:
+        tree = trees.get(rec.tp)
+        if tree is None or tree.size >= max(by_tree[rec.tp]):
+            continue
+        tree.append(tr.leaf_at(rec, tree.size, switches.get(rec.tp, 0)))
+        if tree.size in by_tree[rec.tp]:
+            scan.roots[(rec.tp, tree.size)] = tree.root()
 
 
 def leaf_rule(notes: Iterable[tuple[str, str]], trust: Trust) -> dict[TopicPartition, int]:
@@ -114,6 +176,14 @@ def locate(
     return (*found, leaves[found[0]])
 
 
+# event types the scan keeps when verified (the keyring's always): the rest only count
+_NOTED = frozenset(ADMIN_EVENTS) | {
+    g.ArtifactRecorded.EVENT_TYPE,
+    g.ModelPromoted.EVENT_TYPE,
+    g.ModelDeployed.EVENT_TYPE,
+}
+
+
 def scan_log(
     records: Iterable[LogRecord],
     codec: Codec,
@@ -121,78 +191,79 @@ def scan_log(
     problems: list[Problem],
     keep: Callable[[Any], None] | None = None,
     leaf2_from: Mapping[TopicPartition, int] | None = None,
+    *,
+    watch: Iterable[tuple[TopicPartition, int]] = (),
+    fold: str | None = None,
+    keep_leaves: bool | None = None,
 ) -> LogScan:
-    """Leaves, positions and signature checks of every record; `keep` sees each event that
+    """Trees, positions and signature checks of every record; `keep` sees each event that
     passed them (what a report lists from the log itself); leaf2_from: where each tree's leaf
-    format 2 starts (leaf_rule; default: every leaf in format 2)."""
-    out = LogScan()
+    format 2 starts (leaf_rule; default: every leaf in format 2); watch: the (tree, size) pairs
+    whose roots the checks compare (watch_sizes); fold: the core that decodes, checks
+    signatures and hashes (foldcore.select: python, native or auto, default $KEEL_FOLD): the
+    native one finds the same problems in the same words; keep_leaves: keep every leaf hash,
+    which inclusion proofs need (default: when `keep` is given, as for a review pack)."""
+    core = foldcore.select(codec, trust, fold)
+    out = LogScan(fold=core.name)
+    kept = keep is not None if keep_leaves is None else keep_leaves
     switches = leaf2_from or {}
+    watched: dict[TopicPartition, set[int]] = {}
+    for tp, n in watch:
+        watched.setdefault(tp, set()).add(n)
+    frontiers, positions = out.frontiers, out.positions
     it = iter(records)
     while batch := list(itertools.islice(it, 5000)):
-        decoded: list[tuple[LogRecord, Any, str]] = []
+        out.records += len(batch)
+        # the batch's work goes to the core in bulk (decode, then trees and signatures per
+        # batch); only what each record needs on its own stays in this loop
+        decoded = core.decode(batch)  # in order, the undecodable left out
+        groups: dict[TopicPartition, list[LogRecord]] = {}
+        base: dict[TopicPartition, int] = {}
+        good: list[tuple[LogRecord, Any]] = []
+        j, found = 0, len(decoded)
         for rec in batch:
-            out.records += 1
-            leaves = out.leaves.setdefault(rec.tp, [])
-            leaves.append(tr.leaf_at(rec, len(leaves), switches.get(rec.tp, 0)))
-            where = tr.position(rec)
-            try:
-                event = decode_event(codec, rec.value)
-            except CodecError as exc:
-                problems.append(
-                    Problem(
-                        "log",
-                        "undecodable",
-                        where,
-                        str(exc),
-                        "find who wrote it (no Keel writer writes undecodable bytes)",
-                    )
-                )
-                continue
-            out.positions.setdefault(event.envelope.event_id, (rec.tp, len(leaves) - 1, rec))
-            decoded.append((rec, event, where))
+            tp = rec.tp
+            group = groups.get(tp)
+            if group is None:
+                group = groups[tp] = []
+                tree = frontiers.get(tp)
+                if tree is None:
+                    tree = frontiers[tp] = merkle.Frontier(leaf2_from=switches.get(tp, 0))
+                base[tp] = tree.size
+            group.append(rec)
+            if j < found and decoded[j][0] is rec:
+                event = decoded[j][1]
+                j += 1
+                index = base[tp] + len(group) - 1
+                positions.setdefault(event.envelope.event_id, (tp, index, rec))
+                good.append((rec, event))
+            else:
+                problems.append(_undecodable(codec, rec))
+        for tp, group in groups.items():
+            tree = frontiers[tp]
+            sizes = watched.get(tp)
+            end = tree.size + len(group)
+            want: dict[int, Any] = {n: None for n in sizes if tree.size < n <= end} if sizes else {}
+            if kept:
+                leaves = out.leaves.setdefault(tp, [])
+                leaves += [
+                    tr.leaf_at(r, tree.size + i, tree.leaf2_from) for i, r in enumerate(group)
+                ]
+            core.extend(tree, group, want)
+            out.roots.update(((tp, n), root) for n, root in want.items())
         # the batch's signatures at once: whole chunks check as one (same verdicts)
         verdicts: list[Verdict | None] = (
-            list(trust.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e, _ in decoded]))
+            list(core.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e in good]))
             if trust.enabled
-            else [None] * len(decoded)
+            else [None] * len(good)
         )
-        for (rec, event, where), verdict in zip(decoded, verdicts, strict=True):
-            if event.EVENT_TYPE in ADMIN_EVENTS:
-                out.keyring.append((where, rec.value, rec.sig, event))
-            admitted = trust.admit(rec.tp, rec.offset, verdict) if verdict else None
-            first = out.positions[event.envelope.event_id]
-            # adopted history: below keys.toml's end offset and among the leaves the admin
-            # adopted (an end moved in keys.toml admits nothing more)
-            inside = first[2] is rec and first[1] < trust.adopted.get(rec.tp, (0, "", 0))[0]
-            if admitted and admitted.identity == ADOPTED and inside:
-                verdict = admitted
-                out.adopted += 1
-            if verdict is not None and verdict.problem is not None:
-                env = event.envelope
-                problems.append(
-                    Problem(
-                        "signature",
-                        "unsigned" if verdict.problem == "unsigned" else "bad-signature",
-                        where,
-                        f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
-                        f"{env.producer.service!r}): {verdict.problem}",
-                        "treat it as forged: it is kept out of every answer; find how it was "
-                        "written",
-                    )
-                )
+        for (rec, event), verdict in zip(good, verdicts, strict=True):
+            if verdict is not None and verdict.problem is None and event.EVENT_TYPE not in _NOTED:
+                out.signed += 1  # the common case: signed, allowed, nothing more to keep
+                if keep is not None:
+                    keep(event)
                 continue
-            if verdict is not None:  # signed and allowed (None: unsigned mode, not checked)
-                out.signed += 1
-            if isinstance(event, g.ArtifactRecorded):
-                out.recorded.setdefault(event.artifact_id, event)
-            elif isinstance(event, g.ModelPromoted):
-                out.promotions.setdefault(event.envelope.event_id, event)
-            elif isinstance(event, g.ModelDeployed) and (
-                event.kind == "promotion" or event.promotion_event_id
-            ):
-                out.citing.append((where, event))
-            if keep is not None:
-                keep(event)
+            _note(out, trust, rec, event, verdict, problems, keep)
     if not trust.enabled:
         problems.append(
             Problem(
@@ -204,6 +275,73 @@ def scan_log(
             )
         )
     return out
+
+
+def _undecodable(codec: Codec, rec: LogRecord) -> Problem:
+    """The problem of a record the core left out: the codec words what is wrong with it."""
+    try:
+        decode_event(codec, rec.value)
+    except CodecError as exc:
+        return Problem(
+            "log",
+            "undecodable",
+            tr.position(rec),
+            str(exc),
+            "find who wrote it (no Keel writer writes undecodable bytes)",
+        )
+    raise KeelError(
+        f"the fold core left out {tr.position(rec)}, which the codec decodes",
+        hint="a bug in the native fold: run `KEEL_FOLD=python keel audit verify` and report it",
+    )
+
+
+def _note(
+    out: LogScan,
+    trust: Trust,
+    rec: LogRecord,
+    event: Any,
+    verdict: Verdict | None,
+    problems: list[Problem],
+    keep: Callable[[Any], None] | None,
+) -> None:
+    """One event the common case does not cover: a keyring event, one whose signature did not
+    check (or adopted history), one the other checks compare, or any in unsigned mode."""
+    where = tr.position(rec)
+    if event.EVENT_TYPE in ADMIN_EVENTS:
+        out.keyring.append((where, rec.value, rec.sig, event))
+    admitted = trust.admit(rec.tp, rec.offset, verdict) if verdict else None
+    first = out.positions[event.envelope.event_id]
+    # adopted history: below keys.toml's end offset and among the leaves the admin
+    # adopted (an end moved in keys.toml admits nothing more)
+    inside = first[2] is rec and first[1] < trust.adopted.get(rec.tp, (0, "", 0))[0]
+    if admitted and admitted.identity == ADOPTED and inside:
+        verdict = admitted
+        out.adopted += 1
+    if verdict is not None and verdict.problem is not None:
+        env = event.envelope
+        problems.append(
+            Problem(
+                "signature",
+                "unsigned" if verdict.problem == "unsigned" else "bad-signature",
+                where,
+                f"{event.EVENT_TYPE} {env.event_id} (actor {env.actor!r}, producer "
+                f"{env.producer.service!r}): {verdict.problem}",
+                "treat it as forged: it is kept out of every answer; find how it was written",
+            )
+        )
+        return
+    if verdict is not None:  # signed and allowed (None: unsigned mode, not checked)
+        out.signed += 1
+    if isinstance(event, g.ArtifactRecorded):
+        out.recorded.setdefault(event.artifact_id, event)
+    elif isinstance(event, g.ModelPromoted):
+        out.promotions.setdefault(event.envelope.event_id, event)
+    elif isinstance(event, g.ModelDeployed) and (
+        event.kind == "promotion" or event.promotion_event_id
+    ):
+        out.citing.append((where, event))
+    if keep is not None:
+        keep(event)
 
 
 def check_checkpoints(
@@ -221,7 +359,8 @@ def check_checkpoints(
             parsed.append((source, cp.parse(text)))
         except ValueError as exc:
             parsed.append((source, exc))
-    roots = _roots_at(scan.leaves, {(n.tree, n.size) for _, n in parsed if isinstance(n, cp.Note)})
+    roots = _roots_at(scan, {(n.tree, n.size) for _, n in parsed if isinstance(n, cp.Note)})
+    sizes = scan.sizes()
     for source, note in parsed:
         if isinstance(note, ValueError):
             problems.append(
@@ -249,15 +388,15 @@ def check_checkpoints(
             continue
         checked += 1
         tp = note.tree
-        leaves = scan.leaves.get(tp, [])
-        if len(leaves) < note.size:
+        have = sizes.get(tp, 0)
+        if have < note.size:
             problems.append(
                 Problem(
                     "checkpoint",
                     "truncated",
                     f"{tr.tp_key(tp)}",
                     f"{source} ({note.time}) covers {note.size} records of "
-                    f"{tr.tp_key(tp)}; the log now holds {len(leaves)}: records "
+                    f"{tr.tp_key(tp)}; the log now holds {have}: records "
                     "were deleted",
                     "restore the log from a backup or replica; "
                     "the deleted records are gone from every answer",
@@ -279,9 +418,7 @@ def check_checkpoints(
             continue
         latest[tp] = max(latest.get(tp, 0), note.size)
     uncovered = {
-        tr.tp_key(tp): len(leaves) - latest.get(tp, 0)
-        for tp, leaves in scan.leaves.items()
-        if len(leaves) > latest.get(tp, 0)
+        tr.tp_key(tp): n - latest.get(tp, 0) for tp, n in sizes.items() if n > latest.get(tp, 0)
     }
     if scan.records and not latest:
         problems.append(
@@ -344,7 +481,7 @@ def check_keyring(
                     "record a real change with `keel keys create/retire` (the admin signs it)",
                 )
             )
-    roots = _roots_at(scan.leaves, {(tp, n) for tp, (n, _) in folded.ring.adopted.items()})
+    roots = _roots_at(scan, adopted_sizes(scan))
     for tp, (n, root) in sorted(folded.ring.adopted.items()):
         if (got := roots[(tp, n)]) is None or got.hex() != root:
             problems.append(
@@ -395,24 +532,44 @@ def check_keyring(
     }
 
 
+def adopted_sizes(scan: LogScan) -> set[tuple[TopicPartition, int]]:
+    """The (tree, size) of every prefix the trail's keyring adopted: roots check_keyring needs."""
+    return {(tp, n) for tp, (n, _) in fold_keyring(scan.keyring).ring.adopted.items()}
+
+
 def _roots_at(
-    leaves: Mapping[TopicPartition, list[bytes]], wanted: set[tuple[TopicPartition, int]]
+    scan: LogScan, wanted: set[tuple[TopicPartition, int]]
 ) -> dict[tuple[TopicPartition, int], bytes | None]:
-    """The tree root at every (tree, size) asked for, in one pass over each tree's leaves
-    (a log with many checkpoints costs O(leaves + checkpoints x log leaves), not a rehash per
-    checkpoint); None where the tree is smaller than the size."""
+    """The tree root at every (tree, size) asked for: watched during the scan, the tree's
+    whole size, or from kept leaves in one pass over each tree (a log with many checkpoints
+    costs O(leaves + checkpoints x log leaves), not a rehash per checkpoint); None where the
+    tree is smaller than the size."""
     out: dict[tuple[TopicPartition, int], bytes | None] = {}
+    sizes = scan.sizes()
     by_tree: dict[TopicPartition, list[int]] = {}
     for tp, size in wanted:
-        by_tree.setdefault(tp, []).append(size)
-    for tp, sizes in by_tree.items():
-        have = leaves.get(tp, [])
+        have = sizes.get(tp, 0)
+        if size > have:
+            out[(tp, size)] = None
+        elif (tp, size) in scan.roots:
+            out[(tp, size)] = scan.roots[(tp, size)]
+        elif size == 0:
+            out[(tp, size)] = merkle.EMPTY_ROOT
+        elif size == have and tp in scan.frontiers:
+            out[(tp, size)] = scan.frontiers[tp].root()
+        elif len(scan.leaves.get(tp, ())) == have:
+            by_tree.setdefault(tp, []).append(size)
+        else:
+            raise KeelError(
+                f"verify has no root of {tr.tp_key(tp)} at size {size}",
+                hint="a bug in verify: the scan watches every checkpoint's size; sizes found "
+                "later need fill_roots before the checks",
+            )
+    for tp, tree_sizes in by_tree.items():
+        have_leaves = scan.leaves[tp]
         frontier = merkle.Frontier()
-        for size in sorted(set(sizes)):
-            if size > len(have):
-                out[(tp, size)] = None
-                continue
-            frontier.extend(have[frontier.size : size])
+        for size in sorted(set(tree_sizes)):
+            frontier.extend(have_leaves[frontier.size : size])
             out[(tp, size)] = frontier.root()
     return out
 
