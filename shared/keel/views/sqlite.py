@@ -29,7 +29,7 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idx (
     name TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (name, member)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_score ON idx (name, score);
 CREATE TABLE IF NOT EXISTS sets (
     name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (name, member)
@@ -39,6 +39,19 @@ CREATE TABLE IF NOT EXISTS tracking (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (projector, topic, part)
 );
+"""
+
+# Index entries were a rowid table until decision 0030: three B-trees per entry (the rows, the
+# primary key's index, idx_score); WITHOUT ROWID drops the first (the primary key holds the
+# rows), which made a fold's writes ~10-20% cheaper. Older views are converted when opened.
+_IDX_V2 = """
+CREATE TABLE idx_v2 (
+    name TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (name, member)
+) WITHOUT ROWID;
+INSERT INTO idx_v2 SELECT name, member, score FROM idx;
+DROP TABLE idx;
+ALTER TABLE idx_v2 RENAME TO idx;
+CREATE INDEX idx_score ON idx (name, score);
 """
 
 
@@ -64,6 +77,30 @@ def _rows(kind: type, run: Iterable[Any]) -> list[tuple[Any, ...]]:
     return [(u.index, u.member) for u in run]
 
 
+def _is_rowid_idx(db: sqlite3.Connection) -> bool:
+    sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'idx'"
+    row = db.execute(sql).fetchone()
+    return row is not None and "WITHOUT ROWID" not in row[0].upper()
+
+
+def _convert_idx(db: sqlite3.Connection) -> None:
+    """Views made before decision 0030 keep index entries in a rowid table: copy them into the
+    WITHOUT ROWID one, in one transaction (a crash leaves the old table whole; the next open
+    converts again). Checked again under the write lock: another process may have done it."""
+    if not _is_rowid_idx(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _is_rowid_idx(db):
+            for statement in _IDX_V2.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class SqliteViewStore:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
@@ -77,7 +114,13 @@ class SqliteViewStore:
         # same pages over and over. 20000 pages (~80 MB of WAL) made a 300k-event fold ~12%
         # faster (decision 0008).
         self._db.execute("PRAGMA wal_autocheckpoint=20000")
+        # A fold's inserts land on random pages of B-trees that outgrow the default 2 MB page
+        # cache by 1M events; re-reading those pages from the OS cost ~20-30% of the writes
+        # (decision 0030). Allocated only as pages are used: a reader of a few documents
+        # stays small.
+        self._db.execute("PRAGMA cache_size=-65536")
         self._db.executescript(_DDL)
+        _convert_idx(self._db)
 
     def apply(self, updates: Sequence[Update], tracking: Tracking | None = None) -> None:
         with self._lock:
