@@ -83,7 +83,9 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     # `keel service run mlflow-bridge` / `keel mlflow import`: MLflow's registry in the trail;
     # PromotionRejected: an alias move that failed the family's [mlflow.gates] policy
     "mlflow_bridge": ("ModelDeployed", "ArtifactRecorded", "PromotionRejected", *_QUARANTINE),
-    "audit": ("Checkpoint",),  # the projector: signs checkpoints of the log's trees
+    # the projector: signs checkpoints of the log's trees, and records the views snapshots it
+    # stores in the artifact store (keel.audit.snapshot_store)
+    "audit": ("Checkpoint", "ViewsSnapshotted", "ArtifactRecorded"),
 }
 # The administrative identity: writes the keyring into the trail. Not among DEFAULT_ROLES, so
 # no command creates its key among the services' (its private half never sits beside theirs),

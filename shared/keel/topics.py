@@ -26,6 +26,8 @@ TOPIC_OF: dict[str, str] = {
     "ArtifactRejected": "artifacts",
     "AuditRecord": "audit",  # the hash chain of earlier versions (decision 0009 replaced it)
     "Checkpoint": "audit",
+    # where the projector stored a views snapshot (a fresh audit API replica starts from it)
+    "ViewsSnapshotted": "audit",
     # The keyring is part of the trail (decision 0022): one subject, so one ordered partition.
     "KeyAdded": "keyring",
     "KeyRotated": "keyring",

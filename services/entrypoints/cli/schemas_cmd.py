@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 DirOpt = typer.Option(None, "--dir", help="schemas/ directory (default: the repository's)")
-GENERATED = Path(__file__).resolve().parents[1] / "events" / "generated.py"
+# the library's module (this file moved to the application with the CLI: not beside it)
+GENERATED = Path(__file__).resolve().parents[3] / "shared" / "keel" / "events" / "generated.py"
 
 
 @app.command("check")

@@ -25,13 +25,19 @@ def snapshot(
     folds only the tail. The views must stand at a checkpoint (`keel audit project` folds and
     signs one); nothing is folded here."""
     from keel.audit import snapshot as sn
+    from keel.audit import snapshot_store
     from keel.bootstrap import bootstrap
 
     with bootstrap(create=False) as rt:
         directory = to or sn.snapshot_dir(rt.settings)
         path = sn.write(rt.views, directory, rt.signer, keep=keep)
         manifest = sn.parse_manifest(path.with_suffix(".note").read_text())
+        # on a shared log: into the artifact store too, recorded on the log (issue 35)
+        stored = snapshot_store.record(rt, path) if snapshot_store.wanted(rt) else None
     doc = {
+        "stored": None
+        if stored is None
+        else {"views": stored.views_artifact, "manifest": stored.manifest_artifact},
         "snapshot": str(path),
         "manifest": str(path.with_suffix(".note")),
         "events": manifest.events,

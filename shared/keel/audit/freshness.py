@@ -202,7 +202,9 @@ class WatchedViews:
         wait: bool = True,
     ) -> None:
         """snapshots: a directory of view snapshots (keel.audit.snapshot): a replica not yet
-        on disk starts from the newest one that verifies, then folds only the tail. wait:
+        on disk starts from the newest one that verifies (on a shared log, the newest one
+        recorded there is first fetched from the artifact store: keel.audit.snapshot_store),
+        then folds only the tail. wait:
         return only once the replica reached the log's end (False: at once; `ready` says when
         it has, and readers answer from elsewhere meanwhile)."""
         self.settings, self.replica, self.watch_every = settings, replica, watch_every
@@ -351,13 +353,17 @@ def _watch(
     elsewhere it checks every `every` seconds. A replica not on disk yet starts from the newest
     snapshot in `snapshots` that verifies (each refused one logged as an error)."""
     from keel.audit.snapshot import restore
+    from keel.audit.snapshot_store import fetch
     from keel.bootstrap import bootstrap
     from keel.views.sqlite import SqliteViewStore
 
     parent = mp.parent_process()
     with bootstrap(settings, create=False) as rt:
         if snapshots is not None and not replica.exists():
-            send.send(restore(snapshots, replica, rt.trust).as_dict())
+            # a pod sharing no home finds the snapshots recorded on the log (artifact store)
+            fetched = fetch(rt, snapshots) if getattr(rt.log, "remote", False) else []
+            started = restore(snapshots, replica, rt.trust).as_dict()
+            send.send({**started, "refused": fetched + started["refused"]})
         views = SqliteViewStore(replica)
         # the public keys only: events are checked as the projector checks them, and no
         # checkpoint is ever published from here

@@ -38,6 +38,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -455,9 +456,17 @@ class Periodic:
     stand still, at the checkpoint each batch signs). Does nothing without the audit key."""
 
     def __init__(
-        self, views: ViewStore, directory: Path, signer: Signer | None, every: float = EVERY
+        self,
+        views: ViewStore,
+        directory: Path,
+        signer: Signer | None,
+        every: float = EVERY,
+        stored: Callable[[Path], object] | None = None,
     ) -> None:
+        """stored: called with each snapshot written (keel.audit.snapshot_store.record puts it
+        in the artifact store and records it on the log, for replicas sharing no home)."""
         self.views, self.directory, self.signer, self.every = views, directory, signer, every
+        self.stored = stored
         self.enabled = signer is not None and signer.can_sign(cp.AUDIT_IDENTITY)
         # an SQLite store copies itself in one statement; any other is read key by key
         # (minutes at 1M events on Redis): only while the projector is idle
@@ -476,7 +485,13 @@ class Periodic:
             return None
         self.last_at, self.last_events = now, events
         try:
-            return write(self.views, self.directory, self.signer)
+            made = write(self.views, self.directory, self.signer)
         except KeelError as exc:  # e.g. views past their checkpoint: the next one will do
             logger.warning("no views snapshot this time: %s (%s)", exc, exc.hint)
             return None
+        if self.stored is not None:
+            try:
+                self.stored(made)
+            except Exception as exc:  # the object store away: the local one still serves
+                logger.error("views snapshot %s not stored in the artifact store: %s", made, exc)
+        return made

@@ -1262,7 +1262,47 @@ class AdoptedTree:
         )
 
 
-Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | KeyAdded | KeyRetired | KeyRotated | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed | TrustReset | UnsignedHistoryAdopted
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ViewsSnapshotted:
+    """The audit projector stored a snapshot of its views in the artifact store: the views' SQLite file and its manifest (a note signed by the audit key), so an audit API replica on any machine finds the newest one on the log, fetches it, verifies it and folds only the tail."""
+
+    EVENT_TYPE: ClassVar[str] = "ViewsSnapshotted"
+    envelope: Envelope
+    projector: str
+    name: str
+    views_artifact: str
+    manifest_artifact: str
+    sha256: str
+    size: int
+    events: int
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "envelope": self.envelope.to_avro(),
+            "projector": self.projector,
+            "name": self.name,
+            "views_artifact": self.views_artifact,
+            "manifest_artifact": self.manifest_artifact,
+            "sha256": self.sha256,
+            "size": self.size,
+            "events": self.events,
+        }
+
+    @classmethod
+    def from_avro(cls, r: dict[str, Any]) -> ViewsSnapshotted:
+        return cls(
+            envelope=Envelope.from_avro(r["envelope"]),
+            projector=r["projector"],
+            name=r["name"],
+            views_artifact=r["views_artifact"],
+            manifest_artifact=r["manifest_artifact"],
+            sha256=r["sha256"],
+            size=r["size"],
+            events=r["events"],
+        )
+
+
+Event = ArtifactRecorded | ArtifactRejected | AuditRecord | Checkpoint | DatasetIngested | DriftDetected | EventQuarantined | FeaturesBuilt | KeyAdded | KeyRetired | KeyRotated | ModelDeployed | ModelEvaluated | ModelPromoted | ModelTrained | PromotionPending | PromotionRejected | PromotionReviewed | RecordQuarantined | RetrainRequested | SchemaReconciled | SchemaReconciliationFailed | ServingStatsRecorded | TrainingFailed | TrustReset | UnsignedHistoryAdopted | ViewsSnapshotted
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "ArtifactRecorded": ArtifactRecorded,
@@ -1291,4 +1331,5 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "TrainingFailed": TrainingFailed,
     "TrustReset": TrustReset,
     "UnsignedHistoryAdopted": UnsignedHistoryAdopted,
+    "ViewsSnapshotted": ViewsSnapshotted,
 }

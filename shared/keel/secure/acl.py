@@ -53,7 +53,8 @@ def writes(roles: Mapping[str, Sequence[str]] | None = None) -> dict[str, set[st
     # the keyring is written by a person holding the admin key (decision 0022)
     people = {*roles.get("cli", ()), *roles.get("contracts", ()), *PEOPLE_EMIT, *ADMIN_EVENTS}
     out[PEOPLE] = {TOPIC_OF[t] for t in people} | {SCHEMAS_TOPIC}
-    out[PROJECTOR] = {AUDIT_TOPIC, SCHEMAS_TOPIC}
+    # the projector: checkpoints, and the views snapshots it stores (their ArtifactRecorded)
+    out[PROJECTOR] = {AUDIT_TOPIC, SCHEMAS_TOPIC} | {TOPIC_OF[t] for t in roles.get("audit", ())}
     for who in PEOPLE_APIS:
         out[who] = set(out[PEOPLE])
     return out
