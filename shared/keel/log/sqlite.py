@@ -50,9 +50,10 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
     return conn
 
 
-def _rows(
-    rows: list[tuple[int, str, str, int, bytes, bytes | None, int | None]],
-) -> list[LogRecord]:
+_Row = tuple[int, str, str, int, bytes, bytes | None, int | None]
+
+
+def _rows(rows: list[_Row]) -> list[LogRecord]:
     return [LogRecord(t, 0, seq, k, ts, v, sig, rec or 0) for seq, t, k, ts, v, sig, rec in rows]
 
 
@@ -116,13 +117,13 @@ class SqliteEventLog:
             for i, e in enumerate(events)
         ]
 
-    def _page(self, where: str, params: list[object]) -> list[LogRecord]:
+    def _page(self, where: str, params: list[object]) -> list[_Row]:
         sql = (
             "SELECT seq, topic, key, ts, value, sig, recorded FROM events "
             f"WHERE {where} ORDER BY seq LIMIT {_PAGE}"
         )
         with self._lock:
-            return _rows(self._conn.execute(sql, params).fetchall())
+            return self._conn.execute(sql, params).fetchall()
 
     def read(
         self,
@@ -173,22 +174,29 @@ class SqliteEventLog:
     ) -> Iterator[LogRecord]:
         topic_sql = ""
         topic_params: list[object] = []
-        if topics is not None:
-            topic_sql = f" AND topic IN ({','.join('?' * len(topics))})"
+        if topics is not None and len(topics) == 1:
+            # one topic: its index gives its records in seq order
+            topic_sql, topic_params = " AND topic = ?", list(topics)
+        elif topics is not None:
+            # Several: walk the table in seq order and skip the other topics' rows (~0.2 us a
+            # row). Left to the planner, `topic IN (...)` read every topic's index from `seq` to
+            # the log's end and sorted it for each page of 5000: 5 us a record at 200k events,
+            # more as the log grows (decision 0030). The unary + keeps it off that index.
+            topic_sql = f" AND +topic IN ({','.join('?' * len(topics))})"
             topic_params = list(topics)
-        yielded = 0
+        left = limit
         while True:
             page = self._page("seq >= ?" + topic_sql, [seq, *topic_params])
-            for rec in page:
-                if rec.offset < starts.get(rec.topic, 0):
-                    continue
-                if limit is not None and yielded >= limit:
-                    return
-                yielded += 1
-                yield rec
-            if len(page) < _PAGE:
+            rows = page
+            if starts:  # filtered before records are built: a row skipped costs no record
+                rows = [r for r in page if r[0] >= starts.get(r[1], 0)]
+            if left is not None:
+                rows = rows[:left]
+                left -= len(rows)
+            yield from _rows(rows)
+            if len(page) < _PAGE or left == 0:
                 return
-            seq = page[-1].offset + 1
+            seq = page[-1][0] + 1
 
     def commit(self, group: str, positions: Mapping[TopicPartition, int]) -> None:
         with self._lock:
