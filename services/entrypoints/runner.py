@@ -19,8 +19,6 @@ from typing import Any
 from keel import telemetry
 from keel.audit.freshness import require_projector
 from keel.audit.projector import Progress
-from keel.audit.projectors import projector_for
-from keel.bootstrap import Runtime
 from keel.codec import CodecError
 from keel.consume import quarantine_event
 from keel.errors import KeelError
@@ -28,6 +26,7 @@ from keel.events import Event, decode_event
 from keel.log.port import LogRecord, TopicPartition
 from keel.pipeline import Context
 from keel.topics import EVENT_TOPICS
+from keel_services.entrypoints.container import App
 from keel_services.entrypoints.wiring import PRODUCERS, handlers
 
 logger = logging.getLogger(__name__)
@@ -43,13 +42,25 @@ def runnable() -> tuple[str, ...]:
 
 
 def run_service(
-    ctx: Context,
+    app: App,
     name: str,
     say: Callable[[str], None],
     max_idle: float | None = None,
 ) -> dict[str, Any]:
     """Consume until stopped (or idle for max_idle seconds). Returns counters."""
-    (table,) = handlers((name,)).values()
+    (table,) = handlers((name,)).values()  # an unknown name is refused before anything opens
+    with app.pipeline() as ctx:
+        return _consume(app, ctx, name, table, say, max_idle)
+
+
+def _consume(
+    app: App,
+    ctx: Context,
+    name: str,
+    table: dict[str, Any],
+    say: Callable[[str], None],
+    max_idle: float | None,
+) -> dict[str, Any]:
     log = ctx.rt.log
     group = f"service-{name}"
     # The service reads the one read model (the audit views). Before it acts on an event, the
@@ -57,7 +68,7 @@ def run_service(
     # between recording and committing, it finds its own earlier outputs there and records
     # nothing twice): the projector service usually got there first; if not, this process
     # folds the rest itself, without publishing checkpoints (that stays the projector's job).
-    views = projector_for(ctx.rt, log=log, checkpoints="none")
+    views = app.projector(log=log, checkpoints="none")
     needed: dict[TopicPartition, int] = {}
 
     def reach(tp: TopicPartition, next_offset: int) -> None:
@@ -118,9 +129,7 @@ def run_service(
     return stats
 
 
-def run_projector(
-    rt: Runtime, say: Callable[[str], None], max_idle: float | None = None
-) -> Progress:
+def run_projector(app: App, say: Callable[[str], None], max_idle: float | None = None) -> Progress:
     """The audit projector as a service: catch up, then follow the log as consumer group
     service-projector until SIGTERM / SIGINT (or idle for max_idle seconds)."""
     stop = threading.Event()
@@ -137,6 +146,7 @@ def run_projector(
 
     # views snapshots a new audit API replica starts from (issue 35), between batches; on a
     # shared log also in the artifact store, recorded on the log (replicas sharing no home)
+    rt = app.rt
     stored = (lambda p: snapshot_store.record(rt, p)) if snapshot_store.wanted(rt) else None
     snapshots = Periodic(rt.views, snapshot_dir(rt.settings), rt.signer, stored=stored)
 
@@ -146,7 +156,7 @@ def run_projector(
             say(f"views snapshot -> {made}")
         return stop.is_set() or (max_idle is not None and idle >= max_idle)
 
-    projector = projector_for(rt)
+    projector = app.projector()
     return projector.follow("service-projector", should_stop, on_batch)
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keel.bootstrap import Runtime
 from keel.errors import KeelError
 from keel.extras import need
 from keel.pipeline import Context, Handler
@@ -22,6 +21,7 @@ from keel_services.entrypoints.commands import (
     review,
     rollback,
 )
+from keel_services.entrypoints.container import App, build
 from keel_services.feature import handlers as feature
 from keel_services.promote import handlers as promote
 from keel_services.train import handlers as train
@@ -46,6 +46,8 @@ PRODUCERS = {
 __all__ = [
     "HANDLERS",
     "PRODUCERS",
+    "App",
+    "build",
     "deploy_chosen",
     "evaluate",
     "handlers",
@@ -113,26 +115,25 @@ def serve_witness(state: Path, host: str, port: int) -> None:
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
 
 
-def serve_audit(rt: Runtime, host: str, port: int, token: str | None) -> None:
+def serve_audit(app: App, host: str, port: int, token: str | None) -> None:
     need("serve", "fastapi", "uvicorn", "jinja2")
     import uvicorn
 
     from keel_services.audit.http import create_app
 
-    # an open console tail (server-sent events) must not hold a SIGTERM for minutes
-    from keel_services.entrypoints.client import COMMANDS
-
+    # the factory gets the container's pieces (a service may not import the root)
     uvicorn.run(
-        create_app(rt, token, commands=COMMANDS),
+        create_app(app.rt, token, commands=app.commands),
         host=host,
         port=port,
         log_level="warning",
+        # an open console tail (server-sent events) must not hold a SIGTERM for minutes
         timeout_graceful_shutdown=5,
     )
 
 
 def serve_model(
-    rt: Runtime,
+    app: App,
     project: Project,
     family: str,
     env: str,
@@ -146,7 +147,7 @@ def serve_model(
 
     from keel_services.serve.app import Server, create_app
 
-    server = Server(rt, project, family, env)
+    server = Server(app.rt, project, family, env)
     server.follow()
     current = server.current.model_id[:12] if server.current else "none yet"
     say(f"serving {family}/{env} on http://{host}:{port} (model {current})")

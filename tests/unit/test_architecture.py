@@ -459,3 +459,35 @@ def test_reads_go_through_one_surface() -> None:
         "def f():\n    from keel.audit import keys, inventory\n"
     )
     assert [line for line, _ in read_internal_imports(sample)] == [1, 2, 3, 3, 6]
+
+
+# -- one bootstrap, in the composition root (issue 35) ---------------------------------------
+CONTAINER = "services/entrypoints/container.py"  # build(settings) -> App: the root's one
+BOOTSTRAP_ALLOWED = {
+    # keel.Client used from Python without the application (`keel.Client()`, documented) opens
+    # its own runtime; the application's entrypoints hand it the container's (App.client)
+    "shared/keel/client.py",
+    # the audit API's replica watcher is a child process: it gets settings through the pipe,
+    # not objects, and opens its own runtime from them
+    "shared/keel/audit/freshness.py",
+}
+
+
+def test_only_the_composition_root_bootstraps() -> None:
+    """The CLI's commands, the HTTP apps' factories, the service runner and the demo receive
+    the container (keel_services.entrypoints.container.build) instead of each opening a
+    runtime with its own wiring (issue 35 counted 19 bootstrap() sites in 8 modules)."""
+    found = []
+    for folder in (ROOT / "shared" / "keel", SERVICES):
+        for p in sorted(folder.rglob("*.py")):
+            rel = p.relative_to(ROOT).as_posix()
+            if rel == CONTAINER or rel in BOOTSTRAP_ALLOWED:
+                continue
+            found += [
+                f"{rel}:{line} calls bootstrap() (take the container: "
+                "keel_services.entrypoints.container.build)"
+                for line in constructed(p.read_text(encoding="utf-8"), "bootstrap")
+            ]
+    assert not found, "\n".join(found)
+    container = (ROOT / CONTAINER).read_text(encoding="utf-8")
+    assert len(constructed(container, "bootstrap")) == 1

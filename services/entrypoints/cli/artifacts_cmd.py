@@ -14,9 +14,9 @@ from rich.table import Table
 from keel.artifacts.ids import ArtifactSpec, stream_digest
 from keel.artifacts.recording import record
 from keel.artifacts.store import check_kind
-from keel.bootstrap import bootstrap
 from keel.errors import KeelError
 from keel_services.entrypoints.cli.common import console, handled, parse_params, print_json, safe
+from keel_services.entrypoints.container import build
 
 app = typer.Typer(
     help="Immutable, content-addressed artifacts and their lineage.", no_args_is_help=True
@@ -45,7 +45,8 @@ def put(
     check_kind(kind)
     params = parse_params(param)
     digest = _digest_of_regular_file(file)
-    with bootstrap() as rt:
+    with build() as app:
+        rt = app.rt
         parents = [rt.artifacts.resolve(p) for p in parent]
         spec = ArtifactSpec(kind, EXTERNAL_CODE_VERSION, params, parents, content_digest=digest)
         info, created = record(
@@ -100,7 +101,8 @@ def get(
     symbolic link at --out; a different existing file is replaced only with --force."""
     from keel.artifacts.export import write_artifact
 
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         info = rt.artifacts.info(ref)
         state = write_artifact(rt.artifacts, info.id, out, replace=force)
     if json_out:
@@ -117,7 +119,8 @@ def cat(
     """Write an artifact's bytes to stdout, once verified against its digest."""
     from keel.artifacts.export import cat_artifact
 
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         cat_artifact(rt.artifacts, ref)
 
 
@@ -128,7 +131,8 @@ def show(
     json_out: bool = JsonOpt,
 ) -> None:
     """An artifact's kind, digest, size, params, code version and parents."""
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         info = rt.artifacts.info(ref)
     if json_out:
         print_json(info.as_dict())
@@ -152,7 +156,8 @@ def lineage(
     """Ancestors (negative depth) and descendants (positive depth), breadth first."""
     if direction not in ("up", "down", "both"):
         raise KeelError(f"--direction {direction!r} is not up, down or both")
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         root = rt.artifacts.info(ref)
         nodes = rt.artifacts.lineage(root.id, direction, depth)
     page = nodes[offset : offset + limit]
@@ -186,7 +191,8 @@ def verify(
     json_out: bool = JsonOpt,
 ) -> None:
     """Re-hash stored bytes; reports every corrupted or missing artifact; exit 1 if any."""
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         results = list(rt.artifacts.verify(ref))
     bad = [(i, p) for i, p in results if p is not None]
     if json_out:

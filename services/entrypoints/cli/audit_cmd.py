@@ -21,7 +21,7 @@ from keel.audit.projector import Progress, Projector
 from keel.audit.projectors import projector_for
 from keel.audit.reads import label_summary
 from keel.audit.summary import summarize
-from keel.bootstrap import Runtime, bootstrap
+from keel.bootstrap import Runtime
 from keel.client import Client
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
@@ -41,6 +41,7 @@ from keel_services.entrypoints.cli.common import (
     safe,
     user_time,
 )
+from keel_services.entrypoints.container import build, open_client
 
 app = typer.Typer(
     help="The audit trail: what happened, when, by whom, and why.", no_args_is_help=True
@@ -121,7 +122,8 @@ def tail(
             hint=f"Keel's topics: {', '.join(known)}",
         )
     topics = topic or list(EVENT_TOPICS)
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         # Plain reads from positions, no consumer group: tailing never moves anyone's offsets,
         # and a read ends at the log's end, so the backlog is complete on every backend.
         backlog: deque[LogRecord] | list[LogRecord] = deque(maxlen=last) if last else []
@@ -214,7 +216,8 @@ def _with_reset(k: Client, doc: dict[str, Any]) -> dict[str, Any]:
 def project(json_out: bool = JsonOpt) -> None:
     """Fold new events into the persisted views, extend the log's Merkle trees and publish a
     signed checkpoint when they grew (idempotent)."""
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         p = _project(rt, quiet=json_out)
         stats = rt.views.get(STATS) or {}
     doc = {**p.__dict__, "total_applied": stats.get("applied", 0)}
@@ -231,7 +234,7 @@ def serving(
     json_out: bool = JsonOpt,
 ) -> None:
     """The model serving ENV at a time, with its deployment, promotion and eval IDs."""
-    with Client() as k:
+    with open_client() as k:
         doc = _with_reset(k, _doc(k.serving(k.family(family), env, user_time(at), _known(as_of))))
     if json_out:
         print_json(doc)
@@ -249,7 +252,7 @@ def why(
     json_out: bool = JsonOpt,
 ) -> None:
     """Why this model serves ENV: deployment -> promotion -> eval -> model -> features/datasets."""
-    with Client() as k:
+    with open_client() as k:
         doc = _with_reset(k, _doc(k.why(k.family(family), env, user_time(at), _known(as_of))))
     if json_out:
         print_json(doc)
@@ -279,9 +282,7 @@ def skew(
     thresholds from keel.toml ([families.F.skew]). Drift beyond them is recorded
     (DriftDetected, shown by `keel audit why`); exit 1 when a feature drifts; a window too
     small to judge says so."""
-    from keel_services.entrypoints.client import Client as Recording  # a drift is recorded
-
-    with Recording() as k:
+    with open_client(acting=True) as k:  # a drift is recorded
         doc = k.skew(k.family(family), env, user_time(at) if at else None)
     if json_out:
         print_json(doc)
@@ -357,7 +358,7 @@ def why_promoted_cmd(
 ) -> None:
     """The promotion record of MODEL in each environment (or in --env): its gates, who asked,
     the reviews, and the metrics beside the model it replaced there."""
-    with Client() as k:
+    with open_client() as k:
         doc = _doc(k.why_promoted(model, env, over, _known(as_of)))
     if json_out:
         print_json(doc)
@@ -413,7 +414,7 @@ def diff_cmd(
     json_out: bool = JsonOpt,
 ) -> None:
     """What changed between two models: data, features, code, params, contracts, metrics."""
-    with Client() as k:
+    with open_client() as k:
         doc = _doc(k.diff(a, b, top, _known(as_of)))
         ida, idb = doc["a"], doc["b"]
     if json_out:
@@ -482,7 +483,7 @@ def history(
 ) -> None:
     """Registry history, oldest first: every gate decision (promoted, rejected, pending
     approval) and every person's review (approved, declined), with who and why."""
-    with Client() as k:
+    with open_client() as k:
         rows = [_doc(d) for d in k.history(k.family(family), offset, limit, _known(as_of))]
         page = _with_reset(k, {"offset": offset, "limit": limit, "decisions": rows})
     if json_out:
@@ -516,7 +517,8 @@ def replay(
     """Rebuild every view as of TIME from the log alone (exact: filtered on occurred_at), into a
     separate snapshot; the current views are untouched."""
     when = user_time(as_of)
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         path = out or rt.settings.home / f"views-as-of-{when.strftime('%Y%m%dT%H%M%SZ')}.db"
         if path.exists():
             raise KeelError(f"{path} exists", hint="remove it or give --out")

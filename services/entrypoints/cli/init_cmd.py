@@ -15,6 +15,7 @@ from keel.errors import KeelError
 from keel.infer import Inferred, infer
 from keel.roles import METADATA_ROLES
 from keel_services.entrypoints.cli.common import console, handled, print_json, safe
+from keel_services.entrypoints.container import build
 
 contracts_app = typer.Typer(help="Data contracts: infer them from a sample.", no_args_is_help=True)
 SAMPLE = 10_000  # records read for inference
@@ -167,12 +168,12 @@ def contracts_infer(
 def _record_keyring(project_file: Path) -> list[str]:
     """The initial keyring into the trail of KEEL_HOME, signed by the admin key (KEEL_ADMIN_DIR,
     outside the home; made on first use): decision 0022."""
-    from keel.bootstrap import bootstrap
     from keel.keyring_admin import record
     from keel.settings import Settings
     from keel.signing import default_admin_dir
 
-    with bootstrap(Settings(project=project_file, trust=project_file.with_name("keys.toml"))) as rt:
+    with build(Settings(project=project_file, trust=project_file.with_name("keys.toml"))) as app:
+        rt = app.rt
         events = record(rt, default_admin_dir(), "keel init")
     return [f"{e.EVENT_TYPE} {e.key_id}" for e in events]
 

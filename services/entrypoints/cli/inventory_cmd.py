@@ -9,11 +9,11 @@ from typing import Any
 import typer
 
 from keel.audit.reads import MAX_LIMIT
-from keel.client import Client
 from keel_services.entrypoints.cli.answers import ident as _id
 from keel_services.entrypoints.cli.answers import print_models
 from keel_services.entrypoints.cli.answers import print_table as _table
 from keel_services.entrypoints.cli.common import console, handled, print_json
+from keel_services.entrypoints.container import open_client
 
 JsonOpt = typer.Option(False, "--json", help="print JSON (full IDs)")
 WideOpt = typer.Option(False, "--wide", help="full IDs in the table")
@@ -34,7 +34,7 @@ def _dump(rows: list[Any]) -> list[dict[str, Any]]:
 @handled
 def families(json_out: bool = JsonOpt) -> None:
     """Model families with events in the log."""
-    with Client() as k:
+    with open_client() as k:
         names = k.families()
     if json_out:
         print_json({"families": names})
@@ -57,7 +57,7 @@ def models_list(
 ) -> None:
     """Models of a family, newest first, with their latest eval metrics; with --env, the
     deployments of ENV (newest first) and the model each deployed."""
-    with Client() as k:
+    with open_client() as k:
         fam = k.family(family)
         rows = _dump(k.models(fam, env, offset, limit))
     page = {"offset": offset, "limit": limit}
@@ -77,7 +77,7 @@ def datasets_list(
     json_out: bool = JsonOpt,
 ) -> None:
     """Datasets of a family, newest first, with accepted and quarantined record counts."""
-    with Client() as k:
+    with open_client() as k:
         fam = k.family(family)
         rows = _dump(k.datasets(fam, offset, limit))
     page = {"offset": offset, "limit": limit}
@@ -111,7 +111,7 @@ def deployments_list(
 ) -> None:
     """Deployments of ENV, newest first: which model, from when until when, why (promotion,
     rollback, override) and by whom."""
-    with Client() as k:
+    with open_client() as k:
         fam = k.family(family)
         rows = _dump(k.deployments(fam, env, offset, limit))
     page = {"offset": offset, "limit": limit}
@@ -142,7 +142,7 @@ def artifacts_list(
     json_out: bool = JsonOpt,
 ) -> None:
     """Artifacts recorded, newest first, with kind, size and parents."""
-    with Client() as k:
+    with open_client() as k:
         rows = _dump(k.artifacts(kind, offset, limit))
     page = {"offset": offset, "limit": limit}
     if json_out:

@@ -23,6 +23,7 @@ from keel.signing import (
     write_keys,
 )
 from keel_services.entrypoints.cli.common import console, handled, print_json
+from keel_services.entrypoints.container import build
 
 app = typer.Typer(
     help="Signing keys: which identity (a service or a person) may write which events.",
@@ -36,9 +37,9 @@ def _record(reason: str) -> dict[str, Any]:
     """Bring the trail's keyring to keys.toml, signed by the admin; say whether the log holds
     unsigned history that only an explicit adoption keeps (issue 33, item 9)."""
     from keel import keyring_admin
-    from keel.bootstrap import bootstrap
 
-    with bootstrap() as rt:
+    with build() as app:
+        rt = app.rt
         events = keyring_admin.record(rt, default_admin_dir(), reason)
         unsigned = sum(a[0] for a in keyring_admin.unsigned_prefix(rt).values())
         adopted = sum(a[0] for a in load_trust(rt.settings.trust_file()).adopted.values())
@@ -164,9 +165,9 @@ def adopt(
     as "adopted unsigned history" instead of being called forged."""
     from keel import keyring_admin
     from keel.audit.projectors import projector_for
-    from keel.bootstrap import bootstrap
 
-    with bootstrap() as rt:
+    with build() as app:
+        rt = app.rt
         event = keyring_admin.adopt(rt, default_admin_dir(), reason)
         # the views were folded before the adoption: fold them again so every answer built
         # from that history labels it "adopted unsigned history" (and verify's fresh fold agrees)

@@ -7,6 +7,7 @@ import time
 import typer
 
 from keel_services.entrypoints.cli.common import console, handled, print_json
+from keel_services.entrypoints.container import build
 
 app = typer.Typer(help="Lineage for other tools (OpenLineage).", no_args_is_help=True)
 
@@ -26,13 +27,13 @@ def export(
     as OpenLineage START / COMPLETE (or FAIL) events, in the order the log holds them, with
     input and output datasets (artifact IDs), schema facets from the contracts, data-quality
     facets from quarantine counts and feature stats. Live: set KEEL_OPENLINEAGE instead."""
-    from keel.bootstrap import bootstrap
     from keel.consume import trusted_events
     from keel.openlineage import Sink, mapper_for
 
     started = time.perf_counter()
     keel_events = sent = 0
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         sink = Sink(openlineage)
         mapper = mapper_for(rt, rt.settings.project)
         try:

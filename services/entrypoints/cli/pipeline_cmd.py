@@ -12,13 +12,13 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from keel.bootstrap import bootstrap
 from keel.errors import KeelError
 from keel.pipeline import Context
 from keel.project import load_project
 from keel.settings import Settings
 from keel.timeparse import business_time
 from keel_services.entrypoints.cli.common import console, err_console, handled, print_json, safe
+from keel_services.entrypoints.container import build, open_client
 
 ProjectOpt = typer.Option(
     None, "--project", help="keel.toml (default: $KEEL_PROJECT or ./keel.toml)"
@@ -68,9 +68,7 @@ def _settings(project: Path | None, principal: str = "") -> Settings:
 def pipeline(project: Path | None, settings: Settings | None = None) -> Iterator[Context]:
     """The application's pipeline context; settings: instead of the environment's (a service
     process passes its principal in them)."""
-    from keel_services.entrypoints.client import Client
-
-    with Client(settings or _settings(project)) as k, k.pipeline() as ctx:
+    with build(settings or _settings(project)) as app, app.pipeline() as ctx:
         yield ctx
 
 
@@ -85,9 +83,7 @@ def ingest(
 ) -> None:
     """Validate every record against the family's training contract; valid ones become a
     dataset artifact, invalid ones go to the quarantine with field, value and rule."""
-    from keel_services.entrypoints.client import Client
-
-    with Client(_settings(project)) as k:
+    with open_client(_settings(project), create=True, acting=True) as k:
         res = k.ingest(file, family, _when(at), period).model_dump(mode="json")
     if json_out:
         print_json(res)
@@ -140,9 +136,7 @@ def retrain(
     """Record a RetrainRequested: the feature service builds features, train trains and
     evaluates, the promotion gate and deployment follow. On the embedded default they run now,
     in this process; with KEEL_INLINE_SERVICES=false the `keel service run` processes do."""
-    from keel_services.entrypoints.client import Client
-
-    with Client(_settings(project)) as k:
+    with open_client(_settings(project), create=True, acting=True) as k:
         doc = k.retrain(family, eval_dataset, dataset, _when(at), reason).model_dump(mode="json")
     if json_out:
         print_json(doc)
@@ -241,14 +235,14 @@ def service_run(
         serve_metrics(metrics_port)
         say(f"metrics on http://127.0.0.1:{metrics_port}/metrics")
     if name == PROJECTOR:
-        with bootstrap(settings) as rt:
-            progress = run_projector(rt, say, max_idle)
+        with build(settings) as app:
+            progress = run_projector(app, say, max_idle)
         console.print(f"projector: {progress}")
         return
     if name == "audit":
-        with bootstrap(settings) as rt:
+        with build(settings) as app:
             console.print(f"audit API on http://{host}:{port} (OpenAPI at /docs)")
-            wiring.serve_audit(rt, host, port, token)
+            wiring.serve_audit(app, host, port, token)
         return
     if name == "mlflow-bridge":
         secret = settings.mlflow_webhook_secret
@@ -275,8 +269,8 @@ def service_run(
             f"no service named {name!r}",
             hint=f"consumer groups: {', '.join(runnable())}; HTTP: ingest, audit, mlflow-bridge",
         )
-    with pipeline(project, settings) as ctx:
-        stats = run_service(ctx, name, say, max_idle)
+    with build(settings) as app:
+        stats = run_service(app, name, say, max_idle)
     console.print(f"{name}: {stats}")
 
 
@@ -337,9 +331,9 @@ def serve_cmd(
     settings = _settings(project, principal="serve")  # its principal on a secured stack
     proj = load_project(settings.project)
     proj.family(family)
-    with bootstrap(settings, create=False) as rt:
+    with build(settings, create=False) as app:
         wiring.serve_model(
-            rt,
+            app,
             proj,
             family,
             env,

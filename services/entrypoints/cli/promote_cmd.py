@@ -8,14 +8,16 @@ the composition root (keel_services.entrypoints.wiring); these commands parse, c
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from keel.client import Client
 from keel_services.entrypoints.cli.common import console, handled, print_json
 from keel_services.entrypoints.cli.pipeline_cmd import AtOpt, JsonOpt, ProjectOpt, _settings
-from keel_services.entrypoints.client import Client
+from keel_services.entrypoints.container import open_client
 
 app = typer.Typer(
     help="Promotion decisions people make: approve or reject a pending promotion, re-run a "
@@ -43,8 +45,10 @@ def say(doc: dict[str, Any], first: str) -> None:
         console.print(f"{doc['env']} serves {doc['serving']}", highlight=False)
 
 
-def _client(project: Path | None) -> Client:
-    return Client(_settings(project))
+def _client(project: Path | None, create: bool = True) -> AbstractContextManager[Client]:
+    """The command's client on the container: with the services' commands (a query makes no
+    KEEL_HOME: create=False)."""
+    return open_client(_settings(project), create=create, acting=True)
 
 
 def _review(verdict: str, model: str, env: str, reason: str, at: str | None, **o: Any) -> None:
@@ -121,7 +125,7 @@ def pending_cmd(
     json_out: bool = JsonOpt,
 ) -> None:
     """Promotions waiting for approval, oldest first, with the approvals given so far."""
-    with _client(project) as k:
+    with _client(project, create=False) as k:
         rows = k.pending(family, env)
     if json_out:
         print_json({"pending": rows})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from keel.client import Client
 from keel.errors import KeelError
 from keel_services.entrypoints.cli.common import console, handled, print_json, user_time
+from keel_services.entrypoints.container import open_client
 
 
 def report(
@@ -47,7 +47,7 @@ def report(
             f"--out {out}: the directory {out.parent} does not exist", hint="create it first"
         )
     a, b = user_time(start, "--from").isoformat(), user_time(end, "--to").isoformat()
-    with Client() as k:
+    with open_client() as k:
         name = k.family(family)
         with console.status(f"verifying the log and building the {name} report"):
             pack = k.report(name, a, b, env, [str(c) for c in checkpoint or []])

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from keel_services.entrypoints.cli.common import console, handled, print_json
+from keel_services.entrypoints.container import build
 
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 
@@ -26,9 +27,9 @@ def snapshot(
     signs one); nothing is folded here."""
     from keel.audit import snapshot as sn
     from keel.audit import snapshot_store
-    from keel.bootstrap import bootstrap
 
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         directory = to or sn.snapshot_dir(rt.settings)
         path = sn.write(rt.views, directory, rt.signer, keep=keep)
         manifest = sn.parse_manifest(path.with_suffix(".note").read_text())

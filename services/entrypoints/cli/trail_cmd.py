@@ -20,12 +20,13 @@ from keel.audit.anchors import RESET_HINT, RewriteRefused
 from keel.audit.projectors import projector_for
 from keel.audit.verify_run import checkpoints, verify_scan, witness_notes
 from keel.audit.witness_client import offer
-from keel.bootstrap import Runtime, bootstrap
+from keel.bootstrap import Runtime
 from keel.errors import KeelError
 from keel.events import generated as g
 from keel.topics import EVENT_TOPICS
 from keel_services.entrypoints.cli import witness_cmd
 from keel_services.entrypoints.cli.common import console, handled, print_json
+from keel_services.entrypoints.container import build
 
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 WitnessOpt = typer.Option(
@@ -71,7 +72,8 @@ def verify(
     against a fresh fold; one audit key signing two histories is reported as equivocation.
     Exit 1 on any problem."""
     refused: list[str] = []
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         _project(rt, refused)
         doc = verify_scan(rt, checkpoint or [], skip or [], witnesses=witness or [])[0]
     for message in refused:
@@ -153,7 +155,8 @@ def checkpoint(
             "say where the checkpoint goes",
             hint="--to FILE|DIR/|URL, or --witness URL of `keel audit witness serve`",
         )
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         _project(rt)
         event, where = _latest_checkpoint(rt)
         answers = _offer_all(rt, event, witness or [])
@@ -240,7 +243,8 @@ def prove(
     signed checkpoint note and the audit public key. Anyone can check it with SHA-256 and
     Ed25519 alone (see README, "Trust model")."""
     problems: list[vf.Problem] = []
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         _project(rt)
         # leaves and the position only: a proof says "this record is in the tree", whoever
         # signed it (verify checks signatures)
@@ -290,7 +294,8 @@ def rebuild(json_out: bool = JsonOpt) -> None:
     listed with why the fold kept its events out (issue 33, item 9)."""
     from keel.audit import rebuild as rb
 
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         before = rb.shown(rt.views)
         rt.views.clear()
         p = projector_for(rt).run()
@@ -346,7 +351,8 @@ def reset_trust(
     from keel.audit.reset_trust import reset_trust as reset
     from keel.signing import default_admin_dir
 
-    with bootstrap(create=False) as rt:
+    with build(create=False) as app:
+        rt = app.rt
         done = reset(rt, default_admin_dir(), reason)
     e = done.event
     doc = {

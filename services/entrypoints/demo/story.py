@@ -137,10 +137,10 @@ def run_story(
     from keel.audit import keys
     from keel.audit.projectors import projector_for
     from keel.audit.reads import Reads
-    from keel.bootstrap import bootstrap
     from keel.project import load_project
     from keel.settings import Settings
     from keel_services.entrypoints.bus import build_bus
+    from keel_services.entrypoints.container import build
     from keel_services.entrypoints.retrain import request_retrain
     from keel_services.entrypoints.wiring import ingest_file
 
@@ -152,7 +152,8 @@ def run_story(
     settings = Settings(
         home=home, bus=bus, views=views, project=project_file, keys_dir=keys_dir(workdir)
     )
-    with bootstrap(settings) as rt:
+    with build(settings) as app:
+        rt = app.rt
         # the keyring enters the trail first, signed by the admin key (decision 0022)
         from keel.keyring_admin import record as record_keyring
 
