@@ -42,18 +42,33 @@ Ends = dict[TopicPartition, int]
 @dataclass(frozen=True)
 class Freshness:
     """How current an answer is: `lag` offsets of the log not yet in the views (0: none, as of
-    `checked_ms_ago`), and the views' tracking positions ("topic/partition" -> next offset)."""
+    `checked_ms_ago`), and the views' tracking positions ("topic/partition" -> next offset).
+    `error`: why the views are not being kept current (their fold fails), when that is so;
+    `lag` is then what they miss as of the failure (-1: unknown)."""
 
     lag: int
     checked_ms_ago: float
     positions: dict[str, int]
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "lag": self.lag,
             "checked_ms_ago": round(self.checked_ms_ago, 3),
             "positions": self.positions,
         }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What a views watcher sends when its check or fold fails: why, and how far behind the
+    log the replica is (-1: not known, e.g. the log is out of reach)."""
+
+    reason: str
+    lag: int
 
 
 def lag(ends: Ends, reached: Ends) -> int:
@@ -213,6 +228,7 @@ class WatchedViews:
         self._checked = self._ctx.Value("d", time.monotonic(), lock=False)
         self._state: tuple[int, dict[str, int], int] = (0, {}, 0)
         self._ready = False
+        self._failed: Failed | None = None  # the watcher's last failure, until a fold succeeds
         # how the replica started: {"snapshot": name or None, "events": n, "refused": [...]}
         self.start: dict[str, Any] | None = None
         replica.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +252,10 @@ class WatchedViews:
             self._proc.join(timeout=5)
             self._start(True)
         lagging, positions, _ = self._state
-        return Freshness(lagging, (time.monotonic() - self._checked.value) * 1000, positions)
+        ago = (time.monotonic() - self._checked.value) * 1000
+        if self._failed is not None:  # answers say why they are stale, and by how much
+            return Freshness(self._failed.lag, ago, positions, self._failed.reason)
+        return Freshness(lagging, ago, positions)
 
     def close(self) -> None:
         self._proc.terminate()
@@ -254,8 +273,10 @@ class WatchedViews:
     def _take(self, message: Any) -> None:
         if isinstance(message, dict):  # how it started, sent once before the first state
             self.start = message
+        elif isinstance(message, Failed):
+            self._failed = message
         else:
-            self._state, self._ready = message, True
+            self._state, self._ready, self._failed = message, True, None
 
     def _start(self, wait: bool) -> None:
         self._recv, send = self._ctx.Pipe(duplex=False)
@@ -278,7 +299,9 @@ class WatchedViews:
         if not wait:
             return
         try:
-            while not self._ready or self._recv.poll():  # up to the views at the log's end
+            # up to the views at the log's end, or the watcher's first failure: an API whose
+            # every fold fails still starts, and its answers say why they are stale
+            while not (self._ready or self._failed) or self._recv.poll():
                 self._take(self._recv.recv())
         except EOFError:
             self._proc.join(timeout=5)
@@ -364,20 +387,32 @@ def _watch(
             fetched = fetch(rt, snapshots) if getattr(rt.log, "remote", False) else []
             started = restore(snapshots, replica, rt.trust).as_dict()
             send.send({**started, "refused": fetched + started["refused"]})
-        views = SqliteViewStore(replica)
-        # the public keys only: events are checked as the projector checks them, and no
-        # checkpoint is ever published from here
-        fresh = FreshViews(rt.log, views, rt.codec, Signer(rt.trust), name=name)
-        sent: tuple[int, dict[str, int], int] | None = None
+        views: SqliteViewStore | None = None
+        fresh: FreshViews | None = None
+        sent: tuple[int, dict[str, int], int] | Failed | None = None
         woken = True
         waker: Any = None
         last = 0.0
         while parent is None or parent.is_alive():
             if woken or time.monotonic() - last >= IDLE_CHECK:
                 try:
+                    if fresh is None:  # opened here: a replica that cannot be opened is a failure
+                        views = SqliteViewStore(replica)  # answers report, not a hung start
+                        # the public keys only: events are checked as the projector checks
+                        # them, and no checkpoint is ever published from here
+                        fresh = FreshViews(rt.log, views, rt.codec, Signer(rt.trust), name=name)
                     state = fresh.check()
-                except Exception as exc:  # never die: answers say how old their check is
-                    logger.error("views watcher: %s", exc)
+                except Exception as exc:  # never die: answers say why they are stale
+                    failed = Failed(
+                        f"the views replica is not being folded: {type(exc).__name__}: {exc}",
+                        _behind(rt.log, views, name),
+                    )
+                    if not isinstance(sent, Failed) or sent.reason != failed.reason:
+                        logger.error("views watcher: %s", failed.reason)
+                    if failed != sent:
+                        send.send(failed)
+                        sent = failed
+                    time.sleep(IDLE_CHECK)  # a fold failing for good is not retried in a loop
                 else:
                     last = checked.value = time.monotonic()
                     now = (state.lag, state.positions, fresh.folds)
@@ -391,3 +426,11 @@ def _watch(
                 woken = True
             else:
                 woken = waker.wait(0.25)  # returns as soon as a record arrives
+
+
+def _behind(log: EventLog, views: ViewStore | None, name: str) -> int:
+    """How many log offsets the replica misses, as well as can be said after a failure."""
+    try:
+        return lag(log.end_offsets(EVENT_TOPICS), dict(views.tracking(name)) if views else {})
+    except Exception:
+        return -1
