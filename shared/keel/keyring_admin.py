@@ -187,6 +187,11 @@ def adopt(rt: Runtime, admin_dir: Path, reason: str) -> g.UnsignedHistoryAdopted
     also written to keys.toml's [[adopted]] (what the projector and verify read)."""
     if not reason.strip():
         raise KeelError("an adoption needs a reason", hint='--reason "why this history is ours"')
+    from keel.audit.rebuild import refuse_while_served
+
+    # the adoption is followed by a fold from the log (the views cleared): refused before
+    # anything is recorded while a projector service holds the views
+    refuse_while_served(rt.views, "`keel keys adopt`")
     prefix = unsigned_prefix(rt)
     if not prefix:
         raise KeelError(

@@ -164,6 +164,7 @@ def adopt(
     Merkle root of every tree's unsigned prefix; those events are then answered and verified
     as "adopted unsigned history" instead of being called forged."""
     from keel import keyring_admin
+    from keel.audit import rebuild
     from keel.audit.projectors import projector_for
 
     with build() as app:
@@ -171,7 +172,7 @@ def adopt(
         event = keyring_admin.adopt(rt, default_admin_dir(), reason)
         # the views were folded before the adoption: fold them again so every answer built
         # from that history labels it "adopted unsigned history" (and verify's fresh fold agrees)
-        rt.views.clear()
+        rebuild.clear(rt.views, "`keel keys adopt`")  # (refused while a service holds them)
         projector_for(rt).run()
     trees = {f"{t.topic}/{t.partition}": t.size for t in event.trees}
     if json_out:

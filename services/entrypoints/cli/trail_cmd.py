@@ -296,8 +296,9 @@ def rebuild(json_out: bool = JsonOpt) -> None:
 
     with build(create=False) as app:
         rt = app.rt
+        rb.refuse_while_served(rt.views, "`keel audit rebuild`")  # before reading them
         before = rb.shown(rt.views)
-        rt.views.clear()
+        rb.clear(rt.views, "`keel audit rebuild`")
         p = projector_for(rt).run()
         after = rb.shown(rt.views)
         lost = rb.gone(before, after)

@@ -2,7 +2,12 @@
 the log, and must never drop what the views showed without saying so (a project that created
 keys over unsigned history once lost all of it silently). `shown` reads, before and after,
 the families, the models and datasets by ID and the events per type; `gone` says, pure, what
-the new fold no longer shows; `why_gone` counts the problems of the events the fold kept out."""
+the new fold no longer shows; `why_gone` counts the problems of the events the fold kept out.
+
+`clear` drops the views for a fold from the log (`keel audit rebuild`, `keel keys adopt`), and
+refuses while a projector service holds their lease (issue 35): clearing would drop the lease
+with the rest, so commands would fold beside the running service and take its writer identity,
+fencing it off, and the service's next batch would write into views half rebuilt."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from collections import Counter
 from typing import Any
 
 from keel.audit import keys
+from keel.audit.lease import LEASE_TTL_S, holder
 from keel.audit.projection import FAMILIES, STATS
 from keel.audit.trees import REJECTED
+from keel.errors import KeelError
 from keel.views.port import ViewStore
 
 _PAGE = 1000
@@ -71,3 +78,23 @@ def why_gone(views: ViewStore) -> dict[str, int]:
     positions = views.members(REJECTED)[:_REASONS_READ]
     docs = views.get_many([keys.rejected(p) for p in positions])
     return dict(Counter(str(d.get("problem")) for d in docs if d).most_common())
+
+
+def refuse_while_served(views: ViewStore, doing: str, name: str = "audit") -> None:
+    """KeelError naming the projector service that holds the views' lease, if one does."""
+    served_by = holder(views, name)
+    if served_by is not None:
+        raise KeelError(
+            f"{doing} drops the views and folds them again, but the projector service "
+            f"{served_by} holds them (its lease): it would be fenced off and write into views "
+            "half rebuilt",
+            hint="stop that projector service (`keel service run projector`: Ctrl-C or "
+            "SIGTERM, which releases its lease; a killed one's lease lapses within "
+            f"{LEASE_TTL_S:.0f} s), run this again, then start the service again",
+        )
+
+
+def clear(views: ViewStore, doing: str, name: str = "audit") -> None:
+    """Drop the views for a fold from the log, unless a projector service holds them."""
+    refuse_while_served(views, doing, name)
+    views.clear()
