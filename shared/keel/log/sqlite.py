@@ -16,6 +16,7 @@ from pathlib import Path
 
 from keel.errors import KeelError
 from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
+from keel.log.records import record
 
 _PAGE = 5000
 
@@ -54,7 +55,7 @@ _Row = tuple[int, str, str, int, bytes, bytes | None, int | None]
 
 
 def _rows(rows: list[_Row]) -> list[LogRecord]:
-    return [LogRecord(t, 0, seq, k, ts, v, sig, rec or 0) for seq, t, k, ts, v, sig, rec in rows]
+    return [record(t, 0, seq, k, ts, v, sig, rec or 0) for seq, t, k, ts, v, sig, rec in rows]
 
 
 class LogLocked(KeelError):

@@ -17,6 +17,7 @@ from keel.errors import KeelError
 from keel.log import provision
 from keel.log.kafka.wire import TIMESTAMP_LOG_APPEND_TIME, Names, time_and_sig
 from keel.log.port import LogRecord, TopicPartition
+from keel.log.records import record
 
 SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
 
@@ -135,56 +136,46 @@ class Scanner:
 
         # client-level errors that retrying will not cure: credentials or TLS refused
         refused = {KafkaError._AUTHENTICATION, KafkaError._SSL}
-        logical: dict[str, str] = {}
+        # (physical topic, partition) -> (logical tp, stop): one lookup a message, not three
+        stops: dict[tuple[str, int], tuple[TopicPartition, int]] = {
+            (self.names.phys(t), p): ((t, p), stop) for (t, p), stop in pending.items()
+        }
+        append_time = TIMESTAMP_LOG_APPEND_TIME
         idle_since = time.monotonic()
         while pending:
             msgs = consumer.consume(5000, timeout=0.5)
             done: list[TopicPartition] = []
             for m in msgs:
-                phys = m.topic()
                 err = m.error()
-                if phys is None:  # about the client, not a partition
-                    if err is not None and (err.fatal() or err.code() in refused):
-                        raise KeelError(
-                            f"reading from {self.bootstrap} failed: {err.str()}",
-                            hint="check this process's Kafka credentials (KEEL_SECRETS) and "
-                            "the broker's health (`keel topics check`)",
-                        )
-                    continue  # transient (e.g. a connection dropped): librdkafka retries
-                topic = logical.get(phys)
-                if topic is None:
-                    topic = logical[phys] = self.names.logical(phys)
-                tp = (topic, m.partition())
-                stop = pending.get(tp)
-                if stop is None:
-                    continue
-                offset = m.offset()
+                found = stops.get((m.topic(), m.partition()))  # (None, -1): about the client
                 if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF:
-                        raise KeelError(
-                            f"reading {phys}[{tp[1]}] from {self.bootstrap} failed: {err.str()}",
-                            hint="check the principal's ACLs and the broker's health "
-                            "(`keel topics check`)",
-                        )
-                    finished = offset >= stop  # the end, past any trailing markers
-                elif offset >= stop:
-                    finished = True
+                    self._check(m, err, found, refused)
+                    if found is None or m.offset() < found[1]:
+                        continue
+                    tp, finished = found[0], True  # its end, past any trailing markers
+                elif found is None:
+                    continue
                 else:
-                    writer_ms, sig = time_and_sig(m.headers())
-                    ts_type, ts = m.timestamp()
-                    key = m.key()
-                    yield LogRecord(
-                        topic,
-                        tp[1],
-                        offset,
-                        key.decode() if key else "",
-                        ts if writer_ms is None else writer_ms,
-                        m.value(),
-                        sig,
-                        ts if ts_type == TIMESTAMP_LOG_APPEND_TIME else 0,
-                    )
-                    finished = offset + 1 >= stop
+                    offset, (tp, stop) = m.offset(), found
+                    if offset >= stop:
+                        finished = True
+                    else:
+                        writer_ms, sig = time_and_sig(m.headers())
+                        ts_type, ts = m.timestamp()
+                        key = m.key()
+                        yield record(
+                            tp[0],
+                            tp[1],
+                            offset,
+                            key.decode() if key else "",
+                            ts if writer_ms is None else writer_ms,
+                            m.value(),
+                            sig,
+                            ts if ts_type == append_time else 0,
+                        )
+                        finished = offset + 1 >= stop
                 if finished:
+                    del stops[(m.topic(), m.partition())]
                     del pending[tp]
                     done.append(tp)
             if done:  # stop fetching what would be dropped
@@ -197,6 +188,26 @@ class Scanner:
                     f"made no progress for {SCAN_STALL_S} s",
                     hint="check the broker's health (`keel topics check`)",
                 )
+
+    def _check(self, m: Any, err: Any, found: Any, refused: set[int]) -> None:
+        """Raise for an error that retrying will not cure: a client-level one (credentials or
+        TLS refused, fatal) or a partition's other than its end; a transient client error
+        (e.g. a connection dropped) is librdkafka's to retry."""
+        from confluent_kafka import KafkaError
+
+        if m.topic() is None:  # about the client, not a partition
+            if err.fatal() or err.code() in refused:
+                raise KeelError(
+                    f"reading from {self.bootstrap} failed: {err.str()}",
+                    hint="check this process's Kafka credentials (KEEL_SECRETS) and "
+                    "the broker's health (`keel topics check`)",
+                )
+            return
+        if found is not None and err.code() != KafkaError._PARTITION_EOF:
+            raise KeelError(
+                f"reading {m.topic()}[{m.partition()}] from {self.bootstrap} failed: {err.str()}",
+                hint="check the principal's ACLs and the broker's health (`keel topics check`)",
+            )
 
     def close(self) -> None:
         self._admin = None
