@@ -5,10 +5,13 @@ log is folded into fresh views by the Python fold and by the native one (keel_fo
 signatures and trees on, no checkpoint. Each run's seconds are split by stage:
 
     read       iterating the log (the backend's reader: rows or messages into LogRecords)
-    decode     Avro bytes -> events (fastavro + generated classes; natively: keel_fold + from_avro)
+    decode     Avro bytes -> events (fastavro + generated classes; natively: keel_fold's
+               values, kept in Rust: decision 0027)
     trees      leaf hashes and frontiers
     signatures chunk signature checks (Ed25519) and role checks
     evolve     the rest of the fold: duplicates, documents read, `evolve`, the batch's updates
+               (of which evolve_core: the core's evolve alone, documents read included;
+               natively keel_fold.Fold, with `native_share` of the events folded in Rust)
     write      ViewStore.apply (views, applied set, tracking, trees)
 
 beside the raw client loop (sqlite3 SELECT / a confluent-kafka Consumer + bare fastavro) of
@@ -37,7 +40,7 @@ from keel.signing import Signer, Trust
 from keel.views.port import ViewStore
 from keel.views.sqlite import SqliteViewStore
 
-STAGES = ("read", "decode", "trees", "signatures", "evolve", "write")
+STAGES = ("read", "decode", "trees", "signatures", "evolve", "evolve_core", "write")
 
 
 class Clock:
@@ -90,7 +93,8 @@ def fold_stages(
     views.apply = clock.wrap("write", views.apply)  # type: ignore[method-assign]
     p = Projector(_TimedLog(log, clock), views, codec, trust=trust, fold=fold)  # type: ignore[arg-type]
     core = p.core
-    core.decode = clock.wrap("decode", core.decode)  # type: ignore[method-assign]
+    core.decode_fold = clock.wrap("decode", core.decode_fold)  # type: ignore[method-assign]
+    core.evolve = clock.wrap("evolve_core", core.evolve)  # type: ignore[method-assign]
     core.extend = clock.wrap("trees", core.extend)  # type: ignore[method-assign]
     core.check_many = clock.wrap("signatures", core.check_many)  # type: ignore[method-assign]
     p._fold = clock.wrap("fold", p._fold)  # type: ignore[method-assign]
@@ -100,12 +104,14 @@ def fold_stages(
     s = clock.s
     s["evolve"] = s["fold"] - s["decode"] - s["trees"] - s["signatures"]
     assert progress.rejected == 0 and progress.undecodable == 0, progress
+    native = getattr(getattr(core, "_fold", None), "folded", 0)
     row: dict[str, Any] = {
         "fold": progress.fold,
         "ev_per_s": progress.applied / total,  # wall time
         "ev_per_cpu_s": progress.applied / cpu,
         "wall_s": total,
         "cpu_s": cpu,
+        "native_share": native / max(progress.applied, 1),
     }
     row.update({f"{k}_cpu_s": s[k] for k in STAGES})
     return row

@@ -28,7 +28,7 @@ pub enum Node {
     Str,
     TimestampMillis,
     Fixed(usize),
-    Enum(Vec<Py<PyString>>),
+    Enum(Vec<Py<PyString>>, Vec<Arc<str>>),
     Array(Box<Node>),
     Map(Box<Node>),
     Union(Vec<Node>),
@@ -39,6 +39,7 @@ pub enum Node {
 /// A record: its fields, and the generated class it becomes when events are built natively.
 pub struct Record {
     fields: Vec<(Py<PyString>, Node, Fill)>,
+    names: Vec<Arc<str>>, // the fields' names, for the values the native evolve reads
     class: Option<Py<PyAny>>,
 }
 
@@ -90,6 +91,7 @@ pub fn compile(
                 "record" | "error" => {
                     let (full, ns) = full_name(o, namespace)?;
                     let mut fields = Vec::new();
+                    let mut rnames = Vec::new();
                     for f in o
                         .get("fields")
                         .and_then(Value::as_array)
@@ -107,25 +109,34 @@ pub fn compile(
                         };
                         let node = compile(py, ft, names, &ns, classes)?;
                         fields.push((PyString::intern(py, name).unbind(), node, fill));
+                        rnames.push(Arc::from(name));
                     }
                     let short = full.rsplit('.').next().unwrap_or(&full);
                     let class = classes.get_item(short).ok().flatten().map(Bound::unbind);
-                    Ok(named(names, full, Node::Record(Record { fields, class })))
+                    Ok(named(
+                        names,
+                        full,
+                        Node::Record(Record {
+                            fields,
+                            names: rnames,
+                            class,
+                        }),
+                    ))
                 }
                 "enum" => {
                     let (full, _) = full_name(o, namespace)?;
-                    let symbols = o
+                    let texts: Vec<Arc<str>> = o
                         .get("symbols")
                         .and_then(Value::as_array)
                         .ok_or("enum without symbols")?
                         .iter()
-                        .map(|s| {
-                            s.as_str()
-                                .map(|s| PyString::intern(py, s).unbind())
-                                .ok_or("bad symbol")
-                        })
+                        .map(|s| s.as_str().map(Arc::from).ok_or("bad symbol"))
                         .collect::<Result<_, _>>()?;
-                    Ok(named(names, full, Node::Enum(symbols)))
+                    let symbols = texts
+                        .iter()
+                        .map(|s| PyString::intern(py, s).unbind())
+                        .collect();
+                    Ok(named(names, full, Node::Enum(symbols, texts)))
                 }
                 "fixed" => {
                     let (full, _) = full_name(o, namespace)?;
@@ -291,7 +302,7 @@ impl<'a, 'py> Reader<'a, 'py> {
                 let s = std::str::from_utf8(self.take(n)?).ok()?;
                 Some(PyString::new(py, s).into_any())
             }
-            Node::Enum(symbols) => {
+            Node::Enum(symbols, _) => {
                 let i = usize::try_from(self.long()?).ok()?;
                 Some(symbols.get(i)?.bind(py).clone().into_any())
             }
@@ -375,5 +386,187 @@ impl<'a, 'py> Reader<'a, 'py> {
             return n.checked_neg().map(|n| n as u64);
         }
         Some(n as u64)
+    }
+}
+
+/// A decoded value held on the Rust side (the native evolve reads these; no Python objects).
+/// Fields with an empty default read as the generated `from_avro` makes them (null or empty:
+/// an empty map / array), so the evolve sees what the generated classes would hold.
+#[derive(Debug, Clone)]
+pub enum V {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes,
+    Ts(i64),
+    Arr(Vec<V>),
+    Map(Vec<(String, V)>),
+    Rec(Vec<(Arc<str>, V)>),
+}
+
+impl V {
+    pub fn get(&self, name: &str) -> Option<&V> {
+        match self {
+            V::Rec(fields) => fields.iter().find(|(n, _)| &**n == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// Reads values as `V` (the same strictness as `Reader`: None where fastavro decides).
+pub struct ValueReader<'a> {
+    pub buf: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> ValueReader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+
+    fn long(&mut self) -> Option<i64> {
+        let mut acc: u64 = 0;
+        for i in 0..10 {
+            let b = *self.buf.get(self.pos)?;
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return None;
+            }
+            acc |= ((b & 0x7f) as u64) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
+            }
+        }
+        None
+    }
+
+    fn length(&mut self) -> Option<usize> {
+        usize::try_from(self.long()?).ok()
+    }
+
+    fn block(&mut self) -> Option<u64> {
+        let n = self.long()?;
+        if n < 0 {
+            self.long()?;
+            return n.checked_neg().map(|n| n as u64);
+        }
+        Some(n as u64)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let n = self.length()?;
+        Some(std::str::from_utf8(self.take(n)?).ok()?.to_owned())
+    }
+
+    pub fn read(&mut self, node: &Node) -> Option<V> {
+        Some(match node {
+            Node::Null => V::Null,
+            Node::Boolean => match self.take(1)?[0] {
+                0 => V::Bool(false),
+                1 => V::Bool(true),
+                _ => return None,
+            },
+            Node::Int => {
+                let v = self.long()?;
+                i32::try_from(v).ok()?;
+                V::Int(v)
+            }
+            Node::Long => V::Int(self.long()?),
+            Node::TimestampMillis => {
+                // fastavro's reader builds a datetime: years 1-9999 (else it steps aside)
+                let ms = self.long()?;
+                if !(-62_135_596_800_000..=253_402_300_799_999).contains(&ms) {
+                    return None;
+                }
+                V::Ts(ms)
+            }
+            Node::Float => {
+                let b: [u8; 4] = self.take(4)?.try_into().ok()?;
+                V::Float(f32::from_le_bytes(b) as f64)
+            }
+            Node::Double => {
+                let b: [u8; 8] = self.take(8)?.try_into().ok()?;
+                V::Float(f64::from_le_bytes(b))
+            }
+            Node::Bytes => {
+                let n = self.length()?;
+                self.take(n)?;
+                V::Bytes
+            }
+            Node::Fixed(n) => {
+                self.take(*n)?;
+                V::Bytes
+            }
+            Node::Str => V::Str(self.string()?),
+            Node::Enum(_, texts) => {
+                let i = usize::try_from(self.long()?).ok()?;
+                V::Str(texts.get(i)?.to_string())
+            }
+            Node::Union(branches) => {
+                let i = usize::try_from(self.long()?).ok()?;
+                return self.read(branches.get(i)?);
+            }
+            Node::Array(items) => {
+                let mut out = Vec::new();
+                loop {
+                    let n = self.block()?;
+                    if n == 0 {
+                        break V::Arr(out);
+                    }
+                    for _ in 0..n {
+                        out.push(self.read(items)?);
+                    }
+                }
+            }
+            Node::Map(values) => {
+                let mut out: Vec<(String, V)> = Vec::new();
+                loop {
+                    let n = self.block()?;
+                    if n == 0 {
+                        break V::Map(out);
+                    }
+                    for _ in 0..n {
+                        let k = self.string()?;
+                        let v = self.read(values)?;
+                        // a repeated key: the last one wins, in the first one's place (a dict)
+                        match out.iter_mut().find(|(x, _)| *x == k) {
+                            Some(slot) => slot.1 = v,
+                            None => out.push((k, v)),
+                        }
+                    }
+                }
+            }
+            Node::Record(rec) => {
+                if rec.class.is_none() {
+                    return None; // no generated class: the Python path decides, as for objects
+                }
+                let mut fields = Vec::with_capacity(rec.fields.len());
+                for ((_, f, fill), name) in rec.fields.iter().zip(&rec.names) {
+                    let mut v = self.read(f)?;
+                    let empty = match &v {
+                        V::Null => true,
+                        V::Arr(a) => a.is_empty(),
+                        V::Map(m) => m.is_empty(),
+                        V::Str(s) => s.is_empty(),
+                        _ => false,
+                    };
+                    match fill {
+                        Fill::EmptyDict if empty => v = V::Map(Vec::new()),
+                        Fill::EmptyTuple if empty => v = V::Arr(Vec::new()),
+                        Fill::AsRead => {}
+                        _ if !matches!(v, V::Arr(_) | V::Map(_)) => return None,
+                        _ => {}
+                    }
+                    fields.push((name.clone(), v));
+                }
+                V::Rec(fields)
+            }
+            Node::Named(n) => return self.read(n),
+        })
     }
 }

@@ -6,8 +6,12 @@
 //! - `Decoder`: Avro single-object decode, driven by the schemas Python loaded from schemas/;
 //! - `Trust`: Ed25519 chunk signature checks with the Python verdict texts;
 //! - `leaves` / `extend`: leaf hashes (formats 1 and 2) and the trees' right edges.
+//! - `Fold`: projection.evolve over the decoded values, the batch's documents held here and
+//!   written as canonical JSON (tests/unit/test_native_evolve.py).
 
 mod avro;
+mod canon;
+mod evolve;
 mod merkle;
 mod trust;
 
@@ -22,6 +26,7 @@ use merkle::Hash;
 /// One fingerprint this decoder reads: the type's name and its compiled schema.
 struct Plan {
     name: Py<PyString>,
+    text: String,
     node: avro::Node,
 }
 
@@ -59,6 +64,7 @@ impl Decoder {
                     fp,
                     Plan {
                         name: PyString::intern(py, &name).unbind(),
+                        text: name.clone(),
                         node,
                     },
                 );
@@ -117,6 +123,19 @@ impl Decoder {
 }
 
 impl Decoder {
+    /// (type name, the record as Rust values) where this decoder reads `data` (as strict as
+    /// `decode_one`: None where fastavro decides).
+    fn value_of(&self, data: &[u8]) -> Option<(String, avro::V)> {
+        if data.len() < 10 || data[..2] != [0xc3, 0x01] {
+            return None;
+        }
+        let fp: [u8; 8] = data[2..10].try_into().ok()?;
+        let plan = self.plans.get(&fp)?;
+        let mut r = avro::ValueReader { buf: data, pos: 10 };
+        let v = r.read(&plan.node)?;
+        (r.pos == data.len()).then(|| (plan.text.clone(), v))
+    }
+
     fn decode_one<'py>(
         &self,
         py: Python<'py>,
@@ -284,6 +303,9 @@ fn keel_fold(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<trust::Trust>()?;
     m.add_function(wrap_pyfunction!(leaves, m)?)?;
     m.add_function(wrap_pyfunction!(extend, m)?)?;
+    m.add_class::<evolve::Fold>()?;
+    m.add_function(wrap_pyfunction!(evolve::canonical_float, m)?)?;
+    m.add_function(wrap_pyfunction!(evolve::canonical_json, m)?)?;
     // which build this is, for `keel audit project`'s "fold: native" line and the bench
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

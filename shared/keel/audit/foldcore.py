@@ -7,6 +7,10 @@
   Python codec, so errors keep their wording; everything it returns is checked equal to the
   Python core's by tests/unit/test_native_fold.py.
 
+Both also `evolve` a batch (decision 0027): the Python core through projection.evolve over
+its document cache; the native core in keel_fold.Fold over documents it holds as Rust values,
+handing the events it does not fold itself to projection.evolve over those same documents.
+
 Which one runs: KEEL_FOLD=python|native (default: native when importable, else python). The
 projector's Progress says which one ran (`keel audit project` shows it).
 """
@@ -17,16 +21,27 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
+from keel.audit import projection
 from keel.audit import trees as tr
 from keel.audit.merkle import Frontier
 from keel.codec import Codec, CodecError
 from keel.errors import KeelError
 from keel.events import decode_event
 from keel.log.port import LogRecord
-from keel.signing import Trust, Verdict
+from keel.signing import ADOPTED, Trust, Verdict
+from keel.timeparse import CLOCK_SKEW_MS
+from keel.views import docjson
+from keel.views.port import IndexAdd, Put, ViewStore
 
 FOLD_ENV = "KEEL_FOLD"
 _Item = tuple[bytes, bytes | None, str | None]
+# A decoded record: (record, event type, event ID, business time in ms or None where the
+# event says it, the event: its generated class, or its slot in the native core's batch)
+Decoded = tuple[LogRecord, str, str, int | None, Any]
+# What a batch applies: (a decoded record, whether it is adopted unsigned history)
+Apply = tuple[Decoded, bool]
 
 
 class PythonCore:
@@ -36,6 +51,7 @@ class PythonCore:
 
     def __init__(self, codec: Codec, trust: Trust) -> None:
         self.codec, self.trust = codec, trust
+        self.docs = {}
 
     def extend(self, tree: Frontier, recs: Sequence[LogRecord], watch: dict[int, Any]) -> None:
         """Append `recs` (all of one tree, in log order) as leaves; fill `watch`'s sizes with
@@ -56,8 +72,50 @@ class PythonCore:
                 continue  # reported by `keel audit verify`; the caller counts them
         return out
 
+    def decode_fold(self, recs: Sequence[LogRecord]) -> list[Decoded]:
+        """`decode` for the projector's fold: what it reads of each event, and the event (or
+        where the core holds it) for `evolve`."""
+        return [(r, e.EVENT_TYPE, e.envelope.event_id, None, e) for r, e in self.decode(recs)]
+
+    def event(self, d: Decoded) -> Any:
+        """The decoded record's event as its generated class."""
+        return d[4]
+
     def check_many(self, items: Sequence[_Item]) -> list[Verdict]:
         return self.trust.check_many(items)
+
+    # -- evolve: the batch's view updates over the documents cached for the run ----------------
+    docs: dict[str, dict[str, Any] | None]
+
+    def evolve(
+        self, load: Sequence[Decoded], apply: Sequence[Apply], views: ViewStore
+    ) -> tuple[list[IndexAdd], list[Put]]:
+        """Fold `apply` in order (projection.evolve), having read every document `load`'s events
+        read: (the index entries to add, in order; the changed documents, sorted by key)."""
+        docs = self._load(views, {k for d in load for k in projection.keys_for(self.event(d))})
+        index: list[IndexAdd] = []
+        changed: set[str] = set()
+        for d, adopted in apply:
+            rec = d[0]
+            change = projection.evolve(docs, self.event(d), rec.recorded_ms, rec.offset, adopted)
+            docs.update(change.docs)
+            changed.update(change.docs)
+            index.extend(change.index)
+        return index, [Put(k, docs[k] or {}) for k in sorted(changed)]
+
+    def _load(self, views: ViewStore, keys: set[str]) -> dict[str, dict[str, Any] | None]:
+        missing = sorted(keys - self.docs.keys())
+        if missing:
+            self.docs.update(zip(missing, views.get_many(missing), strict=True))
+        return self.docs
+
+    def cached(self) -> int:
+        """How many documents the run holds (the projector starts over past its limit)."""
+        return len(self.docs)
+
+    def forget(self) -> None:
+        """Drop the cached documents (another writer changed the views)."""
+        self.docs = {}
 
 
 class NativeCore(PythonCore):
@@ -76,6 +134,18 @@ class NativeCore(PythonCore):
         self._generation = -1
         keys = [(k.id, k.identity, k.public, k.status) for k in trust.keys.values()]
         self._trust = keel_fold.Trust(keys, {n: sorted(t) for n, t in trust.roles.items()})
+        # the event types projection.py registers views for: those the crate does not
+        # implement are folded by projection.evolve (keel_fold.Fold leaves them to it)
+        registered = {t.EVENT_TYPE for t in projection._apply.registry if t is not object}
+        self.python_evolved = 0  # events evolve handed to projection.evolve
+        self._fold = keel_fold.Fold(
+            set(projection.EVENT_DOCS),
+            registered,
+            ADOPTED,
+            CLOCK_SKEW_MS,
+            IndexAdd,
+            Put,
+        )
 
     def _decoder_now(self) -> Any:
         """A decoder for the registry as it is: rebuilt when a released version was added."""
@@ -112,9 +182,97 @@ class NativeCore(PythonCore):
                 continue
         return out
 
+    def decode_fold(self, recs: Sequence[LogRecord]) -> list[Decoded]:
+        # Read as Rust values and kept in the Fold (no Python event built); the rest as the
+        # generated classes (natively where the decoder reads them, else by the codec)
+        decoder = self._decoder_now()
+        heads = self._fold.decode(decoder, [r.value for r in recs])
+        aside = [r for r, h in zip(recs, heads, strict=True) if h is None]
+        objects = iter(decoder.decode_events([r.value for r in aside]) if aside else ())
+        out: list[Decoded] = []
+        for slot, (rec, head) in enumerate(zip(recs, heads, strict=True)):
+            if head is not None:
+                out.append((rec, head[0], head[1], head[2], slot))
+                continue
+            event = next(objects)
+            if event is None:
+                try:  # stepped aside: the specification decides, and words any error
+                    event = decode_event(self.codec, rec.value)
+                except CodecError:
+                    continue
+            out.append((rec, event.EVENT_TYPE, event.envelope.event_id, None, event))
+        return out
+
+    def event(self, d: Decoded) -> Any:
+        if isinstance(d[4], int):  # held natively: built here for the rare reader (rejection)
+            return decode_event(self.codec, d[0].value)
+        return d[4]
+
+    def evolve(
+        self, load: Sequence[Decoded], apply: Sequence[Apply], views: ViewStore
+    ) -> tuple[list[IndexAdd], list[Put]]:
+        fold = self._fold
+        slots = [d[4] for d in load if isinstance(d[4], int)]
+        extra = [k for d in load if not isinstance(d[4], int) for k in projection.keys_for(d[4])]
+        missing = fold.missing(slots, extra)
+        if missing:
+            fold.load(missing, [_encoded(doc) for doc in views.get_many(missing)])
+        index: list[IndexAdd] = []
+        run: list[tuple[int, int, int, bool]] = []
+        pending = list(apply)
+        i = 0
+        while i < len(pending):
+            # the longest run of natively held events from i, folded in one call; the event
+            # it stops at (if any) goes through projection.evolve over the same documents
+            run = []
+            j = i
+            while j < len(pending) and isinstance(pending[j][0][4], int):
+                d, adopted = pending[j]
+                run.append((d[4], d[0].recorded_ms, d[0].offset, adopted))
+                j += 1
+            if run:
+                done, adds = fold.evolve(run)
+                index.extend(adds)
+                i += done
+                if done == len(run):
+                    continue
+            d, adopted = pending[i]
+            rec = d[0]
+            self.python_evolved += 1
+            docs: Any = _Docs(fold)  # projection.evolve reads docs.get(key) only
+            change = projection.evolve(docs, self.event(d), rec.recorded_ms, rec.offset, adopted)
+            for k, doc in change.docs.items():
+                fold.put(k, docjson.dumps(doc))
+            index.extend(change.index)
+            i += 1
+        return index, fold.finish()
+
+    def cached(self) -> int:
+        return len(self._fold)
+
+    def forget(self) -> None:
+        self._fold.clear()
+
     def check_many(self, items: Sequence[_Item]) -> list[Verdict]:
         verdicts = self._trust.check_many(list(items))
         return [Verdict(identity, problem) for identity, problem in verdicts]
+
+
+class _Docs:
+    """The native core's documents as projection.evolve reads them (`docs.get(key)`)."""
+
+    __slots__ = ("_fold",)
+
+    def __init__(self, fold: Any) -> None:
+        self._fold = fold
+
+    def get(self, key: str, default: Any = None) -> Any:
+        data = self._fold.get(key)
+        return default if data is None else orjson.loads(data)
+
+
+def _encoded(doc: dict[str, Any] | None) -> bytes | None:
+    return None if doc is None else docjson.dumps(doc)
 
 
 def _classes() -> dict[str, type]:

@@ -34,7 +34,7 @@ from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.lease import LeaseKeeper, wait_for_service
 from keel.audit.merkle import Frontier
-from keel.audit.projection import SHAPE, SHAPE_VERSION, evolve, keys_for
+from keel.audit.projection import SHAPE, SHAPE_VERSION
 from keel.audit.witness import Anchor, anchor_problem
 from keel.bootstrap import announce_schemas, to_outgoing
 from keel.codec import Codec, CodecError
@@ -219,7 +219,7 @@ class Projector:
         self.writer: EventLog = (
             for_writer(f"projector-{self.name}") if publishes and for_writer else self.log
         )
-        self._docs: dict[str, dict[str, Any] | None] = {}
+        self.core.forget()  # documents the fold reads, cached for the run (the core's)
         self._announced: set[str] = set()
         try:
             positions = self.views.tracking(self.name)
@@ -297,7 +297,7 @@ class Projector:
             s.checkpointed = self.views.get(tr.CHECKPOINTED) or {}
             if s.anchors:
                 self._mark_start(s)
-        self._docs.clear()
+        self.core.forget()
 
     def _publishes(self) -> bool:
         return bool(
@@ -336,8 +336,8 @@ class Projector:
 
         telemetry.PROJECTOR_BATCH.observe(time.perf_counter() - started)
         telemetry.PROJECTED.inc(s.progress.applied - applied)
-        if len(self._docs) > _CACHE_LIMIT:
-            self._docs.clear()
+        if self.core.cached() > _CACHE_LIMIT:
+            self.core.forget()
         if on_batch:
             on_batch(s.progress)
 
@@ -356,48 +356,47 @@ class Projector:
                 if tree is None:
                     s.trees[tp] = tree = Frontier(leaf2_from=s.leaf2_from.get(tp, 0))
                 self.core.extend(tree, recs, s.watch.get(tp) or {})
-        decoded = self.core.decode(batch)
+        # (record, type, event ID, business ms or None, event or its native slot)
+        decoded = self.core.decode_fold(batch)
         progress.undecodable += len(batch) - len(decoded)  # reported by `keel audit verify`
         if self.trust.enabled:  # the batch's signatures at once: whole chunks check as one
-            verdicts = self.core.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e in decoded])
+            verdicts = self.core.check_many([(d[0].value, d[0].sig, d[1]) for d in decoded])
             trusted = []
-            for (rec, event), verdict in zip(decoded, verdicts, strict=True):
+            for d, verdict in zip(decoded, verdicts, strict=True):
+                rec = d[0]
                 verdict = self.trust.admit(rec.tp, rec.offset, verdict)  # adopted history
                 if verdict.problem is None:
-                    trusted.append((rec, event))
+                    trusted.append(d)
                     if verdict.identity == ADOPTED:
-                        adopted.add(event.envelope.event_id)
+                        adopted.add(d[2])
                 else:
                     progress.rejected += 1
-                    rejected += tr.rejection(rec, event, verdict)
+                    rejected += tr.rejection(rec, self.core.event(d), verdict)
             decoded = trusted
         events = decoded
         if self.as_of_ms is not None:
-            events = [(r, e) for r, e in decoded if recorded(r, e) <= self.as_of_ms]
+            as_of = self.as_of_ms
+            events = [d for d in decoded if self._recorded(d) <= as_of]
             progress.after_as_of += len(decoded) - len(events)
-        already = self._applied([e.envelope.event_id for _, e in events])
-        docs = self._load({k for _, e in events for k in keys_for(e)})
-        index: list[Update] = []
-        changed: set[str] = set()
-        applied: list[str] = []
-        for rec, event in events:
-            eid = event.envelope.event_id
+        already = self._applied([d[2] for d in events])
+        apply: list[foldcore.Apply] = []
+        for d in events:
+            eid = d[2]
             if eid in already:
                 progress.skipped_duplicates += 1
                 continue
             already.add(eid)
-            change = evolve(docs, event, rec.recorded_ms, rec.offset, eid in adopted)
-            docs.update(change.docs)
-            changed.update(change.docs)
-            index.extend(change.index)
-            applied.append(eid)
-            progress.applied += 1
+            apply.append((d, eid in adopted))
+        # every event's documents are read (duplicates' too), as the specification's cache has it
+        index, puts = self.core.evolve(events, apply, self.views)
+        applied = [d[2] for d, _ in apply]
+        progress.applied += len(applied)
         # Grouped by kind (different keys, so order between groups does not matter): each
         # group is one executemany / a few multi-key commands.
         updates: list[Update] = [
             Put(SHAPE, {"version": SHAPE_VERSION}),
             *index,
-            *(Put(k, docs[k] or {}) for k in sorted(changed)),
+            *puts,
             SetAdd(self.applied_set, tuple(applied)),
             *rejected,
         ]
@@ -409,11 +408,12 @@ class Projector:
         hits = self.views.contains(self.applied_set, ids)
         return {i for i, hit in zip(ids, hits, strict=True) if hit}
 
-    def _load(self, keys: set[str]) -> dict[str, dict[str, Any] | None]:
-        missing = sorted(keys - self._docs.keys())
-        if missing:
-            self._docs.update(zip(missing, self.views.get_many(missing), strict=True))
-        return self._docs
+    def _recorded(self, d: foldcore.Decoded) -> int:
+        """recorded() of a decoded record (its business time as the native core read it)."""
+        rec, at_ms = d[0], d[3]
+        if at_ms is None:
+            return recorded(rec, self.core.event(d))
+        return rec.recorded_ms or at_ms
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _checkpoint(self, s: _Session) -> None:

@@ -14,6 +14,8 @@ _OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def dumps(doc: Any) -> bytes:
+    if type(doc) is bytes:  # already canonical JSON: the native fold's Puts (decision 0027)
+        return doc
     return orjson.dumps(doc, option=_OPTS)
 
 

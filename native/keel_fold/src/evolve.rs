@@ -1,0 +1,982 @@
+//! The native `evolve` (decision 0027): keel.audit.projection.evolve over the events the
+//! decoder read as Rust values, with the batch's documents held here as serde_json values.
+//!
+//! projection.py stays the specification. Wherever this module meets something it does not
+//! cover (an event type it does not implement, a value it cannot reproduce exactly: a JSON
+//! text with -0, a timestamp outside the range where Python's arithmetic is exact, a document
+//! of an unexpected shape) it leaves that event untouched and the Python evolve folds it over
+//! the same documents (`get` / `put`), so there is one cache of truth. Documents leave as
+//! canonical JSON bytes (canon.rs), equal to what keel.views.docjson writes for the Python
+//! fold's documents (tests/unit/test_native_evolve.py).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFloat, PyList, PyString};
+use serde_json::{Map, Number, Value};
+
+use crate::avro::V;
+use crate::canon;
+use crate::Decoder;
+
+type Doc = Map<String, Value>;
+
+/// This event is the Python evolve's to fold (nothing of it was applied here).
+struct Bail;
+type R<T> = Result<T, Bail>;
+
+const STATS: &str = "projector:stats";
+const FAMILIES: &str = "meta:families";
+const TRUST_RESETS: &str = "trust:resets";
+// Where Python's float arithmetic on times is exact (see `at_ms` and `times`).
+const MAX_MICROS: i64 = 1 << 53;
+const MAX_RECORDED_MS: i64 = 8_000_000_000_000;
+
+/// The event types this module folds itself (projection.py registers views for them).
+const NATIVE: &[&str] = &[
+    "ArtifactRecorded",
+    "DatasetIngested",
+    "RecordQuarantined",
+    "FeaturesBuilt",
+    "ModelTrained",
+    "ModelEvaluated",
+    "ModelPromoted",
+    "PromotionRejected",
+    "PromotionPending",
+    "PromotionReviewed",
+    "ModelDeployed",
+    "TrustReset",
+    "DriftDetected",
+];
+
+struct Ev {
+    name: String,
+    v: V,
+    eid: String,
+    occurred: i64, // ms: envelope.occurred_at
+    at_ms: f64,    // projection.ms(event)
+    keys: Vec<String>,
+}
+
+#[pyclass(module = "keel_fold", unsendable)]
+pub struct Fold {
+    cache: HashMap<String, Option<Value>>,
+    changed: BTreeSet<String>,
+    /// how many events this module folded itself (the bench and tests read it)
+    #[pyo3(get)]
+    folded: u64,
+    events: Vec<Option<Ev>>,
+    copies: HashSet<String>,  // projection.EVENT_DOCS
+    python: HashSet<String>,  // registered in projection.py, not implemented here
+    adopted: String,          // keel.signing.ADOPTED
+    skew_ms: i64,             // keel.timeparse.CLOCK_SKEW_MS
+    index_add: Py<PyAny>,     // keel.views.port.IndexAdd
+    put: Py<PyAny>,           // keel.views.port.Put
+    new: Py<PyAny>,           // object.__new__: both are built without their __init__
+    slots: [Py<PyString>; 5], // index, member, score; key, doc
+}
+
+#[pymethods]
+impl Fold {
+    /// copies: the types whose events are copied (EVENT_DOCS); registered: every type
+    /// projection.py registers a view for (those not implemented here fold in Python).
+    #[new]
+    fn new(
+        py: Python<'_>,
+        copies: HashSet<String>,
+        registered: HashSet<String>,
+        adopted: String,
+        skew_ms: i64,
+        index_add: Py<PyAny>,
+        put: Py<PyAny>,
+    ) -> PyResult<Self> {
+        let python = registered
+            .into_iter()
+            .filter(|t| !NATIVE.contains(&t.as_str()))
+            .collect();
+        let new = py
+            .import("builtins")?
+            .getattr("object")?
+            .getattr("__new__")?
+            .unbind();
+        let slots =
+            ["index", "member", "score", "key", "doc"].map(|n| PyString::intern(py, n).unbind());
+        Ok(Fold {
+            cache: HashMap::new(),
+            changed: BTreeSet::new(),
+            folded: 0,
+            events: Vec::new(),
+            copies,
+            python,
+            adopted,
+            skew_ms,
+            index_add,
+            put,
+            new,
+            slots,
+        })
+    }
+
+    /// The batch's values decoded and kept here: for each, (type, event ID, business time in
+    /// ms as projection.ms has it) or None where the Python codec decodes it (the decoder
+    /// stepped aside, or the event is one the Python evolve folds).
+    fn decode<'py>(
+        &mut self,
+        py: Python<'py>,
+        decoder: PyRef<'py, Decoder>,
+        values: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.events.clear();
+        let out = PyList::empty(py);
+        for v in values.iter() {
+            let b = v.cast::<PyBytes>()?;
+            let ev = decoder
+                .value_of(b.as_bytes())
+                .and_then(|(name, v)| self.event(name, v).ok());
+            match &ev {
+                Some(e) => out.append((&e.name, &e.eid, e.at_ms as i64))?,
+                None => out.append(py.None())?,
+            }
+            self.events.push(ev);
+        }
+        Ok(out)
+    }
+
+    /// The keys `slots`' events read and `extra` (the Python-decoded events' keys_for) not
+    /// yet held here, sorted: what to load with one get_many.
+    fn missing(&self, slots: Vec<usize>, extra: Vec<String>) -> Vec<String> {
+        let mut want = BTreeSet::new();
+        for i in slots {
+            if let Some(Some(e)) = self.events.get(i) {
+                want.extend(
+                    e.keys
+                        .iter()
+                        .filter(|k| !self.cache.contains_key(*k))
+                        .cloned(),
+                );
+            }
+        }
+        want.extend(extra.into_iter().filter(|k| !self.cache.contains_key(k)));
+        want.into_iter().collect()
+    }
+
+    /// Documents read from the views (canonical JSON bytes, None where absent).
+    fn load(&mut self, keys: Vec<String>, docs: Vec<Option<Bound<'_, PyBytes>>>) -> PyResult<()> {
+        for (k, d) in keys.into_iter().zip(docs) {
+            let v = match d {
+                Some(b) => Some(parse(b.as_bytes())?),
+                None => None,
+            };
+            self.cache.insert(k, v);
+        }
+        Ok(())
+    }
+
+    /// A document as the fold holds it now (canonical JSON), None where it holds none.
+    fn get<'py>(&self, py: Python<'py>, key: &str) -> Option<Bound<'py, PyBytes>> {
+        match self.cache.get(key) {
+            Some(Some(v)) => Some(PyBytes::new(py, &canon::dumps(v))),
+            _ => None,
+        }
+    }
+
+    /// A document the Python evolve wrote (canonical JSON).
+    fn put(&mut self, key: String, doc: Bound<'_, PyBytes>) -> PyResult<()> {
+        let v = parse(doc.as_bytes())?;
+        self.changed.insert(key.clone());
+        self.cache.insert(key, Some(v));
+        Ok(())
+    }
+
+    /// Fold `run` ((slot, recorded ms, log position, adopted), in order) until an event this
+    /// module leaves to Python: (how many were folded, their IndexAdds in order).
+    fn evolve<'py>(
+        &mut self,
+        py: Python<'py>,
+        run: Vec<(usize, i64, i64, bool)>,
+    ) -> PyResult<(usize, Bound<'py, PyList>)> {
+        let out = PyList::empty(py);
+        let (add, new) = (self.index_add.bind(py), self.new.bind(py));
+        let total = run.len();
+        for (done, (slot, recorded_ms, position, adopted)) in run.into_iter().enumerate() {
+            let Some(Some(ev)) = self.events.get(slot) else {
+                return Ok((done, out));
+            };
+            let mut tx = Tx {
+                cache: &self.cache,
+                docs: Vec::new(),
+                index: Vec::new(),
+            };
+            let meta = Meta {
+                recorded_ms,
+                position,
+                adopted,
+                label: &self.adopted,
+                skew_ms: self.skew_ms,
+                copies: &self.copies,
+            };
+            if fold(&mut tx, ev, &meta).is_err() {
+                return Ok((done, out));
+            }
+            let Tx { docs, index, .. } = tx;
+            for (index, member, score) in index {
+                let values = [
+                    PyString::new(py, &index).into_any(),
+                    PyString::new(py, &member).into_any(),
+                    PyFloat::new(py, score).into_any(),
+                ];
+                out.append(build(new, add, &self.slots[..3], &values)?)?;
+            }
+            for (k, d) in docs {
+                self.changed.insert(k.clone());
+                self.cache.insert(k, Some(Value::Object(d)));
+            }
+            self.folded += 1;
+        }
+        Ok((total, out))
+    }
+
+    /// The batch's changed documents as Puts of canonical JSON (sorted by key); starts the
+    /// next batch.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let (put, new) = (self.put.bind(py), self.new.bind(py));
+        let empty = Value::Object(Map::new());
+        for k in std::mem::take(&mut self.changed) {
+            let doc = match self.cache.get(&k) {
+                Some(Some(v)) if truthy(v) => v,
+                _ => &empty,
+            };
+            // a Put whose doc is bytes: canonical JSON, stored as it is (keel.views.docjson)
+            let values = [
+                PyString::new(py, &k).into_any(),
+                PyBytes::new(py, &canon::dumps(doc)).into_any(),
+            ];
+            out.append(build(new, put, &self.slots[3..], &values)?)?;
+        }
+        self.events.clear();
+        Ok(out)
+    }
+
+    /// Forget every document (a reload, or past the projector's cache limit).
+    fn clear(&mut self) {
+        self.cache.clear();
+        self.changed.clear();
+    }
+
+    fn __len__(&self) -> usize {
+        self.cache.len()
+    }
+}
+
+/// For the tests: `value` (a Python float) as canonical JSON writes it, and a JSON text
+/// parsed and written again (None where the native evolve leaves it to Python).
+#[pyfunction]
+pub fn canonical_float(x: f64) -> String {
+    let mut out = Vec::new();
+    canon::float(x, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[pyfunction]
+pub fn canonical_json<'py>(py: Python<'py>, text: &str) -> Option<Bound<'py, PyBytes>> {
+    json_text(text)
+        .ok()
+        .map(|v| PyBytes::new(py, &canon::dumps(&v)))
+}
+
+/// An instance of a frozen slots dataclass with its fields set as its __init__ sets them.
+fn build<'py>(
+    new: &Bound<'py, PyAny>,
+    class: &Bound<'py, PyAny>,
+    names: &[Py<PyString>],
+    values: &[Bound<'py, PyAny>],
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = new.call1((class,))?;
+    for (name, v) in names.iter().zip(values) {
+        // the frozen class's own __setattr__ refuses: object.__setattr__'s way
+        let rc =
+            unsafe { pyo3::ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), v.as_ptr()) };
+        if rc != 0 {
+            return Err(PyErr::fetch(obj.py()));
+        }
+    }
+    Ok(obj)
+}
+
+fn parse(data: &[u8]) -> PyResult<Value> {
+    serde_json::from_slice(data)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("a view document: {e}")))
+}
+
+impl Fold {
+    fn event(&self, name: String, v: V) -> R<Ev> {
+        if self.python.contains(&name) {
+            return Err(Bail);
+        }
+        let env = v.get("envelope").ok_or(Bail)?;
+        let eid = s(env, "event_id")?.to_owned();
+        let occurred = match env.get("occurred_at") {
+            Some(V::Ts(ms)) => *ms,
+            _ => return Err(Bail),
+        };
+        canon::iso(occurred).ok_or(Bail)?;
+        let at_ms = at_ms(occurred)?;
+        let keys = keys_of(&name, &v, &eid)?;
+        Ok(Ev {
+            name,
+            v,
+            eid,
+            occurred,
+            at_ms,
+            keys,
+        })
+    }
+}
+
+/// projection.ms: float(int(occurred_at.timestamp() * 1000)); timestamp() divides the
+/// microseconds by 10**6 (correctly rounded, as f64 division is below 2**53).
+fn at_ms(ms: i64) -> R<f64> {
+    let micros = ms.checked_mul(1000).ok_or(Bail)?;
+    if micros.abs() >= MAX_MICROS {
+        return Err(Bail);
+    }
+    Ok((micros as f64 / 1e6 * 1000.0).trunc())
+}
+
+/// projection.keys_for.
+fn keys_of(name: &str, v: &V, eid: &str) -> R<Vec<String>> {
+    let mut keys = vec![STATS.to_owned(), FAMILIES.to_owned()];
+    match name {
+        "DatasetIngested" => {
+            keys.push(format!("dataset:{}", s(v, "dataset_id")?));
+            keys.push(format!("quarantine:{}", s(v, "family")?));
+        }
+        "RecordQuarantined" => keys.push(format!("quarantine:{}", s(v, "family")?)),
+        "FeaturesBuilt" => keys.push(format!("featureset:{}", s(v, "feature_set_id")?)),
+        "ModelTrained" | "ModelEvaluated" => keys.push(format!("model:{}", s(v, "model_id")?)),
+        "ModelPromoted" | "PromotionRejected" | "PromotionPending" | "PromotionReviewed" => {
+            keys.push(format!("model:{}", s(v, "model_id")?));
+            if let Some(pid) = pending_id(name, v, eid)? {
+                if !pid.is_empty() {
+                    keys.push(format!("pending:{pid}"));
+                    keys.push(format!("open:{}:{}", s(v, "family")?, s(v, "env")?));
+                }
+            }
+        }
+        "TrustReset" => keys.push(TRUST_RESETS.to_owned()),
+        _ => {}
+    }
+    Ok(keys)
+}
+
+fn pending_id<'a>(name: &str, v: &'a V, eid: &'a str) -> R<Option<&'a str>> {
+    Ok(match name {
+        "PromotionPending" => Some(eid),
+        "PromotionReviewed" | "ModelPromoted" => match v.get("pending_event_id") {
+            Some(V::Str(p)) => Some(p.as_str()),
+            Some(V::Null) => None,
+            _ => return Err(Bail),
+        },
+        _ => None,
+    })
+}
+
+/// One event's documents, staged until it folded whole.
+struct Tx<'a> {
+    cache: &'a HashMap<String, Option<Value>>,
+    docs: Vec<(String, Doc)>,
+    index: Vec<(String, String, f64)>,
+}
+
+impl Tx<'_> {
+    /// projection._doc: this change's version, else the cache's (a copy), else {}.
+    fn doc(&self, key: &str) -> R<Doc> {
+        if let Some((_, d)) = self.docs.iter().find(|(k, _)| k == key) {
+            return Ok(d.clone());
+        }
+        match self.cache.get(key) {
+            Some(Some(Value::Object(m))) => Ok(m.clone()),
+            Some(Some(v)) if truthy(v) => Err(Bail),
+            _ => Ok(Doc::new()),
+        }
+    }
+
+    fn set(&mut self, key: String, doc: Doc) {
+        match self.docs.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = doc,
+            None => self.docs.push((key, doc)),
+        }
+    }
+
+    fn add(&mut self, index: String, member: String, score: f64) {
+        self.index.push((index, member, score));
+    }
+}
+
+struct Meta<'a> {
+    recorded_ms: i64,
+    position: i64,
+    adopted: bool,
+    label: &'a str,
+    skew_ms: i64,
+    copies: &'a HashSet<String>,
+}
+
+/// Python's truthiness of a JSON value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+fn s<'a>(v: &'a V, name: &str) -> R<&'a str> {
+    match v.get(name) {
+        Some(V::Str(x)) => Ok(x),
+        _ => Err(Bail),
+    }
+}
+
+fn f(v: &V, name: &str) -> R<Value> {
+    val(v.get(name).ok_or(Bail)?)
+}
+
+/// A decoded value as the generated classes' to_avro() gives it, once orjson wrote it.
+fn val(v: &V) -> R<Value> {
+    Ok(match v {
+        V::Null => Value::Null,
+        V::Bool(b) => Value::Bool(*b),
+        V::Int(i) => Value::Number((*i).into()),
+        V::Float(x) => Number::from_f64(*x).map_or(Value::Null, Value::Number),
+        V::Str(x) => Value::String(x.clone()),
+        V::Bytes => return Err(Bail), // orjson refuses bytes: the Python fold raises
+        V::Ts(ms) => Value::String(canon::iso(*ms).ok_or(Bail)?),
+        V::Arr(items) => Value::Array(items.iter().map(val).collect::<R<_>>()?),
+        V::Map(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), val(x)?)))
+                .collect::<R<_>>()?,
+        ),
+        V::Rec(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, x)| Ok((k.to_string(), val(x)?)))
+                .collect::<R<_>>()?,
+        ),
+    })
+}
+
+fn obj(pairs: Vec<(&str, Value)>) -> Doc {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn int(d: &Doc, key: &str) -> R<i64> {
+    match d.get(key) {
+        None => Ok(0),
+        Some(Value::Number(n)) => n.as_i64().ok_or(Bail),
+        _ => Err(Bail),
+    }
+}
+
+fn list(d: &Doc, key: &str) -> R<Vec<Value>> {
+    match d.get(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a.clone()),
+        _ => Err(Bail),
+    }
+}
+
+/// projection._json: orjson.loads (the standard library where orjson refuses: here, Python).
+/// "-0" reads as the integer 0 there and as -0.0 here: any -0.0 is left to Python.
+fn json_text(text: &str) -> R<Value> {
+    let v: Value = serde_json::from_str(text).map_err(|_| Bail)?;
+    fn neg_zero(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => {
+                n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative())
+                    && !n.is_i64()
+                    && !n.is_u64()
+            }
+            Value::Array(a) => a.iter().any(neg_zero),
+            Value::Object(o) => o.values().any(neg_zero),
+            _ => false,
+        }
+    }
+    if neg_zero(&v) {
+        return Err(Bail);
+    }
+    Ok(v)
+}
+
+/// projection.times.
+fn times(ev: &Ev, m: &Meta) -> R<Vec<(&'static str, Value)>> {
+    let occurred = ev.at_ms as i64;
+    let recorded = if m.recorded_ms != 0 {
+        m.recorded_ms
+    } else {
+        occurred
+    };
+    // datetime.fromtimestamp(recorded / 1000): exact to the ms below 2**33 s
+    if !(0..MAX_RECORDED_MS).contains(&recorded) {
+        return Err(Bail);
+    }
+    let mut out = vec![
+        ("recorded_ms", Value::from(recorded)),
+        (
+            "recorded_at",
+            Value::String(canon::iso(recorded).ok_or(Bail)?),
+        ),
+        ("backdated", Value::Bool(recorded - occurred > m.skew_ms)),
+    ];
+    if m.adopted {
+        out.push(("signed_by", Value::String(m.label.to_owned())));
+    }
+    Ok(out)
+}
+
+fn member(eid: &str, recorded_ms: i64, position: i64) -> String {
+    format!("{:016}.{:020}@{eid}", recorded_ms.max(0), position.max(0))
+}
+
+/// projection.evolve for one event.
+fn fold(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
+    let v = &ev.v;
+    let mut stats = match tx.cache.get(STATS) {
+        Some(Some(Value::Object(d))) if !d.is_empty() => d.clone(),
+        Some(Some(x)) if truthy(x) => return Err(Bail),
+        _ => obj(vec![
+            ("applied", 0.into()),
+            ("by_type", Value::Object(Doc::new())),
+        ]),
+    };
+    let applied = match stats.get("applied") {
+        Some(Value::Number(n)) => n.as_i64().and_then(|n| n.checked_add(1)).ok_or(Bail)?,
+        _ => return Err(Bail),
+    };
+    let mut by_type = match stats.get("by_type") {
+        Some(Value::Object(d)) => d.clone(),
+        _ => return Err(Bail),
+    };
+    let n = int(&by_type, &ev.name)?.checked_add(1).ok_or(Bail)?;
+    by_type.insert(ev.name.clone(), n.into());
+    stats.insert("applied".into(), applied.into());
+    stats.insert("by_type".into(), Value::Object(by_type));
+    tx.set(STATS.into(), stats);
+    let family = match v.get("family") {
+        None | Some(V::Null) => None,
+        Some(V::Str(x)) => Some(x.as_str()),
+        _ => return Err(Bail),
+    };
+    if let Some(family) = family.filter(|x| !x.is_empty()) {
+        let known = match tx.cache.get(FAMILIES) {
+            Some(Some(Value::Object(d))) => list(d, "families")?,
+            Some(Some(x)) if truthy(x) => return Err(Bail),
+            _ => Vec::new(),
+        };
+        let mut names = known
+            .iter()
+            .map(|x| x.as_str().map(str::to_owned).ok_or(Bail))
+            .collect::<R<Vec<_>>>()?;
+        if !names.iter().any(|x| x == family) {
+            names.push(family.to_owned());
+            names.sort();
+            let doc = obj(vec![("families", names.into())]);
+            tx.set(FAMILIES.into(), doc);
+        }
+    }
+    apply(tx, ev, m)?;
+    if m.copies.contains(&ev.name) {
+        let mut copy = obj(vec![("type", ev.name.clone().into()), ("event", val(v)?)]);
+        if m.adopted {
+            copy.insert("signed_by".into(), m.label.into());
+        }
+        tx.set(format!("event:{}", ev.eid), copy);
+    }
+    match v.get("envelope").and_then(|e| e.get("causation_id")) {
+        Some(V::Str(cause)) if !cause.is_empty() => tx.add(
+            format!("caused:{cause}"),
+            format!("{}:{}", ev.name, ev.eid),
+            ev.at_ms,
+        ),
+        Some(V::Str(_)) | Some(V::Null) | None => {}
+        _ => return Err(Bail),
+    }
+    Ok(())
+}
+
+fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
+    let (v, eid, at) = (&ev.v, ev.eid.as_str(), ev.at_ms);
+    let env = v.get("envelope").ok_or(Bail)?;
+    let iso = || canon::iso(ev.occurred).ok_or(Bail).map(Value::String);
+    match ev.name.as_str() {
+        "ArtifactRecorded" => {
+            let id = s(v, "artifact_id")?;
+            let kind = s(v, "kind")?;
+            let doc = obj(vec![
+                ("id", f(v, "artifact_id")?),
+                ("kind", f(v, "kind")?),
+                ("parents", f(v, "parents")?),
+                ("code_version", f(v, "code_version")?),
+                ("params", json_text(s(v, "params_json")?)?),
+                ("digest", f(v, "digest")?),
+                ("size", f(v, "size")?),
+                ("recorded_at", iso()?),
+            ]);
+            tx.set(format!("artifact:{id}"), doc);
+            let Some(V::Arr(parents)) = v.get("parents") else {
+                return Err(Bail);
+            };
+            for p in parents {
+                let V::Str(p) = p else { return Err(Bail) };
+                tx.add(format!("children:{p}"), id.to_owned(), at);
+            }
+            let by_kind = if kind.is_empty() {
+                "artifacts:*".to_owned()
+            } else {
+                format!("artifacts:{kind}")
+            };
+            tx.add(by_kind, id.to_owned(), at);
+            tx.add("artifacts:*".into(), id.to_owned(), at);
+        }
+        "DatasetIngested" => {
+            let (id, family) = (s(v, "dataset_id")?, s(v, "family")?);
+            let doc = obj(vec![
+                ("id", f(v, "dataset_id")?),
+                ("family", f(v, "family")?),
+                ("source", f(v, "source_name")?),
+                ("period", f(v, "period")?),
+                ("records_in", f(v, "records_in")?),
+                ("accepted", f(v, "accepted")?),
+                ("quarantined", f(v, "quarantined")?),
+                ("quarantine_batch_id", f(v, "quarantine_batch_id")?),
+                ("contract", f(v, "contract_fingerprint")?),
+                ("at", iso()?),
+                ("event_id", eid.into()),
+            ]);
+            tx.set(format!("dataset:{id}"), doc);
+            tx.add(format!("datasets:{family}"), id.to_owned(), at);
+            let key = format!("quarantine:{family}");
+            let mut q = tx.doc(&key)?;
+            for field in ["records_in", "accepted"] {
+                let V::Int(n) = v.get(field).ok_or(Bail)? else {
+                    return Err(Bail);
+                };
+                let sum = int(&q, field)?.checked_add(*n).ok_or(Bail)?;
+                q.insert(field.into(), sum.into());
+            }
+            tx.set(key, q);
+        }
+        "RecordQuarantined" => {
+            let key = format!("quarantine:{}", s(v, "family")?);
+            let mut q = tx.doc(&key)?;
+            let n = int(&q, "quarantined")?.checked_add(1).ok_or(Bail)?;
+            q.insert("quarantined".into(), n.into());
+            let mut rules = match q.get("by_rule") {
+                None => Doc::new(),
+                Some(Value::Object(r)) => r.clone(),
+                _ => return Err(Bail),
+            };
+            let rule = s(v, "rule")?;
+            let n = int(&rules, rule)?.checked_add(1).ok_or(Bail)?;
+            rules.insert(rule.into(), n.into());
+            q.insert("by_rule".into(), Value::Object(rules));
+            tx.set(key, q);
+        }
+        "FeaturesBuilt" => {
+            let doc = obj(vec![
+                ("id", f(v, "feature_set_id")?),
+                ("family", f(v, "family")?),
+                ("dataset_ids", f(v, "dataset_ids")?),
+                ("stats_id", f(v, "feature_stats_id")?),
+                ("transform", f(v, "transform")?),
+                ("code_version", f(v, "code_version")?),
+                ("rows", f(v, "rows")?),
+                ("event_id", eid.into()),
+            ]);
+            tx.set(format!("featureset:{}", s(v, "feature_set_id")?), doc);
+        }
+        "ModelTrained" => {
+            let (id, family) = (s(v, "model_id")?, s(v, "family")?);
+            let key = format!("model:{id}");
+            let mut d = tx.doc(&key)?;
+            let mut fields = vec![
+                ("id", f(v, "model_id")?),
+                ("family", f(v, "family")?),
+                ("feature_set_ids", f(v, "feature_set_ids")?),
+                ("trainer", f(v, "trainer")?),
+                ("params", f(v, "params")?),
+                ("code_version", f(v, "code_version")?),
+                ("trained_at", iso()?),
+                ("event_id", eid.into()),
+            ];
+            fields.extend(times(ev, m)?);
+            for (k, x) in fields {
+                d.insert(k.into(), x);
+            }
+            d.entry("evaluations")
+                .or_insert_with(|| Value::Array(vec![]));
+            d.entry("decisions").or_insert_with(|| Value::Array(vec![]));
+            tx.set(key, d);
+            tx.add(format!("models:{family}"), id.to_owned(), at);
+        }
+        "ModelEvaluated" => {
+            let id = s(v, "model_id")?;
+            let key = format!("model:{id}");
+            let mut d = tx.doc(&key)?;
+            let mut evals = list(&d, "evaluations")?;
+            let mut e = obj(vec![
+                ("eval_report_id", f(v, "eval_report_id")?),
+                ("eval_dataset_id", f(v, "eval_dataset_id")?),
+                ("metrics", f(v, "metrics")?),
+                ("at", iso()?),
+                ("event_id", eid.into()),
+            ]);
+            for (k, x) in times(ev, m)? {
+                e.insert(k.into(), x);
+            }
+            evals.push(Value::Object(e));
+            d.insert("evaluations".into(), Value::Array(evals));
+            d.entry("id").or_insert_with(|| id.into());
+            tx.set(key, d);
+        }
+        "ModelPromoted" | "PromotionRejected" | "PromotionPending" | "PromotionReviewed" => {
+            decision(tx, ev, m, env)?
+        }
+        "ModelDeployed" => {
+            let mut doc = obj(vec![
+                ("event_id", eid.into()),
+                ("family", f(v, "family")?),
+                ("env", f(v, "env")?),
+                ("model_id", f(v, "model_id")?),
+                ("manifest_id", f(v, "manifest_id")?),
+                ("eval_report_id", f(v, "eval_report_id")?),
+                ("promotion_event_id", f(v, "promotion_event_id")?),
+                ("previous_model_id", f(v, "previous_model_id")?),
+                ("kind", f(v, "kind")?),
+                ("reason", f(v, "reason")?),
+                ("causation_id", f(env, "causation_id")?),
+                ("since", iso()?),
+                ("actor", f(env, "actor")?),
+            ]);
+            let when = times(ev, m)?;
+            let recorded = when[0].1.as_i64().ok_or(Bail)?;
+            for (k, x) in when {
+                doc.insert(k.into(), x);
+            }
+            tx.set(format!("deployment:{eid}"), doc);
+            let index = format!("serving:{}:{}", s(v, "family")?, s(v, "env")?);
+            tx.add(index, member(eid, recorded, m.position), at);
+        }
+        "TrustReset" => {
+            let mut resets = list(&tx.doc(TRUST_RESETS)?, "resets")?;
+            let Some(V::Arr(anchors)) = v.get("anchors") else {
+                return Err(Bail);
+            };
+            let aside = anchors
+                .iter()
+                .map(|a| {
+                    Ok(Value::Object(obj(vec![
+                        ("held_by", f(a, "held_by")?),
+                        ("origin", f(a, "origin")?),
+                        ("size", f(a, "size")?),
+                        ("root", f(a, "root")?),
+                    ])))
+                })
+                .collect::<R<Vec<_>>>()?;
+            let recorded_at = times(ev, m)?.swap_remove(1).1;
+            resets.push(Value::Object(obj(vec![
+                ("event_id", eid.into()),
+                ("at", iso()?),
+                ("by", f(env, "actor")?),
+                ("reason", f(v, "reason")?),
+                ("checkpoints_set_aside", Value::Array(aside)),
+                ("recorded_at", recorded_at),
+            ])));
+            tx.set(
+                TRUST_RESETS.into(),
+                obj(vec![("resets", Value::Array(resets))]),
+            );
+        }
+        "DriftDetected" => {
+            let Some(V::Arr(features)) = v.get("features") else {
+                return Err(Bail);
+            };
+            let features = features
+                .iter()
+                .map(|x| {
+                    Ok(Value::Object(obj(vec![
+                        ("feature", f(x, "feature")?),
+                        ("psi", f(x, "psi")?),
+                        ("ks_statistic", f(x, "ks_statistic")?),
+                        ("ks_pvalue", f(x, "ks_pvalue")?),
+                        ("kind", f(x, "kind")?),
+                        ("test", f(x, "test")?),
+                    ])))
+                })
+                .collect::<R<Vec<_>>>()?;
+            let doc = obj(vec![
+                ("event_id", eid.into()),
+                ("family", f(v, "family")?),
+                ("env", f(v, "env")?),
+                ("model_id", f(v, "model_id")?),
+                ("stats_event_id", f(v, "stats_event_id")?),
+                ("at", iso()?),
+                ("psi_threshold", f(v, "psi_threshold")?),
+                ("ks_pvalue_threshold", f(v, "ks_pvalue_threshold")?),
+                ("features", Value::Array(features)),
+            ]);
+            tx.set(format!("drift:{eid}"), doc);
+            let index = format!("drift:{}:{}", s(v, "family")?, s(v, "env")?);
+            tx.add(index, eid.to_owned(), at);
+        }
+        name if NATIVE.contains(&name) => return Err(Bail),
+        _ => {} // no view: the stats only
+    }
+    Ok(())
+}
+
+/// projection._decision (with queries.decision_doc and projection._pending).
+fn decision(tx: &mut Tx, ev: &Ev, m: &Meta, env: &V) -> R<()> {
+    let (v, eid, at, name) = (&ev.v, ev.eid.as_str(), ev.at_ms, ev.name.as_str());
+    let when = times(ev, m)?;
+    let recorded = when[0].1.as_i64().ok_or(Bail)?;
+    let mut doc = obj(vec![
+        ("family", f(v, "family")?),
+        ("model_id", f(v, "model_id")?),
+        ("env", f(v, "env")?),
+        ("at", canon::iso(ev.occurred).ok_or(Bail)?.into()),
+        ("actor", f(env, "actor")?),
+        ("event_id", eid.into()),
+    ]);
+    if name == "PromotionReviewed" {
+        let word = if s(v, "verdict")? == "approved" {
+            "approved"
+        } else {
+            "declined"
+        };
+        doc.insert("decision".into(), word.into());
+        doc.insert("pending_event_id".into(), f(v, "pending_event_id")?);
+        doc.insert("reason".into(), f(v, "reason")?);
+    } else {
+        let word = match name {
+            "ModelPromoted" => "promoted",
+            "PromotionRejected" => "rejected",
+            _ => "pending",
+        };
+        let Some(V::Arr(gates)) = v.get("gates") else {
+            return Err(Bail);
+        };
+        let gates = gates
+            .iter()
+            .map(|g| {
+                Ok(Value::Object(obj(vec![
+                    ("name", f(g, "name")?),
+                    ("metric", f(g, "metric")?),
+                    ("op", f(g, "op")?),
+                    ("threshold", f(g, "threshold")?),
+                    ("value", f(g, "value")?),
+                    ("passed", f(g, "passed")?),
+                    ("margin", f(g, "margin")?),
+                ])))
+            })
+            .collect::<R<Vec<_>>>()?;
+        for (k, x) in [
+            ("decision", word.into()),
+            ("eval_report_id", f(v, "eval_report_id")?),
+            ("metrics", f(v, "metrics")?),
+            ("incumbent_model_id", f(v, "incumbent_model_id")?),
+            ("incumbent_metrics", f(v, "incumbent_metrics")?),
+            ("gates", Value::Array(gates)),
+            ("reason", f(v, "reason")?),
+            ("trigger", f(v, "trigger")?),
+            ("note", f(v, "note")?),
+            ("policy_version", f(v, "policy_version")?),
+        ] {
+            doc.insert(k.into(), x);
+        }
+        if name == "ModelPromoted" {
+            doc.insert("approved_by".into(), f(v, "approved_by")?);
+            doc.insert("pending_event_id".into(), f(v, "pending_event_id")?);
+        }
+        if name == "PromotionPending" {
+            doc.insert("approvals_required".into(), f(v, "approvals_required")?);
+            doc.insert("excluded_approvers".into(), f(v, "excluded_approvers")?);
+        }
+    }
+    for (k, x) in when {
+        doc.insert(k.into(), x);
+    }
+    tx.set(format!("decision:{eid}"), doc);
+    let member = member(eid, recorded, m.position);
+    tx.add(format!("registry:{}", s(v, "family")?), member.clone(), at);
+    let model_id = s(v, "model_id")?;
+    let key = format!("model:{model_id}");
+    let mut d = tx.doc(&key)?;
+    d.entry("id").or_insert_with(|| model_id.into());
+    let mut order = match d.get("decision_order") {
+        None => Doc::new(),
+        Some(Value::Object(o)) => o.clone(),
+        _ => return Err(Bail),
+    };
+    order.insert(eid.into(), Value::Array(vec![at.into(), member.into()]));
+    let mut ranked = order
+        .iter()
+        .map(|(k, x)| match x.as_array().map(Vec::as_slice) {
+            Some([Value::Number(t), Value::String(mb)]) if t.is_f64() => {
+                Ok((t.as_f64().ok_or(Bail)?, mb.as_str(), k.as_str()))
+            }
+            _ => Err(Bail),
+        })
+        .collect::<R<Vec<_>>>()?;
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    let decisions: Vec<Value> = ranked.iter().map(|(_, _, k)| (*k).into()).collect();
+    d.insert("decisions".into(), Value::Array(decisions));
+    d.insert("decision_order".into(), Value::Object(order));
+    tx.set(key, d);
+    pending(tx, ev, env)
+}
+
+fn pending(tx: &mut Tx, ev: &Ev, env: &V) -> R<()> {
+    let (v, name) = (&ev.v, ev.name.as_str());
+    let Some(pid) = pending_id(name, v, &ev.eid)? else {
+        return Ok(());
+    };
+    let pkey = format!("pending:{pid}");
+    let mut p = tx.doc(&pkey)?;
+    p.entry("reviews").or_insert_with(|| Value::Array(vec![]));
+    p.entry("approvers").or_insert_with(|| Value::Array(vec![]));
+    p.entry("concluded").or_insert(Value::Bool(false));
+    if name == "PromotionReviewed" {
+        let mut reviews = list(&p, "reviews")?;
+        reviews.push(ev.eid.clone().into());
+        p.insert("reviews".into(), Value::Array(reviews));
+        let verdict = s(v, "verdict")?;
+        let actor = s(env, "actor")?;
+        let mut approvers = list(&p, "approvers")?;
+        if verdict == "approved" && !approvers.iter().any(|a| a.as_str() == Some(actor)) {
+            approvers.push(actor.into());
+            p.insert("approvers".into(), Value::Array(approvers));
+        }
+        if verdict == "rejected" {
+            p.insert("concluded".into(), Value::Bool(true));
+        }
+    } else if name == "ModelPromoted" {
+        p.insert("concluded".into(), Value::Bool(true));
+    }
+    let concluded = p.get("concluded").is_some_and(truthy);
+    tx.set(pkey, p);
+    let okey = format!("open:{}:{}", s(v, "family")?, s(v, "env")?);
+    let mut ids = list(&tx.doc(&okey)?, "pending")?;
+    if concluded {
+        ids.retain(|i| i.as_str() != Some(pid));
+    } else if !ids.iter().any(|i| i.as_str() == Some(pid)) {
+        ids.push(pid.into());
+    }
+    tx.set(okey, obj(vec![("pending", Value::Array(ids))]));
+    Ok(())
+}
