@@ -7,8 +7,12 @@ writes a lease into the views it folds (who, when renewed, for how long) and ren
 runs; a fold that finds a live lease held by someone else does not fold: it waits, bounded,
 for the service to reach the log's end and reads what the service wrote.
 
-A service killed without releasing its lease stops holding it after `LEASE_TTL_S`: the lease
-is judged against the reader's clock, so clocks of the hosts must agree to within that (NTP).
+A service killed without releasing its lease stops holding it after `LEASE_TTL_S`. No two
+hosts' clocks are compared (issue 35: they had to agree within the TTL): the holder bumps a
+renewal counter (`beat`) in the lease, and a reader judges with its own monotonic clock
+whether the counter moved within the TTL since it first saw its current value. A reader that
+just met a lease therefore counts it as held until it has watched it for the TTL
+(`confirmed_holder` watches at most that long when the answer decides something).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from keel.audit.keys import projector_lease as lease_key
@@ -30,21 +36,72 @@ LEASE_TTL_S = 15.0  # a holder not heard of for this long is gone
 RENEW_EVERY_S = 3.0  # well inside the TTL: a slow batch or a GC pause does not lose it
 SERVICE_WAIT = 120.0  # seconds a fold waits for the service to reach the log's end
 
-__all__ = ["LeaseKeeper", "holder", "lease_key", "live_holder", "unfolded", "wait_for_service"]
+__all__ = [
+    "LeaseKeeper",
+    "Seen",
+    "confirmed_holder",
+    "holder",
+    "judge",
+    "lease_key",
+    "unfolded",
+    "wait_for_service",
+]
 
 
-def live_holder(doc: Mapping[str, Any] | None, now_ms: int) -> str | None:
-    """Who holds the lease `doc` at `now_ms`, or None (no lease, released or lapsed)."""
+@dataclass(frozen=True)
+class Seen:
+    """A reader's memory of a lease: its holder and renewal count, and when (the reader's own
+    monotonic clock, seconds) it first saw that count."""
+
+    holder: str
+    beat: Any
+    since: float
+
+
+def judge(
+    doc: Mapping[str, Any] | None, seen: Seen | None, now: float
+) -> tuple[str | None, Seen | None]:
+    """Who holds the lease `doc`, as a reader that remembers `seen` judges it at `now` (its
+    monotonic clock), and what it remembers next. Held while its count moved within the
+    lease's TTL as this reader watched; no wall clock of any host is read. A lease of a
+    version without the counter counts its renewal stamp as the counter."""
     if not doc or not doc.get("holder"):
-        return None
-    if now_ms - int(doc.get("renewed_ms", 0)) >= int(doc.get("ttl_ms", 0)):
-        return None
-    return str(doc["holder"])
+        return None, None
+    who, beat = str(doc["holder"]), doc.get("beat", doc.get("renewed_ms"))
+    if seen is None or (seen.holder, seen.beat) != (who, beat):
+        return who, Seen(who, beat, now)  # moved (or first met): held, for a TTL from now
+    if now - seen.since >= int(doc.get("ttl_ms", 0)) / 1000:
+        return None, seen  # not renewed for a whole TTL: lapsed
+    return who, seen
+
+
+# What this process saw of each store's leases (a reader's memory, per views object).
+_SEEN: weakref.WeakKeyDictionary[Any, dict[str, Seen | None]] = weakref.WeakKeyDictionary()
 
 
 def holder(views: ViewStore, name: str) -> str | None:
-    """The live holder of projector `name`'s lease in `views`."""
-    return live_holder(views.get(lease_key(name)), int(time.time() * 1000))
+    """The live holder of projector `name`'s lease in `views`, as this process has watched it."""
+    key = lease_key(name)
+    try:
+        memory = _SEEN.setdefault(views, {})
+    except TypeError:  # a store that takes no weak reference: judged afresh every time
+        memory = {}
+    who, memory[key] = judge(views.get(key), memory.get(key), time.monotonic())
+    return who
+
+
+def confirmed_holder(views: ViewStore, name: str) -> str | None:
+    """holder() for a decision taken at once (refusing a command): a lease is watched until
+    its holder renews it (a live one does every RENEW_EVERY_S: alive) or its TTL passes
+    without a renewal (a holder killed without releasing it: lapsed, None)."""
+    key = lease_key(name)
+    who, seen = judge(views.get(key), None, time.monotonic())
+    while who is not None:
+        time.sleep(0.2)
+        who, now = judge(views.get(key), seen, time.monotonic())
+        if who is not None and now is not seen:
+            return who  # renewed while watched
+    return None
 
 
 class LeaseKeeper:
@@ -56,11 +113,18 @@ class LeaseKeeper:
         self.views, self.key, self.ttl_ms = views, lease_key(name), int(ttl_s * 1000)
         self.holder = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._renewed = float("-inf")
+        self._beat = 0
 
     def renew(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._renewed < RENEW_EVERY_S:
             return
-        doc = {"holder": self.holder, "renewed_ms": int(time.time() * 1000), "ttl_ms": self.ttl_ms}
+        self._beat += 1  # readers judge by this moving, not by any clock
+        doc = {
+            "holder": self.holder,
+            "beat": self._beat,
+            "renewed_ms": int(time.time() * 1000),  # for people reading the views only
+            "ttl_ms": self.ttl_ms,
+        }
         self.views.apply([Put(self.key, doc)])
         self._renewed = time.monotonic()
 

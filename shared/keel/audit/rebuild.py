@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from keel.audit import keys
-from keel.audit.lease import LEASE_TTL_S, holder
+from keel.audit.lease import LEASE_TTL_S, confirmed_holder
 from keel.audit.projection import FAMILIES, STATS
 from keel.audit.trees import REJECTED
 from keel.errors import KeelError
@@ -82,7 +82,7 @@ def why_gone(views: ViewStore) -> dict[str, int]:
 
 def refuse_while_served(views: ViewStore, doing: str, name: str = "audit") -> None:
     """KeelError naming the projector service that holds the views' lease, if one does."""
-    served_by = holder(views, name)
+    served_by = confirmed_holder(views, name)  # a lease left by a killed one lapses
     if served_by is not None:
         raise KeelError(
             f"{doing} drops the views and folds them again, but the projector service "
