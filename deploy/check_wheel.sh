@@ -5,6 +5,13 @@
 # audit questions, a prediction from keel serve ([all]; base says which extra it needs), a
 # keel.Client and a keel.step smoke test. Prints install sizes and times. pip's cache is used, so
 # a second run installs from it. Called by .ci/run; KEEP=1 keeps the work directory.
+# The native fold (decision 0032): where cargo runs, maturin builds the keel-fold wheel beside
+# Keel's into a local wheelhouse and [all] installs with keel[native] from it: `keel audit
+# rebuild` must say "fold: native". Where cargo does not run, [all] installs alone and must say
+# "fold: python"; base always folds in Python. Cargo's target directory is kept in ~/.cache/keel
+# (a warm one rebuilds nothing: ~3 s), beside `make install`'s, not in it: pyo3's build script
+# reruns whenever the interpreter differs (the venv's there, python3 here), so one shared
+# directory would recompile pyo3 and the crate (1-2 min) at every switch.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PY:-python3}"
@@ -22,11 +29,25 @@ since() { "$PY" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1])
 
 say "build: python -m build (the sdist, then the wheel from the sdist)"
 "$PY" -m venv "$WORK/tools"
-"$WORK/tools/bin/pip" install --quiet build
+"$WORK/tools/bin/pip" install --quiet build maturin
 "$WORK/tools/bin/python" -m build --outdir "$WORK/dist" "$ROOT" >"$WORK/build.log" 2>&1 ||
     { cat "$WORK/build.log"; exit 1; }
-WHEEL="$(ls "$WORK"/dist/keel-*.whl)"
-SDIST="$(ls "$WORK"/dist/keel-*.tar.gz)"
+WHEEL="$(ls "$WORK"/dist/keel-[0-9]*.whl)"
+SDIST="$(ls "$WORK"/dist/keel-[0-9]*.tar.gz)"
+
+# the native fold's wheel, where it can be built; FOLD is what [all] must say it folds with
+if cargo --version >/dev/null 2>&1; then
+    say "build: the keel-fold wheel (maturin, native/keel_fold)"
+    t0="$(now)"
+    CARGO_TARGET_DIR="$HOME/.cache/keel/cargo-target-wheel" \
+        "$WORK/tools/bin/maturin" build --release -m "$ROOT/native/keel_fold/Cargo.toml" \
+        --out "$WORK/dist" >"$WORK/maturin.log" 2>&1 || { cat "$WORK/maturin.log"; exit 1; }
+    echo "keel-fold built in $(since "$t0") s"
+    FOLD=native ALL_SPEC="$WHEEL[all,native]"
+else
+    echo "cargo does not run here: no keel-fold wheel; [all] folds in Python (decision 0032)"
+    FOLD=python ALL_SPEC="$WHEEL[all]"
+fi
 ls -l "$WORK/dist"
 
 say "contents: top-level names, schemas identical to the repository's, no tests"
@@ -49,6 +70,16 @@ with tarfile.open(sdist) as t:
     assert not any(m.startswith("tests/") for m in members), "the sdist carries tests/"
 print(f"wheel: {len(names)} files, top level {sorted(top)}, {len(shipped)} schema files identical")
 EOF
+if [ "$FOLD" = native ]; then
+    "$PY" - "$WORK"/dist/keel_fold-*.whl <<'EOF'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+assert top == {"keel_fold"}, f"the keel-fold wheel installs {sorted(top)}"
+assert any(n.startswith("keel_fold/") and n.endswith(".so") for n in names), names
+print(f"keel-fold wheel: {sys.argv[1].rsplit('/', 1)[-1]}, top level {sorted(top)}")
+EOF
+fi
 
 "$PY" -m venv "$WORK/empty"
 EMPTY_KB="$(du -sk "$WORK/empty" | cut -f1)"
@@ -57,7 +88,8 @@ install() {  # install NAME SPEC: a clean venv with the wheel as SPEC says
     local t0
     "$PY" -m venv "$WORK/$1"
     t0="$(now)"
-    "$WORK/$1/bin/pip" install --quiet "$2"
+    # the local wheelhouse too: keel-fold is found there (it is on no index)
+    "$WORK/$1/bin/pip" install --quiet --find-links "$WORK/dist" "$2"
     SECONDS_TAKEN[$1]="$(since "$t0")"
     MIB[$1]="$(( ($(du -sk "$WORK/$1" | cut -f1) - EMPTY_KB) / 1024 ))"
     PACKAGES[$1]="$("$WORK/$1/bin/pip" list --format=freeze 2>/dev/null | wc -l)"
@@ -109,6 +141,18 @@ EOF
     keel audit serving --env prod --family data
     keel audit why --env prod --family data >why.out && head -n 3 why.out
     keel audit verify
+
+    say "[$1] which fold: keel audit rebuild"
+    local want=python
+    if [ "$1" = all ]; then want="$FOLD"; fi
+    keel audit rebuild --json >rebuild.json
+    python - "$want" <<'EOF'
+import json, sys
+doc = json.load(open("rebuild.json"))
+assert doc["fold"] == sys.argv[1], f"fold: {doc['fold']}, expected {sys.argv[1]}"
+assert doc["applied"] > 0 and not doc["gone"], doc
+print(f"fold: {doc['fold']} ({doc['applied']} events folded again)")
+EOF
 
     say "[$1] a prediction"
     local port
@@ -175,8 +219,8 @@ EOF
 
 say "install: base"
 install base "$WHEEL"
-say "install: [all]"
-install all "$WHEEL[all]"
+say "install: [all] (with keel[native] where keel-fold was built)"
+install all "$ALL_SPEC"
 ( tour base )
 ( tour all )
 
@@ -185,4 +229,4 @@ printf '%-6s %10s %10s %9s\n' install seconds MiB packages
 for n in base all; do
     printf '%-6s %10s %10s %9s\n' "$n" "${SECONDS_TAKEN[$n]}" "${MIB[$n]}" "${PACKAGES[$n]}"
 done
-echo "check_wheel: all passed in $(since "$START") s"
+echo "check_wheel: all passed in $(since "$START") s ([all] folds with: $FOLD)"
