@@ -1,11 +1,18 @@
-"""SeaweedFS (`weed server` with its S3 gateway, built from source) on 127.0.0.1 in its own
-directory; per-principal identities and write-once artifact buckets when secured."""
+"""SeaweedFS (built from source) on 127.0.0.1 in its own directory: `weed server` (master and
+volume server) and `weed filer -s3` (the filer with its S3 gateway) as two processes;
+per-principal identities and write-once artifact buckets when secured.
+
+Two processes so that they stop in order (issue 35: a stop took ~17 s). In one `weed server`
+the volume server stopped before the filer, whose last metadata-log flush then found no volume
+to write to and retried until its 15 s shutdown budget ran out (dropping that log). Now the
+filer stops first, flushing into the running volume server, then the master and volume."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +24,26 @@ from deploy.processes import LaunchError, Process, free_port, port_open, spawn
 
 class PortTaken(LaunchError):
     """A server could not bind a port chosen for it a moment earlier."""
+
+
+def filer_ports(start: int) -> tuple[int, int]:
+    """The filer's HTTP and gRPC ports: P and P + 10000, both free, P at or below `start`.
+    The filer's embedded S3 gateway dials the filer's gRPC at its HTTP port + 10000 (SeaweedFS's
+    default) whatever -port.grpc says (seen with the pinned version: it never came up), so the
+    pair must follow that rule."""
+    for port in range(min(start, 65535 - 10000), 1024, -1):
+        if _bindable(port) and _bindable(port + 10000):
+            return port, port + 10000
+    raise LaunchError("no free pair of ports P, P + 10000 for SeaweedFS's filer on 127.0.0.1")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -41,7 +68,16 @@ class ObjectStore:
 
     @property
     def process(self) -> Process:
+        """The master and volume server (`weed server`)."""
         return Process("seaweedfs", self.root / "weed.pid")
+
+    @property
+    def filer(self) -> Process:
+        """The filer and its S3 gateway (`weed filer -s3`), stopped first."""
+        return Process("seaweedfs-filer", self.root / "filer.pid")
+
+    def running(self) -> bool:
+        return self.process.pid() is not None and self.filer.pid() is not None
 
     def credentials(self) -> dict[str, str]:
         """{"access_key", "secret_key"} of the admin identity (created on first use)."""
@@ -114,7 +150,7 @@ class ObjectStore:
     def start(self, timeout: float = 90.0) -> ObjectStore:
         if conflict := self.mode_conflict():
             raise LaunchError(conflict)
-        if self.process.pid() is not None and port_open(self.port):
+        if self.running() and port_open(self.port):
             return self
         for _ in range(2):
             try:
@@ -129,8 +165,9 @@ class ObjectStore:
         data.mkdir(parents=True, exist_ok=True)
         modes.record(self.root, self.secure)  # before its first write: the data is this mode's
         ports = {name: free_port() for name in ("master", "volume", "filer")}
-        grpc = {name: free_port() for name in ("master", "volume", "filer", "s3")}
-        cmd = [
+        grpc = {name: free_port() for name in ("master", "volume", "s3")}
+        ports["filer"], grpc["filer"] = filer_ports(ports["filer"])
+        server = [
             exe,
             "server",
             f"-dir={data}",
@@ -145,9 +182,17 @@ class ObjectStore:
             # between leaving the master's topology and stopping (each stop took ~27 s).
             "-volume.preStopSeconds=0",
             "-master.volumeSizeLimitMB=1024",
-            "-filer",
-            f"-filer.port={ports['filer']}",
-            f"-filer.port.grpc={grpc['filer']}",
+            "-master.telemetry=false",
+        ]
+        filer = [
+            exe,
+            "filer",
+            f"-master=127.0.0.1:{ports['master']}.{grpc['master']}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-port={ports['filer']}",
+            f"-port.grpc={grpc['filer']}",
+            f"-defaultStoreDir={data}",  # where `weed server -dir` kept the filer's store
             "-s3",
             f"-s3.port={self.port}",
             f"-s3.port.grpc={grpc['s3']}",
@@ -155,11 +200,11 @@ class ObjectStore:
             "-s3.port.lance=0",
             f"-s3.config={self._config()}",
             *self._tls_args(),
-            "-master.telemetry=false",
         ]
         log_file = self.root / "weed.log"
         mark = log_file.stat().st_size if log_file.exists() else 0  # the log is appended to
-        spawn(cmd, log_file, self.process.pid_file)
+        spawn(server, log_file, self.process.pid_file)
+        spawn(filer, log_file, self.filer.pid_file)
 
         def this_start() -> str:
             with open(log_file, "rb") as f:
@@ -179,7 +224,8 @@ class ObjectStore:
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
-            if self.process.pid() is None:
+            if not self.running():
+                self.stop()  # the other one, if it still runs
                 raise port_taken() or LaunchError(
                     "SeaweedFS exited while starting: " + this_start()[-1500:]
                 )
@@ -194,8 +240,9 @@ class ObjectStore:
             time.sleep(0.5)
         taken = port_taken()
         if taken:  # one of its servers never came up: start over
-            self.process.stop()
+            self.stop()
             raise taken
+        self.stop()  # never left running behind an error
         raise LaunchError(
             f"SeaweedFS S3 on port {self.port} not ready within {timeout:.0f} s: {last}"
         )
@@ -249,6 +296,8 @@ class ObjectStore:
         assert s3.get_object(Bucket="keel-launcher", Key="ready")["Body"].read() == b"ok"
 
     def stop(self) -> None:
+        # the filer first: its last metadata-log flush needs the volume server still running
+        self.filer.stop()
         self.process.stop()
         if self.secure:
             from deploy import security
