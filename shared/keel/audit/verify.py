@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -182,6 +182,7 @@ _ADMIN = frozenset(ADMIN_EVENTS)
 _KEPT = frozenset(
     (g.ArtifactRecorded.EVENT_TYPE, g.ModelPromoted.EVENT_TYPE, g.ModelDeployed.EVENT_TYPE)
 )
+_ARTIFACT = g.ArtifactRecorded.EVENT_TYPE
 
 
 def scan_log(
@@ -240,13 +241,15 @@ def _scan(
         out.records += len(batch)
         # the batch's work goes to the core in bulk (decode, then trees and signatures per
         # batch); only what each record needs on its own stays in this loop
-        decoded = core.decode(batch)  # in order, the undecodable left out
+        good = core.decode(batch)  # in order, the undecodable left out
         groups: dict[TopicPartition, list[LogRecord]] = {}
         base: dict[TopicPartition, int] = {}
-        good: list[tuple[LogRecord, Any]] = []
-        j, found = 0, len(decoded)
-        for rec in batch:
-            tp = rec.tp
+        # (record, event or None), every record of the batch: None where it did not decode
+        pairs: Iterable[tuple[LogRecord, Any]] = (
+            good if len(good) == len(batch) else _with_undecoded(batch, good)
+        )
+        for rec, event in pairs:
+            tp = (rec.topic, rec.partition)
             group = groups.get(tp)
             if group is None:
                 group = groups[tp] = []
@@ -255,14 +258,10 @@ def _scan(
                     tree = frontiers[tp] = merkle.Frontier(leaf2_from=switches.get(tp, 0))
                 base[tp] = tree.size
             group.append(rec)
-            if j < found and decoded[j][0] is rec:
-                event = decoded[j][1]
-                j += 1
-                index = base[tp] + len(group) - 1
-                positions.setdefault(event.envelope.event_id, (tp, index, rec))
-                good.append((rec, event))
-            else:
+            if event is None:
                 problems.append(_undecodable(codec, rec))
+                continue
+            positions.setdefault(event.envelope.event_id, (tp, base[tp] + len(group) - 1, rec))
         for tp, group in groups.items():
             tree = frontiers[tp]
             sizes = watched.get(tp)
@@ -281,14 +280,16 @@ def _scan(
             if trust.enabled
             else [None] * len(good)
         )
-        signed = 0
+        signed, recorded = 0, out.recorded
         for (rec, event), verdict in zip(good, verdicts, strict=True):
             kind = event.EVENT_TYPE
             if verdict is None or verdict.problem is not None or kind in _ADMIN:
                 _note(out, trust, rec, event, verdict, problems, keep)
                 continue
             signed += 1  # the common case: signed by an identity allowed to write it
-            if kind in _KEPT:
+            if kind == _ARTIFACT:  # the most common kept type, inline
+                recorded.setdefault(event.artifact_id, event)
+            elif kind in _KEPT:
                 _kept(out, rec, event)
             if keep is not None:
                 keep(event)
@@ -304,6 +305,20 @@ def _scan(
             )
         )
     return out
+
+
+def _with_undecoded(
+    batch: list[LogRecord], decoded: list[tuple[LogRecord, Any]]
+) -> Iterator[tuple[LogRecord, Any]]:
+    """Every record of `batch` with its event from `decoded` (in order), None where none."""
+    events = iter(decoded)
+    pending = next(events, None)
+    for rec in batch:
+        if pending is not None and pending[0] is rec:
+            yield pending
+            pending = next(events, None)
+        else:
+            yield rec, None
 
 
 def _undecodable(codec: Codec, rec: LogRecord) -> Problem:
