@@ -58,7 +58,7 @@ struct Ev {
     keys: Vec<String>,
 }
 
-#[pyclass(module = "keel_fold", unsendable)]
+#[pyclass(module = "keel_fold")]
 pub struct Fold {
     cache: HashMap<String, Option<Value>>,
     changed: BTreeSet<String>,
