@@ -15,8 +15,6 @@ from fastapi import HTTPException, Response
 from pydantic import BaseModel
 
 from keel.audit.reads import Reads
-from keel.audit.resets import TRUST_RESETS
-from keel.audit.resets import latest as latest_reset
 from keel.bootstrap import Runtime
 from keel.client import Client
 from keel.errors import KeelError
@@ -73,7 +71,7 @@ class Answers:
             raise HTTPException(404, str(exc)) from None
         doc = {**extra, key: dump(found)} if key else dict(dump(found))
         doc["freshness"] = freshness
-        if reset := latest_reset(self.store.get(TRUST_RESETS)):  # a declared restore: always said
+        if reset := Reads(self.store).trust_reset():  # a declared restore: always said
             doc["trust_reset"] = reset
         response = reply(doc)
         response.headers["keel-lag"] = str(freshness["lag"])

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, overload
 
 from pydantic import BaseModel, ConfigDict
 
-from keel.audit import keys
 from keel.audit.reads import Reads
 from keel.bootstrap import Runtime, bootstrap
 from keel.commands import no_commands
@@ -334,9 +333,7 @@ class Client:
     def trust_reset(self) -> dict[str, Any] | None:
         """The newest `keel audit reset-trust` (a deliberate restore the admin declared), with
         the line every answer after it shows; None if trust was never reset."""
-        from keel.audit.resets import TRUST_RESETS, latest
-
-        return latest(self.fresh_views().get(TRUST_RESETS))
+        return self.reads().trust_reset()
 
     def skew(self, family: str, env: str, at: When = None) -> dict[str, Any]:
         """Training/serving skew of what ENV's serving process saw in its last window recorded
@@ -345,25 +342,24 @@ class Client:
         (DriftDetected) once per window; a window too small to judge says so in `note`."""
         from keel.skew import MIN_VALUES, compare
 
-        views = self.fresh_views()
+        reads = self.reads()
         when = _need(at) if at is not None else datetime.now(UTC)
         fam = self.project().family(family)
-        hit = views.index_floor(keys.skew(family, env), when.timestamp() * 1000)
-        if hit is None:
+        window = reads.serving_window(family, env, when)
+        if window is None:
             raise KeelError(
                 f"no serving statistics recorded for {family}/{env} by {when.isoformat()}",
                 hint=f"`keel serve --family {family} --env {env}` records them every "
                 f"{fam.skew.window_seconds:g} s while it gets requests",
             )
-        window = views.get(keys.serving_stats(hit[0])) or {}
-        model = views.get(keys.model(window["model_id"])) or {}
+        model = reads.model_doc(window["model_id"])
         fs_ids = model.get("feature_set_ids") or []
         if not fs_ids:
             raise KeelError(
                 f"model {window['model_id'][:12]} has no training feature set to compare with",
                 hint="its ModelTrained names none; `keel audit why` shows what it was built from",
             )
-        fs = views.get(keys.featureset(fs_ids[0])) or {}
+        fs = reads.feature_set_doc(fs_ids[0])
         read = self.rt.artifacts.read_bytes
         training_stats = json.loads(read(fs["stats_id"]).splitlines()[0])
         table = json.loads(read(fs_ids[0]).splitlines()[0])

@@ -13,8 +13,6 @@ from urllib.parse import quote
 
 from keel.audit import keys
 from keel.audit.reads import Reads
-from keel.audit.resets import TRUST_RESETS
-from keel.audit.resets import latest as latest_reset
 from keel.errors import KeelError
 from keel.report.content import quarantine_reasons
 from keel.timeparse import CLOCK_SKEW_MS
@@ -194,7 +192,7 @@ def health(views: ViewStore) -> dict[str, Any]:
             for tp in sorted(sizes)
         ],
         "uncovered": sum(max(0, sizes[tp] - checkpointed.get(tp, 0)) for tp in sizes),
-        "trust_reset": latest_reset(views.get(TRUST_RESETS)),  # a declared restore, if any
+        "trust_reset": Reads(views).trust_reset(),  # a declared restore, if any
     }
 
 

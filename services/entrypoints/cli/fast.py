@@ -173,7 +173,6 @@ def _family(views: Any, name: str | None) -> str | None:
 
 def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
     from keel.audit.reads import Reads
-    from keel.audit.resets import TRUST_RESETS, latest
     from keel.timeparse import parse_time
 
     family = _family(views, values.get("--family"))
@@ -183,7 +182,7 @@ def _serving(views: Any, values: dict[str, Any]) -> Callable[[], None] | None:
     when = parse_time(at)[0] if at is not None else datetime.now(UTC)
     known = parse_time(as_of)[0] if as_of is not None else None
     doc = Reads(views).serving(family, values["--env"], when, known)
-    reset = latest(views.get(TRUST_RESETS))
+    reset = Reads(views).trust_reset()
     if reset:
         doc = {**doc, "trust_reset": reset}
 

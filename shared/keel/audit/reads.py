@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from keel.audit import inventory as _inv
+from keel.audit import keys
 from keel.audit import view_queries as _vq
 from keel.audit.readmodel import SCAN, WITHDRAWN, Interval, ReadModel
 from keel.audit.view_queries import ReadJson
@@ -89,6 +90,27 @@ class Reads(ReadModel):
         self, family: str, env: str, at: datetime, model_id: str
     ) -> dict[str, Any] | None:
         return _vq.latest_drift(self.views, family, env, at, model_id)
+
+    def trust_reset(self) -> dict[str, Any] | None:
+        """The newest declared restore (`keel audit reset-trust`), which every answer after it
+        shows; None if trust was never reset."""
+        from keel.audit.resets import latest
+
+        return latest(self.views.get(keys.TRUST_RESETS))
+
+    def serving_window(self, family: str, env: str, at: datetime) -> dict[str, Any] | None:
+        """The last window of served features ENV's serving process recorded by `at`
+        (ServingStatsRecorded), or None."""
+        hit = self.views.index_floor(keys.skew(family, env), at.timestamp() * 1000)
+        return None if hit is None else self.views.get(keys.serving_stats(hit[0])) or {}
+
+    def model_doc(self, model_id: str) -> dict[str, Any]:
+        """A model's document in the views ({} if unknown)."""
+        return self.views.get(keys.model(model_id)) or {}
+
+    def feature_set_doc(self, feature_set_id: str) -> dict[str, Any]:
+        """A feature set's document in the views ({} if unknown)."""
+        return self.views.get(keys.featureset(feature_set_id)) or {}
 
     # -- what exists (inventory, newest first) ----------------------------------------------
     def families(self) -> list[str]:
