@@ -38,3 +38,41 @@ def test_a_watcher_whose_every_fold_fails_starts_and_says_why(tmp_path: Path) ->
         assert not watched.ready
     finally:
         watched.close()
+
+
+def test_an_audit_api_whose_replica_never_folds_starts_and_answers_saying_why(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    """The audit API on Kafka with no projector views and no snapshot waits for its replica's
+    first state; its every fold fails here (a replica that refuses writes), yet it starts and
+    each answer's freshness says why it is stale and the headers how much."""
+    from fastapi.testclient import TestClient
+
+    from keel.views.sqlite import SqliteViewStore
+    from keel_services.audit.http import create_app, replica_path
+    from tests.integration.test_audit_snapshot import settings_of
+    from tests.integration.test_checkpoint_guard_kafka import signed_log
+
+    (tmp_path / "trail").mkdir()
+    _s, env = signed_log(kafka_bootstrap, redis_url, tmp_path / "trail", 6)
+    settings = settings_of(env).model_copy(
+        update={"home": tmp_path / "pod", "views": env["KEEL_VIEWS"] + "none:"}
+    )
+    (tmp_path / "pod").mkdir()
+    with bootstrap(settings) as rt:
+        replica = replica_path(rt)
+        replica.parent.mkdir(parents=True)
+        SqliteViewStore(replica).close()  # the views' own tables, then every write refused
+        db = sqlite3.connect(replica)
+        db.execute(
+            "CREATE TRIGGER refused BEFORE INSERT ON docs "
+            "BEGIN SELECT RAISE(ABORT, 'this replica takes no writes'); END"
+        )
+        db.commit()
+        db.close()
+        with TestClient(create_app(rt)) as api:  # before: never returned
+            r = api.get("/v1/serving/f/staging?at=2030-01-01")
+    fresh = r.json()["freshness"]
+    assert "this replica takes no writes" in fresh["error"], fresh
+    assert fresh["source"] == "replica" and fresh["lag"] >= 12  # the 12 events it misses
+    assert r.headers["keel-lag"] == str(fresh["lag"])
