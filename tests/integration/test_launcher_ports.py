@@ -33,7 +33,8 @@ def test_seaweedfs_starts_again_when_an_internal_port_was_taken(
     try:
         store.start(timeout=60)
         assert processes.port_open(store.port)
-        assert handed.count(busy) == 1 and len(handed) == 12  # 6 ports, chosen twice (+ the filer pair)
+        # 6 ports, chosen twice (+ the filer pair)
+        assert handed.count(busy) == 1 and len(handed) == 12
         assert "address already in use" in (tmp_path / "weed" / "weed.log").read_text()
     finally:
         store.stop()
