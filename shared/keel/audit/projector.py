@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keel.audit import checkpoint as cp
-from keel.audit import foldcore, keys
+from keel.audit import foldcore, gcpause, keys
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.lease import LeaseKeeper, wait_for_service
@@ -195,7 +195,8 @@ class Projector:
                         # where the trees are as soon as they move, and an append by a fenced
                         # (superseded) projector fails before it can touch the views.
                         try:
-                            self._step(session, fresh, on_batch, checkpoint=True)
+                            with gcpause.paused():  # one batch; the collector runs between
+                                self._step(session, fresh, on_batch, checkpoint=True)
                         except StaleTracking:
                             # a command caught the views up meanwhile: fold what is left from
                             # where it stopped (the polled records may be past or before it)
@@ -278,14 +279,16 @@ class Projector:
         return tr.leaf_switches(notes)
 
     def _catch_up(self, s: _Session, on_batch: Callable[[Progress], None] | None) -> None:
-        for _ in range(1000):  # bounded: each retry means another writer made progress
-            try:
-                records = self.log.read(list(EVENT_TOPICS), s.positions or None)
-                for batch in _chunks(records, self.batch_size):
-                    self._step(s, batch, on_batch)
-                return
-            except StaleTracking:
-                self._reload(s)  # another process folded some of it: go on from there
+        # bounded work up to the log's end: the cycle collector waits for it (gcpause)
+        with gcpause.paused():
+            for _ in range(1000):  # bounded: each retry means another writer made progress
+                try:
+                    records = self.log.read(list(EVENT_TOPICS), s.positions or None)
+                    for batch in _chunks(records, self.batch_size):
+                        self._step(s, batch, on_batch)
+                    return
+                except StaleTracking:
+                    self._reload(s)  # another process folded some of it: go on from there
         raise RuntimeError("the views' tracking kept moving under this projector")
 
     def _reload(self, s: _Session) -> None:

@@ -17,7 +17,6 @@ The checks are pure functions over what the caller read; the CLI does the readin
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keel.audit import checkpoint as cp
-from keel.audit import foldcore, keys, merkle
+from keel.audit import foldcore, gcpause, keys, merkle
 from keel.audit import trees as tr
 from keel.audit.resets import line as reset_line
 from keel.audit.resets import reset_doc
@@ -204,17 +203,10 @@ def scan_log(
     signatures and hashes (foldcore.select: python, native or auto, default $KEEL_FOLD): the
     native one finds the same problems in the same words; keep_leaves: keep every leaf hash,
     which inclusion proofs need (default: when `keep` is given, as for a review pack)."""
-    # The scan allocates millions of objects and keeps many (each event's first position and
-    # record), none in reference cycles: the cycle collector's passes over that growing heap
-    # cost more than all the scan's other work (12-15 us an event of CPU, bench_verify), so
-    # it is paused for the scan and runs again after.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    # The scan allocates millions of objects and keeps many; the cycle collector's passes over
+    # that heap cost more than all its other work (keel.audit.gcpause).
+    with gcpause.paused():
         return _scan(records, codec, trust, problems, keep, leaf2_from, watch, fold, keep_leaves)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _scan(
