@@ -313,7 +313,8 @@ def select(codec: Codec, trust: Trust, fold: str | None = None) -> PythonCore:
     if not native_available():
         raise KeelError(
             f"{FOLD_ENV}=native, but the native fold (keel_fold) is not installed",
-            hint="build it with `make install` where cargo is present, or unset "
+            hint="install it with `pip install 'keel[native]'` (a wheel, or built where cargo "
+            "is present), or `make install` in a checkout; or unset "
             f"{FOLD_ENV} to fold in Python",
         )
     return NativeCore(codec, trust)
