@@ -27,6 +27,13 @@ class ViewStoreContract:
         v.apply([Put("a", {"x": 1, "nested": {"y": [1, 2]}}), Put("b", {"x": 2})])
         assert v.get("a") == {"x": 1, "nested": {"y": [1, 2]}}
         assert v.get_many(["b", "zz", "a"]) == [{"x": 2}, None, {"x": 1, "nested": {"y": [1, 2]}}]
+        # as stored: canonical JSON (sorted keys, compact), the bytes docjson.dumps gives
+        assert v.get_many_raw(["b", "zz", "a"]) == [
+            b'{"x":2}',
+            None,
+            b'{"nested":{"y":[1,2]},"x":1}',
+        ]
+        assert v.get_many_raw([]) == []
         v.apply([Put("a", {"x": 3}), Remove("b")])
         assert v.get("a") == {"x": 3} and v.get("b") is None
 

@@ -97,6 +97,11 @@ class ViewStore(Protocol):
 
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]: ...
 
+    def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+        """`get_many` as the stored canonical JSON bytes (keel.views.docjson), not parsed: for
+        the native fold, which parses them itself (no dict built only to be encoded again)."""
+        ...
+
     def index_range(
         self,
         index: str,

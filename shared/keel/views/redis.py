@@ -190,8 +190,12 @@ class RedisViewStore:
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
         if not keys:
             return []
-        raws = self._r.mget([self._doc(k) for k in keys])
-        return [None if r is None else dict(loads(r)) for r in raws]
+        return [None if r is None else dict(loads(r)) for r in self.get_many_raw(keys)]
+
+    def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+        return list(self._r.mget([self._doc(k) for k in keys]))
 
     def contains(self, name: str, members: Sequence[str]) -> list[bool]:
         if not members:

@@ -156,15 +156,20 @@ class SqliteViewStore:
         return None if row is None else dict(loads(row[0]))
 
     def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
-        found: dict[str, str] = {}
+        return [None if d is None else dict(loads(d)) for d in self.get_many_raw(keys)]
+
+    def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
+        found: dict[str, bytes] = {}
         with self._lock:
             for i in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
                 chunk = list(keys[i : i + 500])
                 marks = ",".join("?" * len(chunk))
                 found.update(
-                    self._db.execute(f"SELECT key, doc FROM docs WHERE key IN ({marks})", chunk)
+                    self._db.execute(
+                        f"SELECT key, CAST(doc AS BLOB) FROM docs WHERE key IN ({marks})", chunk
+                    )
                 )
-        return [None if (d := found.get(k)) is None else dict(loads(d)) for k in keys]
+        return [found.get(k) for k in keys]
 
     def contains(self, name: str, members: Sequence[str]) -> list[bool]:
         found: set[str] = set()
