@@ -4,6 +4,7 @@ pid file, and the one error type (what failed and what to do)."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,10 +17,54 @@ from deploy import components
 LaunchError = components.SetupError
 
 
+# KEEL_PORT_RANGE="LO-HI": free_port picks only in [LO, HI). Parallel test workers each get a
+# range of their own below the kernel's ephemeral ports (tests/conftest.py): the kernel's own
+# pick (port 0) is shared by every process on the machine, so two workers (or a worker and an
+# outgoing connection) could be handed the same port between the pick and the server's bind.
+PORT_RANGE = "KEEL_PORT_RANGE"
+_handed: set[int] = set()  # this process's picks in its range, never handed out twice
+
+
+def port_range() -> tuple[int, int] | None:
+    raw = os.environ.get(PORT_RANGE, "")
+    if not raw:
+        return None
+    try:
+        lo, hi = (int(x) for x in raw.split("-"))
+    except ValueError:
+        raise LaunchError(
+            f"{PORT_RANGE}={raw!r} is not LO-HI (two port numbers): set it like 20000-27000, "
+            f"or unset it to let the kernel pick free ports"
+        ) from None
+    if not 0 < lo < hi <= 65536:
+        raise LaunchError(f"{PORT_RANGE}={raw!r}: want 0 < LO < HI <= 65536")
+    return lo, hi
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    span = port_range()
+    if span is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    lo, hi = span
+    # Random, not sequential: the worker's subprocesses (launchers, services) pick in the same
+    # range with sets of their own, and a shared starting point would make them collide.
+    for _ in range(4 * (hi - lo)):
+        port = random.randrange(lo, hi)
+        if port in _handed:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or lingering in TIME_WAIT
+        _handed.add(port)
+        return port
+    raise LaunchError(
+        f"no free port in {PORT_RANGE}={lo}-{hi} ({len(_handed)} handed out by this process): "
+        f"widen the range or unset {PORT_RANGE}"
+    )
 
 
 def port_open(port: int) -> bool:

@@ -26,6 +26,57 @@ os.environ.setdefault("KEEL_PRINCIPAL", "operator")
 os.environ["XDG_STATE_HOME"] = __import__("tempfile").mkdtemp(prefix="keel-test-state-")
 
 
+def worker_port_range(worker: str, count: int, ephemeral_lo: int) -> tuple[int, int]:
+    """Test worker `worker` ("gw0", "gw1", ... of `count`, pytest-xdist)'s own slice of the
+    ports below the kernel's ephemeral range: each worker's servers (Kafka, Redis, SeaweedFS,
+    HTTP services) come from deploy.processes.free_port in its slice, so no two workers are
+    ever handed one port, and no outgoing connection takes one between pick and bind."""
+    lo, hi = 10000, max(ephemeral_lo, 10000 + 64 * count)
+    size = (hi - lo) // count
+    index = int(worker.removeprefix("gw"))
+    return lo + index * size, lo + (index + 1) * size
+
+
+def _ephemeral_lo() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    from deploy.processes import PORT_RANGE
+
+    _lo, _hi = worker_port_range(
+        worker, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), _ephemeral_lo()
+    )
+    os.environ[PORT_RANGE] = f"{_lo}-{_hi}"
+
+# The longest test files (the Kafka e2e and fault tests, minutes each), measured in a parallel
+# run (decision 0033): collected first, so that under `--dist loadfile` they start at once on
+# the workers and the short files fill in around them, instead of one arriving last and
+# running alone at the end. Any other file keeps its place.
+LONG_FILES_FIRST = (
+    "tests/faults/test_disaster_drill.py",
+    "tests/e2e/test_mlflow_bridge.py",
+    "tests/e2e/test_services_as_processes.py",
+    "tests/faults/test_projector_kill_kafka.py",
+    "tests/e2e/test_console.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_review_pack.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    root = config.rootpath
+
+    def key(item: pytest.Item) -> int:
+        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+
+    items.sort(key=key)  # stable: within a file, and among the rest, the order stays
+
+
 @pytest.fixture(scope="session")
 def registry() -> SchemaRegistry:
     return load_registry()
@@ -109,7 +160,9 @@ def s3_url(s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A skipped test is not a passing test: fail the run if anything skipped."""
+    """A skipped test is not a passing test: fail the run if anything skipped. Under xdist this
+    decides on the controller, whose reporter counts every worker's reports (a worker's own
+    exit status does not become the run's)."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None and reporter.stats.get("skipped") and exitstatus == 0:
         session.exitstatus = 1

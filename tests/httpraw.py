@@ -14,11 +14,11 @@ from typing import Any
 
 import uvicorn
 
+from deploy.processes import free_port as deploy_free_port
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return deploy_free_port()  # in this test worker's own port range (tests/conftest.py)
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import fcntl
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from deploy.processes import free_port as deploy_free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW = "mlflow==3.17.2"  # the version issue 38 checked; also the `mlflow` extra
 VENV = ROOT / ".bench-venvs" / "mlflow"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return deploy_free_port()  # in this test worker's own port range (tests/conftest.py)
 
 
 def mlflow_python() -> Path:
