@@ -17,6 +17,7 @@ from keel.audit import merkle
 from keel.audit import trees as tr
 from keel.audit import verify as vf
 from keel.audit.anchors import RESET_HINT, RewriteRefused
+from keel.audit.projector import Progress
 from keel.audit.projectors import projector_for
 from keel.audit.verify_run import checkpoints, verify_scan, witness_notes
 from keel.audit.witness_client import offer
@@ -24,6 +25,7 @@ from keel.bootstrap import Runtime
 from keel.errors import KeelError
 from keel.events import generated as g
 from keel.topics import EVENT_TOPICS
+from keel.views.port import ViewStore
 from keel_services.entrypoints.cli import witness_cmd
 from keel_services.entrypoints.cli.common import console, handled, print_json
 from keel_services.entrypoints.container import build
@@ -298,8 +300,14 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         rt = app.rt
         rb.refuse_while_served(rt.views, "`keel audit rebuild`")  # before reading them
         before = rb.shown(rt.views)
-        rb.clear(rt.views, "`keel audit rebuild`")
-        p = projector_for(rt).run()
+
+        def fold(views: ViewStore) -> Progress:
+            projector = projector_for(rt, views)
+            projector.batch_size = rb.REBUILD_BATCH  # a larger batch for a whole-log fold
+            return projector.run()
+
+        # SQLite views: folded into a fresh file, then copied over them in one transaction
+        p = rb.fold_afresh(rt.views, fold, "`keel audit rebuild`")
         after = rb.shown(rt.views)
         lost = rb.gone(before, after)
         why = rb.why_gone(rt.views) if lost else {}

@@ -7,12 +7,17 @@ the new fold no longer shows; `why_gone` counts the problems of the events the f
 `clear` drops the views for a fold from the log (`keel audit rebuild`, `keel keys adopt`), and
 refuses while a projector service holds their lease (issue 35): clearing would drop the lease
 with the rest, so commands would fold beside the running service and take its writer identity,
-fencing it off, and the service's next batch would write into views half rebuilt."""
+fencing it off, and the service's next batch would write into views half rebuilt.
+
+`fold_afresh` is the rebuild itself (decision 0034): SQLite views are folded into a fresh file
+beside them and copied over them in one transaction, so a killed rebuild leaves them as they
+were; other views (Redis) are cleared and folded in place."""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from keel.audit import keys
 from keel.audit.lease import LEASE_TTL_S, confirmed_holder
@@ -22,6 +27,10 @@ from keel.errors import KeelError
 from keel.views.port import ViewStore
 
 _PAGE = 1000
+# A rebuild's batch (the projector's default: 5000): each batch is a transaction whose commit
+# walks every page it dirtied; 4x larger batches measured cheaper per event (decision 0034).
+REBUILD_BATCH = 20_000
+T = TypeVar("T")
 _REASONS_READ = 10_000  # rejected records read for their reasons: enough to name the causes
 
 
@@ -98,3 +107,24 @@ def clear(views: ViewStore, doing: str, name: str = "audit") -> None:
     """Drop the views for a fold from the log, unless a projector service holds them."""
     refuse_while_served(views, doing, name)
     views.clear()
+
+
+def fold_afresh(
+    views: ViewStore, fold: Callable[[ViewStore], T], doing: str, name: str = "audit"
+) -> T:
+    """`fold(target)` folds the log from its beginning into empty views `target`; the views
+    become what it folded. SQLite views (those with `rebuilding`) are folded into a fresh file
+    and copied over the live ones in one transaction only once the fold is done: a crash or a
+    failed fold leaves them whole, and readers see the old views or the new. Others are
+    cleared and folded in place. Refused while a projector service holds the views, checked
+    again before they are replaced (a service started meanwhile keeps its views)."""
+    rebuilding = getattr(views, "rebuilding", None)
+    if rebuilding is None:
+        clear(views, doing, name)
+        return fold(views)
+    refuse_while_served(views, doing, name)
+    with rebuilding() as fresh:
+        out = fold(fresh)
+        refuse_while_served(views, doing, name)
+        views.replace_from(fresh)  # type: ignore[attr-defined]
+    return out
