@@ -17,6 +17,14 @@ process:
 Baselines in the same run: `sha256sum` of the log file (SQLite: reading the bytes at all), the
 backend's reader alone (Keel's LogRecords, nothing done with them) and the raw client loop +
 bare fastavro of bench_projector.py.
+
+--whole: all of `keel audit verify --checkpoint <witness> --skip artifacts` on a home (the
+embedded one: SQLite log and views; with --kafka also Kafka + Redis, as in the disaster drill),
+N events folded and checkpointed by `keel audit project`, the checkpoint handed to a witness
+outside the home: the CLI run timed whole (a process, as a user runs it), then the same verify
+in this process with every stage timed (verify_run.Stages, wall and CPU): the views brought to
+the log's end (the CLI's first step), the notes, the log scan, the trail's checks, the views'
+fresh fold, both snapshots and their comparison; beside the raw loop of the same run.
 """
 
 from __future__ import annotations
@@ -147,13 +155,175 @@ def backend_rows(
     return rows
 
 
+WHOLE_TOKEN = "verify-bench-t0k"
+
+
+def whole_env(d: Path, bus: str | None, views: str | None) -> dict[str, str]:
+    """The environment of a home in `d` (the embedded log and views where bus/views are None)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_") or k == "KEEL_FOLD"}
+    env.update(
+        KEEL_HOME=str(d / "home"),
+        KEEL_PROJECT=str(d / "keel.toml"),
+        KEEL_KEYS_DIR=str(d / "private"),
+        KEEL_ADMIN_DIR=str(d / "admin"),
+        KEEL_API_TOKEN=WHOLE_TOKEN,
+    )
+    if bus:
+        env["KEEL_BUS"] = bus
+    if views:
+        env["KEEL_VIEWS"] = views
+    return env
+
+
+def keel_cli(env: dict[str, str], *args: str) -> tuple[float, str]:
+    """(wall seconds, stdout) of one `keel` command, which must succeed."""
+    import sys
+
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("keel")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    took = time.perf_counter() - t0
+    assert out.returncode == 0, f"keel {' '.join(args)}: {out.stderr[-2000:]}"
+    return took, out.stdout
+
+
+def whole_verify(backend: str, n: int, bus: str | None = None, views: str | None = None) -> dict:
+    """One home of n events: the CLI's verify timed whole, then stage by stage in-process."""
+    import json
+
+    from bench.bench_projector import load_signer
+    from keel.audit.projectors import projector_for
+    from keel.audit.verify_run import Stages, verify_scan
+    from keel_services.entrypoints.container import build
+
+    codec = Codec(load_registry())
+    with tempfile.TemporaryDirectory(prefix="keel-bench-verify-whole-") as tmp:
+        d = Path(tmp)
+        signer_in(d)
+        env = whole_env(d, bus, views)
+        (d / "home").mkdir()
+        keel_cli(env, "keys", "record", "--reason", "verify bench keys")
+        signer = load_signer(d)
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            with build() as app:
+                fill(app.rt.log, codec, n, signer)
+                log_path = getattr(app.rt.log, "path", None)
+                prefix = getattr(app.rt.log, "prefix", None)
+            project_s, _ = keel_cli(env, "audit", "project", "--json")
+            witness = d / "witness"
+            keel_cli(env, "audit", "checkpoint", "--to", f"{witness}/")
+            args = ("audit", "verify", "--checkpoint", str(witness), "--skip", "artifacts")
+            cli_s, text = keel_cli(env, *args, "--json")
+            verdict = json.loads(text)
+            assert verdict["ok"], verdict["problems"][:3]
+            stages = Stages()
+            t0, c0 = time.perf_counter(), time.process_time()
+            with build(create=False) as app:
+                with stages("views to the log's end"):
+                    projector_for(app.rt).run()
+                doc, _ = verify_scan(app.rt, [witness], ["artifacts"], stages=stages)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            assert doc["ok"], doc["problems"][:3]
+            assert doc == verdict, "in-process verify differs from the CLI's"
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        if backend == "kafka":
+            assert bus is not None and prefix is not None
+            raw = n / raw_kafka_rate(bus.removeprefix("kafka://").split("?")[0], prefix, codec, n)
+        else:
+            assert log_path is not None
+            raw = n / raw_sqlite_rate(Path(log_path), codec)
+    return {
+        "backend": backend,
+        "events": n,
+        "fold": doc["fold"],
+        "project_s": project_s,
+        "cli_verify_s": cli_s,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "stages": {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in stages.seconds.items()},
+        "raw_loop_s": raw,
+    }
+
+
+def whole_rows(result: dict) -> list[dict[str, Any]]:
+    """One table row a stage, then the whole and the raw loop."""
+    n, raw = result["events"], result["raw_loop_s"]
+    rows = []
+    for name, t in result["stages"].items():
+        rows.append(
+            {
+                "backend": result["backend"],
+                "stage": name,
+                "wall_s": t["wall_s"],
+                "cpu_s": t["cpu_s"],
+                "us/event cpu": t["cpu_s"] / n * 1e6,
+                "x raw loop": t["wall_s"] / raw,
+            }
+        )
+    staged = sum(t["wall_s"] for t in result["stages"].values())
+    for name, wall, cpu in (
+        ("(in stages)", staged, sum(t["cpu_s"] for t in result["stages"].values())),
+        ("whole, in-process", result["wall_s"], result["cpu_s"]),
+        ("whole, the CLI", result["cli_verify_s"], float("nan")),
+        ("raw loop", raw, float("nan")),
+    ):
+        rows.append(
+            {
+                "backend": result["backend"],
+                "stage": name,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "us/event cpu": cpu / n * 1e6,
+                "x raw loop": wall / raw,
+            }
+        )
+    return rows
+
+
+def main_whole(args: argparse.Namespace) -> None:
+    n = args.events
+    results = []
+    load = [os.getloadavg()]
+    if not args.no_sqlite:
+        results.append(whole_verify("embedded", n))
+        load.append(os.getloadavg())
+    if args.kafka:
+        from keel.log.kafka import new_prefix
+
+        with kafka_and_redis() as (bootstrap, redis_url):
+            bus = f"kafka://{bootstrap}?prefix={new_prefix()}"
+            results.append(whole_verify("kafka", n, bus, f"{redis_url}?namespace=vb:"))
+        load.append(os.getloadavg())
+    rows = [r for res in results for r in whole_rows(res)]
+    report(
+        args.name or "verify_whole",
+        f"keel audit verify, whole, stage by stage, {n:,} events",
+        rows,
+        {"results": results, "load_average": load},
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--whole", action="store_true", help="all of verify on a home, by stage")
+    ap.add_argument("--name", default=None, help="results file name")
     ap.add_argument("--kafka", action="store_true", help="also a Kafka log")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite log")
     ap.add_argument("--rounds", type=int, default=1, help="scans by each core, alternating")
     args = ap.parse_args(argv)
+    if args.whole:
+        main_whole(args)
+        return
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
     codec, n = Codec(load_registry()), args.events
     rows: list[dict[str, Any]] = []

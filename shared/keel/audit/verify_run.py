@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,31 @@ from keel.views.sqlite import SqliteViewStore
 PARTS = ("artifacts", "views")
 
 
+class Stages:
+    """Wall and CPU seconds of each stage of one verify, in the order they ran (bench_verify's
+    breakdown; verify itself passes none)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, tuple[float, float]] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            wall, cpu = self.seconds.get(name, (0.0, 0.0))
+            self.seconds[name] = (
+                wall + time.perf_counter() - t0,
+                cpu + time.process_time() - c0,
+            )
+
+
+@contextmanager
+def _untimed(name: str) -> Iterator[None]:
+    yield
+
+
 def run_verify(rt: Runtime, checkpoint: Sequence[Path], skip: Sequence[str]) -> dict[str, Any]:
     """The report (bring the views to the log's end first); `skip`: parts left out
     (artifacts, views), said in the report."""
@@ -40,10 +67,12 @@ def verify_scan(
     skip: Sequence[str],
     keep: Callable[[Any], None] | None = None,
     witnesses: Sequence[str] = (),
+    stages: Stages | None = None,
 ) -> tuple[dict[str, Any], vf.LogScan]:
     """run_verify's report and the log scan it made (leaves and positions, for proofs);
     `keep` sees every event whose signature checked; `witnesses`: HTTP witnesses' URLs (the
-    home's default local witness is always consulted)."""
+    home's default local witness is always consulted); `stages`: each stage's time added to it."""
+    stage = stages or _untimed
     skipped = sorted(set(skip))
     unknown = set(skipped) - set(PARTS)
     if unknown:
@@ -54,58 +83,69 @@ def verify_scan(
     catalog: dict[str, tuple[str, int]] = {}
     differing = 0
     # the notes first: they say which leaf format each tree holds where (decision 0021)
-    notes = [*log_notes(rt, problems), *witness_notes(list(checkpoint), problems)]
-    local = default_witness(rt)
-    if local is not None:
-        notes += [(f"default witness {local.where}", n) for n in local.notes()]
-    remote, conflicts = remote_notes(witnesses, rt.trust)
-    notes += remote
-    leaf2_from = vf.leaf_rule(notes, rt.trust)
+    with stage("notes"):
+        notes = [*log_notes(rt, problems), *witness_notes(list(checkpoint), problems)]
+        local = default_witness(rt)
+        if local is not None:
+            notes += [(f"default witness {local.where}", n) for n in local.notes()]
+        remote, conflicts = remote_notes(witnesses, rt.trust)
+        notes += remote
+        leaf2_from = vf.leaf_rule(notes, rt.trust)
     # the scan keeps the roots at the sizes the checks compare, not every leaf (unless `keep`:
     # a report's proofs need them); the fold core decodes, checks and hashes (decision 0027)
-    scan = vf.scan_log(
-        rt.log.read(list(EVENT_TOPICS)),
-        rt.codec,
-        rt.trust,
-        problems,
-        keep,
-        leaf2_from,
-        watch=vf.watch_sizes(notes, rt.trust),
-        fold=rt.settings.fold,
-    )
-    # an adoption the trail records but keys.toml lacks: its root read again (rare: keys.toml
-    # then differs from the trail, which check_keyring reports too)
-    if missing := scan.unanswered(vf.adopted_sizes(scan)):
-        topics = sorted({tp[0] for tp, _ in missing})
-        vf.fill_roots(rt.log.read(topics), scan, missing, leaf2_from)
-    citations.check(scan.promotions, scan.citing, problems)
-    trees = vf.check_checkpoints(notes, scan, rt.trust, problems)
-    for e in equivocations(notes, conflicts, rt.trust):
-        problems.append(
-            vf.Problem(
-                "checkpoint",
-                "equivocation",
-                e["where"],
-                f"one audit key signed two histories that cannot both be true ({e['detail']}):"
-                f"\n{e['first']}\n{e['second']}",
-                "the audit key's holder showed different logs to different readers: find which "
-                "copy is genuine (a backup, the witnesses' notes) and treat the key as leaked",
-            )
+    with stage("log scan"):
+        scan = vf.scan_log(
+            rt.log.read(list(EVENT_TOPICS)),
+            rt.codec,
+            rt.trust,
+            problems,
+            keep,
+            leaf2_from,
+            watch=vf.watch_sizes(notes, rt.trust),
+            fold=rt.settings.fold,
         )
-    keyring = vf.check_keyring(scan, notes, rt.trust, problems)  # decision 0022
+    with stage("trail checks"):
+        # an adoption the trail records but keys.toml lacks: its root read again (rare:
+        # keys.toml then differs from the trail, which check_keyring reports too)
+        if missing := scan.unanswered(vf.adopted_sizes(scan)):
+            topics = sorted({tp[0] for tp, _ in missing})
+            vf.fill_roots(rt.log.read(topics), scan, missing, leaf2_from)
+        citations.check(scan.promotions, scan.citing, problems)
+        trees = vf.check_checkpoints(notes, scan, rt.trust, problems)
+        for e in equivocations(notes, conflicts, rt.trust):
+            problems.append(
+                vf.Problem(
+                    "checkpoint",
+                    "equivocation",
+                    e["where"],
+                    f"one audit key signed two histories that cannot both be true "
+                    f"({e['detail']}):\n{e['first']}\n{e['second']}",
+                    "the audit key's holder showed different logs to different readers: find "
+                    "which copy is genuine (a backup, the witnesses' notes) and treat the key as "
+                    "leaked",
+                )
+            )
+        keyring = vf.check_keyring(scan, notes, rt.trust, problems)  # decision 0022
     if "artifacts" not in skipped:
-        catalog = {
-            aid: (i.digest, i.size)
-            for aid in rt.artifacts.all_ids()
-            for i in [rt.artifacts.info(aid)]
-        }
-        blobs = {aid: rt.artifacts.blob_digest(aid) for aid in catalog}
-        vf.check_catalog(catalog, blobs, scan, problems)
+        with stage("artifacts"):
+            catalog = {
+                aid: (i.digest, i.size)
+                for aid in rt.artifacts.all_ids()
+                for i in [rt.artifacts.info(aid)]
+            }
+            blobs = {aid: rt.artifacts.blob_digest(aid) for aid in catalog}
+            vf.check_catalog(catalog, blobs, scan, problems)
     if "views" not in skipped:
         with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
             fresh = SqliteViewStore(Path(d) / "views.db")
-            projector_for(rt, fresh, checkpoints="none").run()
-            differing = vf.check_views(rt.views.snapshot(), fresh.snapshot(), problems)
+            with stage("views: fresh fold"):
+                projector_for(rt, fresh, checkpoints="none").run()
+            with stage("views: live snapshot"):
+                live = rt.views.snapshot()
+            with stage("views: fresh snapshot"):
+                folded = fresh.snapshot()
+            with stage("views: compare"):
+                differing = vf.check_views(live, folded, problems)
             fresh.close()
     report = {
         "ok": not problems,
