@@ -8,6 +8,11 @@
 //! the same documents (`get` / `put`), so there is one cache of truth. Documents leave as
 //! canonical JSON bytes (canon.rs), equal to what keel.views.docjson writes for the Python
 //! fold's documents (tests/unit/test_native_evolve.py).
+//!
+//! Documents are held as the canonical JSON bytes the views store (`Held::Json`, the same
+//! Python bytes object `load` got and `finish` hands back) and parsed only when an event reads
+//! one; a document changed in the batch is a value until `finish` writes it once. Allocating
+//! and freeing a value tree per document was most of this module's cost (decision 0027).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -20,6 +25,16 @@ use crate::canon;
 use crate::Decoder;
 
 type Doc = Map<String, Value>;
+
+/// A document as the fold holds it (see the module docstring).
+enum Held {
+    /// read from the views as absent (None)
+    Absent,
+    /// canonical JSON (keel.views.docjson), not parsed yet
+    Json(Py<PyBytes>),
+    /// parsed (read by an event) or changed in this batch (then in `changed`)
+    Tree(Value),
+}
 
 /// This event is the Python evolve's to fold (nothing of it was applied here).
 struct Bail;
@@ -53,14 +68,14 @@ struct Ev {
     name: String,
     v: V,
     eid: String,
-    occurred: i64, // ms: envelope.occurred_at
-    at_ms: f64,    // projection.ms(event)
-    keys: Vec<String>,
+    occurred: i64,     // ms: envelope.occurred_at
+    at_ms: f64,        // projection.ms(event)
+    keys: Vec<String>, // beside STATS and FAMILIES, which every event reads
 }
 
 #[pyclass(module = "keel_fold")]
 pub struct Fold {
-    cache: HashMap<String, Option<Value>>,
+    cache: HashMap<String, Held>,
     changed: BTreeSet<String>,
     /// how many events this module folded itself (the bench and tests read it)
     #[pyo3(get)]
@@ -72,7 +87,6 @@ pub struct Fold {
     skew_ms: i64,             // keel.timeparse.CLOCK_SKEW_MS
     index_add: Py<PyAny>,     // keel.views.port.IndexAdd
     put: Py<PyAny>,           // keel.views.port.Put
-    new: Py<PyAny>,           // object.__new__: both are built without their __init__
     slots: [Py<PyString>; 5], // index, member, score; key, doc
 }
 
@@ -94,11 +108,6 @@ impl Fold {
             .into_iter()
             .filter(|t| !NATIVE.contains(&t.as_str()))
             .collect();
-        let new = py
-            .import("builtins")?
-            .getattr("object")?
-            .getattr("__new__")?
-            .unbind();
         let slots =
             ["index", "member", "score", "key", "doc"].map(|n| PyString::intern(py, n).unbind());
         Ok(Fold {
@@ -112,7 +121,6 @@ impl Fold {
             skew_ms,
             index_add,
             put,
-            new,
             slots,
         })
     }
@@ -146,6 +154,14 @@ impl Fold {
     /// yet held here, sorted: what to load with one get_many.
     fn missing(&self, slots: Vec<usize>, extra: Vec<String>) -> Vec<String> {
         let mut want = BTreeSet::new();
+        if !slots.is_empty() {
+            want.extend(
+                [STATS, FAMILIES]
+                    .into_iter()
+                    .filter(|k| !self.cache.contains_key(*k))
+                    .map(str::to_owned),
+            );
+        }
         for i in slots {
             if let Some(Some(e)) = self.events.get(i) {
                 want.extend(
@@ -160,14 +176,20 @@ impl Fold {
         want.into_iter().collect()
     }
 
-    /// Documents read from the views (canonical JSON bytes, None where absent).
+    /// Documents read from the views (their stored canonical JSON bytes, None where absent:
+    /// ViewStore.get_many_raw), kept as they are until an event reads one.
     fn load(&mut self, keys: Vec<String>, docs: Vec<Option<Bound<'_, PyBytes>>>) -> PyResult<()> {
+        if keys.len() != docs.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "load: as many documents as keys",
+            ));
+        }
         for (k, d) in keys.into_iter().zip(docs) {
-            let v = match d {
-                Some(b) => Some(parse(b.as_bytes())?),
-                None => None,
+            let held = match d {
+                Some(b) => Held::Json(b.unbind()),
+                None => Held::Absent,
             };
-            self.cache.insert(k, v);
+            self.cache.insert(k, held);
         }
         Ok(())
     }
@@ -175,16 +197,18 @@ impl Fold {
     /// A document as the fold holds it now (canonical JSON), None where it holds none.
     fn get<'py>(&self, py: Python<'py>, key: &str) -> Option<Bound<'py, PyBytes>> {
         match self.cache.get(key) {
-            Some(Some(v)) => Some(PyBytes::new(py, &canon::dumps(v))),
+            Some(Held::Json(b)) => Some(b.bind(py).clone()),
+            Some(Held::Tree(v)) => Some(PyBytes::new(py, &canon::dumps(v))),
             _ => None,
         }
     }
 
-    /// A document the Python evolve wrote (canonical JSON).
+    /// A document the Python evolve wrote (canonical JSON: kept as it is).
     fn put(&mut self, key: String, doc: Bound<'_, PyBytes>) -> PyResult<()> {
-        let v = parse(doc.as_bytes())?;
+        // a document that does not parse would fail every later reader: refused here
+        parse(doc.as_bytes())?;
         self.changed.insert(key.clone());
-        self.cache.insert(key, Some(v));
+        self.cache.insert(key, Held::Json(doc.unbind()));
         Ok(())
     }
 
@@ -196,16 +220,18 @@ impl Fold {
         run: Vec<(usize, i64, i64, bool)>,
     ) -> PyResult<(usize, Bound<'py, PyList>)> {
         let out = PyList::empty(py);
-        let (add, new) = (self.index_add.bind(py), self.new.bind(py));
+        let add = self.index_add.bind(py);
         let total = run.len();
         for (done, (slot, recorded_ms, position, adopted)) in run.into_iter().enumerate() {
             let Some(Some(ev)) = self.events.get(slot) else {
                 return Ok((done, out));
             };
             let mut tx = Tx {
-                cache: &self.cache,
+                py,
+                cache: &mut self.cache,
                 docs: Vec::new(),
                 index: Vec::new(),
+                stats: (0, 0),
             };
             let meta = Meta {
                 recorded_ms,
@@ -218,18 +244,26 @@ impl Fold {
             if fold(&mut tx, ev, &meta).is_err() {
                 return Ok((done, out));
             }
-            let Tx { docs, index, .. } = tx;
+            let Tx {
+                docs, index, stats, ..
+            } = tx;
             for (index, member, score) in index {
                 let values = [
                     PyString::new(py, &index).into_any(),
                     PyString::new(py, &member).into_any(),
                     PyFloat::new(py, score).into_any(),
                 ];
-                out.append(build(new, add, &self.slots[..3], &values)?)?;
+                out.append(build(add, &self.slots[..3], &values)?)?;
+            }
+            commit_stats(&mut self.cache, &ev.name, stats);
+            if !self.changed.contains(STATS) {
+                self.changed.insert(STATS.to_owned());
             }
             for (k, d) in docs {
-                self.changed.insert(k.clone());
-                self.cache.insert(k, Some(Value::Object(d)));
+                if !self.changed.contains(&k) {
+                    self.changed.insert(k.clone());
+                }
+                self.cache.insert(k, Held::Tree(Value::Object(d)));
             }
             self.folded += 1;
         }
@@ -240,19 +274,21 @@ impl Fold {
     /// next batch.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        let (put, new) = (self.put.bind(py), self.new.bind(py));
-        let empty = Value::Object(Map::new());
+        let put = self.put.bind(py);
         for k in std::mem::take(&mut self.changed) {
-            let doc = match self.cache.get(&k) {
-                Some(Some(v)) if truthy(v) => v,
-                _ => &empty,
+            let Some(held) = self.cache.get_mut(&k) else {
+                continue; // not held: cleared since (a Put of {} would be a guess)
             };
-            // a Put whose doc is bytes: canonical JSON, stored as it is (keel.views.docjson)
-            let values = [
-                PyString::new(py, &k).into_any(),
-                PyBytes::new(py, &canon::dumps(doc)).into_any(),
-            ];
-            out.append(build(new, put, &self.slots[3..], &values)?)?;
+            // a Put whose doc is bytes: canonical JSON, stored as it is (keel.views.docjson);
+            // written once here, and held as those bytes from now on (the tree is dropped)
+            let doc = match held {
+                Held::Tree(v) if truthy(v) => PyBytes::new(py, &canon::dumps(v)),
+                Held::Json(b) if !falsy_json(b.as_bytes(py)) => b.bind(py).clone(),
+                _ => PyBytes::new(py, b"{}"),
+            };
+            *held = Held::Json(doc.clone().unbind());
+            let values = [PyString::new(py, &k).into_any(), doc.into_any()];
+            out.append(build(put, &self.slots[3..], &values)?)?;
         }
         self.events.clear();
         Ok(out)
@@ -287,12 +323,23 @@ pub fn canonical_json<'py>(py: Python<'py>, text: &str) -> Option<Bound<'py, PyB
 
 /// An instance of a frozen slots dataclass with its fields set as its __init__ sets them.
 fn build<'py>(
-    new: &Bound<'py, PyAny>,
     class: &Bound<'py, PyAny>,
     names: &[Py<PyString>],
     values: &[Bound<'py, PyAny>],
 ) -> PyResult<Bound<'py, PyAny>> {
-    let obj = new.call1((class,))?;
+    let py = class.py();
+    // object.__new__(class) is the class's tp_alloc (a slots class: no __dict__, no
+    // __init__ run), called here without building an argument tuple per object
+    let obj = unsafe {
+        let tp = class.as_ptr().cast::<pyo3::ffi::PyTypeObject>();
+        let alloc = pyo3::ffi::PyType_GetSlot(tp, pyo3::ffi::Py_tp_alloc);
+        let alloc: pyo3::ffi::allocfunc = if alloc.is_null() {
+            pyo3::ffi::PyType_GenericAlloc
+        } else {
+            std::mem::transmute::<*mut std::ffi::c_void, pyo3::ffi::allocfunc>(alloc)
+        };
+        Bound::from_owned_ptr_or_err(py, alloc(tp, 0))?
+    };
     for (name, v) in names.iter().zip(values) {
         // the frozen class's own __setattr__ refuses: object.__setattr__'s way
         let rc =
@@ -302,6 +349,36 @@ fn build<'py>(
         }
     }
     Ok(obj)
+}
+
+/// Whether canonical JSON `data` is a falsy value (null, false, 0, "", [], {}): the Put of
+/// such a document writes {} (`docs[k] or {}`). Every falsy JSON text is short.
+fn falsy_json(data: &[u8]) -> bool {
+    data.len() <= 8 && serde_json::from_slice::<Value>(data).is_ok_and(|v| !truthy(&v))
+}
+
+/// projection.evolve's stats update, made when the event folded whole (checked by `fold`,
+/// which computed (applied, this type's count)): in place, not a copy per event.
+fn commit_stats(cache: &mut HashMap<String, Held>, name: &str, (applied, n): (i64, i64)) {
+    let held = cache.entry(STATS.to_owned()).or_insert(Held::Absent);
+    if !matches!(held, Held::Tree(Value::Object(d)) if !d.is_empty()) {
+        *held = Held::Tree(Value::Object(obj(vec![
+            ("applied", 0.into()),
+            ("by_type", Value::Object(Doc::new())),
+        ])));
+    }
+    let Held::Tree(Value::Object(stats)) = held else {
+        return;
+    };
+    stats.insert("applied".into(), applied.into());
+    if let Some(Value::Object(by_type)) = stats.get_mut("by_type") {
+        match by_type.get_mut(name) {
+            Some(slot) => *slot = n.into(),
+            None => {
+                by_type.insert(name.to_owned(), n.into());
+            }
+        }
+    }
 }
 
 fn parse(data: &[u8]) -> PyResult<Value> {
@@ -346,7 +423,7 @@ fn at_ms(ms: i64) -> R<f64> {
 
 /// projection.keys_for.
 fn keys_of(name: &str, v: &V, eid: &str) -> R<Vec<String>> {
-    let mut keys = vec![STATS.to_owned(), FAMILIES.to_owned()];
+    let mut keys = Vec::new();
     match name {
         "DatasetIngested" => {
             keys.push(format!("dataset:{}", s(v, "dataset_id")?));
@@ -383,23 +460,50 @@ fn pending_id<'a>(name: &str, v: &'a V, eid: &'a str) -> R<Option<&'a str>> {
 }
 
 /// One event's documents, staged until it folded whole.
-struct Tx<'a> {
-    cache: &'a HashMap<String, Option<Value>>,
+struct Tx<'a, 'py> {
+    py: Python<'py>,
+    cache: &'a mut HashMap<String, Held>,
     docs: Vec<(String, Doc)>,
     index: Vec<(String, String, f64)>,
+    stats: (i64, i64), // the stats' applied and this type's count once it folded (commit_stats)
 }
 
-impl Tx<'_> {
+impl Tx<'_, '_> {
     /// projection._doc: this change's version, else the cache's (a copy), else {}.
-    fn doc(&self, key: &str) -> R<Doc> {
+    fn doc(&mut self, key: &str) -> R<Doc> {
         if let Some((_, d)) = self.docs.iter().find(|(k, _)| k == key) {
             return Ok(d.clone());
         }
-        match self.cache.get(key) {
-            Some(Some(Value::Object(m))) => Ok(m.clone()),
-            Some(Some(v)) if truthy(v) => Err(Bail),
+        let parsed = match self.cache.get(key) {
+            // parsed for this event alone: it sets the document (held as its tree then)
+            Some(Held::Json(b)) => {
+                serde_json::from_slice::<Value>(b.as_bytes(self.py)).map_err(|_| Bail)?
+            }
+            Some(Held::Tree(Value::Object(m))) => return Ok(m.clone()),
+            Some(Held::Tree(v)) if truthy(v) => return Err(Bail),
+            _ => return Ok(Doc::new()),
+        };
+        match parsed {
+            Value::Object(m) => Ok(m),
+            v if truthy(&v) => Err(Bail),
             _ => Ok(Doc::new()),
         }
+    }
+
+    /// The cache's document at `key` (None where absent), for reading: parsed in place the
+    /// first time (the same document: nothing to undo if the event is left to Python).
+    fn held(&mut self, key: &str) -> R<Option<&Value>> {
+        let Some(h) = self.cache.get_mut(key) else {
+            return Ok(None);
+        };
+        if let Held::Json(b) = h {
+            let v = serde_json::from_slice::<Value>(b.as_bytes(self.py)).map_err(|_| Bail)?;
+            *h = Held::Tree(v);
+        }
+        Ok(match h {
+            Held::Tree(v) => Some(v),
+            _ => None,
+        })
     }
 
     fn set(&mut self, key: String, doc: Doc) {
@@ -546,46 +650,50 @@ fn member(eid: &str, recorded_ms: i64, position: i64) -> String {
 /// projection.evolve for one event.
 fn fold(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
     let v = &ev.v;
-    let mut stats = match tx.cache.get(STATS) {
-        Some(Some(Value::Object(d))) if !d.is_empty() => d.clone(),
-        Some(Some(x)) if truthy(x) => return Err(Bail),
-        _ => obj(vec![
-            ("applied", 0.into()),
-            ("by_type", Value::Object(Doc::new())),
-        ]),
+    // the stats' update is checked here and made in place once the event folded whole
+    // (commit_stats): a copy of the stats per event was a good part of this module's cost
+    tx.stats = match tx.held(STATS)? {
+        Some(Value::Object(d)) if !d.is_empty() => {
+            let applied = match d.get("applied") {
+                Some(Value::Number(n)) => n.as_i64().and_then(|n| n.checked_add(1)).ok_or(Bail)?,
+                _ => return Err(Bail),
+            };
+            let n = match d.get("by_type") {
+                Some(Value::Object(by_type)) => {
+                    int(by_type, &ev.name)?.checked_add(1).ok_or(Bail)?
+                }
+                _ => return Err(Bail),
+            };
+            (applied, n)
+        }
+        Some(x) if truthy(x) => return Err(Bail),
+        _ => (1, 1),
     };
-    let applied = match stats.get("applied") {
-        Some(Value::Number(n)) => n.as_i64().and_then(|n| n.checked_add(1)).ok_or(Bail)?,
-        _ => return Err(Bail),
-    };
-    let mut by_type = match stats.get("by_type") {
-        Some(Value::Object(d)) => d.clone(),
-        _ => return Err(Bail),
-    };
-    let n = int(&by_type, &ev.name)?.checked_add(1).ok_or(Bail)?;
-    by_type.insert(ev.name.clone(), n.into());
-    stats.insert("applied".into(), applied.into());
-    stats.insert("by_type".into(), Value::Object(by_type));
-    tx.set(STATS.into(), stats);
     let family = match v.get("family") {
         None | Some(V::Null) => None,
         Some(V::Str(x)) => Some(x.as_str()),
         _ => return Err(Bail),
     };
     if let Some(family) = family.filter(|x| !x.is_empty()) {
-        let known = match tx.cache.get(FAMILIES) {
-            Some(Some(Value::Object(d))) => list(d, "families")?,
-            Some(Some(x)) if truthy(x) => return Err(Bail),
-            _ => Vec::new(),
+        let mut names = Vec::new();
+        match tx.held(FAMILIES)? {
+            Some(Value::Object(d)) => match d.get("families") {
+                None => {}
+                Some(Value::Array(known)) => {
+                    for x in known {
+                        names.push(x.as_str().ok_or(Bail)?);
+                    }
+                }
+                _ => return Err(Bail),
+            },
+            Some(x) if truthy(x) => return Err(Bail),
+            _ => {}
         };
-        let mut names = known
-            .iter()
-            .map(|x| x.as_str().map(str::to_owned).ok_or(Bail))
-            .collect::<R<Vec<_>>>()?;
-        if !names.iter().any(|x| x == family) {
-            names.push(family.to_owned());
+        if !names.contains(&family) {
+            names.push(family);
             names.sort();
-            let doc = obj(vec![("families", names.into())]);
+            let names: Vec<Value> = names.into_iter().map(Value::from).collect();
+            let doc = obj(vec![("families", Value::Array(names))]);
             tx.set(FAMILIES.into(), doc);
         }
     }

@@ -216,7 +216,9 @@ class NativeCore(PythonCore):
         extra = [k for d in load if not isinstance(d[4], int) for k in projection.keys_for(d[4])]
         missing = fold.missing(slots, extra)
         if missing:
-            fold.load(missing, [_encoded(doc) for doc in views.get_many(missing)])
+            # the stored canonical JSON as it is: the Fold parses a document only where an
+            # event reads it (no dict built here only to be encoded again)
+            fold.load(missing, views.get_many_raw(missing))
         index: list[IndexAdd] = []
         run: list[tuple[int, int, int, bool]] = []
         pending = list(apply)
@@ -269,10 +271,6 @@ class _Docs:
     def get(self, key: str, default: Any = None) -> Any:
         data = self._fold.get(key)
         return default if data is None else orjson.loads(data)
-
-
-def _encoded(doc: dict[str, Any] | None) -> bytes | None:
-    return None if doc is None else docjson.dumps(doc)
 
 
 def _classes() -> dict[str, type]:
