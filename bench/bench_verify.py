@@ -191,8 +191,63 @@ def keel_cli(env: dict[str, str], *args: str) -> tuple[float, str]:
     return took, out.stdout
 
 
-def whole_verify(backend: str, n: int, bus: str | None = None, views: str | None = None) -> dict:
-    """One home of n events: the CLI's verify timed whole, then stage by stage in-process."""
+def _per_key_snapshot(views: Any) -> dict[str, Any]:
+    """RedisViewStore.snapshot as it was before 05fdec0 (a round trip a key): the 'before'."""
+    from keel.views.docjson import loads
+
+    r, ns = views._r, views.ns
+    docs, idx, sets, trk = {}, {}, {}, {}
+    for raw in r.scan_iter(match=f"{ns}*", count=1000):
+        kind, _, name = raw.decode()[len(ns) :].partition(":")
+        if kind == "doc":
+            docs[name] = loads(r.get(raw))
+        elif kind == "idx":
+            idx[name] = {m.decode(): float(s) for m, s in r.zrange(raw, 0, -1, withscores=True)}
+        elif kind == "set":
+            sets[name] = {m.decode() for m in r.smembers(raw)}
+        elif kind == "tracking":
+            trk[name] = {k.decode().replace("\x00", "/"): int(v) for k, v in r.hgetall(raw).items()}
+    return {"docs": docs, "indexes": idx, "sets": sets, "tracking": trk}
+
+
+def before_after(d: Path, backend: str) -> dict[str, dict[str, float]]:
+    """The changed stages the old way and the new, alternating, on one home: verify's fresh
+    fold into a file (before) and into memory (now); on Redis, the live snapshot a GET a key
+    (before) and a page at a time (now). Seconds (wall, CPU) each."""
+    from keel.audit.projectors import projector_for
+    from keel.views.sqlite import SqliteViewStore
+    from keel_services.entrypoints.container import build
+
+    out: dict[str, dict[str, float]] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        t0, c0 = time.perf_counter(), time.process_time()
+        got = fn()
+        out[name] = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}
+        return got
+
+    with build(create=False) as app:
+        for name, where in (
+            ("fresh fold, file (before)", d / "fresh.db"),
+            ("fresh fold, memory", ":memory:"),
+        ):
+            store = SqliteViewStore(Path(where))
+            timed(name, lambda s=store: projector_for(app.rt, s, checkpoints="none").run())
+            store.close()
+        if backend == "kafka":
+            old = timed(
+                "live snapshot, a GET a key (before)", lambda: _per_key_snapshot(app.rt.views)
+            )
+            new = timed("live snapshot, by page", app.rt.views.snapshot)
+            assert old == new, "the two snapshots differ"
+    return out
+
+
+def whole_verify(
+    backend: str, n: int, bus: str | None = None, views: str | None = None, pair: bool = False
+) -> dict:
+    """One home of n events: the CLI's verify timed whole, then stage by stage in-process (with
+    `pair`, the changed stages before and after, before_after)."""
     import json
 
     from bench.bench_projector import load_signer
@@ -232,6 +287,7 @@ def whole_verify(backend: str, n: int, bus: str | None = None, views: str | None
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             assert doc["ok"], doc["problems"][:3]
             assert doc == verdict, "in-process verify differs from the CLI's"
+            pairs = before_after(d, backend) if pair else {}
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -251,6 +307,7 @@ def whole_verify(backend: str, n: int, bus: str | None = None, views: str | None
         "cpu_s": cpu,
         "stages": {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in stages.seconds.items()},
         "raw_loop_s": raw,
+        "before_after": pairs,
     }
 
 
@@ -270,7 +327,9 @@ def whole_rows(result: dict) -> list[dict[str, Any]]:
             }
         )
     staged = sum(t["wall_s"] for t in result["stages"].values())
+    extra = [(k, t["wall_s"], t["cpu_s"]) for k, t in result.get("before_after", {}).items()]
     for name, wall, cpu in (
+        *extra,
         ("(in stages)", staged, sum(t["cpu_s"] for t in result["stages"].values())),
         ("whole, in-process", result["wall_s"], result["cpu_s"]),
         ("whole, the CLI", result["cli_verify_s"], float("nan")),
@@ -294,14 +353,15 @@ def main_whole(args: argparse.Namespace) -> None:
     results = []
     load = [os.getloadavg()]
     if not args.no_sqlite:
-        results.append(whole_verify("embedded", n))
+        results.append(whole_verify("embedded", n, pair=args.pair))
         load.append(os.getloadavg())
     if args.kafka:
         from keel.log.kafka import new_prefix
 
         with kafka_and_redis() as (bootstrap, redis_url):
             bus = f"kafka://{bootstrap}?prefix={new_prefix()}"
-            results.append(whole_verify("kafka", n, bus, f"{redis_url}?namespace=vb:"))
+            views = f"{redis_url}?namespace=vb:"
+            results.append(whole_verify("kafka", n, bus, views, pair=args.pair))
         load.append(os.getloadavg())
     rows = [r for res in results for r in whole_rows(res)]
     report(
@@ -317,6 +377,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--whole", action="store_true", help="all of verify on a home, by stage")
     ap.add_argument("--name", default=None, help="results file name")
+    ap.add_argument("--pair", action="store_true", help="--whole: changed stages before/after")
     ap.add_argument("--kafka", action="store_true", help="also a Kafka log")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite log")
     ap.add_argument("--rounds", type=int, default=1, help="scans by each core, alternating")

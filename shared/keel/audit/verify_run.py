@@ -6,7 +6,6 @@ fresh fold. Returns a report naming every problem; nothing here prints."""
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +27,8 @@ from keel.topics import AUDIT_TOPIC, EVENT_TOPICS
 from keel.views.sqlite import SqliteViewStore
 
 PARTS = ("artifacts", "views")
+# where verify folds the views it compares with the live ones (SQLite's in-memory database)
+FRESH_VIEWS = ":memory:"
 
 
 class Stages:
@@ -136,8 +137,9 @@ def verify_scan(
             blobs = {aid: rt.artifacts.blob_digest(aid) for aid in catalog}
             vf.check_catalog(catalog, blobs, scan, problems)
     if "views" not in skipped:
-        with tempfile.TemporaryDirectory(prefix="keel-verify-") as d:
-            fresh = SqliteViewStore(Path(d) / "views.db")
+        # the fresh fold is read once and dropped: in memory, no file written and synced
+        fresh = SqliteViewStore(Path(FRESH_VIEWS))
+        try:
             with stage("views: fresh fold"):
                 projector_for(rt, fresh, checkpoints="none").run()
             with stage("views: live snapshot"):
@@ -146,6 +148,7 @@ def verify_scan(
                 folded = fresh.snapshot()
             with stage("views: compare"):
                 differing = vf.check_views(live, folded, problems)
+        finally:
             fresh.close()
     report = {
         "ok": not problems,
