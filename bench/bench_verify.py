@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -308,6 +309,7 @@ def whole_verify(
         "stages": {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in stages.seconds.items()},
         "raw_loop_s": raw,
         "before_after": pairs,
+        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 

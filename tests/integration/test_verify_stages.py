@@ -24,8 +24,8 @@ STAGES = [
     "trail checks",
     "artifacts",
     "views: fresh fold",
-    "views: live snapshot",
     "views: fresh snapshot",
+    "views: live snapshot",
     "views: compare",
 ]
 

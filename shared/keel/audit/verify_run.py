@@ -137,19 +137,20 @@ def verify_scan(
             blobs = {aid: rt.artifacts.blob_digest(aid) for aid in catalog}
             vf.check_catalog(catalog, blobs, scan, problems)
     if "views" not in skipped:
-        # the fresh fold is read once and dropped: in memory, no file written and synced
+        # the fresh fold is read once and dropped: in memory, no file written and synced, and
+        # closed before the live views are read (the two snapshots' dicts are the peak)
         fresh = SqliteViewStore(Path(FRESH_VIEWS))
         try:
             with stage("views: fresh fold"):
                 projector_for(rt, fresh, checkpoints="none").run()
-            with stage("views: live snapshot"):
-                live = rt.views.snapshot()
             with stage("views: fresh snapshot"):
                 folded = fresh.snapshot()
-            with stage("views: compare"):
-                differing = vf.check_views(live, folded, problems)
         finally:
             fresh.close()
+        with stage("views: live snapshot"):
+            live = rt.views.snapshot()
+        with stage("views: compare"):
+            differing = vf.check_views(live, folded, problems)
     report = {
         "ok": not problems,
         "events": scan.records,
