@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> None:
                     "raw_ev_per_s": raw,
                     "ratio": n / wall / raw,
                     "fold": doc["fold"],
+                    # the CLI's own split (decision 0034's rebuild; absent before it)
+                    **{f"{k}_s": v for k, v in doc.get("seconds", {}).items()},
                     "load_1m": load0,
                 }
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,13 +302,20 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         rb.refuse_while_served(rt.views, "`keel audit rebuild`")  # before reading them
         before = rb.shown(rt.views)
 
+        took: dict[str, float] = {}
+
         def fold(views: ViewStore) -> Progress:
+            t0, c0 = time.perf_counter(), time.process_time()
             projector = projector_for(rt, views)
             projector.batch_size = rb.REBUILD_BATCH  # a larger batch for a whole-log fold
-            return projector.run()
+            progress = projector.run()
+            took.update(fold=time.perf_counter() - t0, fold_cpu=time.process_time() - c0)
+            return progress
 
         # SQLite views: folded into a fresh file, then copied over them in one transaction
+        t0 = time.perf_counter()
         p = rb.fold_afresh(rt.views, fold, "`keel audit rebuild`")
+        took["replace"] = time.perf_counter() - t0 - took["fold"]  # the copy (SQLite views)
         after = rb.shown(rt.views)
         lost = rb.gone(before, after)
         why = rb.why_gone(rt.views) if lost else {}
@@ -320,6 +328,7 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         "after": rb.counts(after),
         "gone": lost,
         "why_gone": why,
+        "seconds": took,  # wall (fold, replace) and the fold's CPU: decision 0034's bench
     }
     if json_out:
         print_json(doc)
