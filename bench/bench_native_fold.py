@@ -96,7 +96,7 @@ def fold_stages(
     core.decode_fold = clock.wrap("decode", core.decode_fold)  # type: ignore[method-assign]
     core.evolve = clock.wrap("evolve_core", core.evolve)  # type: ignore[method-assign]
     core.extend = clock.wrap("trees", core.extend)  # type: ignore[method-assign]
-    core.check_many = clock.wrap("signatures", core.check_many)  # type: ignore[method-assign]
+    core.screen = clock.wrap("signatures", core.screen)  # type: ignore[method-assign]
     p._fold = clock.wrap("fold", p._fold)  # type: ignore[method-assign]
     t0, c0 = time.perf_counter(), time.process_time()
     progress = p.run(checkpoint=False)

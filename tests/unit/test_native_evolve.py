@@ -130,9 +130,11 @@ def _fold(core: foldcore.PythonCore, views: SqliteViewStore, batch: list[Any]) -
             apply.append((d, adopted[d[0].offset]))
     try:
         index, puts = core.evolve(decoded, apply, views)
+        # inside: the Python fold's documents are encoded only here (an integer past 64 bits
+        # fails here, where the native fold hands that event to Python, which fails in evolve)
+        views.apply([*index, *puts])
     except Exception as e:  # the specification's own failure: the native fold must raise too
         return type(e)
-    views.apply([*index, *puts])
     entries = [(i.index, i.member, struct.pack("<d", i.score)) for i in index]
     return entries, [(p.key, docjson.dumps(p.doc)) for p in puts]
 

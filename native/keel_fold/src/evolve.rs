@@ -212,6 +212,59 @@ impl Fold {
         Ok(())
     }
 
+    /// The keys the batch's events read (`load`: foldcore's Decoded tuples, read here: their
+    /// slot where held here, else `keys_for(event)`) not yet held, sorted: what to load.
+    fn missing_of(
+        &self,
+        load: &Bound<'_, PyList>,
+        keys_for: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<String>> {
+        let (mut slots, mut extra) = (Vec::with_capacity(load.len()), Vec::new());
+        for d in load.iter() {
+            let event = d.get_item(4)?;
+            match event.extract::<usize>() {
+                Ok(slot) => slots.push(slot),
+                Err(_) => extra.extend(keys_for.call1((event,))?.extract::<Vec<String>>()?),
+            }
+        }
+        Ok(self.missing(slots, extra))
+    }
+
+    /// Fold `apply` (foldcore's Apply tuples: (Decoded, adopted)) from `start`, in order, until
+    /// an event this module leaves to Python (not held here, or one it bails on): (where it
+    /// stopped, the folded events' IndexAdds in order). Read here so that no tuple is built
+    /// per event in Python.
+    fn evolve_from<'py>(
+        &mut self,
+        py: Python<'py>,
+        apply: &Bound<'py, PyList>,
+        start: usize,
+    ) -> PyResult<(usize, Bound<'py, PyList>)> {
+        let (recorded, offset) = (
+            pyo3::intern!(py, "recorded_ms"),
+            pyo3::intern!(py, "offset"),
+        );
+        let mut run = Vec::with_capacity(apply.len().saturating_sub(start));
+        for i in start..apply.len() {
+            let item = apply.get_item(i)?;
+            let d = item.get_item(0)?;
+            let Ok(slot) = d.get_item(4)?.extract::<usize>() else {
+                break;
+            };
+            let rec = d.get_item(0)?;
+            let recorded_ms: Option<i64> = rec.getattr(recorded)?.extract()?;
+            let adopted: bool = item.get_item(1)?.is_truthy()?;
+            run.push((
+                slot,
+                recorded_ms.unwrap_or(0),
+                rec.getattr(offset)?.extract()?,
+                adopted,
+            ));
+        }
+        let (done, adds) = self.evolve(py, run)?;
+        Ok((start + done, adds))
+    }
+
     /// Fold `run` ((slot, recorded ms, log position, adopted), in order) until an event this
     /// module leaves to Python: (how many were folded, their IndexAdds in order).
     fn evolve<'py>(

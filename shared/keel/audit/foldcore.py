@@ -84,6 +84,15 @@ class PythonCore:
     def check_many(self, items: Sequence[_Item]) -> list[Verdict]:
         return self.trust.check_many(items)
 
+    def screen(self, items: Sequence[_Item]) -> list[tuple[int, Verdict]]:
+        """`check_many`'s verdicts that need a look (a problem, or adopted history): (their
+        place in `items`, the verdict). Every other item is trusted as it is."""
+        return [
+            (i, v)
+            for i, v in enumerate(self.check_many(items))
+            if v.problem is not None or v.identity == ADOPTED
+        ]
+
     # -- evolve: the batch's view updates over the documents cached for the run ----------------
     docs: dict[str, dict[str, Any] | None]
 
@@ -212,32 +221,26 @@ class NativeCore(PythonCore):
         self, load: Sequence[Decoded], apply: Sequence[Apply], views: ViewStore
     ) -> tuple[list[IndexAdd], list[Put]]:
         fold = self._fold
-        slots = [d[4] for d in load if isinstance(d[4], int)]
-        extra = [k for d in load if not isinstance(d[4], int) for k in projection.keys_for(d[4])]
-        missing = fold.missing(slots, extra)
+        # the Fold reads the Decoded and Apply tuples itself (their slots, records' times and
+        # positions): no tuple or check per event here
+        missing = fold.missing_of(
+            load if isinstance(load, list) else list(load), projection.keys_for
+        )
         if missing:
             # the stored canonical JSON as it is: the Fold parses a document only where an
             # event reads it (no dict built here only to be encoded again)
             fold.load(missing, views.get_many_raw(missing))
         index: list[IndexAdd] = []
-        run: list[tuple[int, int, int, bool]] = []
-        pending = list(apply)
+        pending = apply if isinstance(apply, list) else list(apply)
         i = 0
         while i < len(pending):
-            # the longest run of natively held events from i, folded in one call; the event
-            # it stops at (if any) goes through projection.evolve over the same documents
-            run = []
-            j = i
-            while j < len(pending) and isinstance(pending[j][0][4], int):
-                d, adopted = pending[j]
-                run.append((d[4], d[0].recorded_ms, d[0].offset, adopted))
-                j += 1
-            if run:
-                done, adds = fold.evolve(run)
-                index.extend(adds)
-                i += done
-                if done == len(run):
-                    continue
+            # the events held natively from i, folded in one call; the event it stops at (if
+            # any: decoded in Python, or one the Fold leaves) goes through projection.evolve
+            # over the same documents
+            i, adds = fold.evolve_from(pending, i)
+            index.extend(adds)
+            if i == len(pending):
+                break
             d, adopted = pending[i]
             rec = d[0]
             self.python_evolved += 1
@@ -258,6 +261,15 @@ class NativeCore(PythonCore):
     def check_many(self, items: Sequence[_Item]) -> list[Verdict]:
         verdicts = self._trust.check_many(list(items))
         return [Verdict(identity, problem) for identity, problem in verdicts]
+
+    def screen(self, items: Sequence[_Item]) -> list[tuple[int, Verdict]]:
+        # no Verdict built for the (many) clean ones
+        verdicts = self._trust.check_many(list(items))
+        return [
+            (i, Verdict(identity, problem))
+            for i, (identity, problem) in enumerate(verdicts)
+            if problem is not None or identity == ADOPTED
+        ]
 
 
 class _Docs:

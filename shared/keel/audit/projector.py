@@ -363,19 +363,23 @@ class Projector:
         decoded = self.core.decode_fold(batch)
         progress.undecodable += len(batch) - len(decoded)  # reported by `keel audit verify`
         if self.trust.enabled:  # the batch's signatures at once: whole chunks check as one
-            verdicts = self.core.check_many([(d[0].value, d[0].sig, d[1]) for d in decoded])
-            trusted = []
-            for d, verdict in zip(decoded, verdicts, strict=True):
+            # only the verdicts with a problem (or adopted history) are looked at one by one:
+            # the rest are trusted as they are (admit changes only "unsigned")
+            screened = self.core.screen([(d[0].value, d[0].sig, d[1]) for d in decoded])
+            out: set[int] = set()
+            for i, verdict in screened:
+                d = decoded[i]
                 rec = d[0]
                 verdict = self.trust.admit(rec.tp, rec.offset, verdict)  # adopted history
                 if verdict.problem is None:
-                    trusted.append(d)
                     if verdict.identity == ADOPTED:
                         adopted.add(d[2])
                 else:
+                    out.add(i)
                     progress.rejected += 1
                     rejected += tr.rejection(rec, self.core.event(d), verdict)
-            decoded = trusted
+            if out:
+                decoded = [d for i, d in enumerate(decoded) if i not in out]
         events = decoded
         if self.as_of_ms is not None:
             as_of = self.as_of_ms
