@@ -294,7 +294,9 @@ def rebuild(json_out: bool = JsonOpt) -> None:
     """Drop the views and fold them again from the log (e.g. after `verify` found them
     altered). The log and its trees are the source. What the views showed before and after is
     compared (families, models, datasets, deployments, events per type): anything gone is
-    listed with why the fold kept its events out (issue 33, item 9)."""
+    listed with why the fold kept its events out (issue 33, item 9). SQLite views are folded
+    into a fresh file that replaces them in one transaction: a killed rebuild leaves them as
+    they were (decision 0034)."""
     from keel.audit import rebuild as rb
 
     with build(create=False) as app:
