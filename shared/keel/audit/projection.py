@@ -42,10 +42,11 @@ from keel.views.port import IndexAdd
 STATS = keys.STATS
 # What the views hold changes with Keel's code now and then (2: the read model's documents,
 # decision 0014; 3: serving members ordered by recorded time and log position, decision 0020;
-# 4: registry members and a model's decisions ordered likewise); views folded by an older
-# shape are rebuilt, not read half-filled.
+# 4: registry members and a model's decisions ordered likewise; 5: every list and "latest"
+# field in the log's order, not the read's, decision 0035); views folded by an older shape are
+# rebuilt, not read half-filled.
 SHAPE = keys.SHAPE
-SHAPE_VERSION = 4
+SHAPE_VERSION = 5
 
 
 @dataclass
@@ -71,6 +72,30 @@ def times(change: Change) -> dict[str, Any]:
     if change.adopted:  # every answer built from the event says no key signed it
         out["signed_by"] = ADOPTED
     return out
+
+
+def order(change: Change, event_id: str) -> str:
+    """Where the event sits in the log's own order (decision 0035): recorded time, log
+    position, event ID - the member decision 0020's indexes use, fixed width so that it
+    compares as text. A fold keeps lists and "latest" fields in this order, never in arrival
+    order: on Kafka a read interleaves partitions and topics differently every time, and a
+    rebuild, a replica and verify's fold must give the same views from the same log."""
+    return index_order.member(event_id, change.recorded_ms or int(change.at_ms), change.position)
+
+
+def _newest(old: dict[str, Any], at: str, entries: list[IndexAdd], change: Change) -> bool:
+    """Whether the event at `at` (`order`) is newer than every event that wrote document `old`
+    before (its `written_by`); adds those of its index `entries` whose index holds no newer
+    writer's entry for the document (`entries_by`, kept in `old`). Documents several events
+    write wholesale (the same artifact, dataset, feature set or model recorded again) then hold
+    the newest record's fields and scores whatever order the records were read in."""
+    written = dict(old.get("entries_by", {}))
+    for entry in entries:
+        if at > written.get(entry.index, ""):
+            written[entry.index] = at
+            change.index.append(entry)
+    old["entries_by"] = written
+    return at > str(old.get("written_by", ""))
 
 
 def ms(event: Any) -> float:
@@ -162,9 +187,26 @@ def _json(text: str) -> Any:
 
 
 # -- lineage ------------------------------------------------------------------------------------
+@_keys.register
+def _(e: g.ArtifactRecorded) -> list[str]:
+    return [keys.artifact(e.artifact_id)]
+
+
 @_apply.register
 def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    change.docs[keys.artifact(e.artifact_id)] = {
+    key = keys.artifact(e.artifact_id)
+    # Children live in an index per parent, not in the parent's document: a dataset with
+    # thousands of descendants must not be rewritten each time one more appears. Inventory:
+    # newest first by kind and over all kinds (`keel artifacts list`).
+    entries = [IndexAdd(keys.children(p), e.artifact_id, change.at_ms) for p in e.parents]
+    entries.append(IndexAdd(keys.artifacts(e.kind), e.artifact_id, change.at_ms))
+    entries.append(IndexAdd(keys.ALL_ARTIFACTS, e.artifact_id, change.at_ms))
+    doc = _doc(docs, change, key)
+    at = order(change, e.envelope.event_id)
+    if not _newest(doc, at, entries, change):
+        change.docs[key] = doc  # recorded again earlier in the log: only its entries count
+        return
+    change.docs[key] = {
         "id": e.artifact_id,
         "kind": e.kind,
         "parents": list(e.parents),
@@ -173,14 +215,9 @@ def _(e: g.ArtifactRecorded, docs: dict[str, dict[str, Any] | None], change: Cha
         "digest": e.digest,
         "size": e.size,
         "recorded_at": e.envelope.occurred_at.isoformat(),
+        "written_by": at,
+        "entries_by": doc["entries_by"],
     }
-    # Children live in an index per parent, not in the parent's document: a dataset with
-    # thousands of descendants must not be rewritten each time one more appears.
-    for p in e.parents:
-        change.index.append(IndexAdd(keys.children(p), e.artifact_id, change.at_ms))
-    # inventory: newest first by kind and over all kinds (`keel artifacts list`)
-    change.index.append(IndexAdd(keys.artifacts(e.kind), e.artifact_id, change.at_ms))
-    change.index.append(IndexAdd(keys.ALL_ARTIFACTS, e.artifact_id, change.at_ms))
 
 
 # -- data, features, models --------------------------------------------------------------------
@@ -191,7 +228,22 @@ def _(e: g.DatasetIngested) -> list[str]:
 
 @_apply.register
 def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    change.docs[keys.dataset(e.dataset_id)] = {
+    key = keys.dataset(e.dataset_id)
+    doc = _doc(docs, change, key)
+    at = order(change, e.envelope.event_id)
+    entry = IndexAdd(keys.datasets(e.family), e.dataset_id, change.at_ms)
+    if _newest(doc, at, [entry], change):
+        change.docs[key] = _dataset(e, at, doc["entries_by"])
+    else:  # the same dataset ingested again earlier in the log: its counts still add up
+        change.docs[key] = doc
+    q = _doc(docs, change, keys.quarantine(e.family))
+    q["records_in"] = q.get("records_in", 0) + e.records_in
+    q["accepted"] = q.get("accepted", 0) + e.accepted
+    change.docs[keys.quarantine(e.family)] = q
+
+
+def _dataset(e: g.DatasetIngested, at: str, entries_by: dict[str, str]) -> dict[str, Any]:
+    return {
         "id": e.dataset_id,
         "family": e.family,
         "source": e.source_name,
@@ -203,12 +255,9 @@ def _(e: g.DatasetIngested, docs: dict[str, dict[str, Any] | None], change: Chan
         "contract": e.contract_fingerprint,
         "at": e.envelope.occurred_at.isoformat(),
         "event_id": e.envelope.event_id,
+        "written_by": at,
+        "entries_by": entries_by,
     }
-    change.index.append(IndexAdd(keys.datasets(e.family), e.dataset_id, change.at_ms))
-    q = _doc(docs, change, keys.quarantine(e.family))
-    q["records_in"] = q.get("records_in", 0) + e.records_in
-    q["accepted"] = q.get("accepted", 0) + e.accepted
-    change.docs[keys.quarantine(e.family)] = q
 
 
 @_keys.register
@@ -233,7 +282,13 @@ def _(e: g.FeaturesBuilt) -> list[str]:
 
 @_apply.register
 def _(e: g.FeaturesBuilt, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
-    change.docs[keys.featureset(e.feature_set_id)] = {
+    key = keys.featureset(e.feature_set_id)
+    doc = _doc(docs, change, key)
+    at = order(change, e.envelope.event_id)
+    if not _newest(doc, at, [], change):
+        change.docs[key] = doc  # built again earlier in the log (the service says it again)
+        return
+    change.docs[key] = {
         "id": e.feature_set_id,
         "family": e.family,
         "dataset_ids": list(e.dataset_ids),
@@ -242,6 +297,8 @@ def _(e: g.FeaturesBuilt, docs: dict[str, dict[str, Any] | None], change: Change
         "code_version": e.code_version,
         "rows": e.rows,
         "event_id": e.envelope.event_id,
+        "written_by": at,
+        "entries_by": doc["entries_by"],
     }
 
 
@@ -253,7 +310,19 @@ def _(e: g.ModelTrained) -> list[str]:
 @_apply.register
 def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     m = _doc(docs, change, keys.model(e.model_id))
-    m.update(
+    at = order(change, e.envelope.event_id)
+    entry = IndexAdd(keys.models(e.family), e.model_id, change.at_ms)
+    if _newest(m, at, [entry], change):
+        m.pop("signed_by", None)  # an older record's (adopted) says nothing of this one
+        m.update(_trained(e, change), written_by=at)
+    m.setdefault("id", e.model_id)
+    m.setdefault("evaluations", [])
+    m.setdefault("decisions", [])
+    change.docs[keys.model(e.model_id)] = m
+
+
+def _trained(e: g.ModelTrained, change: Change) -> dict[str, Any]:
+    return dict(
         id=e.model_id,
         family=e.family,
         feature_set_ids=list(e.feature_set_ids),
@@ -264,10 +333,6 @@ def _(e: g.ModelTrained, docs: dict[str, dict[str, Any] | None], change: Change)
         event_id=e.envelope.event_id,
         **times(change),
     )
-    m.setdefault("evaluations", [])
-    m.setdefault("decisions", [])
-    change.docs[keys.model(e.model_id)] = m
-    change.index.append(IndexAdd(keys.models(e.family), e.model_id, change.at_ms))
 
 
 @_keys.register
@@ -279,6 +344,7 @@ def _(e: g.ModelEvaluated) -> list[str]:
 def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     m = _doc(docs, change, keys.model(e.model_id))
     evals = list(m.get("evaluations", []))
+    at = order(change, e.envelope.event_id)
     evals.append(
         {
             "eval_report_id": e.eval_report_id,
@@ -287,9 +353,11 @@ def _(e: g.ModelEvaluated, docs: dict[str, dict[str, Any] | None], change: Chang
             "at": e.envelope.occurred_at.isoformat(),
             "event_id": e.envelope.event_id,
             **times(change),
+            "order": at,
         }
     )
-    m["evaluations"] = evals
+    # oldest first in the log's order: answers take the last as the model's latest metrics
+    m["evaluations"] = sorted(evals, key=lambda x: x["order"])
     m.setdefault("id", e.model_id)
     change.docs[keys.model(e.model_id)] = m
 
@@ -321,22 +389,46 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
     p.setdefault("reviews", [])
     p.setdefault("approvers", [])
     p.setdefault("concluded", False)
+    at = order(change, e.envelope.event_id)
     if isinstance(e, g.PromotionReviewed):
-        p["reviews"] = [*p["reviews"], e.envelope.event_id]
-        if e.verdict == "approved" and e.envelope.actor not in p["approvers"]:
-            p["approvers"] = [*p["approvers"], e.envelope.actor]
+        # reviews and approvers in the log's order (decision 0035), each review's place kept
+        reviewed = dict(p.get("review_order", {}))
+        reviewed[e.envelope.event_id] = [at, e.verdict, e.envelope.actor]
+        p["review_order"] = reviewed
+        p["reviews"] = sorted(reviewed, key=lambda r: reviewed[r][0])
+        approvers: list[str] = []
+        for r in p["reviews"]:
+            _, verdict, actor = reviewed[r]
+            if verdict == "approved" and actor not in approvers:
+                approvers.append(actor)
+        p["approvers"] = approvers
         if e.verdict == "rejected":
             p["concluded"] = True
     elif isinstance(e, g.ModelPromoted):
         p["concluded"] = True
     change.docs[keys.pending(pid)] = p
+    # The waiting list of the event's family/env, decided by that list's own events alone
+    # (decision 0035): a promotion is listed from its earliest event in the log's order (its
+    # PromotionPending, unless a review of it was recorded before) until an event of the list
+    # concludes it (ModelPromoted, a rejection), and never again. Asking the pending's global
+    # state instead made the list depend on which partition was read first when a promotion's
+    # events name different families/envs (the pipeline never writes that; a signed writer may).
     waiting = _doc(docs, change, keys.open_pending(e.family, e.env))
-    ids = list(waiting.get("pending", []))  # oldest first
-    if p["concluded"]:
-        ids = [i for i in ids if i != pid]
-    elif pid not in ids:
-        ids.append(pid)
-    change.docs[keys.open_pending(e.family, e.env)] = {"pending": ids}
+    places = dict(waiting.get("order", {}))
+    closed = set(waiting.get("closed", []))
+    concludes = isinstance(e, g.ModelPromoted) or (
+        isinstance(e, g.PromotionReviewed) and e.verdict == "rejected"
+    )
+    if concludes:
+        closed.add(pid)
+        places.pop(pid, None)
+    elif pid not in closed:
+        places[pid] = min(places.get(pid, at), at)
+    change.docs[keys.open_pending(e.family, e.env)] = {
+        "pending": sorted(places, key=lambda i: places[i]),  # oldest first
+        "order": places,
+        "closed": sorted(closed),
+    }
 
 
 def _decision(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
@@ -404,8 +496,10 @@ def _(e: g.TrustReset) -> list[str]:
 def _(e: g.TrustReset, docs: dict[str, dict[str, Any] | None], change: Change) -> None:
     # every reset kept, oldest first: answers show the newest, and how many there were
     resets = list(_doc(docs, change, TRUST_RESETS).get("resets", []))
-    resets.append(reset_doc(e, recorded_at=times(change)["recorded_at"]))
-    change.docs[TRUST_RESETS] = {"resets": resets}
+    at = order(change, e.envelope.event_id)
+    resets.append(reset_doc(e, recorded_at=times(change)["recorded_at"], order=at))
+    # oldest first in the log's order (decision 0035): answers show the last one
+    change.docs[TRUST_RESETS] = {"resets": sorted(resets, key=lambda r: r["order"])}
 
 
 # -- training/serving skew -----------------------------------------------------------------
