@@ -48,19 +48,16 @@ const MAX_MICROS: i64 = 1 << 53;
 const MAX_RECORDED_MS: i64 = 8_000_000_000_000;
 
 /// The event types this module folds itself (projection.py registers views for them).
+///
+/// Views shape 5 (decision 0035: lists and "latest" fields in the log's order) changed
+/// DatasetIngested, FeaturesBuilt, ModelTrained, ModelEvaluated, the four decisions and
+/// TrustReset in projection.py; they fold in Python until ported (their arms in `apply` below
+/// still write shape 4 and are not reached: an event of a type not listed here is decoded and
+/// folded by Python). ArtifactRecorded is ported (`newest`).
 const NATIVE: &[&str] = &[
     "ArtifactRecorded",
-    "DatasetIngested",
     "RecordQuarantined",
-    "FeaturesBuilt",
-    "ModelTrained",
-    "ModelEvaluated",
-    "ModelPromoted",
-    "PromotionRejected",
-    "PromotionPending",
-    "PromotionReviewed",
     "ModelDeployed",
-    "TrustReset",
     "DriftDetected",
 ];
 
@@ -478,6 +475,7 @@ fn at_ms(ms: i64) -> R<f64> {
 fn keys_of(name: &str, v: &V, eid: &str) -> R<Vec<String>> {
     let mut keys = Vec::new();
     match name {
+        "ArtifactRecorded" => keys.push(format!("artifact:{}", s(v, "artifact_id")?)),
         "DatasetIngested" => {
             keys.push(format!("dataset:{}", s(v, "dataset_id")?));
             keys.push(format!("quarantine:{}", s(v, "family")?));
@@ -700,6 +698,52 @@ fn member(eid: &str, recorded_ms: i64, position: i64) -> String {
     format!("{:016}.{:020}@{eid}", recorded_ms.max(0), position.max(0))
 }
 
+/// projection.order: the event's place in the log's order (decision 0035).
+fn order(ev: &Ev, m: &Meta) -> String {
+    let recorded = if m.recorded_ms != 0 {
+        m.recorded_ms
+    } else {
+        ev.at_ms as i64
+    };
+    member(&ev.eid, recorded, m.position)
+}
+
+/// projection._newest: whether the event at `at` is newer than every event that wrote `old`
+/// before (its written_by); adds those of the index entries (index names, each of `id` at
+/// `score`) whose index holds no newer writer's entry for the document (entries_by, kept in
+/// `old`).
+fn newest(
+    tx: &mut Tx,
+    old: &mut Doc,
+    at: &str,
+    entries: Vec<String>,
+    id: &str,
+    score: f64,
+) -> R<bool> {
+    let mut written = match old.get("entries_by") {
+        None => Doc::new(),
+        Some(Value::Object(w)) => w.clone(),
+        _ => return Err(Bail),
+    };
+    for index in entries {
+        let later = match written.get(&index) {
+            None => true,
+            Some(Value::String(w)) => at > w.as_str(),
+            _ => return Err(Bail),
+        };
+        if later {
+            written.insert(index.clone(), at.into());
+            tx.add(index, id.to_owned(), score);
+        }
+    }
+    old.insert("entries_by".into(), Value::Object(written));
+    match old.get("written_by") {
+        None => Ok(true),
+        Some(Value::String(w)) => Ok(at > w.as_str()),
+        _ => Err(Bail),
+    }
+}
+
 /// projection.evolve for one event.
 fn fold(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
     let v = &ev.v;
@@ -778,6 +822,28 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
         "ArtifactRecorded" => {
             let id = s(v, "artifact_id")?;
             let kind = s(v, "kind")?;
+            let Some(V::Arr(parents)) = v.get("parents") else {
+                return Err(Bail);
+            };
+            let mut entries = Vec::with_capacity(parents.len() + 2);
+            for p in parents {
+                let V::Str(p) = p else { return Err(Bail) };
+                entries.push(format!("children:{p}"));
+            }
+            entries.push(if kind.is_empty() {
+                "artifacts:*".to_owned()
+            } else {
+                format!("artifacts:{kind}")
+            });
+            entries.push("artifacts:*".into());
+            let key = format!("artifact:{id}");
+            let mut old = tx.doc(&key)?;
+            let order = order(ev, m);
+            if !newest(tx, &mut old, &order, entries, id, at)? {
+                tx.set(key, old); // recorded again earlier in the log: only its entries count
+                return Ok(());
+            }
+            let entries_by = old.remove("entries_by").ok_or(Bail)?;
             let doc = obj(vec![
                 ("id", f(v, "artifact_id")?),
                 ("kind", f(v, "kind")?),
@@ -787,22 +853,10 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("digest", f(v, "digest")?),
                 ("size", f(v, "size")?),
                 ("recorded_at", iso()?),
+                ("written_by", order.into()),
+                ("entries_by", entries_by),
             ]);
-            tx.set(format!("artifact:{id}"), doc);
-            let Some(V::Arr(parents)) = v.get("parents") else {
-                return Err(Bail);
-            };
-            for p in parents {
-                let V::Str(p) = p else { return Err(Bail) };
-                tx.add(format!("children:{p}"), id.to_owned(), at);
-            }
-            let by_kind = if kind.is_empty() {
-                "artifacts:*".to_owned()
-            } else {
-                format!("artifacts:{kind}")
-            };
-            tx.add(by_kind, id.to_owned(), at);
-            tx.add("artifacts:*".into(), id.to_owned(), at);
+            tx.set(key, doc);
         }
         "DatasetIngested" => {
             let (id, family) = (s(v, "dataset_id")?, s(v, "family")?);
