@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     n = args.events
     codec = Codec(load_registry())
-    extra: dict[str, Any] = {"events": n}
+    extra: dict[str, Any] = {"events": n, "load_average_start": os.getloadavg()}
     from deploy.processes import free_port
     from keel.log.kafka import KafkaEventLog, new_prefix
 
@@ -188,7 +188,16 @@ def main(argv: list[str] | None = None) -> None:
             rows: list[dict[str, Any]] = []
 
             def row(stage: str, seconds: float, note: str = "") -> None:
-                rows.append({"stage": stage, "seconds": seconds, "events/s": n / seconds, "": note})
+                # the 1-minute load average as the stage ended: the machine is shared
+                rows.append(
+                    {
+                        "stage": stage,
+                        "seconds": seconds,
+                        "events/s": n / seconds,
+                        "load": os.getloadavg()[0],
+                        "": note,
+                    }
+                )
 
             t0 = time.perf_counter()
             redis.stop()
@@ -225,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
             row("raw loop", n / raw, "confluent-kafka + fastavro, same topics")
             extra["raw_events_per_s"] = raw
             extra["fold"] = os.environ.get("KEEL_FOLD", "auto")
+            extra["load_average_end"] = os.getloadavg()
             log.close()
     report(args.name, f"disaster drill on Kafka + Redis, {n:,} events", rows, extra)
     assert all(extra["answers_equal"][k] for k in ("cli", "api")), extra["answers_equal"]
