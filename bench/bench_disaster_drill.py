@@ -16,7 +16,8 @@ audit snapshot`) and the audit API started once (its replica from that snapshot)
   raw_kafka_rate): the floor under any reader of this log.
 
 Answers (serving at several times, CLI and API) are recorded before the loss and compared after.
-Every stage runs as a user runs it: the CLI and the service as processes.
+Every stage runs as a user runs it: the CLI and the service as processes. Figures at 1M events
+and where verify's time goes (bench_verify --whole): decision 0032, its session-14 section.
 """
 
 from __future__ import annotations
