@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from keel import signing
-from keel.audit import foldcore
+from keel.audit import foldcore, projection
 from keel.codec import Codec
-from keel.events import decode_event
+from keel.events import decode_event, envelope
+from keel.events import generated as g
 from keel.log.port import LogRecord
 from keel.views.sqlite import SqliteViewStore
 from tests.unit.test_native_evolve import POOLS, RECORDED, TIMES, history_event
@@ -165,3 +167,89 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, An
         x, y = a.get(part, {}), b.get(part, {})
         out += [(part, k, x.get(k), y.get(k)) for k in sorted({*x, *y}) if x.get(k) != y.get(k)]
     return out
+
+
+# -- the reproductions: a topic given more partitions later -------------------------------------
+# Kafka hashes a key to another partition once its topic has more partitions: a model's (or a
+# family/env's) later events then sit in a new partition beside its earlier ones, and a read
+# may return the later ones first.
+T1 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _env(kind: str, eid: str, actor: str = "ann") -> g.Envelope:
+    return envelope(kind, subject="s", service="t", code_version="c", actor=actor,
+                    correlation_id="r", occurred_at=T1, event_id=eid)  # fmt: skip
+
+
+def _evaluated(eid: str, f1: float) -> g.ModelEvaluated:
+    return g.ModelEvaluated(
+        envelope=_env("ModelEvaluated", eid), family="fam", model_id="m",
+        eval_report_id=eid, eval_dataset_id="d", metrics={"f1": f1},
+    )  # fmt: skip
+
+
+def _pending(eid: str, model: str) -> g.PromotionPending:
+    return g.PromotionPending(
+        envelope=_env("PromotionPending", eid), family="fam", model_id=model, env="prod",
+        eval_report_id="r", metrics={}, gates=[], incumbent_metrics={}, reason="why",
+        approvals_required=2,
+    )  # fmt: skip
+
+
+def _reviewed(eid: str, actor: str, verdict: str = "approved") -> g.PromotionReviewed:
+    return g.PromotionReviewed(envelope=_env("PromotionReviewed", eid, actor), family="fam",
+                               model_id="m", env="prod", pending_event_id="p1",
+                               verdict=verdict, reason="ok")  # fmt: skip
+
+
+def _read(order: list[tuple[Any, int, int]]) -> dict[str, Any]:
+    """The documents a fold of (event, recorded ms, offset), in this order, leaves."""
+    docs: dict[str, Any] = {}
+    for event, recorded, offset in order:
+        docs.update(projection.evolve(docs, event, recorded, offset).docs)
+    return docs
+
+
+def _both(events: list[tuple[Any, int, int]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return _read(events), _read(list(reversed(events)))
+
+
+MS = int(T1.timestamp() * 1000)
+
+
+def test_a_models_latest_evaluation_is_the_last_recorded_whichever_partition_is_read_first() -> (
+    None
+):
+    # the older in partition 0 at offset 7, the newer a minute later at offset 0 of partition 2
+    one, other = _both(
+        [(_evaluated("e-old", 0.5), MS, 7), (_evaluated("e-new", 0.9), MS + 60_000, 0)]
+    )
+    assert one["model:m"] == other["model:m"]
+    assert one["model:m"]["evaluations"][-1]["metrics"] == {"f1": 0.9}  # `keel audit diff`'s
+
+
+def test_reviews_approvers_and_the_waiting_list_follow_the_log_whichever_is_read_first() -> None:
+    one, two = _both(
+        [
+            (_pending("p1", "m"), MS, 3),
+            (_reviewed("v1", "bob"), MS + 1000, 4),
+            (_pending("p2", "m2"), MS + 2000, 0),
+            (_reviewed("v2", "ann"), MS + 3000, 1),
+        ]
+    )
+    assert one["pending:p1"] == two["pending:p1"]
+    assert one["pending:p1"]["approvers"] == ["bob", "ann"]
+    assert one["open:fam:prod"] == two["open:fam:prod"]
+    assert one["open:fam:prod"]["pending"] == ["p1", "p2"]  # oldest first
+
+
+def test_a_promotion_concluded_under_another_env_leaves_every_fold_alike() -> None:
+    # a signed writer's promotion of it that names staging (the pipeline never writes this)
+    promoted = g.ModelPromoted(
+        envelope=_env("ModelPromoted", "x1"), family="fam", model_id="m", env="staging",
+        eval_report_id="r", metrics={}, gates=[], incumbent_metrics={}, reason="ok",
+        pending_event_id="p1",
+    )  # fmt: skip
+    one, two = _both([(_pending("p1", "m"), MS, 0), (promoted, MS + 1000, 0)])
+    assert one["open:fam:prod"] == two["open:fam:prod"]
+    assert one["pending:p1"]["concluded"] and two["pending:p1"]["concluded"]
