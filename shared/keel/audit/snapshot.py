@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.audit import checkpoint as cp
+from keel.audit import current, keys
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES
 from keel.audit.merkle import Frontier
@@ -96,6 +97,7 @@ class State:
     positions: dict[TopicPartition, int]
     trees: dict[TopicPartition, tuple[int, bytes]]
     notes: dict[str, str]  # the checkpoint notes the views hold ("topic/partition" -> note)
+    shape: int | None = None  # the views' shape (projection.SHAPE_VERSION when folded)
 
 
 def manifest_text(
@@ -170,6 +172,13 @@ def problems(
         )
     if out or state is None:
         return out
+    if state.shape != current.SHAPE_VERSION:
+        # an older Keel's views (e.g. recorded before an upgrade): the projector would refuse
+        # to fold on from them, so the reader folds the log instead (decision 0035)
+        out.append(
+            f"its views are of shape {state.shape or 1}, this Keel folds shape "
+            f"{current.SHAPE_VERSION}"
+        )
     if state.positions != manifest.positions:
         out.append("the views' tracking positions differ from the manifest's")
     if state.trees != manifest.trees:
@@ -200,7 +209,8 @@ def read_state(views: ViewStore) -> State:
         frontier = Frontier.from_doc(doc)
         trees[tr.parse_tp(key)] = (frontier.size, frontier.root())
     notes = {str(k): str(v) for k, v in (views.get(NOTES) or {}).items()}
-    return State(dict(views.tracking(PROJECTOR)), trees, notes)
+    shape = (views.get(keys.SHAPE) or {}).get("version")
+    return State(dict(views.tracking(PROJECTOR)), trees, notes, shape)
 
 
 def file_digest(path: Path, copy_to: Path | None = None) -> tuple[str, int]:
