@@ -26,7 +26,7 @@ from keel.audit.trees import REJECTED
 from keel.errors import KeelError
 from keel.views.port import ViewStore
 
-_PAGE = 1000
+_ALL = 2**62  # no limit: every entry of an index
 # A rebuild's batch (the projector's default: 5000): each batch is a transaction whose commit
 # walks every page it dirtied; 4x larger batches measured cheaper per event (decision 0034).
 REBUILD_BATCH = 20_000
@@ -35,12 +35,10 @@ _REASONS_READ = 10_000  # rejected records read for their reasons: enough to nam
 
 
 def _ids(views: ViewStore, index: str) -> set[str]:
-    out: set[str] = set()
-    while page := views.index_range(index, offset=len(out), limit=_PAGE):
-        out.update(m for m, _ in page)
-        if len(page) < _PAGE:
-            break
-    return out
+    # One read: pages by OFFSET made SQLite step over every earlier entry again for each page
+    # (500k models: 4.8 s of CPU a call, 0.4 s in one; decision 0034), and a rebuild reads
+    # them twice.
+    return {m for m, _ in views.index_range(index, limit=_ALL)}
 
 
 def shown(views: ViewStore) -> dict[str, Any]:
