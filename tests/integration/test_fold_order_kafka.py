@@ -7,7 +7,8 @@ the same documents, ties and backdating), all signed by a listed key, and writes
 real broker under five subjects, so one model's evaluations, one promotion's reviews, one
 dataset recorded twice... sit in different partitions of a topic (three each). Then:
 
-- two Projectors (batch sizes 16 and 3) fold the log into fresh Redis views: equal snapshots;
+- two Projectors (the Python fold in batches of 16, the native one in batches of 3) fold the
+  log into fresh Redis views: equal snapshots;
 - the same records, read back from Kafka with their offsets and recorded times, are folded by
   the specification (foldcore.PythonCore) in another interleaving, each partition's records
   after the next one's, last partition first, into fresh SQLite views: every document and
@@ -65,9 +66,10 @@ def signed(values: list[bytes]) -> list[OutgoingEvent]:
     ]
 
 
-def project(log: EventLog, views: ViewStore, batch: int) -> dict[str, Any]:
+def project(log: EventLog, views: ViewStore, fold: str, batch: int) -> dict[str, Any]:
     trust = _trust_for(log)  # the listed keys; no signer: both folds read the same log
-    Projector(log, views, CODEC, trust=trust, fold="python", batch_size=batch).run()
+    progress = Projector(log, views, CODEC, trust=trust, fold=fold, batch_size=batch).run()
+    assert progress.fold == fold
     return views.snapshot()
 
 
@@ -112,10 +114,10 @@ def test_kafka_partitions_read_in_any_order_fold_to_the_same_views(
     try:
         log.append(signed([value for value, _, _ in items]))
         runs = []
-        for batch in (16, 3):
-            views = open_views(f"{redis}?namespace={prefix.rstrip('.')}:{batch}:")
+        for fold, batch in (("python", 16), ("native", 3)):
+            views = open_views(f"{redis}?namespace={prefix.rstrip('.')}:{fold}:")
             opened.append(views)
-            runs.append(project(log, views, batch))
+            runs.append(project(log, views, fold, batch))
         assert differences(runs[0], runs[1]) == []
         spec = SqliteViewStore(Path(tmp_path_factory.mktemp("refold") / "views.db"))
         try:
