@@ -30,6 +30,7 @@ fresh fold, both snapshots and their comparison; beside the raw loop of the same
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import subprocess
@@ -43,7 +44,7 @@ from bench.bench_native_fold import Clock, _TimedLog
 from bench.bench_projector import fill, raw_kafka_rate, raw_sqlite_rate, signer_in
 from bench.common import kafka_and_redis, report
 from keel.audit import checkpoint as cp
-from keel.audit import foldcore
+from keel.audit import foldcore, gcpause
 from keel.audit import verify as vf
 from keel.codec import Codec
 from keel.log.port import EventLog
@@ -235,6 +236,17 @@ def before_after(d: Path, backend: str) -> dict[str, dict[str, float]]:
             store = SqliteViewStore(Path(where))
             timed(name, lambda s=store: projector_for(app.rt, s, checkpoints="none").run())
             store.close()
+        # the views part's snapshots and comparison with the cycle collector running (before)
+        # and paused (now), with a scan's worth of objects alive as in verify
+        keep = [(i, str(i)) for i in range(400_000)]
+        for name, pause in (
+            ("snapshots + compare, collector on (before)", False),
+            ("snapshots + compare, collector paused", True),
+        ):
+            with gcpause.paused() if pause else contextlib.nullcontext():
+                views = app.rt.views
+                timed(name, lambda v=views: vf.check_views(v.snapshot(), v.snapshot(), []))
+        del keep
         if backend == "kafka":
             old = timed(
                 "live snapshot, a GET a key (before)", lambda: _per_key_snapshot(app.rt.views)

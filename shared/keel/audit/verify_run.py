@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from keel.audit import citations
+from keel.audit import citations, gcpause
 from keel.audit import trees as tr
 from keel.audit import verify as vf
 from keel.audit.anchors import default_witness
@@ -143,14 +143,17 @@ def verify_scan(
         try:
             with stage("views: fresh fold"):
                 projector_for(rt, fresh, checkpoints="none").run()
-            with stage("views: fresh snapshot"):
+            # the snapshots build millions of dicts, none in cycles: the collector's passes
+            # over them cost as much as building them (keel.audit.gcpause)
+            with stage("views: fresh snapshot"), gcpause.paused():
                 folded = fresh.snapshot()
         finally:
             fresh.close()
-        with stage("views: live snapshot"):
-            live = rt.views.snapshot()
-        with stage("views: compare"):
-            differing = vf.check_views(live, folded, problems)
+        with gcpause.paused():
+            with stage("views: live snapshot"):
+                live = rt.views.snapshot()
+            with stage("views: compare"):
+                differing = vf.check_views(live, folded, problems)
     report = {
         "ok": not problems,
         "events": scan.records,
