@@ -42,10 +42,12 @@ components: install
 # the long Kafka tests sit mostly idle in librdkafka's transaction waits, so one worker more
 # than cores keeps the CPU busy; more than 4 brokers (~0.8 GB each) buys nothing measured.
 # --dist loadfile: a file's module fixtures (a demo home, a server) are made once, on one
-# worker; the longest files are collected first. TEST_WORKERS=0 runs it in one process.
+# worker; the longest files are collected first, and --no-loadscope-reorder keeps that order
+# (xdist would otherwise hand out the files with the most tests first, and the disaster drill,
+# one 3-minute test, started last). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 < 4 ? n + 1 : 4 )))
 test: components  ## the whole suite; "no tests ran" or a skipped test counts as a failure
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .
