@@ -104,10 +104,11 @@ def _convert_idx(db: sqlite3.Connection) -> None:
         raise
 
 
-# A views file being built by a fold from the log's beginning (decision 0034): its B-trees fit
-# in this page cache up to ~1M events (the views are ~?? MB then), so the fold's random inserts
-# stop re-reading pages from the OS. SQLite allocates the cache as pages are used: a small
-# rebuild stays small.
+# A views file being built by a fold from the log's beginning (decision 0034): most of its
+# B-trees stay in this page cache up to ~1M events (the views are ~1.1 GB then), so fewer of
+# the fold's random inserts re-read a page from the OS, and the file came out 20% smaller than
+# with 64 MB (less to copy over the views). SQLite allocates the cache as pages are used: a
+# small rebuild stays small.
 _BUILD_CACHE_KIB = 1024 * 1024
 
 
