@@ -13,7 +13,12 @@ mod avro;
 mod canon;
 mod evolve;
 mod merkle;
+mod pool;
 mod trust;
+
+// the crate's small allocations kept out of glibc's bins (pool.rs says why)
+#[global_allocator]
+static POOL: pool::Pool = pool::Pool::new();
 
 use std::collections::HashMap;
 
