@@ -56,14 +56,20 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
 # run (decision 0033): collected first, so that under `--dist loadfile` they start at once on
 # the workers and the short files fill in around them, instead of one arriving last and
 # running alone at the end. Any other file keeps its place.
-LONG_FILES_FIRST = (
-    "tests/faults/test_disaster_drill.py",
+LONG_FILES_FIRST = (  # by their total time in the first parallel run, longest first
     "tests/e2e/test_mlflow_bridge.py",
-    "tests/e2e/test_services_as_processes.py",
+    "tests/faults/test_disaster_drill.py",
+    "tests/e2e/test_ingest_bounded_memory.py",
     "tests/faults/test_projector_kill_kafka.py",
-    "tests/e2e/test_console.py",
+    "tests/e2e/test_people.py",
     "tests/e2e/test_demo.py",
-    "tests/e2e/test_review_pack.py",
+    "tests/e2e/test_review_pack_attacks.py",
+    "tests/e2e/test_cli_fast_path.py",
+    "tests/faults/test_projector_kill.py",
+    "tests/e2e/test_console.py",
+    "tests/e2e/test_services_as_processes.py",
+    "tests/e2e/test_examples.py",
+    "tests/e2e/test_projector_service.py",
 )
 
 
