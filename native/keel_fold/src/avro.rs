@@ -235,28 +235,38 @@ pub struct Reader<'a, 'py> {
 // None: not decodable here (fastavro decides); PyErr only for real Python failures.
 type R<'py> = Option<Bound<'py, PyAny>>;
 
+// The byte-level reads both readers (`Reader`, `ValueReader`) share: `n` bytes, and a zigzag
+// varint long (None past the buffer's end or beyond 64 bits).
+fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
+    let end = pos.checked_add(n)?;
+    let s = buf.get(*pos..end)?;
+    *pos = end;
+    Some(s)
+}
+
+fn long(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut acc: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if i == 9 && b > 1 {
+            return None; // beyond 64 bits
+        }
+        acc |= ((b & 0x7f) as u64) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
+        }
+    }
+    None
+}
+
 impl<'a, 'py> Reader<'a, 'py> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
+        take(self.buf, &mut self.pos, n)
     }
 
     fn long(&mut self) -> Option<i64> {
-        let mut acc: u64 = 0;
-        for i in 0..10 {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return None; // beyond 64 bits
-            }
-            acc |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
-            }
-        }
-        None
+        long(self.buf, &mut self.pos)
     }
 
     fn length(&mut self) -> Option<usize> {
@@ -423,26 +433,11 @@ pub struct ValueReader<'a> {
 
 impl<'a> ValueReader<'a> {
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let s = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(s)
+        take(self.buf, &mut self.pos, n)
     }
 
     fn long(&mut self) -> Option<i64> {
-        let mut acc: u64 = 0;
-        for i in 0..10 {
-            let b = *self.buf.get(self.pos)?;
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return None;
-            }
-            acc |= ((b & 0x7f) as u64) << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(((acc >> 1) as i64) ^ -((acc & 1) as i64));
-            }
-        }
-        None
+        long(self.buf, &mut self.pos)
     }
 
     fn length(&mut self) -> Option<usize> {
