@@ -56,6 +56,8 @@ const MAX_RECORDED_MS: i64 = 8_000_000_000_000;
 /// folded by Python). ArtifactRecorded is ported (`newest`).
 const NATIVE: &[&str] = &[
     "ArtifactRecorded",
+    "DatasetIngested",
+    "FeaturesBuilt",
     "RecordQuarantined",
     "ModelDeployed",
     "DriftDetected",
@@ -860,21 +862,32 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
         }
         "DatasetIngested" => {
             let (id, family) = (s(v, "dataset_id")?, s(v, "family")?);
-            let doc = obj(vec![
-                ("id", f(v, "dataset_id")?),
-                ("family", f(v, "family")?),
-                ("source", f(v, "source_name")?),
-                ("period", f(v, "period")?),
-                ("records_in", f(v, "records_in")?),
-                ("accepted", f(v, "accepted")?),
-                ("quarantined", f(v, "quarantined")?),
-                ("quarantine_batch_id", f(v, "quarantine_batch_id")?),
-                ("contract", f(v, "contract_fingerprint")?),
-                ("at", iso()?),
-                ("event_id", eid.into()),
-            ]);
-            tx.set(format!("dataset:{id}"), doc);
-            tx.add(format!("datasets:{family}"), id.to_owned(), at);
+            let key = format!("dataset:{id}");
+            let mut old = tx.doc(&key)?;
+            let order = order(ev, m);
+            let entries = vec![format!("datasets:{family}")];
+            if newest(tx, &mut old, &order, entries, id, at)? {
+                let entries_by = old.remove("entries_by").ok_or(Bail)?;
+                let doc = obj(vec![
+                    ("id", f(v, "dataset_id")?),
+                    ("family", f(v, "family")?),
+                    ("source", f(v, "source_name")?),
+                    ("period", f(v, "period")?),
+                    ("records_in", f(v, "records_in")?),
+                    ("accepted", f(v, "accepted")?),
+                    ("quarantined", f(v, "quarantined")?),
+                    ("quarantine_batch_id", f(v, "quarantine_batch_id")?),
+                    ("contract", f(v, "contract_fingerprint")?),
+                    ("at", iso()?),
+                    ("event_id", eid.into()),
+                    ("written_by", order.into()),
+                    ("entries_by", entries_by),
+                ]);
+                tx.set(key, doc);
+            } else {
+                // the same dataset ingested again earlier in the log: its counts still add up
+                tx.set(key, old);
+            }
             let key = format!("quarantine:{family}");
             let mut q = tx.doc(&key)?;
             for field in ["records_in", "accepted"] {
@@ -903,6 +916,14 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
             tx.set(key, q);
         }
         "FeaturesBuilt" => {
+            let key = format!("featureset:{}", s(v, "feature_set_id")?);
+            let mut old = tx.doc(&key)?;
+            let order = order(ev, m);
+            if !newest(tx, &mut old, &order, Vec::new(), "", at)? {
+                tx.set(key, old); // built again earlier in the log (the service says it again)
+                return Ok(());
+            }
+            let entries_by = old.remove("entries_by").ok_or(Bail)?;
             let doc = obj(vec![
                 ("id", f(v, "feature_set_id")?),
                 ("family", f(v, "family")?),
@@ -912,8 +933,10 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("code_version", f(v, "code_version")?),
                 ("rows", f(v, "rows")?),
                 ("event_id", eid.into()),
+                ("written_by", order.into()),
+                ("entries_by", entries_by),
             ]);
-            tx.set(format!("featureset:{}", s(v, "feature_set_id")?), doc);
+            tx.set(key, doc);
         }
         "ModelTrained" => {
             let (id, family) = (s(v, "model_id")?, s(v, "family")?);
