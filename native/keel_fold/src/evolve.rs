@@ -58,6 +58,8 @@ const NATIVE: &[&str] = &[
     "ArtifactRecorded",
     "DatasetIngested",
     "FeaturesBuilt",
+    "ModelTrained",
+    "ModelEvaluated",
     "RecordQuarantined",
     "ModelDeployed",
     "DriftDetected",
@@ -746,6 +748,20 @@ fn newest(
     }
 }
 
+/// A list of objects sorted by their "order" field (projection.order's text), stable as
+/// Python's sorted is; an entry without a text "order" is left to Python.
+fn by_order(items: Vec<Value>) -> R<Vec<Value>> {
+    let mut keyed = items
+        .into_iter()
+        .map(|x| match x.get("order") {
+            Some(Value::String(o)) => Ok((o.clone(), x)),
+            _ => Err(Bail),
+        })
+        .collect::<R<Vec<_>>>()?;
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keyed.into_iter().map(|(_, x)| x).collect())
+}
+
 /// projection.evolve for one event.
 fn fold(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
     let v = &ev.v;
@@ -942,25 +958,31 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
             let (id, family) = (s(v, "model_id")?, s(v, "family")?);
             let key = format!("model:{id}");
             let mut d = tx.doc(&key)?;
-            let mut fields = vec![
-                ("id", f(v, "model_id")?),
-                ("family", f(v, "family")?),
-                ("feature_set_ids", f(v, "feature_set_ids")?),
-                ("trainer", f(v, "trainer")?),
-                ("params", f(v, "params")?),
-                ("code_version", f(v, "code_version")?),
-                ("trained_at", iso()?),
-                ("event_id", eid.into()),
-            ];
-            fields.extend(times(ev, m)?);
-            for (k, x) in fields {
-                d.insert(k.into(), x);
+            let order = order(ev, m);
+            let entries = vec![format!("models:{family}")];
+            if newest(tx, &mut d, &order, entries, id, at)? {
+                d.remove("signed_by"); // an older record's (adopted) says nothing of this one
+                let mut fields = vec![
+                    ("id", f(v, "model_id")?),
+                    ("family", f(v, "family")?),
+                    ("feature_set_ids", f(v, "feature_set_ids")?),
+                    ("trainer", f(v, "trainer")?),
+                    ("params", f(v, "params")?),
+                    ("code_version", f(v, "code_version")?),
+                    ("trained_at", iso()?),
+                    ("event_id", eid.into()),
+                ];
+                fields.extend(times(ev, m)?);
+                fields.push(("written_by", order.into()));
+                for (k, x) in fields {
+                    d.insert(k.into(), x);
+                }
             }
+            d.entry("id").or_insert_with(|| id.into());
             d.entry("evaluations")
                 .or_insert_with(|| Value::Array(vec![]));
             d.entry("decisions").or_insert_with(|| Value::Array(vec![]));
             tx.set(key, d);
-            tx.add(format!("models:{family}"), id.to_owned(), at);
         }
         "ModelEvaluated" => {
             let id = s(v, "model_id")?;
@@ -977,7 +999,10 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
             for (k, x) in times(ev, m)? {
                 e.insert(k.into(), x);
             }
+            e.insert("order".into(), order(ev, m).into());
             evals.push(Value::Object(e));
+            // oldest first in the log's order: answers take the last as the latest metrics
+            let evals = by_order(evals)?;
             d.insert("evaluations".into(), Value::Array(evals));
             d.entry("id").or_insert_with(|| id.into());
             tx.set(key, d);
