@@ -49,17 +49,20 @@ const MAX_RECORDED_MS: i64 = 8_000_000_000_000;
 
 /// The event types this module folds itself (projection.py registers views for them).
 ///
-/// Views shape 5 (decision 0035: lists and "latest" fields in the log's order) changed
-/// DatasetIngested, FeaturesBuilt, ModelTrained, ModelEvaluated, the four decisions and
-/// TrustReset in projection.py; they fold in Python until ported (their arms in `apply` below
-/// still write shape 4 and are not reached: an event of a type not listed here is decoded and
-/// folded by Python). ArtifactRecorded is ported (`newest`).
+/// Every one writes views shape 5 (decision 0035: lists and "latest" fields in the log's
+/// order; documents written again keep the newest record's, `newest`). An event of a type
+/// projection.py registers and not listed here is decoded and folded by Python.
 const NATIVE: &[&str] = &[
     "ArtifactRecorded",
     "DatasetIngested",
     "FeaturesBuilt",
     "ModelTrained",
     "ModelEvaluated",
+    "PromotionPending",
+    "PromotionReviewed",
+    "PromotionRejected",
+    "ModelPromoted",
+    "TrustReset",
     "RecordQuarantined",
     "ModelDeployed",
     "DriftDetected",
@@ -1059,7 +1062,10 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("reason", f(v, "reason")?),
                 ("checkpoints_set_aside", Value::Array(aside)),
                 ("recorded_at", recorded_at),
+                ("order", order(ev, m).into()),
             ])));
+            // oldest first in the log's order (decision 0035): answers show the last one
+            let resets = by_order(resets)?;
             tx.set(
                 TRUST_RESETS.into(),
                 obj(vec![("resets", Value::Array(resets))]),
@@ -1097,7 +1103,6 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
             let index = format!("drift:{}:{}", s(v, "family")?, s(v, "env")?);
             tx.add(index, eid.to_owned(), at);
         }
-        name if NATIVE.contains(&name) => return Err(Bail),
         _ => {} // no view: the stats only
     }
     Ok(())
@@ -1201,45 +1206,115 @@ fn decision(tx: &mut Tx, ev: &Ev, m: &Meta, env: &V) -> R<()> {
     d.insert("decisions".into(), Value::Array(decisions));
     d.insert("decision_order".into(), Value::Object(order));
     tx.set(key, d);
-    pending(tx, ev, env)
+    pending(tx, ev, m, env)
 }
 
-fn pending(tx: &mut Tx, ev: &Ev, env: &V) -> R<()> {
+/// projection._pending: the pending's reviews and approvers in the log's order, and the
+/// waiting list `open:{family}:{env}` decided by its own events (decision 0035).
+fn pending(tx: &mut Tx, ev: &Ev, m: &Meta, env: &V) -> R<()> {
     let (v, name) = (&ev.v, ev.name.as_str());
     let Some(pid) = pending_id(name, v, &ev.eid)? else {
         return Ok(());
     };
+    if pid.is_empty() {
+        return Err(Bail); // projection reads no documents for it (keys_for): Python's
+    }
+    let at = order(ev, m);
     let pkey = format!("pending:{pid}");
     let mut p = tx.doc(&pkey)?;
     p.entry("reviews").or_insert_with(|| Value::Array(vec![]));
     p.entry("approvers").or_insert_with(|| Value::Array(vec![]));
     p.entry("concluded").or_insert(Value::Bool(false));
+    let mut concludes = name == "ModelPromoted";
     if name == "PromotionReviewed" {
-        let mut reviews = list(&p, "reviews")?;
-        reviews.push(ev.eid.clone().into());
-        p.insert("reviews".into(), Value::Array(reviews));
-        let verdict = s(v, "verdict")?;
-        let actor = s(env, "actor")?;
-        let mut approvers = list(&p, "approvers")?;
-        if verdict == "approved" && !approvers.iter().any(|a| a.as_str() == Some(actor)) {
-            approvers.push(actor.into());
-            p.insert("approvers".into(), Value::Array(approvers));
+        let (verdict, actor) = (s(v, "verdict")?, s(env, "actor")?);
+        let mut reviewed = match p.get("review_order") {
+            None => Doc::new(),
+            Some(Value::Object(o)) => o.clone(),
+            _ => return Err(Bail),
+        };
+        let review = vec![at.clone().into(), verdict.into(), actor.into()];
+        reviewed.insert(ev.eid.clone(), Value::Array(review));
+        let mut ranked = reviewed
+            .iter()
+            .map(|(k, x)| match x.as_array().map(Vec::as_slice) {
+                Some([Value::String(o), Value::String(vd), Value::String(a)]) => {
+                    Ok((o.as_str(), (k.as_str(), vd.as_str(), a.as_str())))
+                }
+                _ => Err(Bail),
+            })
+            .collect::<R<Vec<_>>>()?;
+        sort_unique(&mut ranked)?;
+        let mut approvers: Vec<&str> = Vec::new();
+        for (_, (_, vd, a)) in &ranked {
+            if *vd == "approved" && !approvers.contains(a) {
+                approvers.push(a);
+            }
         }
+        let reviews: Vec<Value> = ranked.iter().map(|(_, (k, _, _))| (*k).into()).collect();
+        let approvers: Vec<Value> = approvers.into_iter().map(Value::from).collect();
+        p.insert("reviews".into(), Value::Array(reviews));
+        p.insert("approvers".into(), Value::Array(approvers));
+        p.insert("review_order".into(), Value::Object(reviewed));
         if verdict == "rejected" {
             p.insert("concluded".into(), Value::Bool(true));
+            concludes = true;
         }
     } else if name == "ModelPromoted" {
         p.insert("concluded".into(), Value::Bool(true));
     }
-    let concluded = p.get("concluded").is_some_and(truthy);
     tx.set(pkey, p);
     let okey = format!("open:{}:{}", s(v, "family")?, s(v, "env")?);
-    let mut ids = list(&tx.doc(&okey)?, "pending")?;
-    if concluded {
-        ids.retain(|i| i.as_str() != Some(pid));
-    } else if !ids.iter().any(|i| i.as_str() == Some(pid)) {
-        ids.push(pid.into());
+    let waiting = tx.doc(&okey)?;
+    let mut places = match waiting.get("order") {
+        None => Doc::new(),
+        Some(Value::Object(o)) => o.clone(),
+        _ => return Err(Bail),
+    };
+    let mut closed = BTreeSet::new();
+    match waiting.get("closed") {
+        None => {}
+        Some(Value::Array(c)) => {
+            for x in c {
+                closed.insert(x.as_str().ok_or(Bail)?.to_owned());
+            }
+        }
+        _ => return Err(Bail),
     }
-    tx.set(okey, obj(vec![("pending", Value::Array(ids))]));
+    if concludes {
+        closed.insert(pid.to_owned());
+        places.remove(pid);
+    } else if !closed.contains(pid) {
+        let place = match places.get(pid) {
+            None => at,
+            Some(Value::String(o)) => o.clone().min(at),
+            _ => return Err(Bail),
+        };
+        places.insert(pid.to_owned(), place.into());
+    }
+    let mut ranked = places
+        .iter()
+        .map(|(k, x)| x.as_str().map(|o| (o, k.as_str())).ok_or(Bail))
+        .collect::<R<Vec<_>>>()?;
+    sort_unique(&mut ranked)?;
+    let ids: Vec<Value> = ranked.iter().map(|(_, k)| (*k).into()).collect();
+    let closed: Vec<Value> = closed.into_iter().map(Value::from).collect();
+    let doc = obj(vec![
+        ("pending", Value::Array(ids)), // oldest first
+        ("order", Value::Object(places)),
+        ("closed", Value::Array(closed)),
+    ]);
+    tx.set(okey, doc);
+    Ok(())
+}
+
+/// Sorted by the first of each pair (an order's text). Python sorts a dict's keys, stable
+/// over its insertion order, which the stored JSON does not keep: entries of one place (never
+/// written by the fold, each place names its own event) are left to Python.
+fn sort_unique<T>(ranked: &mut [(&str, T)]) -> R<()> {
+    ranked.sort_by(|a, b| a.0.cmp(b.0));
+    if ranked.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(Bail);
+    }
     Ok(())
 }
