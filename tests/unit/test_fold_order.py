@@ -74,6 +74,11 @@ def sharing_event(draw: st.DrawFn) -> tuple[bytes, int, bool]:
             record[name] = draw(st.sampled_from([[], ["a"], ["a", "b"]]))
         elif name in ("params_json", "stats_json", "metrics_json"):
             record[name] = "{}"
+        elif name in ("records_in", "accepted"):
+            # summed per family (quarantine:): drawn from the whole long range, two of them
+            # passed 64 bits and the views refused the sum in both folds (not this test's
+            # question; test_native_evolve covers it)
+            record[name] = draw(st.integers(0, 10**6))
     return Codec.encode_with(version, record), draw(st.sampled_from(RECORDED)), draw(st.booleans())
 
 
