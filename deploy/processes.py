@@ -3,6 +3,7 @@ pid file, and the one error type (what failed and what to do)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -49,9 +50,10 @@ def free_port() -> int:
             return int(s.getsockname()[1])
     lo, hi = span
     # Random, not sequential: the worker's subprocesses (launchers, services) pick in the same
-    # range with sets of their own, and a shared starting point would make them collide.
-    for _ in range(4 * (hi - lo)):
-        port = random.randrange(lo, hi)
+    # range with sets of their own, and a shared starting point would make them collide. Then
+    # every port once in order: random draws alone can miss the last free one of a full range.
+    tries = [random.randrange(lo, hi) for _ in range(hi - lo)]
+    for port in itertools.chain(tries, range(lo, hi)):
         if port in _handed:
             continue
         with socket.socket() as s:
