@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deploy import components, modes
-from deploy.processes import LaunchError, Process, free_port, port_open, spawn
+from deploy.processes import LaunchError, Process, bindable, free_port, port_open, spawn
 
 
 class PortTaken(LaunchError):
@@ -32,18 +31,9 @@ def filer_ports(start: int) -> tuple[int, int]:
     default) whatever -port.grpc says (seen with the pinned version: it never came up), so the
     pair must follow that rule."""
     for port in range(min(start, 65535 - 10000), 1024, -1):
-        if _bindable(port) and _bindable(port + 10000):
+        if bindable(port) and bindable(port + 10000):
             return port, port + 10000
     raise LaunchError("no free pair of ports P, P + 10000 for SeaweedFS's filer on 127.0.0.1")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass

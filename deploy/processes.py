@@ -42,6 +42,16 @@ def port_range() -> tuple[int, int] | None:
     return lo, hi
 
 
+def bindable(port: int) -> bool:
+    """Whether a server could bind 127.0.0.1:port now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     span = port_range()
     if span is None:
@@ -54,13 +64,8 @@ def free_port() -> int:
     # every port once in order: random draws alone can miss the last free one of a full range.
     tries = [random.randrange(lo, hi) for _ in range(hi - lo)]
     for port in itertools.chain(tries, range(lo, hi)):
-        if port in _handed:
+        if port in _handed or not bindable(port):  # in use, or lingering in TIME_WAIT
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue  # in use, or lingering in TIME_WAIT
         _handed.add(port)
         return port
     raise LaunchError(

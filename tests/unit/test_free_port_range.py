@@ -32,7 +32,8 @@ def test_free_port_stays_in_its_range_skips_taken_ports_and_never_repeats(
     taken = socket.socket()
     taken.bind(("127.0.0.1", lo))  # another server of the worker holds one already
     taken.listen()
-    free = [p for p in range(lo + 1, hi) if _binds(p)]  # what else on the machine left free
+    # what else on the machine left free
+    free = [p for p in range(lo + 1, hi) if processes.bindable(p)]
     monkeypatch.setenv(processes.PORT_RANGE, f"{lo}-{hi}")
     monkeypatch.setattr(processes, "_handed", set())
     try:
@@ -42,15 +43,6 @@ def test_free_port_stays_in_its_range_skips_taken_ports_and_never_repeats(
             processes.free_port()  # all handed out: says so instead of repeating one
     finally:
         taken.close()
-
-
-def _binds(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def test_a_malformed_range_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
