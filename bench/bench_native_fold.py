@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.bench_projector import fill, raw_kafka_rate, raw_sqlite_rate, signer_in
+from bench.bench_projector import MIXES, fill, raw_kafka_rate, raw_sqlite_rate, signer_in
 from bench.common import kafka_and_redis, report
 from keel.audit import foldcore
 from keel.audit.projector import Projector
@@ -152,6 +152,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kafka", action="store_true", help="also Kafka -> Redis")
     ap.add_argument("--no-sqlite", action="store_true", help="skip SQLite -> SQLite")
     ap.add_argument("--rounds", type=int, default=1, help="folds of each core, alternating")
+    ap.add_argument(
+        "--mix",
+        choices=MIXES,
+        default="deployments",
+        help="the log's events: deployments (the earlier figures' mix) or a retraining "
+        "pipeline's history (bench.pipeline_mix)",
+    )
     args = ap.parse_args(argv)
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
     codec, n = Codec(load_registry()), args.events
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="keel-bench-native-") as d:
             signer = signer_in(Path(d))
             log = SqliteEventLog(Path(d) / "log.db")
-            fill(log, codec, n, signer)
+            fill(log, codec, n, signer, args.mix)
             raw = raw_sqlite_rate(Path(d) / "log.db", codec)
             rows += backend_rows(
                 "sqlite -> sqlite",
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         with kafka_and_redis() as (bootstrap, url), tempfile.TemporaryDirectory() as kd:
             signer = signer_in(Path(kd))
             klog = KafkaEventLog(bootstrap, prefix=new_prefix())
-            fill(klog, codec, n, signer)
+            fill(klog, codec, n, signer, args.mix)
             raw = raw_kafka_rate(bootstrap, klog.prefix, codec, n)
             rows += backend_rows(
                 "kafka -> redis",
@@ -193,10 +200,10 @@ def main(argv: list[str] | None = None) -> None:
             )
             klog.close()
     report(
-        "native_fold",
-        f"fold cores stage by stage, {n:,} events (signatures and trees on)",
+        "native_fold" if args.mix == "deployments" else f"native_fold_{args.mix}",
+        f"fold cores stage by stage, {n:,} events, mix {args.mix} (signatures and trees on)",
         rows,
-        {"stages": STAGES, "load_average": os.getloadavg()},
+        {"stages": STAGES, "mix": args.mix, "load_average": os.getloadavg()},
     )
 
 

@@ -17,10 +17,12 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import pipeline_mix
 from bench.common import kafka_and_redis, report
 from keel.audit import merkle
 from keel.audit import view_queries as vq
@@ -52,11 +54,23 @@ def load_signer(d: Path) -> Signer:
     return Signer(load_trust(d / "keys.toml", d / "keel.toml"), load_private(d / "private"))
 
 
-def fill(log: EventLog, codec: Codec, n: int, signer: Signer) -> float:
-    """Appends n signed events; returns the seconds spent signing."""
+MIXES = ("deployments", "pipeline")
+
+
+def fill(log: EventLog, codec: Codec, n: int, signer: Signer, mix: str = "deployments") -> float:
+    """Appends n signed events; returns the seconds spent signing. mix "deployments": a model's
+    ArtifactRecorded and its ModelDeployed, n/2 times (the mix of every earlier figure);
+    "pipeline": a retraining pipeline's history in its proportions (bench.pipeline_mix)."""
     signing = 0.0
-    for start in range(0, n // 2, 5000):
-        batch = [e for i in range(start, min(n // 2, start + 5000)) for e in events(i)]
+    if mix == "pipeline":
+        chunks: Iterable[list[Any]] = pipeline_mix.batches(n)
+    else:
+        assert mix == "deployments", mix
+        chunks = (
+            [e for i in range(start, min(n // 2, start + 5000)) for e in events(i)]
+            for start in range(0, n // 2, 5000)
+        )
+    for batch in chunks:
         t0 = time.perf_counter()
         out = sign_all(signer, codec, batch)
         signing += time.perf_counter() - t0
