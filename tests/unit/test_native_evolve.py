@@ -194,6 +194,7 @@ SEEDED = st.dictionaries(
             "model:a",
             "pending:e1",
             "open:churn:prod",
+            "closed:churn:prod:e1",
             "trust:resets",
             "dataset:a",
         ]
@@ -207,6 +208,7 @@ SEEDED = st.dictionaries(
             {"records_in": 2, "by_rule": {"range": 1}},
             {"evaluations": [], "x": -0.0, "y": 1.5e300},
             {"pending": ["e1"], "reviews": []},
+            {"closed": True},
             {"resets": []},
             {"x": "f\u00e9\u0000"},
         ]

@@ -49,8 +49,9 @@ const MAX_RECORDED_MS: i64 = 8_000_000_000_000;
 
 /// The event types this module folds itself (projection.py registers views for them).
 ///
-/// Every one writes views shape 5 (decision 0035: lists and "latest" fields in the log's
-/// order; documents written again keep the newest record's, `newest`). An event of a type
+/// Every one writes views shape 6 (decision 0035: lists and "latest" fields in the log's
+/// order; documents written again keep the newest record's, `newest`; a waiting list's
+/// concluded promotions in a marker each). An event of a type
 /// projection.py registers and not listed here is decoded and folded by Python.
 const NATIVE: &[&str] = &[
     "ArtifactRecorded",
@@ -494,8 +495,10 @@ fn keys_of(name: &str, v: &V, eid: &str) -> R<Vec<String>> {
             keys.push(format!("model:{}", s(v, "model_id")?));
             if let Some(pid) = pending_id(name, v, eid)? {
                 if !pid.is_empty() {
+                    let (family, env) = (s(v, "family")?, s(v, "env")?);
                     keys.push(format!("pending:{pid}"));
-                    keys.push(format!("open:{}:{}", s(v, "family")?, s(v, "env")?));
+                    keys.push(format!("open:{family}:{env}"));
+                    keys.push(format!("closed:{family}:{env}:{pid}"));
                 }
             }
         }
@@ -1264,27 +1267,24 @@ fn pending(tx: &mut Tx, ev: &Ev, m: &Meta, env: &V) -> R<()> {
         p.insert("concluded".into(), Value::Bool(true));
     }
     tx.set(pkey, p);
-    let okey = format!("open:{}:{}", s(v, "family")?, s(v, "env")?);
+    // the list holds only what waits; a concluded promotion's marker beside it (shape 6)
+    let (family, env) = (s(v, "family")?, s(v, "env")?);
+    let okey = format!("open:{family}:{env}");
+    let ckey = format!("closed:{family}:{env}:{pid}");
     let waiting = tx.doc(&okey)?;
     let mut places = match waiting.get("order") {
         None => Doc::new(),
         Some(Value::Object(o)) => o.clone(),
         _ => return Err(Bail),
     };
-    let mut closed = BTreeSet::new();
-    match waiting.get("closed") {
-        None => {}
-        Some(Value::Array(c)) => {
-            for x in c {
-                closed.insert(x.as_str().ok_or(Bail)?.to_owned());
-            }
-        }
-        _ => return Err(Bail),
-    }
+    // projection: bool(_doc(...)), a document that is not an object is Python's to refuse
+    let closed = !tx.doc(&ckey)?.is_empty();
     if concludes {
-        closed.insert(pid.to_owned());
         places.remove(pid);
-    } else if !closed.contains(pid) {
+        if !closed {
+            tx.set(ckey, obj(vec![("closed", Value::Bool(true))]));
+        }
+    } else if !closed {
         let place = match places.get(pid) {
             None => at,
             Some(Value::String(o)) => o.clone().min(at),
@@ -1298,11 +1298,9 @@ fn pending(tx: &mut Tx, ev: &Ev, m: &Meta, env: &V) -> R<()> {
         .collect::<R<Vec<_>>>()?;
     sort_unique(&mut ranked)?;
     let ids: Vec<Value> = ranked.iter().map(|(_, k)| (*k).into()).collect();
-    let closed: Vec<Value> = closed.into_iter().map(Value::from).collect();
     let doc = obj(vec![
         ("pending", Value::Array(ids)), // oldest first
         ("order", Value::Object(places)),
-        ("closed", Value::Array(closed)),
     ]);
     tx.set(okey, doc);
     Ok(())

@@ -28,6 +28,7 @@ PREFIXES = (
     "audit",
     "caused",
     "children",
+    "closed",
     "dataset",
     "datasets",
     "decision",
@@ -95,6 +96,13 @@ def pending(pending_id: str) -> str:
 def open_pending(family: str, env: str) -> str:
     """The promotions of a family's environment still waiting: {"pending": [ids]}."""
     return f"open:{family}:{env}"
+
+
+def closed_pending(family: str, env: str, pending_id: str) -> str:
+    """That a promotion was concluded (promoted, declined) by an event of the family's
+    environment: it is never listed waiting there again. One small document a promotion, so
+    the waiting list holds only what waits (views shape 6)."""
+    return f"closed:{family}:{env}:{pending_id}"
 
 
 def decision(event_id: str) -> str:

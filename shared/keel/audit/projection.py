@@ -19,6 +19,7 @@ What the services and commands read (keel.audit.reads):
   index caused:{id}    "Type:event_id" of every event whose causation is `id` (what followed)
   pending:{id}         a pending promotion's reviews, approvers and whether it concluded
   open:{family}:{env}  the pending promotions still waiting there
+  closed:{family}:{env}:{id}  that the list concluded promotion id (never listed again)
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ STATS = keys.STATS
 # What the views hold changes with Keel's code now and then (2: the read model's documents,
 # decision 0014; 3: serving members ordered by recorded time and log position, decision 0020;
 # 4: registry members and a model's decisions ordered likewise; 5: every list and "latest"
-# field in the log's order, not the read's, decision 0035); views folded by an older shape are
-# rebuilt, not read half-filled.
+# field in the log's order, not the read's, decision 0035; 6: a waiting list's concluded
+# promotions in a marker each, not in the list); views folded by an older shape are rebuilt,
+# not read half-filled.
 SHAPE = keys.SHAPE
-SHAPE_VERSION = 5
+SHAPE_VERSION = 6
 
 
 @dataclass
@@ -367,7 +369,11 @@ def _decision_keys(e: Decision) -> list[str]:
     wanted = [keys.model(e.model_id)]
     pid = _pending_id(e)
     if pid:
-        wanted += [keys.pending(pid), keys.open_pending(e.family, e.env)]
+        wanted += [
+            keys.pending(pid),
+            keys.open_pending(e.family, e.env),
+            keys.closed_pending(e.family, e.env, pid),
+        ]
     return wanted
 
 
@@ -413,21 +419,25 @@ def _pending(e: Decision, docs: dict[str, dict[str, Any] | None], change: Change
     # concludes it (ModelPromoted, a rejection), and never again. Asking the pending's global
     # state instead made the list depend on which partition was read first when a promotion's
     # events name different families/envs (the pipeline never writes that; a signed writer may).
+    # Which promotions the list concluded is kept beside it, one marker a promotion
+    # (`closed:{family}:{env}:{id}`, views shape 6): the list itself holds only what waits, so
+    # a decision reads and writes documents of a bounded size however long the history.
     waiting = _doc(docs, change, keys.open_pending(e.family, e.env))
     places = dict(waiting.get("order", {}))
-    closed = set(waiting.get("closed", []))
+    marker = keys.closed_pending(e.family, e.env, pid)
+    closed = bool(_doc(docs, change, marker))
     concludes = isinstance(e, g.ModelPromoted) or (
         isinstance(e, g.PromotionReviewed) and e.verdict == "rejected"
     )
     if concludes:
-        closed.add(pid)
         places.pop(pid, None)
-    elif pid not in closed:
+        if not closed:
+            change.docs[marker] = {"closed": True}
+    elif not closed:
         places[pid] = min(places.get(pid, at), at)
     change.docs[keys.open_pending(e.family, e.env)] = {
         "pending": sorted(places, key=lambda i: places[i]),  # oldest first
         "order": places,
-        "closed": sorted(closed),
     }
 
 
