@@ -166,14 +166,23 @@ def adopt(
     from keel import keyring_admin
     from keel.audit import rebuild
     from keel.audit.projectors import projector_for
+    from keel.views.port import ViewStore
 
     with build() as app:
         rt = app.rt
         event = keyring_admin.adopt(rt, default_admin_dir(), reason)
         # the views were folded before the adoption: fold them again so every answer built
-        # from that history labels it "adopted unsigned history" (and verify's fresh fold agrees)
-        rebuild.clear(rt.views, "`keel keys adopt`")  # (refused while a service holds them)
-        projector_for(rt).run()
+        # from that history labels it "adopted unsigned history" (and verify's fresh fold agrees),
+        # as `keel audit rebuild` does (decision 0034): refused while a service holds them, and
+        # SQLite views replaced in one transaction once the fold is done (a killed adopt leaves
+        # them as they were)
+
+        def fold(views: ViewStore) -> object:
+            projector = projector_for(rt, views)
+            projector.batch_size = rebuild.REBUILD_BATCH
+            return projector.run()
+
+        rebuild.fold_afresh(rt.views, fold, "`keel keys adopt`")
     trees = {f"{t.topic}/{t.partition}": t.size for t in event.trees}
     if json_out:
         print_json({"adopted": trees, "reason": reason, "event_id": event.envelope.event_id})

@@ -295,8 +295,9 @@ def rebuild(json_out: bool = JsonOpt) -> None:
     altered). The log and its trees are the source. What the views showed before and after is
     compared (families, models, datasets, deployments, events per type): anything gone is
     listed with why the fold kept its events out (issue 33, item 9). SQLite views are folded
-    into a fresh file that replaces them in one transaction: a killed rebuild leaves them as
-    they were (decision 0034)."""
+    in memory (past KEEL_REBUILD_MEMORY_MB, default 4096, spilled into a file beside them) and
+    written over them in one transaction: a killed rebuild leaves them as they were (decision
+    0034)."""
     from keel.audit import rebuild as rb
 
     with build(create=False) as app:
@@ -312,12 +313,17 @@ def rebuild(json_out: bool = JsonOpt) -> None:
             projector.batch_size = rb.REBUILD_BATCH  # a larger batch for a whole-log fold
             progress = projector.run()
             took.update(fold=time.perf_counter() - t0, fold_cpu=time.process_time() - c0)
+            folded_into.append(views)
             return progress
 
-        # SQLite views: folded into a fresh file, then copied over them in one transaction
+        folded_into: list[ViewStore] = []
+
+        # SQLite views: folded in memory, then written over them in one transaction
         t0 = time.perf_counter()
         p = rb.fold_afresh(rt.views, fold, "`keel audit rebuild`")
-        took["replace"] = time.perf_counter() - t0 - took["fold"]  # the copy (SQLite views)
+        took["replace"] = time.perf_counter() - t0 - took["fold"]  # the write (SQLite views)
+        # times the memory budget was passed and the held views spilled into a file (0: none)
+        spills = int(getattr(folded_into[0], "spills", 0)) if folded_into else 0
         after = rb.shown(rt.views)
         lost = rb.gone(before, after)
         why = rb.why_gone(rt.views) if lost else {}
@@ -331,6 +337,7 @@ def rebuild(json_out: bool = JsonOpt) -> None:
         "gone": lost,
         "why_gone": why,
         "seconds": took,  # wall (fold, replace) and the fold's CPU: decision 0034's bench
+        "spills": spills,  # KEEL_REBUILD_MEMORY_MB passed this many times (decision 0034)
     }
     if json_out:
         print_json(doc)

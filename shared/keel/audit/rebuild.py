@@ -9,8 +9,9 @@ refuses while a projector service holds their lease (issue 35): clearing would d
 with the rest, so commands would fold beside the running service and take its writer identity,
 fencing it off, and the service's next batch would write into views half rebuilt.
 
-`fold_afresh` is the rebuild itself (decision 0034): SQLite views are folded into a fresh file
-beside them and copied over them in one transaction, so a killed rebuild leaves them as they
+`fold_afresh` is the rebuild itself (decision 0034): SQLite views are folded into views held
+in memory (keel.views.memory; past KEEL_REBUILD_MEMORY_MB spilled into a file beside them) and
+written over them in key order in one transaction, so a killed rebuild leaves them as they
 were; other views (Redis) are cleared and folded in place."""
 
 from __future__ import annotations
@@ -111,9 +112,9 @@ def fold_afresh(
     views: ViewStore, fold: Callable[[ViewStore], T], doing: str, name: str = "audit"
 ) -> T:
     """`fold(target)` folds the log from its beginning into empty views `target`; the views
-    become what it folded. SQLite views (those with `rebuilding`) are folded into a fresh file
-    and copied over the live ones in one transaction only once the fold is done: a crash or a
-    failed fold leaves them whole, and readers see the old views or the new. Others are
+    become what it folded. SQLite views (those with `rebuilding`) are folded into views held
+    in memory and written over the live ones in one transaction only once the fold is done: a
+    crash or a failed fold leaves them whole, and readers see the old views or the new. Others are
     cleared and folded in place. Refused while a projector service holds the views, checked
     again before they are replaced (a service started meanwhile keeps its views)."""
     rebuilding = getattr(views, "rebuilding", None)

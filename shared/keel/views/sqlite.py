@@ -13,6 +13,7 @@ from typing import Any
 
 from keel.log.port import TopicPartition
 from keel.views.docjson import dumps, loads
+from keel.views.memory import MemoryViewStore, Rows
 from keel.views.port import (
     Around,
     IndexAdd,
@@ -296,39 +297,97 @@ class SqliteViewStore:
         return {"docs": docs, "indexes": idx, "sets": sets, "tracking": trk}
 
     @contextmanager
-    def rebuilding(self) -> Iterator[SqliteViewStore]:
-        """A fresh views file beside this one, for a fold from the log's beginning (`keel audit
-        rebuild`), built fast (`building`); `replace_from` then makes it these views. The file
-        is removed when the block is left, whatever happened; one a killed rebuild left is
-        removed by the next."""
+    def rebuilding(self) -> Iterator[MemoryViewStore]:
+        """Empty views in memory for a fold from the log's beginning (`keel audit rebuild`);
+        `replace_from` then writes them over these views in one transaction. Past the memory
+        budget (keel.views.memory) they spill into a fresh file beside these views (built fast:
+        `building`), removed when the block is left, whatever happened; one a killed rebuild
+        left is removed by the next."""
         for left in self.path.parent.glob(f"{self.path.name}.rebuild-*"):
             if not _alive(left.name.rsplit("-", 1)[-1]):
                 left.unlink(missing_ok=True)
         path = self.path.with_name(f"{self.path.name}.rebuild-{os.getpid()}")
         path.unlink(missing_ok=True)
-        # the same page size as these views: SQLite copies a file into a WAL database only
-        # between equal page sizes
-        size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
-        fresh = SqliteViewStore(path, building=True, page_size=size)
+        made: list[SqliteViewStore] = []
+
+        def spill() -> SqliteViewStore:
+            made.append(SqliteViewStore(path, building=True))
+            return made[-1]
+
         try:
-            yield fresh
+            yield MemoryViewStore(spill=spill)
         finally:
-            fresh.close()
+            for store in made:
+                store.close()
             path.unlink(missing_ok=True)
+
+    def write_rows(self, rows: Rows) -> None:
+        """Rows in key order (a MemoryViewStore's spill) into these views, one transaction;
+        None/False rows remove what an earlier spill wrote."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                _write_rows(cur, rows)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
 
     def finish(self) -> None:
         """What a `building` store deferred (the index by score), done."""
         with self._lock:
             self._db.execute(_SCORE_INDEX)
 
-    def replace_from(self, fresh: SqliteViewStore) -> None:
-        """These views become a copy of `fresh`'s, in one transaction of these views (SQLite's
-        backup into a WAL database): every connection to them, in any process, sees the old
-        views or the new, never a mix, and a crash before the commit leaves the old whole. The
-        WAL is then checkpointed and truncated (it held a copy of the whole file)."""
-        fresh.finish()
-        with self._lock, fresh._lock:
-            fresh._db.backup(self._db)
+    def replace_from(self, fresh: MemoryViewStore) -> None:
+        """These views become `fresh`'s, in ONE write transaction of these views: every table
+        emptied and written again in key order (B-trees built by appends), the index by score
+        dropped and built after the rows (one sort). Every connection to them, in any process,
+        reads the old views or the new, never a mix (WAL snapshots), and a crash before the
+        commit leaves the old whole (WAL frames without a commit are ignored). If `fresh`
+        spilled into a file (memory budget), the rest is spilled too and the rows are copied
+        from that file. The WAL is then checkpointed and truncated (it held the whole views).
+        Decision 0034: faster than writing a fresh file and copying it over these (the copy
+        wrote everything a third time)."""
+        spilled = fresh.spilled
+        if spilled is not None:
+            fresh.spill()
+            assert isinstance(spilled, SqliteViewStore)
+        rows = fresh.rows()  # tracking (the rest is empty if spilled)
+        with self._lock:
+            cur = self._db.cursor()
+            if spilled is not None:
+                cur.execute("ATTACH DATABASE ? AS fresh", [str(spilled.path)])
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    cur.execute("DROP INDEX IF EXISTS idx_score")
+                    for table in ("docs", "idx", "sets", "tracking"):
+                        cur.execute(f"DELETE FROM {table}")
+                    if spilled is not None:
+                        for table, order in _KEYS.items():
+                            cur.execute(
+                                f"INSERT INTO main.{table} SELECT * FROM fresh.{table} "
+                                f"ORDER BY {order}"
+                            )
+                    _write_rows(cur, rows, into_empty=spilled is None)
+                    cur.execute(_SCORE_INDEX)
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+            finally:
+                if spilled is not None:
+                    cur.execute("DETACH DATABASE fresh")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def copy_from(self, built: SqliteViewStore) -> None:
+        """These views become a copy of the file `built` (SQLite's backup into a WAL database,
+        one transaction; equal page sizes needed): decision 0034's first rebuild, kept for
+        bench_rebuild's comparison."""
+        built.finish()
+        with self._lock, built._lock:
+            built._db.backup(self._db)
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def clear(self) -> None:
@@ -340,6 +399,31 @@ class SqliteViewStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+_KEYS = {"docs": "key", "idx": "name, member", "sets": "name, member"}
+
+
+def _write_rows(cur: sqlite3.Cursor, rows: Rows, *, into_empty: bool = False) -> None:
+    """Rows in key order; into empty tables plain inserts (no row to replace, none to remove)."""
+    put = "INSERT INTO" if into_empty else "INSERT OR REPLACE INTO"
+    # documents as TEXT, as `apply` stores them (decoded one at a time, not all held twice)
+    cur.executemany(
+        f"{put} docs VALUES (?, ?)", ((k, d.decode()) for k, d in rows.docs if d is not None)
+    )
+    cur.executemany(f"{put} idx VALUES (?, ?, ?)", (r for r in rows.idx if r[2] is not None))
+    cur.executemany(f"{put} sets VALUES (?, ?)", ((n, m) for n, m, p in rows.sets if p))
+    cur.executemany(f"{put} tracking VALUES (?, ?, ?, ?)", rows.tracking)
+    if not into_empty:
+        cur.executemany("DELETE FROM docs WHERE key = ?", [(k,) for k, d in rows.docs if d is None])
+        cur.executemany(
+            "DELETE FROM idx WHERE name = ? AND member = ?",
+            [(n, m) for n, m, s in rows.idx if s is None],
+        )
+        cur.executemany(
+            "DELETE FROM sets WHERE name = ? AND member = ?",
+            [(n, m) for n, m, p in rows.sets if not p],
+        )
 
 
 def _alive(pid: str) -> bool:
