@@ -28,6 +28,7 @@ from keel.signing import (
     Signer,
     Trust,
     admin_key,
+    admin_lock,
     load_trust,
     write_keys,
 )
@@ -146,7 +147,17 @@ def _publish(rt: Runtime, key: PublicKey, private: Any, events: Sequence[Any]) -
 
 
 def record(rt: Runtime, admin_dir: Path, reason: str) -> list[Any]:
-    """Append what the trail lacks of keys.toml, signed by the admin; returns the events."""
+    """Append what the trail lacks of keys.toml, signed by the admin; returns the events.
+
+    Under the admin directory's lock from reading the trail to writing keys.toml: processes
+    started together on a new home each read an empty trail and each recorded a genesis (only
+    the first stands; the others' events were refused as forged). Now the second reads the
+    first's events and appends only what is still missing."""
+    with admin_lock(admin_dir):
+        return _record(rt, admin_dir, reason)
+
+
+def _record(rt: Runtime, admin_dir: Path, reason: str) -> list[Any]:
     keys_file = rt.settings.trust_file()
     folded = trail(rt)
     _same_admin(folded.ring, admin_dir)
@@ -192,13 +203,18 @@ def adopt(rt: Runtime, admin_dir: Path, reason: str) -> g.UnsignedHistoryAdopted
     # the adoption is followed by a fold from the log (the views cleared): refused before
     # anything is recorded while a projector service holds the views
     refuse_while_served(rt.views, "`keel keys adopt`")
+    with admin_lock(admin_dir):
+        return _adopt(rt, admin_dir, reason)
+
+
+def _adopt(rt: Runtime, admin_dir: Path, reason: str) -> g.UnsignedHistoryAdopted:
     prefix = unsigned_prefix(rt)
     if not prefix:
         raise KeelError(
             "the log holds no unsigned history to adopt",
             hint="nothing to do: every record is signed",
         )
-    record(rt, admin_dir, reason)  # the keyring first: the adoption is signed by its admin
+    _record(rt, admin_dir, reason)  # the keyring first: the adoption is signed by its admin
     keys_file = rt.settings.trust_file()
     key, private = _admin(admin_dir, keys_file)
     event = g.UnsignedHistoryAdopted(

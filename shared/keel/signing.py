@@ -27,6 +27,7 @@ import os
 import struct
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -462,28 +463,55 @@ def admin_key(admin_dir: Path, create: bool = True) -> tuple[PublicKey, Any] | N
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
-        NoEncryption,
-        PrivateFormat,
         PublicFormat,
         load_pem_private_key,
     )
 
-    found = sorted(admin_dir.glob(f"{ADMIN_IDENTITY}.*.key")) if admin_dir.is_dir() else []
-    if found:
-        private: Any = load_pem_private_key(found[-1].read_bytes(), None)
-    elif create:
-        private = Ed25519PrivateKey.generate()
-        admin_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        path = admin_dir / f"{ADMIN_IDENTITY}.{key_id(raw)}.key"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    else:
+    def found() -> list[Path]:
+        return sorted(admin_dir.glob(f"{ADMIN_IDENTITY}.*.key")) if admin_dir.is_dir() else []
+
+    if not found() and not create:
         return None
+    if not found():
+        # looked for again under the directory's lock: processes started together on a new
+        # home each found none and each made one (the trail then refused all but one as forged)
+        with admin_lock(admin_dir):
+            if not found():
+                _write_admin_key(admin_dir, Ed25519PrivateKey.generate())
+    private: Any = load_pem_private_key(found()[-1].read_bytes(), None)
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return PublicKey(ADMIN_IDENTITY, key_id(public), public, "active", now), private
+
+
+def admin_lock(admin_dir: Path) -> AbstractContextManager[None]:
+    """The admin directory's lock: held while its key is made, and by whoever records the
+    keyring with it (keel.keyring_admin), so one process at a time writes as the admin."""
+    from keel import dirlock
+
+    return dirlock.held(admin_dir, "admin.lock", "writing with the admin key")
+
+
+def _write_admin_key(admin_dir: Path, private: Any) -> None:
+    """The key's file appears whole or not at all (written aside, then renamed): a reader
+    that does not take the lock never parses half a PEM."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
+    raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    path = admin_dir / f"{ADMIN_IDENTITY}.{key_id(raw)}.key"
+    part = admin_dir / f".{path.name}.partial"
+    part.unlink(missing_ok=True)  # left by a process killed while writing it
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(part, path)
 
 
 def load_trust(keys_file: Path, project_file: Path | None = None) -> Trust:
