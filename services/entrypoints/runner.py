@@ -138,8 +138,14 @@ def run_projector(app: App, say: Callable[[str], None], max_idle: float | None =
     last = {"applied": 0, "at": time.monotonic()}
 
     def on_batch(p: Progress) -> None:
-        say(f"folded {p.applied - last['applied']:,} event(s); {p.applied:,} this run")
-        last.update(applied=p.applied, at=time.monotonic())
+        # each batch's size (larger while far behind: keel.audit.batching) and its seconds
+        # since the one before (the lease is renewed between batches: LEASE_TTL_S bounds them)
+        now = time.monotonic()
+        say(
+            f"folded {p.applied - last['applied']:,} event(s) in {now - last['at']:.1f} s; "
+            f"{p.applied:,} this run"
+        )
+        last.update(applied=p.applied, at=now)
 
     from keel.audit import snapshot_store
     from keel.audit.snapshot import Periodic, snapshot_dir

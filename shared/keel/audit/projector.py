@@ -20,7 +20,6 @@ SQLite's per-row GIL hand-offs made the embedded fold slower (see decision 0008)
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -28,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from keel.audit import batching, foldcore, gcpause, keys
 from keel.audit import checkpoint as cp
-from keel.audit import foldcore, gcpause, keys
 from keel.audit import trees as tr
 from keel.audit.anchors import NOTES, RESET_HINT, LocalWitness, RewriteRefused, gather
 from keel.audit.lease import LeaseKeeper, wait_for_service
@@ -169,8 +168,10 @@ class Projector:
         poll_timeout: float,
         lease: LeaseKeeper,
     ) -> Progress:
+        # larger batches while far behind, the normal size once caught up (keel.audit.batching)
+        pacer = batching.Pacer(self.batch_size, batching.CATCH_UP)
         with self._session() as session:
-            self._catch_up(session, on_batch)
+            self._catch_up(session, on_batch, pacer)
             committed = self.log.committed(group)
             behind = {tp: o for tp, o in session.positions.items() if committed.get(tp, 0) < o}
             if behind:  # start the group where the views are, not at the log's beginning
@@ -188,7 +189,7 @@ class Projector:
             try:
                 while not should_stop():
                     lease.renew()
-                    records = sub.poll(timeout=poll_timeout, max_records=self.batch_size)
+                    records = sub.poll(timeout=poll_timeout, max_records=pacer.size())
                     fresh = [r for r in records if r.offset >= session.positions.get(r.tp, 0)]
                     if fresh:
                         # A checkpoint per batch, appended before the batch's views: it says
@@ -201,9 +202,10 @@ class Projector:
                             # a command caught the views up meanwhile: fold what is left from
                             # where it stopped (the polled records may be past or before it)
                             self._reload(session)
-                            self._catch_up(session, on_batch)
+                            self._catch_up(session, on_batch, pacer)
                     if records:
                         sub.commit()
+                    pacer.took(len(records))
             finally:
                 sub.close()
         return session.progress
@@ -278,13 +280,22 @@ class Projector:
                 notes.append(note)
         return tr.leaf_switches(notes)
 
-    def _catch_up(self, s: _Session, on_batch: Callable[[Progress], None] | None) -> None:
+    def _catch_up(
+        self,
+        s: _Session,
+        on_batch: Callable[[Progress], None] | None,
+        pacer: batching.Pacer | None = None,
+    ) -> None:
+        pacer = pacer or batching.Pacer(self.batch_size)  # commands: the normal size
         # bounded work up to the log's end: the cycle collector waits for it (gcpause)
         with gcpause.paused():
             for _ in range(1000):  # bounded: each retry means another writer made progress
                 try:
                     records = self.log.read(list(EVENT_TOPICS), s.positions or None)
-                    for batch in _chunks(records, self.batch_size):
+                    if pacer.varies:
+                        ends = self.log.end_offsets(list(EVENT_TOPICS))
+                        pacer.expect(batching.lag(ends, s.positions))
+                    for batch in pacer.chunks(records):
                         self._step(s, batch, on_batch)
                     return
                 except StaleTracking:
@@ -502,8 +513,3 @@ class Projector:
                 root_at = tree.root()
         same = tree.size == start.size and tree.hashes == start.hashes
         return root_at if same else None
-
-
-def _chunks(records: Iterator[LogRecord], n: int) -> Iterator[list[LogRecord]]:
-    while batch := list(itertools.islice(records, n)):
-        yield batch
