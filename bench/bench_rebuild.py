@@ -38,6 +38,7 @@ from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
 from keel.signing import Trust
 from keel.views import sqlite as sqlite_views
+from keel.views.memory import MemoryViewStore
 from keel.views.sqlite import SqliteViewStore
 
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -209,6 +210,78 @@ def variant_rows(
     return rows
 
 
+def _live_copy(d: Path, into: Path) -> SqliteViewStore:
+    """A copy of the home's views (checkpointed first) to be replaced, as the live ones are."""
+    src = SqliteViewStore(d / "home" / "views.db")
+    src._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    src.close()
+    shutil.copyfile(d / "home" / "views.db", into)
+    return SqliteViewStore(into)
+
+
+def write_rows(d: Path, codec: Codec, n: int, fold: str) -> list[dict[str, Any]]:
+    """The rebuild's fold into views held in memory (keel.views.memory), stage by stage, then
+    its final write both ways on a copy of the home's views (CPU and wall seconds each):
+    a) the rows in key order into a fresh `building` file, its index by score, and SQLite's
+    backup copy over the views (one transaction); b) the rows in key order straight into the
+    views in one write transaction (`replace_from`: what `keel audit rebuild` does)."""
+    signer = load_signer(d)
+    log = SqliteEventLog(d / "home" / "log.db")
+    trust = Trust(signer.trust.keys.values(), signer.trust.roles)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="keel-bench-writes-", dir=d) as t:
+        held = MemoryViewStore(budget=2**62)
+        load0 = os.getloadavg()[0]
+        with _batch_size(20000):
+            row = fold_stages(log, held, codec, trust, fold)
+        fold_row = {
+            "run": "fold into memory",
+            "events": n,
+            "load_1m": load0,
+            "cpu_us_per_event": row["cpu_s"] / n * 1e6,
+            **{f"{k}_us": row[f"{k}_cpu_s"] / n * 1e6 for k in STAGES},
+            "cpu_s": row["cpu_s"],
+            "wall_s": row["wall_s"],
+            "held_mb_estimate": held.held / 2**20,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        rows.append(fold_row)
+        print(json.dumps(fold_row), flush=True)
+        for name in ("a) fresh file + backup copy", "b) one transaction into the views"):
+            live = _live_copy(d, Path(t) / "views.db")
+            load0 = os.getloadavg()[0]
+            t0, c0 = time.perf_counter(), time.process_time()
+            split: dict[str, float] = {}
+            if name.startswith("a)"):
+                size = int(live._db.execute("PRAGMA page_size").fetchone()[0])
+                built = SqliteViewStore(Path(t) / "fresh.db", building=True, page_size=size)
+                built.write_rows(held.rows())
+                split["write_file_s"] = time.perf_counter() - t0
+                live.copy_from(built)
+                built.close()
+            else:
+                live.replace_from(held)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            live.close()
+            rows.append(
+                {
+                    "run": name,
+                    "events": n,
+                    "load_1m": load0,
+                    "wall_s": wall,
+                    "cpu_s": cpu,
+                    "cpu_us_per_event": cpu / n * 1e6,
+                    **split,
+                    "views_mb": (Path(t) / "views.db").stat().st_size / 1e6,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+            for f in Path(t).iterdir():
+                f.unlink()
+    log.close()
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
@@ -219,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
         default="",
         help="semicolon-separated write-stage variants to fold in-process (all: every one; "
         "b) sorted rows is 'b) sorted')",
+    )
+    ap.add_argument(
+        "--writes",
+        action="store_true",
+        help="also fold into memory in-process and time the final write both ways (a/b)",
     )
     ap.add_argument("--name", default="rebuild", help="results file name")
     args = ap.parse_args(argv)
@@ -268,11 +346,15 @@ def main(argv: list[str] | None = None) -> None:
         fold = os.environ.get("KEEL_FOLD") or "native"
         if names:
             extra["variants"] = variant_rows(d, codec, n, names, fold)
+        if args.writes:
+            extra["writes"] = write_rows(d, codec, n, fold)
         extra["load_average"] = os.getloadavg()
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     report(args.name, f"keel audit rebuild, embedded home, {n:,} events", rows, extra)
+    if extra.get("writes"):
+        report(f"{args.name}_writes", f"final write a/b, {n:,} events", extra["writes"])
     if extra.get("variants"):
         report(f"{args.name}_write", f"write-stage variants, {n:,} events", extra["variants"])
 

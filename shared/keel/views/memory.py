@@ -186,12 +186,16 @@ class MemoryViewStore:
     def rows(self, *, tracking: bool = True) -> Rows:
         """What is held, table by table in key order (removals of spilled rows as None/False)."""
         out = Rows()
-        out.docs = sorted(self._docs.items())
+        # keys sorted alone, then looked up: sorting (key, value) pairs compares tuples
+        docs = self._docs
+        out.docs = [(k, docs[k]) for k in sorted(docs)]
         out.idx = [
-            (name, m, s) for name in sorted(self._idx) for m, s in sorted(self._idx[name].items())
+            (name, m, entries[m])
+            for name, entries in sorted(self._idx.items())
+            for m in sorted(entries)
         ]
         out.sets = [
-            (name, m, p) for name in sorted(self._sets) for m, p in sorted(self._sets[name].items())
+            (name, m, held[m]) for name, held in sorted(self._sets.items()) for m in sorted(held)
         ]
         if tracking:
             out.tracking = sorted(
