@@ -22,6 +22,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::avro::V;
 use crate::canon;
+use crate::stdtext;
 use crate::Decoder;
 
 type Doc = Map<String, Value>;
@@ -67,6 +68,7 @@ const NATIVE: &[&str] = &[
     "RecordQuarantined",
     "ModelDeployed",
     "DriftDetected",
+    "ServingStatsRecorded",
 ];
 
 struct Ev {
@@ -1073,6 +1075,26 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 TRUST_RESETS.into(),
                 obj(vec![("resets", Value::Array(resets))]),
             );
+        }
+        "ServingStatsRecorded" => {
+            // projection: json.loads (the standard library's, not orjson's) of the stats and
+            // the window's end as fromisoformat(...).timestamp() * 1000: where Python may
+            // read either otherwise (or raise), the event is Python's
+            let stats = stdtext::json_loads(s(v, "stats_json")?).ok_or(Bail)?;
+            let end = stdtext::timestamp_ms(s(v, "window_end")?).ok_or(Bail)?;
+            let doc = obj(vec![
+                ("event_id", eid.into()),
+                ("family", f(v, "family")?),
+                ("env", f(v, "env")?),
+                ("model_id", f(v, "model_id")?),
+                ("window_start", f(v, "window_start")?),
+                ("window_end", f(v, "window_end")?),
+                ("requests", f(v, "requests")?),
+                ("stats", stats),
+            ]);
+            tx.set(format!("servingstats:{eid}"), doc);
+            let index = format!("skew:{}:{}", s(v, "family")?, s(v, "env")?);
+            tx.add(index, eid.to_owned(), end);
         }
         "DriftDetected" => {
             let Some(V::Arr(features)) = v.get("features") else {

@@ -14,6 +14,7 @@ mod canon;
 mod evolve;
 mod merkle;
 mod pool;
+mod stdtext;
 mod trust;
 
 // the crate's small allocations kept out of glibc's bins (pool.rs says why)
