@@ -113,6 +113,10 @@ class Settings(BaseModel):
     # KEEL_FOLD: which fold core the projector runs: python, native (the keel_fold extension)
     # or auto (native where it imports); unset = auto.
     fold: str = ""
+    # KEEL_REBUILD_MEMORY_MB: what `keel audit rebuild` / `keel keys adopt` may hold in memory
+    # (MiB, estimated) while folding SQLite views afresh; past it the views held spill into a
+    # file beside them and the fold goes on (decision 0034). A 1M-event home holds ~1.4 GiB.
+    rebuild_memory_mb: int = 4096
 
     @field_validator(
         "trust",

@@ -182,7 +182,9 @@ def adopt(
             projector.batch_size = rebuild.REBUILD_BATCH
             return projector.run()
 
-        rebuild.fold_afresh(rt.views, fold, "`keel keys adopt`")
+        rebuild.fold_afresh(
+            rt.views, fold, "`keel keys adopt`", memory_mb=rt.settings.rebuild_memory_mb
+        )
     trees = {f"{t.topic}/{t.partition}": t.size for t in event.trees}
     if json_out:
         print_json({"adopted": trees, "reason": reason, "event_id": event.envelope.event_id})

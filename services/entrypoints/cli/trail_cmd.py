@@ -320,7 +320,9 @@ def rebuild(json_out: bool = JsonOpt) -> None:
 
         # SQLite views: folded in memory, then written over them in one transaction
         t0 = time.perf_counter()
-        p = rb.fold_afresh(rt.views, fold, "`keel audit rebuild`")
+        p = rb.fold_afresh(
+            rt.views, fold, "`keel audit rebuild`", memory_mb=rt.settings.rebuild_memory_mb
+        )
         took["replace"] = time.perf_counter() - t0 - took["fold"]  # the write (SQLite views)
         # times the memory budget was passed and the held views spilled into a file (0: none)
         spills = int(getattr(folded_into[0], "spills", 0)) if folded_into else 0

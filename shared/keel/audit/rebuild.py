@@ -109,20 +109,27 @@ def clear(views: ViewStore, doing: str, name: str = "audit") -> None:
 
 
 def fold_afresh(
-    views: ViewStore, fold: Callable[[ViewStore], T], doing: str, name: str = "audit"
+    views: ViewStore,
+    fold: Callable[[ViewStore], T],
+    doing: str,
+    name: str = "audit",
+    *,
+    memory_mb: float | None = None,
 ) -> T:
     """`fold(target)` folds the log from its beginning into empty views `target`; the views
     become what it folded. SQLite views (those with `rebuilding`) are folded into views held
     in memory and written over the live ones in one transaction only once the fold is done: a
     crash or a failed fold leaves them whole, and readers see the old views or the new. Others are
     cleared and folded in place. Refused while a projector service holds the views, checked
-    again before they are replaced (a service started meanwhile keeps its views)."""
+    again before they are replaced (a service started meanwhile keeps its views). memory_mb:
+    what the views held in memory may take (Settings.rebuild_memory_mb) before they spill into
+    a file beside the live ones."""
     rebuilding = getattr(views, "rebuilding", None)
     if rebuilding is None:
         clear(views, doing, name)
         return fold(views)
     refuse_while_served(views, doing, name)
-    with rebuilding() as fresh:
+    with rebuilding() if memory_mb is None else rebuilding(memory_mb) as fresh:
         out = fold(fresh)
         refuse_while_served(views, doing, name)
         views.replace_from(fresh)  # type: ignore[attr-defined]

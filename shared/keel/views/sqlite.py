@@ -13,7 +13,7 @@ from typing import Any
 
 from keel.log.port import TopicPartition
 from keel.views.docjson import dumps, loads
-from keel.views.memory import MemoryViewStore, Rows
+from keel.views.memory import DEFAULT_BUDGET_MB, MemoryViewStore, Rows, budget_bytes
 from keel.views.port import (
     Around,
     IndexAdd,
@@ -298,7 +298,7 @@ class SqliteViewStore:
         return {"docs": docs, "indexes": idx, "sets": sets, "tracking": trk}
 
     @contextmanager
-    def rebuilding(self) -> Iterator[MemoryViewStore]:
+    def rebuilding(self, budget_mb: float = DEFAULT_BUDGET_MB) -> Iterator[MemoryViewStore]:
         """Empty views in memory for a fold from the log's beginning (`keel audit rebuild`);
         `replace_from` then writes them over these views in one transaction. Past the memory
         budget (keel.views.memory) they spill into a fresh file beside these views (built fast:
@@ -316,7 +316,7 @@ class SqliteViewStore:
             return made[-1]
 
         try:
-            yield MemoryViewStore(spill=spill)
+            yield MemoryViewStore(budget=budget_bytes(budget_mb), spill=spill)
         finally:
             for store in made:
                 store.close()
