@@ -106,22 +106,36 @@ class RedisViewStore:
     def apply(self, updates: Sequence[Update], tracking: Tracking | None = None) -> None:
         # A run of updates of one kind becomes a few multi-key commands (MSET, one ZADD per
         # index, one SADD per set) instead of one command per update. Order between runs is
-        # kept; within a run, later writes of a key still win.
+        # kept; within a run, later writes of a key still win. The arguments are built in one
+        # pass a run, keys by concatenation and scores handed to hiredis as floats (it packs a
+        # float as repr does): a batch's build cost 2.2 -> 1.0 us an event (decision 0027).
         cmds: list[list[Any]] = []
+        doc, idx = self.ns + "doc:", self.ns + "idx:"
         for kind, group in groupby(updates, key=type):
-            run: list[Any] = list(group)
             if kind is Put:
-                cmds.append(["MSET", *(x for u in run for x in (self._doc(u.key), dumps(u.doc)))])
+                args: list[Any] = ["MSET"]
+                for u in group:
+                    args += (doc + u.key, dumps(u.doc))
+                cmds.append(args)
             elif kind is Remove:
-                cmds.append(["DEL", *(self._doc(u.key) for u in run)])
+                cmds.append(["DEL", *(doc + u.key for u in group)])
             elif kind is IndexAdd:
-                for index, adds in _by(run, "index").items():
-                    cmds.append(["ZADD", self._idx(index), *_score_pairs(adds)])
+                latest: dict[str, dict[str, Any]] = {}  # index -> member -> its last score
+                for u in group:
+                    scores = latest.get(u.index)
+                    if scores is None:
+                        scores = latest[u.index] = {}
+                    scores[u.member] = u.score
+                for index, scores in latest.items():
+                    args = ["ZADD", idx + index]
+                    for member, score in scores.items():
+                        args += (score if type(score) is float else float(score), member)
+                    cmds.append(args)
             elif kind is IndexRemove:
-                for index, rems in _by(run, "index").items():
-                    cmds.append(["ZREM", self._idx(index), *(u.member for u in rems)])
+                for index, rems in _by(group, "index").items():
+                    cmds.append(["ZREM", idx + index, *(u.member for u in rems)])
             elif kind in (SetAdd, SetRemove):
-                for name, us in _by(run, "name").items():
+                for name, us in _by(group, "name").items():
                     members = [m for u in us for m in u.members]
                     if members:
                         cmds.append(
@@ -195,12 +209,39 @@ class RedisViewStore:
     def get_many_raw(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        return list(self._r.mget([self._doc(k) for k in keys]))
+        doc = self.ns + "doc:"
+        return list(self._read(["MGET", *(doc + k for k in keys)]))
 
     def contains(self, name: str, members: Sequence[str]) -> list[bool]:
         if not members:
             return []
-        return [bool(x) for x in self._r.smismember(self._set(name), list(members))]
+        return [bool(x) for x in self._read(["SMISMEMBER", self._set(name), *members])]
+
+    def _read(self, args: list[Any]) -> Any:
+        """One read command packed by hiredis, with redis-py's retries of a dropped connection.
+        The fold asks two a batch with thousands of arguments (the documents it lacks, its
+        events in the applied set), and redis-py's own packer cost ~0.5 us an argument: at
+        5000 keys an MGET took 3.2-3.7 ms of CPU that way, ~0.9 ms packed here."""
+        import redis
+
+        packed = _resp(args)
+        pool = self._r.connection_pool
+        conn = pool.get_connection()
+
+        def ask() -> Any:
+            conn.send_packed_command([packed])
+            return conn.read_response()
+
+        try:
+            retry = self._r.get_retry()
+            return retry.call_with_retry(ask, lambda _: conn.disconnect()) if retry else ask()
+        except redis.exceptions.ResponseError:
+            raise  # an error reply: the connection is in step
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
 
     def members(self, name: str) -> list[str]:
         return sorted(m.decode() for m in self._r.smembers(self._set(name)))
@@ -323,11 +364,6 @@ def _by(run: Any, attr: str) -> dict[str, list[Any]]:
     for u in run:
         groups.setdefault(getattr(u, attr), []).append(u)
     return groups
-
-
-def _score_pairs(adds: list[Any]) -> list[Any]:
-    latest = {u.member: u.score for u in adds}  # a member's last score in the run wins
-    return [x for m, sc in latest.items() for x in (repr(float(sc)), m)]
 
 
 def _positions(raw: Any) -> dict[tuple[str, int], int]:
