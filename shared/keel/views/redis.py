@@ -111,7 +111,8 @@ class RedisViewStore:
         # float as repr does): a batch's build cost 2.2 -> 1.0 us an event (decision 0027).
         cmds: list[list[Any]] = []
         doc, idx = self.ns + "doc:", self.ns + "idx:"
-        for kind, group in groupby(updates, key=type):
+        for kind, typed in groupby(updates, key=type):
+            group: Any = typed  # a run of one kind
             if kind is Put:
                 args: list[Any] = ["MSET"]
                 for u in group:
