@@ -15,9 +15,12 @@ from typing import Any
 
 from keel.errors import KeelError
 from keel.log import provision
-from keel.log.kafka.wire import TIMESTAMP_LOG_APPEND_TIME, Names, time_and_sig
+from keel.log.kafka.wire import SIG_HEADER, TIME_HEADER, TIMESTAMP_LOG_APPEND_TIME, Names
 from keel.log.port import LogRecord, TopicPartition
-from keel.log.records import record
+from keel.log.records import FIELDS
+
+# LogRecord's slots set through their descriptors (keel.log.records), bound once
+_SETTERS = tuple(getattr(LogRecord, name).__set__ for name in FIELDS)
 
 SCAN_STALL_S = 90  # longer than transaction.timeout.ms: an abandoned transaction must resolve
 
@@ -141,13 +144,21 @@ class Scanner:
             (self.names.phys(t), p): ((t, p), stop) for (t, p), stop in pending.items()
         }
         append_time = TIMESTAMP_LOG_APPEND_TIME
+        time_header, sig_header = TIME_HEADER, SIG_HEADER
+        new = object.__new__
+        f_topic, f_part, f_off, f_key, f_ts, f_val, f_sig, f_rec = _SETTERS
         idle_since = time.monotonic()
         while pending:
             msgs = consumer.consume(5000, timeout=0.5)
             done: list[TopicPartition] = []
+            # the partition of the message before: a fetch hands over runs of one partition
+            last_topic, last_part, found = None, -1, None
             for m in msgs:
                 err = m.error()
-                found = stops.get((m.topic(), m.partition()))  # (None, -1): about the client
+                topic, part = m.topic(), m.partition()
+                if part != last_part or topic != last_topic:
+                    found = stops.get((topic, part))  # (None, -1): about the client
+                    last_topic, last_part = topic, part
                 if err is not None:
                     self._check(m, err, found, refused)
                     if found is None or m.offset() < found[1]:
@@ -160,24 +171,31 @@ class Scanner:
                     if offset >= stop:
                         finished = True
                     else:
-                        writer_ms, sig = time_and_sig(m.headers())
+                        # the writer's time and signature (keel.log.kafka.wire), read here
+                        # rather than through a call: this loop runs once a record
+                        hs = m.headers()
+                        writer_ms = sig = None
+                        if hs:
+                            named = dict(hs)
+                            writer_ms, sig = named.get(time_header), named.get(sig_header)
                         ts_type, ts = m.timestamp()
                         key = m.key()
-                        yield record(
-                            tp[0],
-                            tp[1],
-                            offset,
-                            key.decode() if key else "",
-                            ts if writer_ms is None else writer_ms,
-                            m.value(),
-                            sig,
-                            ts if ts_type == append_time else 0,
-                        )
+                        r = new(LogRecord)
+                        f_topic(r, tp[0])
+                        f_part(r, tp[1])
+                        f_off(r, offset)
+                        f_key(r, key.decode() if key else "")
+                        f_ts(r, ts if writer_ms is None else int(writer_ms))
+                        f_val(r, m.value())
+                        f_sig(r, sig)
+                        f_rec(r, ts if ts_type == append_time else 0)
+                        yield r
                         finished = offset + 1 >= stop
                 if finished:
-                    del stops[(m.topic(), m.partition())]
+                    del stops[(topic, part)]
                     del pending[tp]
                     done.append(tp)
+                    last_part = -1  # looked up again: it is gone
             if done:  # stop fetching what would be dropped
                 consumer.pause([CTP(self.names.phys(t), p) for t, p in done])
             if msgs:
