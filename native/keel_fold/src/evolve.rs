@@ -142,18 +142,31 @@ impl Fold {
         values: &Bound<'py, PyList>,
     ) -> PyResult<Bound<'py, PyList>> {
         self.events.clear();
+        let values = values
+            .iter()
+            .map(|v| v.cast_into::<PyBytes>().map_err(PyErr::from))
+            .collect::<PyResult<Vec<_>>>()?;
+        let data: Vec<&[u8]> = values.iter().map(|b| b.as_bytes()).collect();
+        // Rust values from borrowed bytes alone: the GIL released meanwhile
+        let decoder: &Decoder = &decoder;
+        let fold: &Fold = self;
+        let events: Vec<Option<Ev>> = py.detach(|| {
+            data.iter()
+                .map(|b| {
+                    decoder
+                        .value_of(b)
+                        .and_then(|(name, v)| fold.event(name, v).ok())
+                })
+                .collect()
+        });
         let out = PyList::empty(py);
-        for v in values.iter() {
-            let b = v.cast::<PyBytes>()?;
-            let ev = decoder
-                .value_of(b.as_bytes())
-                .and_then(|(name, v)| self.event(name, v).ok());
-            match &ev {
+        for ev in &events {
+            match ev {
                 Some(e) => out.append((&e.name, &e.eid, e.at_ms as i64))?,
                 None => out.append(py.None())?,
             }
-            self.events.push(ev);
         }
+        self.events = events;
         Ok(out)
     }
 

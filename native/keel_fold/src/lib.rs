@@ -191,21 +191,47 @@ type Rec<'py> = (
     Option<Bound<'py, PyBytes>>,
 );
 
-fn leaf_of(rec: &Rec<'_>, v2: bool) -> PyResult<Hash> {
+/// A record's fields as the leaf hashes read them, borrowed from its Python objects (which
+/// are immutable and kept alive by the caller), so the hashing can run without the GIL.
+struct Fields<'a> {
+    topic: &'a str,
+    partition: i64,
+    offset: i64,
+    recorded_ms: i64,
+    timestamp_ms: i64,
+    key: &'a str,
+    value: &'a [u8],
+    sig: Option<&'a [u8]>,
+}
+
+fn fields_of<'a>(rec: &'a Rec<'_>) -> PyResult<Fields<'a>> {
     let (topic, partition, offset, recorded_ms, timestamp_ms, key, value, sig) = rec;
-    let (topic, key, value) = (topic.to_str()?, key.to_str()?, value.as_bytes());
-    let sig = sig.as_ref().map(|s| s.as_bytes());
-    Ok(leaf_data_hash(
-        topic,
-        *partition,
-        *offset,
-        *recorded_ms,
-        *timestamp_ms,
-        key,
-        value,
-        sig,
-        v2,
-    ))
+    Ok(Fields {
+        topic: topic.to_str()?,
+        partition: *partition,
+        offset: *offset,
+        recorded_ms: *recorded_ms,
+        timestamp_ms: *timestamp_ms,
+        key: key.to_str()?,
+        value: value.as_bytes(),
+        sig: sig.as_ref().map(|s| s.as_bytes()),
+    })
+}
+
+impl Fields<'_> {
+    fn leaf(&self, v2: bool) -> Hash {
+        leaf_data_hash(
+            self.topic,
+            self.partition,
+            self.offset,
+            self.recorded_ms,
+            self.timestamp_ms,
+            self.key,
+            self.value,
+            self.sig,
+            v2,
+        )
+    }
 }
 
 /// A LogRecord's fields, read by attribute (no tuple built per record on the Python side).
@@ -256,22 +282,25 @@ fn leaf_data_hash(
 }
 
 /// Leaf hashes of records (topic, partition, offset, recorded ms, writer ms, key, value, sig):
-/// format 2 where `v2[i]`, else format 1 (keel.audit.trees.leaf / leaf_v1).
+/// format 2 where `v2[i]`, else format 1 (keel.audit.trees.leaf / leaf_v1). The hashing runs
+/// with the GIL released (another Python thread runs meanwhile).
 #[pyfunction]
 fn leaves<'py>(
     py: Python<'py>,
     records: Vec<Rec<'py>>,
     v2: Vec<bool>,
 ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-    records
+    let fields = records
         .iter()
-        .zip(v2)
-        .map(|(r, v2)| Ok(PyBytes::new(py, &leaf_of(r, v2)?)))
-        .collect()
+        .map(fields_of)
+        .collect::<PyResult<Vec<_>>>()?;
+    let hashes: Vec<Hash> = py.detach(|| fields.iter().zip(v2).map(|(f, v2)| f.leaf(v2)).collect());
+    Ok(hashes.iter().map(|h| PyBytes::new(py, h)).collect())
 }
 
 /// One tree's right edge (size, hashes, leaf2_from) extended by `records` (LogRecords) of
 /// that tree, in order; `watch`: sizes whose root the caller needs. Returns (size, hashes, {size: root}).
+/// The records' fields are read with the GIL, the hashing runs without it.
 #[pyfunction]
 fn extend<'py>(
     py: Python<'py>,
@@ -291,14 +320,23 @@ fn extend<'py>(
         .map(|h| <Hash>::try_from(h.as_bytes()))
         .collect::<Result<_, _>>()
         .map_err(|_| pyo3::exceptions::PyValueError::new_err("a tree hash is not 32 bytes"))?;
-    let mut roots = HashMap::new();
-    for rec in &records {
-        let leaf = leaf_of(&rec_of(rec)?, size >= leaf2_from)?;
-        merkle::append(&mut size, &mut edge, leaf);
-        if watch.contains(&size) {
-            roots.insert(size, PyBytes::new(py, &merkle::root(&edge)));
+    let recs = records.iter().map(rec_of).collect::<PyResult<Vec<_>>>()?;
+    let fields = recs.iter().map(fields_of).collect::<PyResult<Vec<_>>>()?;
+    let roots: Vec<(u64, Hash)> = py.detach(|| {
+        let mut roots = Vec::new();
+        for f in &fields {
+            let leaf = f.leaf(size >= leaf2_from);
+            merkle::append(&mut size, &mut edge, leaf);
+            if watch.contains(&size) {
+                roots.push((size, merkle::root(&edge)));
+            }
         }
-    }
+        roots
+    });
+    let roots = roots
+        .into_iter()
+        .map(|(n, r)| (n, PyBytes::new(py, &r)))
+        .collect();
     let edge = edge.iter().map(|h| PyBytes::new(py, h)).collect();
     Ok((size, edge, roots))
 }

@@ -3,6 +3,7 @@
 //! differential test compares the two verdict for verdict).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use pyo3::prelude::*;
@@ -14,6 +15,17 @@ const MAGIC: &[u8] = b"KS1";
 const CONTEXT: &[u8] = b"keel-signed-events/v1\n";
 
 pub type Verdict = (Option<String>, Option<String>);
+type Verified = HashMap<Vec<u8>, (String, String, u64, Hash)>;
+// A verdict as worked out without the GIL: its problem's text is made with it (`said`), as
+// some quote a name as Python's repr does.
+type Found = (Option<String>, Option<Problem>);
+
+enum Problem {
+    Text(String),
+    BelongsTo(String, String), // key ID, the identity keys.toml gives it
+    Revoked(String, String),   // key ID, identity
+    MayNot(String, String),    // identity, event type
+}
 // (value, signature record, event type): what `Trust.check_many` takes
 // (borrowed from the Python bytes: no copies)
 type Item<'a> = (&'a [u8], Option<&'a [u8]>, Option<String>);
@@ -75,8 +87,9 @@ fn head(blob: &[u8]) -> &[u8] {
 pub struct Trust {
     keys: HashMap<String, Key>,
     roles: HashMap<String, HashSet<String>>,
-    // signature -> what it was verified to sign: (identity, key ID, size, root)
-    verified: HashMap<Vec<u8>, (String, String, u64, Hash)>,
+    // signature -> what it was verified to sign: (identity, key ID, size, root); behind a
+    // lock as check_many runs without the GIL (two threads may check with one Trust)
+    verified: Mutex<Verified>,
 }
 
 #[pymethods]
@@ -110,24 +123,36 @@ impl Trust {
         Trust {
             keys,
             roles,
-            verified: HashMap::new(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `Trust.check_many` of (value, signature record, event type) triples.
+    /// `Trust.check_many` of (value, signature record, event type) triples. The checks (leaf
+    /// hashes, inclusion paths, Ed25519) run with the GIL released; the verdicts' texts are
+    /// written with it.
     fn check_many(
-        &mut self,
+        &self,
         py: Python<'_>,
         items: Vec<(
             Bound<'_, PyBytes>,
             Option<Bound<'_, PyBytes>>,
             Option<String>,
         )>,
-    ) -> PyResult<Vec<Verdict>> {
+    ) -> Vec<Verdict> {
         let items: Vec<Item<'_>> = items
             .iter()
             .map(|(v, s, t)| (v.as_bytes(), s.as_ref().map(|s| s.as_bytes()), t.clone()))
             .collect();
+        let found = py.detach(|| self.check_all(&items));
+        found
+            .into_iter()
+            .map(|(who, problem)| (who, problem.map(|p| said(py, p))))
+            .collect()
+    }
+}
+
+impl Trust {
+    fn check_all(&self, items: &[Item<'_>]) -> Vec<Found> {
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut by_sig: HashMap<&[u8], usize> = HashMap::new();
         for (i, (_, sig, _)) in items.iter().enumerate() {
@@ -139,55 +164,48 @@ impl Trust {
                 groups[g].push(i);
             }
         }
-        let mut out: Vec<Option<Verdict>> = vec![None; items.len()];
+        let mut out: Vec<Option<Found>> = (0..items.len()).map(|_| None).collect();
         for members in &groups {
-            if let Some(identity) = self.whole_chunk(&items, members) {
+            if let Some(identity) = self.whole_chunk(items, members) {
                 for &i in members {
-                    out[i] = Some(self.role(py, &identity, items[i].2.as_deref())?);
+                    out[i] = Some(self.role(&identity, items[i].2.as_deref()));
                 }
             }
         }
         out.into_iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Some(v) => Ok(v),
-                None => self.check(py, items[i].0, items[i].1, items[i].2.as_deref()),
+                Some(v) => v,
+                None => self.check(items[i].0, items[i].1, items[i].2.as_deref()),
             })
             .collect()
     }
-}
 
-impl Trust {
-    fn check(
-        &mut self,
-        py: Python<'_>,
-        value: &[u8],
-        sig: Option<&[u8]>,
-        event_type: Option<&str>,
-    ) -> PyResult<Verdict> {
+    fn check(&self, value: &[u8], sig: Option<&[u8]>, event_type: Option<&str>) -> Found {
+        let text = |t: &str| Some(Problem::Text(t.into()));
         let Some(sig) = sig.filter(|s| !s.is_empty()) else {
-            return Ok((None, Some("unsigned".into())));
+            return (None, text("unsigned"));
         };
         let s = match decode(sig) {
             Ok(s) => s,
-            Err(e) => return Ok((None, Some(format!("malformed signature ({e})")))),
+            Err(e) => return (None, text(&format!("malformed signature ({e})"))),
         };
-        if let Err(v) = self.key_of(py, &s) {
-            return Ok(v);
+        if let Err(v) = self.key_of(&s) {
+            return v;
         }
         let Some(chunk_root) = root_from_inclusion(s.index, s.size, leaf_hash(&[value]), &s.path)
         else {
             let problem = "bad signature (inclusion path does not fit the chunk)";
-            return Ok((Some(s.identity), Some(problem.into())));
+            return (Some(s.identity), text(problem));
         };
         if !self.signs(&s, &chunk_root) {
             let problem = "bad signature (the event or its signature was altered)";
-            return Ok((Some(s.identity), Some(problem.into())));
+            return (Some(s.identity), text(problem));
         }
-        self.role(py, &s.identity, event_type)
+        self.role(&s.identity, event_type)
     }
 
-    fn whole_chunk(&mut self, items: &[Item<'_>], members: &[usize]) -> Option<String> {
+    fn whole_chunk(&self, items: &[Item<'_>], members: &[usize]) -> Option<String> {
         let first = items[members[0]].1.unwrap_or_default();
         let s = decode(first).ok()?;
         if members.len() as u64 != s.size {
@@ -227,35 +245,29 @@ impl Trust {
         (key_ok && self.signs(&s, &chunk_root)).then(|| s.identity.clone())
     }
 
-    fn key_of(&self, py: Python<'_>, s: &Sig<'_>) -> Result<(), Verdict> {
+    fn key_of(&self, s: &Sig<'_>) -> Result<(), Found> {
         let who = Some(s.identity.clone());
         let Some(key) = self.keys.get(&s.key_id) else {
             let problem = format!(
                 "signed with key {}, which keys.toml does not list",
                 s.key_id
             );
-            return Err((who, Some(problem)));
+            return Err((who, Some(Problem::Text(problem))));
         };
         if key.identity != s.identity {
-            return Err((
-                who,
-                Some(format!(
-                    "key {} belongs to {}",
-                    s.key_id,
-                    repr(py, &key.identity)
-                )),
-            ));
+            let problem = Problem::BelongsTo(s.key_id.clone(), key.identity.clone());
+            return Err((who, Some(problem)));
         }
         if key.revoked {
-            let problem = format!("key {} of {} is revoked", s.key_id, repr(py, &s.identity));
+            let problem = Problem::Revoked(s.key_id.clone(), s.identity.clone());
             return Err((who, Some(problem)));
         }
         Ok(())
     }
 
-    fn signs(&mut self, s: &Sig<'_>, chunk_root: &Hash) -> bool {
+    fn signs(&self, s: &Sig<'_>, chunk_root: &Hash) -> bool {
         let signed = (s.identity.clone(), s.key_id.clone(), s.size, *chunk_root);
-        if let Some(known) = self.verified.get(s.signature) {
+        if let Some(known) = self.known().get(s.signature) {
             return *known == signed;
         }
         let Some(public) = self.keys.get(&s.key_id).and_then(|k| k.public) else {
@@ -275,17 +287,32 @@ impl Trust {
         if public.verify(&message, &signature).is_err() {
             return false;
         }
-        self.verified.insert(s.signature.to_vec(), signed);
+        self.known().insert(s.signature.to_vec(), signed);
         true
     }
 
-    fn role(&self, py: Python<'_>, identity: &str, event_type: Option<&str>) -> PyResult<Verdict> {
+    /// The verified signatures (a poisoned lock still holds only verified entries).
+    fn known(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn role(&self, identity: &str, event_type: Option<&str>) -> Found {
         let allowed = self.roles.get(identity);
         let problem = event_type.and_then(|t| {
             let may = allowed.is_some_and(|a| a.contains(t) || a.contains("*"));
-            (!may).then(|| format!("{} may not write {}", repr(py, identity), t))
+            (!may).then(|| Problem::MayNot(identity.to_string(), t.to_string()))
         });
-        Ok((Some(identity.to_string()), problem))
+        (Some(identity.to_string()), problem)
+    }
+}
+
+/// A problem's text, names quoted as the Python fold quotes them.
+fn said(py: Python<'_>, problem: Problem) -> String {
+    match problem {
+        Problem::Text(t) => t,
+        Problem::BelongsTo(key, owner) => format!("key {key} belongs to {}", repr(py, &owner)),
+        Problem::Revoked(key, who) => format!("key {key} of {} is revoked", repr(py, &who)),
+        Problem::MayNot(who, t) => format!("{} may not write {t}", repr(py, &who)),
     }
 }
 
