@@ -148,10 +148,11 @@ def backend_rows(
     n: int,
     rounds: int,
     baselines: dict[str, float],
+    folds: tuple[str, ...] = ("python", "native"),
 ) -> list[dict[str, Any]]:
     notes = checkpoint_notes(log, codec, signer)
     rows = []
-    for fold in ("python", "native") * rounds:
+    for fold in folds * rounds:
         row = verify_stages(log, codec, signer, notes, fold, n)
         rows.append({"backend": backend, **row, **baselines, "trees": len(notes)})
     return rows
@@ -395,12 +396,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--kafka", action="store_true", help="also a Kafka log")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the SQLite log")
     ap.add_argument("--rounds", type=int, default=1, help="scans by each core, alternating")
+    ap.add_argument(
+        "--fold", choices=("both", "python", "native"), default="both", help="the cores scanning"
+    )
     args = ap.parse_args(argv)
     if args.whole:
         main_whole(args)
         return
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
     codec, n = Codec(load_registry()), args.events
+    folds = ("python", "native") if args.fold == "both" else (args.fold,)
     rows: list[dict[str, Any]] = []
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory(prefix="keel-bench-verify-") as d:
@@ -414,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
                 "keel_read_s": read_seconds(log),
                 "raw_decode_s": n / raw_sqlite_rate(path, codec),
             }
-            rows += backend_rows("sqlite", log, codec, signer, n, args.rounds, base)
+            rows += backend_rows("sqlite", log, codec, signer, n, args.rounds, base, folds)
             log.close()
     if args.kafka:
         from keel.log.kafka import KafkaEventLog, new_prefix
@@ -427,10 +432,10 @@ def main(argv: list[str] | None = None) -> None:
                 "keel_read_s": read_seconds(klog),
                 "raw_decode_s": n / raw_kafka_rate(bootstrap, klog.prefix, codec, n),
             }
-            rows += backend_rows("kafka", klog, codec, signer, n, args.rounds, base)
+            rows += backend_rows("kafka", klog, codec, signer, n, args.rounds, base, folds)
             klog.close()
     report(
-        "verify",
+        args.name or "verify",
         f"keel audit verify's log part, {n:,} events, both fold cores",
         rows,
         {"stages": STAGES, "load_average": os.getloadavg()},

@@ -81,7 +81,7 @@ def test_catalog_and_views_checks() -> None:
 
     scan = vf.LogScan()
     rec = next(e for e in events(1) if isinstance(e, g.ArtifactRecorded))
-    scan.recorded[rec.artifact_id] = rec
+    scan.recorded[rec.artifact_id] = (rec.digest, rec.size)
     problems: list[vf.Problem] = []
     ok = {rec.artifact_id: (rec.digest, rec.size)}
     vf.check_catalog(ok, {rec.artifact_id: rec.digest}, scan, problems)

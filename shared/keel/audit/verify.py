@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import operator
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -58,7 +60,11 @@ class LogScan:
     leaves: dict[TopicPartition, list[bytes]] = field(default_factory=dict)
     records: int = 0
     signed: int = 0
-    recorded: dict[str, g.ArtifactRecorded] = field(default_factory=dict)
+    # artifact ID -> (digest, size) its first valid ArtifactRecorded states (the event itself
+    # is not kept: at 1M events, 500k events alive cost the cycle collector ~1 s after the scan)
+    recorded: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # each event ID's first (tree, leaf index, record): kept with the leaves (proofs) or when
+    # keys.toml adopts history, else empty
     positions: dict[str, tuple[TopicPartition, int, LogRecord]] = field(default_factory=dict)
     # verified ModelPromoted by event ID, and (position, event) of every verified ModelDeployed
     # that is promotion-kind or cites a promotion: what check_citations compares
@@ -182,6 +188,7 @@ _KEPT = frozenset(
     (g.ArtifactRecorded.EVENT_TYPE, g.ModelPromoted.EVENT_TYPE, g.ModelDeployed.EVENT_TYPE)
 )
 _ARTIFACT = g.ArtifactRecorded.EVENT_TYPE
+_DEPLOYED = g.ModelDeployed.EVENT_TYPE
 
 
 def scan_log(
@@ -223,37 +230,33 @@ def _scan(
     core = foldcore.select(codec, trust, fold)
     out = LogScan(fold=core.name)
     kept = keep is not None if keep_leaves is None else keep_leaves
+    # Each event ID's first position is what proofs read (with kept leaves) and what tells
+    # adopted history (keys.toml adopts a prefix: _note); else it is not kept, since a tuple
+    # holding a live record per event cost ~2 us an event at 1M (the dict, the records kept
+    # alive and the cycle collector's pass over them after the scan; decision 0039).
+    track = kept or bool(trust.adopted)
     switches = leaf2_from or {}
     watched: dict[TopicPartition, set[int]] = {}
     for tp, n in watch:
         watched.setdefault(tp, set()).add(n)
-    frontiers, positions = out.frontiers, out.positions
+    frontiers = out.frontiers
     it = iter(records)
     while batch := list(itertools.islice(it, 5000)):
         out.records += len(batch)
         # the batch's work goes to the core in bulk (decode, then trees and signatures per
         # batch); only what each record needs on its own stays in this loop
         good = core.decode(batch)  # in order, the undecodable left out
-        groups: dict[TopicPartition, list[LogRecord]] = {}
-        base: dict[TopicPartition, int] = {}
-        # (record, event or None), every record of the batch: None where it did not decode
-        pairs: Iterable[tuple[LogRecord, Any]] = (
-            good if len(good) == len(batch) else _with_undecoded(batch, good)
-        )
-        for rec, event in pairs:
-            tp = (rec.topic, rec.partition)
-            group = groups.get(tp)
-            if group is None:
-                group = groups[tp] = []
-                tree = frontiers.get(tp)
-                if tree is None:
-                    tree = frontiers[tp] = merkle.Frontier(leaf2_from=switches.get(tp, 0))
-                base[tp] = tree.size
-            group.append(rec)
-            if event is None:
-                problems.append(_undecodable(codec, rec))
-                continue
-            positions.setdefault(event.envelope.event_id, (tp, base[tp] + len(group) - 1, rec))
+        if track or len(good) != len(batch):
+            groups = _positions(out, batch, good, switches, track, codec, problems)
+        else:
+            # the common case: each record only goes to its tree's group, in C-level steps
+            # (an attrgetter and a defaultdict), no Python statement a record
+            groups = defaultdict(list)
+            for tp, rec in zip(map(_TP, batch), batch, strict=True):
+                groups[tp].append(rec)
+            for tp in groups:  # in the order the trees first appear in the log, as sizes()
+                if tp not in frontiers:
+                    frontiers[tp] = merkle.Frontier(leaf2_from=switches.get(tp, 0))
         for tp, group in groups.items():
             tree = frontiers[tp]
             sizes = watched.get(tp)
@@ -266,26 +269,7 @@ def _scan(
                 ]
             core.extend(tree, group, want)
             out.roots.update(((tp, n), root) for n, root in want.items())
-        # the batch's signatures at once: whole chunks check as one (same verdicts)
-        verdicts: list[Verdict | None] = (
-            list(core.check_many([(r.value, r.sig, e.EVENT_TYPE) for r, e in good]))
-            if trust.enabled
-            else [None] * len(good)
-        )
-        signed, recorded = 0, out.recorded
-        for (rec, event), verdict in zip(good, verdicts, strict=True):
-            kind = event.EVENT_TYPE
-            if verdict is None or verdict.problem is not None or kind in _ADMIN:
-                _note(out, trust, rec, event, verdict, problems, keep)
-                continue
-            signed += 1  # the common case: signed by an identity allowed to write it
-            if kind == _ARTIFACT:  # the most common kept type, inline
-                recorded.setdefault(event.artifact_id, event)
-            elif kind in _KEPT:
-                _kept(out, rec, event)
-            if keep is not None:
-                keep(event)
-        out.signed += signed
+        _check(out, core, trust, good, problems, keep)
     if not trust.enabled:
         problems.append(
             Problem(
@@ -297,6 +281,105 @@ def _scan(
             )
         )
     return out
+
+
+_TP = operator.attrgetter("topic", "partition")
+
+
+def _positions(
+    out: LogScan,
+    batch: list[LogRecord],
+    good: list[tuple[LogRecord, Any]],
+    switches: Mapping[TopicPartition, int],
+    track: bool,
+    codec: Codec,
+    problems: list[Problem],
+) -> dict[TopicPartition, list[LogRecord]]:
+    """The batch's records by tree (in order, a tree's frontier made where it first appears),
+    each undecodable one reported and, where `track`, each event ID's first position kept."""
+    frontiers, positions = out.frontiers, out.positions
+    groups: dict[TopicPartition, list[LogRecord]] = {}
+    base: dict[TopicPartition, int] = {}
+    # (record, event or None), every record of the batch: None where it did not decode
+    pairs: Iterable[tuple[LogRecord, Any]] = (
+        good if len(good) == len(batch) else _with_undecoded(batch, good)
+    )
+    for rec, event in pairs:
+        tp = (rec.topic, rec.partition)
+        group = groups.get(tp)
+        if group is None:
+            group = groups[tp] = []
+            tree = frontiers.get(tp)
+            if tree is None:
+                tree = frontiers[tp] = merkle.Frontier(leaf2_from=switches.get(tp, 0))
+            base[tp] = tree.size
+        group.append(rec)
+        if event is None:
+            problems.append(_undecodable(codec, rec))
+            continue
+        if track:
+            positions.setdefault(event.envelope.event_id, (tp, base[tp] + len(group) - 1, rec))
+    return groups
+
+
+def _check(
+    out: LogScan,
+    core: Any,
+    trust: Trust,
+    good: list[tuple[LogRecord, Any]],
+    problems: list[Problem],
+    keep: Callable[[Any], None] | None,
+) -> None:
+    """The batch's signatures at once (whole chunks check as one: same verdicts), then each
+    event: the common case (signed by an identity allowed to write it) inline, the rest by
+    _note, in log order."""
+    kinds = [e.EVENT_TYPE for _, e in good]
+    items = [(r.value, r.sig, k) for (r, _), k in zip(good, kinds, strict=True)]
+    if not trust.enabled or not _ADMIN.isdisjoint(kinds):
+        # unsigned mode, or keyring events (rare): every verdict built and looked at
+        verdicts: list[Verdict | None] = (
+            list(core.check_many(items)) if trust.enabled else [None] * len(good)
+        )
+        for (rec, event), verdict, kind in zip(good, verdicts, kinds, strict=True):
+            if verdict is None or verdict.problem is not None or kind in _ADMIN:
+                _note(out, trust, rec, event, verdict, problems, keep)
+            else:
+                _signed(out, rec, event, kind, keep)
+        return
+    # only the verdicts with a problem (or adopted history) are built and looked at
+    odd = {i: v for i, v in core.screen(items) if v.problem is not None}
+    if odd:
+        for i, ((rec, event), kind) in enumerate(zip(good, kinds, strict=True)):
+            if i in odd:
+                _note(out, trust, rec, event, odd[i], problems, keep)
+            else:
+                _signed(out, rec, event, kind, keep)
+        return
+    out.signed += len(good)
+    recorded = out.recorded
+    for (rec, event), kind in zip(good, kinds, strict=True):
+        # the most common kept types inline
+        if kind == _ARTIFACT:
+            if event.artifact_id not in recorded:
+                recorded[event.artifact_id] = (event.digest, event.size)
+        elif kind == _DEPLOYED:
+            if event.kind == "promotion" or event.promotion_event_id:
+                out.citing.append((tr.position(rec), event))
+        elif kind in _KEPT:
+            _kept(out, rec, event)
+        if keep is not None:
+            keep(event)
+
+
+def _signed(
+    out: LogScan, rec: LogRecord, event: Any, kind: str, keep: Callable[[Any], None] | None
+) -> None:
+    """A record signed by an identity allowed to write its type: counted, kept if compared."""
+    out.signed += 1
+    if kind in _KEPT:
+        _kept(out, rec, event)
+    if keep is not None:
+        keep(event)
 
 
 def _with_undecoded(
@@ -346,13 +429,14 @@ def _note(
     if event.EVENT_TYPE in ADMIN_EVENTS:
         out.keyring.append((where, rec.value, rec.sig, event))
     admitted = trust.admit(rec.tp, rec.offset, verdict) if verdict else None
-    first = out.positions[event.envelope.event_id]
-    # adopted history: below keys.toml's end offset and among the leaves the admin
-    # adopted (an end moved in keys.toml admits nothing more)
-    inside = first[2] is rec and first[1] < trust.adopted.get(rec.tp, (0, "", 0))[0]
-    if admitted and admitted.identity == ADOPTED and inside:
-        verdict = admitted
-        out.adopted += 1
+    if admitted and admitted.identity == ADOPTED:
+        # adopted history: below keys.toml's end offset and among the leaves the admin
+        # adopted (an end moved in keys.toml admits nothing more); positions are tracked
+        # whenever keys.toml adopts a prefix
+        first = out.positions[event.envelope.event_id]
+        if first[2] is rec and first[1] < trust.adopted.get(rec.tp, (0, "", 0))[0]:
+            verdict = admitted
+            out.adopted += 1
     if verdict is not None and verdict.problem is not None:
         env = event.envelope
         problems.append(
@@ -376,7 +460,7 @@ def _note(
 def _kept(out: LogScan, rec: LogRecord, event: Any) -> None:
     """A verified event the other checks compare: artifacts, promotions and their citations."""
     if isinstance(event, g.ArtifactRecorded):
-        out.recorded.setdefault(event.artifact_id, event)
+        out.recorded.setdefault(event.artifact_id, (event.digest, event.size))
     elif isinstance(event, g.ModelPromoted):
         out.promotions.setdefault(event.envelope.event_id, event)
     elif isinstance(event, g.ModelDeployed) and (
@@ -624,8 +708,8 @@ def check_catalog(
     """catalog: artifact ID -> (digest, size) as the store's catalog says; blob_digests:
     artifact ID -> sha256 of the bytes on disk (None when the file is gone)."""
     for aid, (digest, size) in sorted(catalog.items()):
-        rec = scan.recorded.get(aid)
-        if rec is None:
+        stated = scan.recorded.get(aid)  # (digest, size)
+        if stated is None:
             problems.append(
                 Problem(
                     "catalog",
@@ -636,14 +720,14 @@ def check_catalog(
                 )
             )
             continue
-        if (digest, size) != (rec.digest, rec.size):
+        if (digest, size) != stated:
             problems.append(
                 Problem(
                     "catalog",
                     "digest-mismatch",
                     aid,
                     f"catalog says {digest[:16]}/{size} B, the signed record "
-                    f"says {rec.digest[:16]}/{rec.size} B",
+                    f"says {stated[0][:16]}/{stated[1]} B",
                     "restore the catalog entry and the blob from a backup",
                 )
             )
@@ -658,13 +742,13 @@ def check_catalog(
                     "restore it from a backup or re-run its producer",
                 )
             )
-        elif actual != rec.digest:
+        elif actual != stated[0]:
             problems.append(
                 Problem(
                     "catalog",
                     "bytes-mismatch",
                     aid,
-                    f"the bytes hash to {actual[:16]}, the signed record says {rec.digest[:16]}",
+                    f"the bytes hash to {actual[:16]}, the signed record says {stated[0][:16]}",
                     "restore the blob from a backup; deploy and serve refuse it meanwhile",
                 )
             )
