@@ -147,8 +147,8 @@ def first_uses_at_once(root: Path) -> tuple[list[str], list[str]]:
 
 def test_first_uses_at_once_make_one_admin_key(tmp_path: Path) -> None:
     """Homes sharing one admin directory (the default, ~/.config/keel/admin) get one key.
-    On two cores the old check-then-make collided in ~40% of rounds (1-5 keys of 6), so ten
-    rounds: the old code passes all ten less than 1% of the time."""
+    On two cores the old check-then-make collided in 6 of 10 rounds (2-5 keys of 6), so ten
+    rounds: the old code would pass all ten ~1 time in 10,000."""
     for round_ in range(ROUNDS):
         files, ids = first_uses_at_once(tmp_path / f"round{round_}")
         assert len(files) == 1, (round_, files)
