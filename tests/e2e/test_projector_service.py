@@ -162,6 +162,22 @@ def test_projector_service_follows_the_log(on_kafka: OnKafka) -> None:
     k.assert_verified(5000)
 
 
+def test_a_caught_up_service_checkpoints_what_it_caught_up_on(on_kafka: OnKafka) -> None:
+    """A service started behind the log signs a checkpoint once it has caught up, though no
+    event follows: before, only batches polled after the catch-up were checkpointed, so a
+    backlog folded by the service stayed uncovered (verify: `uncovered`) until the next event."""
+    k = on_kafka
+    k.append(0, 500)
+    proc = k.start()
+    _wait_for(1000 + k.base, k.views, proc)
+    k.stop(proc)
+    # read before verify, whose own catch-up may sign a checkpoint where the audit key is
+    trees = {tp: t["size"] for tp, t in (k.views.get("audit:trees") or {}).items()}
+    assert sum(trees.values()) == 1000 + k.base
+    assert k.views.get("audit:checkpointed") == trees  # before: None (or the keyring's alone)
+    k.assert_verified(1000)
+
+
 def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -> None:
     from keel.log.sqlite import SqliteEventLog
     from keel.views.sqlite import SqliteViewStore

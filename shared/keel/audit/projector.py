@@ -172,6 +172,10 @@ class Projector:
         pacer = batching.Pacer(self.batch_size, batching.CATCH_UP)
         with self._session() as session:
             self._catch_up(session, on_batch, pacer)
+            # Signed once caught up, as `run` does: a backlog's batches are not checkpointed
+            # one by one, and with no event after it the folded backlog stayed uncovered by
+            # any checkpoint until the next event arrived (`keel audit verify`: uncovered).
+            self._checkpoint(session)
             committed = self.log.committed(group)
             behind = {tp: o for tp, o in session.positions.items() if committed.get(tp, 0) < o}
             if behind:  # start the group where the views are, not at the log's beginning
