@@ -45,7 +45,11 @@ KEEL = str(Path(sys.executable).with_name("keel"))
 
 
 def home_env(d: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_") or k == "KEEL_FOLD"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KEEL_") or k in ("KEEL_FOLD", "KEEL_FOLD_PREFETCH")
+    }
     env.update(
         KEEL_HOME=str(d / "home"),
         KEEL_PROJECT=str(d / "keel.toml"),
