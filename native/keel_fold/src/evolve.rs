@@ -332,11 +332,20 @@ impl Fold {
             if !self.changed.contains(STATS) {
                 self.changed.insert(STATS.to_owned());
             }
-            for (k, d) in docs {
+            for (k, d, once) in docs {
                 if !self.changed.contains(&k) {
                     self.changed.insert(k.clone());
                 }
-                self.cache.insert(k, Held::Tree(Value::Object(d)));
+                let held = if once {
+                    // written whole by this event and seldom read again in a batch: its
+                    // canonical JSON now, while its tree is in the cache, rather than at
+                    // `finish` after thousands of other events' trees (an event that reads it
+                    // later parses it, as any document loaded)
+                    Held::Json(PyBytes::new(py, &canon::dumps(&Value::Object(d))).unbind())
+                } else {
+                    Held::Tree(Value::Object(d))
+                };
+                self.cache.insert(k, held);
             }
             self.folded += 1;
         }
@@ -539,7 +548,7 @@ fn pending_id<'a>(name: &str, v: &'a V, eid: &'a str) -> R<Option<&'a str>> {
 struct Tx<'a, 'py> {
     py: Python<'py>,
     cache: &'a mut HashMap<String, Held>,
-    docs: Vec<(String, Doc)>,
+    docs: Vec<(String, Doc, bool)>, // (key, document, written once: see `set_once`)
     index: Vec<(String, String, f64)>,
     stats: (i64, i64), // the stats' applied and this type's count once it folded (commit_stats)
 }
@@ -547,7 +556,7 @@ struct Tx<'a, 'py> {
 impl Tx<'_, '_> {
     /// projection._doc: this change's version, else the cache's (a copy), else {}.
     fn doc(&mut self, key: &str) -> R<Doc> {
-        if let Some((_, d)) = self.docs.iter().find(|(k, _)| k == key) {
+        if let Some((_, d, _)) = self.docs.iter().find(|(k, _, _)| k == key) {
             return Ok(d.clone());
         }
         let parsed = match self.cache.get(key) {
@@ -583,9 +592,20 @@ impl Tx<'_, '_> {
     }
 
     fn set(&mut self, key: String, doc: Doc) {
-        match self.docs.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = doc,
-            None => self.docs.push((key, doc)),
+        self.stage(key, doc, false);
+    }
+
+    /// `set` for a document this event writes whole and later events of a batch seldom read
+    /// (one keyed by its event, or an artifact's, dataset's or feature set's newest record):
+    /// held as its canonical JSON once the event folded (`Fold::evolve`).
+    fn set_once(&mut self, key: String, doc: Doc) {
+        self.stage(key, doc, true);
+    }
+
+    fn stage(&mut self, key: String, doc: Doc, once: bool) {
+        match self.docs.iter_mut().find(|(k, _, _)| *k == key) {
+            Some(slot) => (slot.1, slot.2) = (doc, once),
+            None => self.docs.push((key, doc, once)),
         }
     }
 
@@ -839,7 +859,7 @@ fn fold(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
         if m.adopted {
             copy.insert("signed_by".into(), m.label.into());
         }
-        tx.set(format!("event:{}", ev.eid), copy);
+        tx.set_once(format!("event:{}", ev.eid), copy);
     }
     match v.get("envelope").and_then(|e| e.get("causation_id")) {
         Some(V::Str(cause)) if !cause.is_empty() => tx.add(
@@ -895,7 +915,7 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("written_by", order.into()),
                 ("entries_by", entries_by),
             ]);
-            tx.set(key, doc);
+            tx.set_once(key, doc);
         }
         "DatasetIngested" => {
             let (id, family) = (s(v, "dataset_id")?, s(v, "family")?);
@@ -920,7 +940,7 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                     ("written_by", order.into()),
                     ("entries_by", entries_by),
                 ]);
-                tx.set(key, doc);
+                tx.set_once(key, doc);
             } else {
                 // the same dataset ingested again earlier in the log: its counts still add up
                 tx.set(key, old);
@@ -973,7 +993,7 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("written_by", order.into()),
                 ("entries_by", entries_by),
             ]);
-            tx.set(key, doc);
+            tx.set_once(key, doc);
         }
         "ModelTrained" => {
             let (id, family) = (s(v, "model_id")?, s(v, "family")?);
@@ -1052,7 +1072,7 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
             for (k, x) in when {
                 doc.insert(k.into(), x);
             }
-            tx.set(format!("deployment:{eid}"), doc);
+            tx.set_once(format!("deployment:{eid}"), doc);
             let index = format!("serving:{}:{}", s(v, "family")?, s(v, "env")?);
             tx.add(index, member(eid, recorded, m.position), at);
         }
@@ -1105,7 +1125,7 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("requests", f(v, "requests")?),
                 ("stats", stats),
             ]);
-            tx.set(format!("servingstats:{eid}"), doc);
+            tx.set_once(format!("servingstats:{eid}"), doc);
             let index = format!("skew:{}:{}", s(v, "family")?, s(v, "env")?);
             tx.add(index, eid.to_owned(), end);
         }
@@ -1137,7 +1157,7 @@ fn apply(tx: &mut Tx, ev: &Ev, m: &Meta) -> R<()> {
                 ("ks_pvalue_threshold", f(v, "ks_pvalue_threshold")?),
                 ("features", Value::Array(features)),
             ]);
-            tx.set(format!("drift:{eid}"), doc);
+            tx.set_once(format!("drift:{eid}"), doc);
             let index = format!("drift:{}:{}", s(v, "family")?, s(v, "env")?);
             tx.add(index, eid.to_owned(), at);
         }
@@ -1217,7 +1237,7 @@ fn decision(tx: &mut Tx, ev: &Ev, m: &Meta, env: &V) -> R<()> {
     for (k, x) in when {
         doc.insert(k.into(), x);
     }
-    tx.set(format!("decision:{eid}"), doc);
+    tx.set_once(format!("decision:{eid}"), doc);
     let member = member(eid, recorded, m.position);
     tx.add(format!("registry:{}", s(v, "family")?), member.clone(), at);
     let model_id = s(v, "model_id")?;
