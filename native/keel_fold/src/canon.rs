@@ -53,7 +53,7 @@ fn write(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn string(s: &str, out: &mut Vec<u8>) {
+pub fn string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
