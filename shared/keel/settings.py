@@ -117,6 +117,9 @@ class Settings(BaseModel):
     # (MiB, estimated) while folding SQLite views afresh; past it the views held spill into a
     # file beside them and the fold goes on (decision 0034). A 1M-event home holds ~1.4 GiB.
     rebuild_memory_mb: int = 4096
+    # KEEL_FOLD_PREFETCH: a fold catching up reads its next batch from the log on a second
+    # thread while it folds the current one (keel.audit.prefetch); 0 = read on the fold's thread.
+    fold_prefetch: bool = True
 
     @field_validator(
         "trust",

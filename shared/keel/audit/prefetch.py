@@ -13,7 +13,6 @@ joins it. KEEL_FOLD_PREFETCH=0 reads on the fold's thread as before (for compari
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -31,8 +30,10 @@ _ITEM, _END, _ERROR = range(3)
 
 
 def enabled() -> bool:
-    """Whether folds prefetch ($KEEL_FOLD_PREFETCH; on unless "0")."""
-    return os.environ.get(PREFETCH_ENV, "1").strip() != "0"
+    """Whether folds prefetch (Settings.fold_prefetch, $KEEL_FOLD_PREFETCH; on unless 0)."""
+    from keel.settings import Settings  # where no runtime passed its settings, as foldcore's
+
+    return Settings().fold_prefetch
 
 
 @contextmanager
