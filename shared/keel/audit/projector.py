@@ -17,7 +17,7 @@ A batch is folded (pure: decode, check signatures, extend trees, evolve) and the
 is CPU-bound Python on both sides, so the GIL serialised it (no gain on Kafka -> Redis) and
 SQLite's per-row GIL hand-offs made the embedded fold slower (see decision 0008). What does overlap:
 a command's catch-up reads the next batch from the log on a second thread (keel.audit.prefetch,
-decision 0034's session 16): 2-14% less wall time at 200k on a quiet machine.
+decision 0034's session 15): 2-14% less wall time at 200k on a quiet machine.
 """
 
 from __future__ import annotations
