@@ -151,6 +151,50 @@ def backend_rows(
     return rows
 
 
+Backend = tuple[str, EventLog, Callable[[str], ViewStore], Signer, float]
+
+
+def backends(
+    codec: Codec, n: int, mix: str, tag: str, args: argparse.Namespace
+) -> Iterator[Backend]:
+    """Each backend the arguments ask for (SQLite -> SQLite unless --no-sqlite; Kafka -> Redis
+    with --kafka): its name, a log filled with n signed events of `mix`, fresh views by name
+    (`tag` keeps one bench's Redis namespaces apart from another's), the signer and the raw
+    client loop's rate over that log. The servers and files last until the next is asked for."""
+    if not getattr(args, "no_sqlite", False):
+        with tempfile.TemporaryDirectory(prefix=f"keel-bench-{tag}-") as d:
+            signer = signer_in(Path(d))
+            log = SqliteEventLog(Path(d) / "log.db")
+            fill(log, codec, n, signer, mix)
+            raw = raw_sqlite_rate(Path(d) / "log.db", codec)
+            yield (
+                "sqlite -> sqlite",
+                log,
+                lambda k: SqliteViewStore(Path(d) / f"views-{k}.db"),
+                signer,
+                raw,
+            )
+    if args.kafka:
+        from keel.log.kafka import KafkaEventLog, new_prefix
+        from keel.views.redis import RedisViewStore
+
+        with kafka_and_redis() as (bootstrap, url), tempfile.TemporaryDirectory() as kd:
+            signer = signer_in(Path(kd))
+            klog = KafkaEventLog(bootstrap, prefix=new_prefix())
+            fill(klog, codec, n, signer, mix)
+            raw = raw_kafka_rate(bootstrap, klog.prefix, codec, n)
+            try:
+                yield (
+                    "kafka -> redis",
+                    klog,
+                    lambda k: RedisViewStore(url, namespace=f"{tag}-{k}{time.time_ns()}:"),
+                    signer,
+                    raw,
+                )
+            finally:
+                klog.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=200_000)
@@ -168,42 +212,8 @@ def main(argv: list[str] | None = None) -> None:
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
     codec, n = Codec(load_registry()), args.events
     rows: list[dict[str, Any]] = []
-    if not args.no_sqlite:
-        with tempfile.TemporaryDirectory(prefix="keel-bench-native-") as d:
-            signer = signer_in(Path(d))
-            log = SqliteEventLog(Path(d) / "log.db")
-            fill(log, codec, n, signer, args.mix)
-            raw = raw_sqlite_rate(Path(d) / "log.db", codec)
-            rows += backend_rows(
-                "sqlite -> sqlite",
-                log,
-                lambda fold: SqliteViewStore(Path(d) / f"views-{fold}.db"),
-                codec,
-                signer,
-                raw,
-                n,
-                args.rounds,
-            )
-    if args.kafka:
-        from keel.log.kafka import KafkaEventLog, new_prefix
-        from keel.views.redis import RedisViewStore
-
-        with kafka_and_redis() as (bootstrap, url), tempfile.TemporaryDirectory() as kd:
-            signer = signer_in(Path(kd))
-            klog = KafkaEventLog(bootstrap, prefix=new_prefix())
-            fill(klog, codec, n, signer, args.mix)
-            raw = raw_kafka_rate(bootstrap, klog.prefix, codec, n)
-            rows += backend_rows(
-                "kafka -> redis",
-                klog,
-                lambda fold: RedisViewStore(url, namespace=f"native-{fold}{time.time_ns()}:"),
-                codec,
-                signer,
-                raw,
-                n,
-                args.rounds,
-            )
-            klog.close()
+    for backend, log, views_for, signer, raw in backends(codec, n, args.mix, "native", args):
+        rows += backend_rows(backend, log, views_for, codec, signer, raw, n, args.rounds)
     report(
         "native_fold" if args.mix == "deployments" else f"native_fold_{args.mix}",
         f"fold cores stage by stage, {n:,} events, mix {args.mix} (signatures and trees on)",

@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from bench.bench_native_fold import fold_stages
-from bench.bench_projector import MIXES, fill, raw_kafka_rate, raw_sqlite_rate, signer_in
-from bench.common import kafka_and_redis, report
+from bench.bench_native_fold import backends, fold_stages
+from bench.bench_projector import MIXES
+from bench.common import report
 from keel.audit import prefetch
 from keel.codec import Codec
 from keel.log.port import EventLog
-from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
 from keel.signing import Signer, Trust
 from keel.views.port import ViewStore
-from keel.views.sqlite import SqliteViewStore
 
 
 def alternate(
@@ -69,39 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     codec, n = Codec(load_registry()), args.events
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="keel-bench-prefetch-") as d:
-        signer = signer_in(Path(d))
-        log = SqliteEventLog(Path(d) / "log.db")
-        fill(log, codec, n, signer, args.mix)
-        raw = raw_sqlite_rate(Path(d) / "log.db", codec)
-        rows += alternate(
-            "sqlite -> sqlite",
-            log,
-            lambda k: SqliteViewStore(Path(d) / f"views-{k}.db"),
-            codec,
-            signer,
-            raw,
-            args,
-        )
-    if args.kafka:
-        from keel.log.kafka import KafkaEventLog, new_prefix
-        from keel.views.redis import RedisViewStore
-
-        with kafka_and_redis() as (bootstrap, url), tempfile.TemporaryDirectory() as kd:
-            signer = signer_in(Path(kd))
-            klog = KafkaEventLog(bootstrap, prefix=new_prefix())
-            fill(klog, codec, n, signer, args.mix)
-            raw = raw_kafka_rate(bootstrap, klog.prefix, codec, n)
-            rows += alternate(
-                "kafka -> redis",
-                klog,
-                lambda k: RedisViewStore(url, namespace=f"prefetch-{k}{time.time_ns()}:"),
-                codec,
-                signer,
-                raw,
-                args,
-            )
-            klog.close()
+    for backend, log, views_for, signer, raw in backends(codec, n, args.mix, "prefetch", args):
+        rows += alternate(backend, log, views_for, codec, signer, raw, args)
     report(
         f"prefetch_{args.mix}",
         f"the fold with/without its prefetching reader, {n:,} events, mix {args.mix}",
