@@ -7,10 +7,7 @@ tests/unit/test_batching.py shows with a clock of its own."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,10 +15,9 @@ import pytest
 
 from keel.log.sqlite import SqliteEventLog
 from keel.views.sqlite import SqliteViewStore
-from tests.e2e.test_projector_service import _append
+from tests.e2e.test_projector_service import _append, embedded_service
 
 pytestmark = pytest.mark.e2e
-KEEL = str(Path(sys.executable).with_name("keel"))
 NORMAL = 5000  # the projector's batch_size
 CATCH_UP = 20_000  # keel.audit.batching.CATCH_UP (spelled here: the test runs on older code too)
 STEPS = 22_600  # two events a step: 45,200 waiting, more than two large batches
@@ -38,15 +34,7 @@ def test_far_behind_it_folds_larger_batches_then_the_normal_size(tmp_path: Path)
     for lo in range(0, STEPS, 2000):
         _append(log, lo, min(STEPS, lo + 2000))
     waiting = 2 * STEPS
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["KEEL_HOME"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [KEEL, "service", "run", "projector", "--max-idle", "3"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = embedded_service(tmp_path)
     views = SqliteViewStore(tmp_path / "views.db")
     hung = time.monotonic() + 600  # only against a hang: no speed is asserted
     while (views.get("projector:stats") or {}).get("applied") != waiting:

@@ -40,6 +40,20 @@ def _append(log: Any, lo: int, hi: int, signer: Signer | None = None) -> None:
         log.append(sign_all(signer, CODEC, batch))
 
 
+def embedded_service(home: Path) -> subprocess.Popen[str]:
+    """`keel service run projector` on the embedded home `home` (no other KEEL_ setting),
+    stopping once idle for 3 s; its output piped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["KEEL_HOME"] = str(home)
+    return subprocess.Popen(
+        [KEEL, "service", "run", "projector", "--max-idle", "3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _wait_for(applied: int, views: Any, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -184,15 +198,7 @@ def test_projector_service_on_the_embedded_log_stops_when_idle(tmp_path: Path) -
 
     log = SqliteEventLog(tmp_path / "log.db")
     _append(log, 0, 300)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["KEEL_HOME"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [KEEL, "service", "run", "projector", "--max-idle", "3"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = embedded_service(tmp_path)
     views = SqliteViewStore(tmp_path / "views.db")
     deadline = time.monotonic() + 60
     while (views.get("projector:stats") or {}).get("applied") != 600:
