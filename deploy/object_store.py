@@ -167,7 +167,12 @@ class ObjectStore:
             f"-master.port.grpc={grpc['master']}",
             f"-volume.port={ports['volume']}",
             f"-volume.port.grpc={grpc['volume']}",
-            "-volume.max=0",  # as many volumes as the disk allows
+            # A fixed count, not 0 ("free disk / volumeSizeLimitMB"): every bucket is a collection
+            # that takes 7 volumes when first written, and on a disk with ~21 GiB free the
+            # auto count left room for three buckets (CI at stop 43). Volumes are sparse files
+            # (no preallocation), so the count costs nothing until written; a full disk still
+            # turns them read-only (-volume.minFreeSpace, 1% by default).
+            "-volume.max=500",
             # One node, stopped by `down` when nothing writes: no need for the default 10 s
             # between leaving the master's topology and stopping (each stop took ~27 s).
             "-volume.preStopSeconds=0",
