@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 from keel.artifacts.ids import ArtifactSpec, canonical_json, stream_digest
 from keel.errors import KeelError
+from keel.sqlite_wal import enable_wal
 
 MIN_PREFIX = 8
 # A kind is a short name: it is shown in tables and lineage, named in events, and must never be
@@ -209,7 +210,7 @@ class LocalArtifactStore(Puts):
         self._db = sqlite3.connect(
             str(root / "catalog.db"), isolation_level=None, check_same_thread=False
         )
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, 5)  # sqlite3.connect's own default wait
         self._db.executescript(_DDL)
 
     # -- writing ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from keel.errors import KeelError
 from keel.log.port import LogRecord, OutgoingEvent, TopicPartition
 from keel.log.records import record
+from keel.sqlite_wal import enable_wal
 
 _PAGE = 5000
 
@@ -46,7 +47,7 @@ def connect(path: Path, timeout: float = 30.0) -> sqlite3.Connection:
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=timeout
     )
-    conn.execute("PRAGMA journal_mode=WAL")
+    enable_wal(conn, timeout)
     conn.execute("PRAGMA synchronous=FULL")
     return conn
 

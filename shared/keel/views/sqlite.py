@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.log.port import TopicPartition
+from keel.sqlite_wal import enable_wal
 from keel.views.docjson import dumps, loads
 from keel.views.memory import DEFAULT_BUDGET_MB, MemoryViewStore, Rows, budget_bytes
 from keel.views.port import (
@@ -137,7 +138,7 @@ class SqliteViewStore:
             # end (`finish`: one sort) instead of one more random B-tree insert an entry.
             self._db.executescript(_DDL.replace(_SCORE_INDEX, ""))
             return
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, 30)
         self._db.execute("PRAGMA synchronous=FULL")
         # A projector batch inserts thousands of random keys (event IDs, artifact IDs), each in
         # a different page; checkpointing the WAL every 1000 pages (the default) rewrote the
