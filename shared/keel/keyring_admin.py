@@ -29,6 +29,7 @@ from keel.signing import (
     Trust,
     admin_key,
     admin_lock,
+    keys_lock,
     load_trust,
     write_keys,
 )
@@ -56,16 +57,17 @@ def _admin(admin_dir: Path, keys_file: Path) -> tuple[PublicKey, Any]:
     made = admin_key(admin_dir, create=True)
     assert made is not None  # create=True
     key, private = made
-    trust = load_trust(keys_file)
-    if key.id not in trust.keys:
-        # one admin key per project file: an older one is retired (the trail says so)
-        keys = [
-            PublicKey(k.identity, k.id, k.public, "retired", k.created)
-            if k.identity == ADMIN_IDENTITY and k.status == "active"
-            else k
-            for k in trust.keys.values()
-        ]
-        write_keys(keys_file, [*keys, key], trust.adopted)
+    with keys_lock(keys_file):  # inside the admin lock: that order only (see keys_lock)
+        trust = load_trust(keys_file)
+        if key.id not in trust.keys:
+            # one admin key per project file: an older one is retired (the trail says so)
+            keys = [
+                PublicKey(k.identity, k.id, k.public, "retired", k.created)
+                if k.identity == ADMIN_IDENTITY and k.status == "active"
+                else k
+                for k in trust.keys.values()
+            ]
+            write_keys(keys_file, [*keys, key], trust.adopted)
     return key, private
 
 
@@ -152,7 +154,9 @@ def record(rt: Runtime, admin_dir: Path, reason: str) -> list[Any]:
     Under the admin directory's lock from reading the trail to writing keys.toml: processes
     started together on a new home each read an empty trail and each recorded a genesis (only
     the first stands; the others' events were refused as forged). Now the second reads the
-    first's events and appends only what is still missing."""
+    first's events and appends only what is still missing. keys.toml's own lock is taken only
+    around each change of the file: a `keel keys create` meanwhile adds its key to the file
+    and its own `record` (after this one) brings the trail to it."""
     with admin_lock(admin_dir):
         return _record(rt, admin_dir, reason)
 
@@ -226,7 +230,8 @@ def _adopt(rt: Runtime, admin_dir: Path, reason: str) -> g.UnsignedHistoryAdopte
         reason=reason,
     )
     _publish(rt, key, private, [event])
-    trust = load_trust(keys_file)
-    write_keys(keys_file, list(trust.keys.values()), {**trust.adopted, **prefix})
+    with keys_lock(keys_file):
+        trust = load_trust(keys_file)
+        write_keys(keys_file, list(trust.keys.values()), {**trust.adopted, **prefix})
     rt.signer = load_signer(rt.settings)
     return event

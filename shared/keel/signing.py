@@ -594,7 +594,8 @@ def load_private(keys_dir: Path) -> PrivateKeys:
 
 def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
     """A new active key for `identity`; its previous active key becomes retired (rotation:
-    events it signed stay valid). Writes the private key (0600) and updates keys.toml."""
+    events it signed stay valid). Writes the private key (0600) and updates keys.toml under
+    its lock (`keys_lock`), so keys added at once by several processes are all kept."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -605,7 +606,7 @@ def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
 
     if not identity.replace("-", "").replace("_", "").isalnum():
         raise KeelError(f"identity {identity!r} must be letters, digits, - and _")
-    trust = load_trust(keys_file)
+    load_trust(keys_file)  # a broken keys.toml is refused before a key file is made
     private = Ed25519PrivateKey.generate()
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -616,14 +617,45 @@ def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    keys = [
-        PublicKey(k.identity, k.id, k.public, "retired", k.created)
-        if k.identity == identity and k.status == "active"
-        else k
-        for k in trust.keys.values()
-    ]
-    write_keys(keys_file, [*keys, key], trust.adopted)
+    try:
+        with keys_lock(keys_file):
+            trust = load_trust(keys_file)
+            keys = [
+                PublicKey(k.identity, k.id, k.public, "retired", k.created)
+                if k.identity == identity and k.status == "active"
+                else k
+                for k in trust.keys.values()
+            ]
+            write_keys(keys_file, [*keys, key], trust.adopted)
+    except BaseException:
+        path.unlink()  # a private key keys.toml never listed would only mislead
+        raise
     return key
+
+
+# Seconds a keys.toml change waits for another: a holder only rereads and rewrites one small
+# file, so a wait this long means it is stuck, not busy.
+KEYS_LOCK_TIMEOUT = 60.0
+
+
+def keys_lock(keys_file: Path, timeout: float = KEYS_LOCK_TIMEOUT) -> AbstractContextManager[None]:
+    """keys.toml's lock, held by whoever reads, changes and writes it back (`keel keys create`
+    and `retire`, `keel init`, the admin key and adoptions of keel.keyring_admin): without it
+    two processes that read the file before either wrote it each wrote back their own change
+    alone, and the last writer's file won.
+
+    Its scope is the file, not the admin directory: the lock sits beside keys.toml
+    (.keys.toml.lock), because keys.toml is the project's while the admin directory is a
+    person's, shared by their projects (a lock there would make every project's `keel keys
+    create` wait on any project's `keel keys adopt`, which holds the admin lock through a scan
+    of the whole log) and not shared by two people changing one project's keys. Order: the
+    admin lock, when both are held, is taken first (keyring_admin); nothing takes it while
+    holding this one. Readers take no lock: write_keys replaces the file whole."""
+    from keel import dirlock
+
+    return dirlock.held(
+        keys_file.parent, f".{keys_file.name}.lock", f"writing {keys_file.name}", timeout
+    )
 
 
 def write_keys(
@@ -631,6 +663,8 @@ def write_keys(
     keys: Sequence[PublicKey],
     adopted: Mapping[tuple[str, int], tuple[int, str, int]] | None = None,
 ) -> None:
+    """keys.toml with `keys` and `adopted`, replaced whole. A change of the file's contents
+    reads them under `keys_lock` and writes them back before letting go."""
     lines = [
         "# Public keys: which key speaks for which identity. Written by `keel keys create`;",
         "# review changes like code. status: active | retired (still verifies) | revoked.",
@@ -657,6 +691,16 @@ def write_keys(
             f'root = "{root}"',
             f"end = {end}  # the first log offset after them",
         ]
-    tmp = keys_file.with_suffix(".toml.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(keys_file)
+    # written aside under a name no other process uses, then renamed over the file: a reader
+    # sees the old file or the new, never part of one (one shared temporary name let a writer
+    # rename another's half-written file into place, and the other's rename then fail)
+    tmp = keys_file.with_name(f".{keys_file.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, keys_file)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -18,6 +18,7 @@ from keel.signing import (
     PublicKey,
     create_key,
     default_admin_dir,
+    keys_lock,
     load_private,
     load_trust,
     write_keys,
@@ -122,16 +123,18 @@ def retire(
 ) -> None:
     """Retire a key (what it signed stays valid) or revoke it; the trail records it."""
     s = Settings()
-    trust = load_trust(s.trust_file())
-    k = trust.keys.get(key)
-    if k is None:
-        raise KeelError(f"keys.toml lists no key {key}", hint="see `keel keys list`")
     status = "revoked" if revoke else "retired"
-    keys = [
-        PublicKey(x.identity, x.id, x.public, status, x.created) if x.id == key else x
-        for x in trust.keys.values()
-    ]
-    write_keys(s.trust_file(), keys, trust.adopted)
+    # read and written back under keys.toml's lock: a key another process adds meanwhile is kept
+    with keys_lock(s.trust_file()):
+        trust = load_trust(s.trust_file())
+        k = trust.keys.get(key)
+        if k is None:
+            raise KeelError(f"keys.toml lists no key {key}", hint="see `keel keys list`")
+        keys = [
+            PublicKey(x.identity, x.id, x.public, status, x.created) if x.id == key else x
+            for x in trust.keys.values()
+        ]
+        write_keys(s.trust_file(), keys, trust.adopted)
     trail = _record(reason or f"keel keys retire {key}")
     if json_out:
         print_json({"key": key, "status": status, **trail})
