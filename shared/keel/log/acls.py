@@ -3,6 +3,8 @@ drift both ways (missing bindings, and bindings on Keel's resources nobody decla
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from keel.errors import KeelError
@@ -10,6 +12,9 @@ from keel.secure.acl import Binding, bindings
 
 _RESOURCE = {"topic": "TOPIC", "group": "GROUP", "transactional_id": "TRANSACTIONAL_ID"}
 _PATTERN = {"literal": "LITERAL", "prefixed": "PREFIXED"}
+# How long a broker may take to put ACL changes in force before provisioning gives up (the
+# test broker took 0.5-1.2 s, on an idle machine).
+IN_FORCE_TIMEOUT = 30.0
 
 
 def _to_kafka(b: Binding) -> Any:
@@ -111,4 +116,41 @@ def apply(admin: Any, prefix: str) -> list[str]:
             f"cannot create {len(failed)} ACL(s) on the broker: {'; '.join(failed[:3])}",
             hint="`keel topics apply` needs the operator principal (a super user of the broker)",
         )
+    await_in_force(admin, prefix, present=missing)
     return [f"allowed {b}" for b in missing]
+
+
+def pending(
+    present: Collection[Binding], absent: Collection[Binding], have: Iterable[Binding | str]
+) -> list[Binding]:
+    """The changes the broker does not show yet: bindings wanted present and not listed, and
+    bindings wanted absent and still listed."""
+    shown = {b for b in have if isinstance(b, Binding)}
+    return sorted({b for b in present if b not in shown} | {b for b in absent if b in shown})
+
+
+def await_in_force(
+    admin: Any,
+    prefix: str,
+    present: Collection[Binding] = (),
+    absent: Collection[Binding] = (),
+    timeout: float = IN_FORCE_TIMEOUT,
+) -> None:
+    """Return once the broker lists every binding of `present` and none of `absent`.
+
+    Why: a KRaft broker answers CreateAcls/DeleteAcls once the controller has committed the
+    change, and its authorizer applies it later, when it replays the metadata log (0.5-1.2 s
+    on the test broker). A service producing in between is refused with
+    TOPIC_AUTHORIZATION_FAILED, which no client retries. DescribeAcls is answered from that
+    same authorizer, so once it lists the change, the broker asked enforces it (on a cluster
+    of several brokers, the one the admin client asked)."""
+    deadline = time.monotonic() + timeout
+    while left := pending(present, absent, existing(admin, prefix)):
+        if time.monotonic() >= deadline:
+            raise KeelError(
+                f"{len(left)} ACL change(s) on the broker not in force after {timeout:.0f} s "
+                f"(first: {left[0]})",
+                hint="the broker's metadata is behind: check its log for errors, then run "
+                "`keel topics check` to see what is in force and `keel topics apply` again",
+            )
+        time.sleep(0.1)
