@@ -118,7 +118,8 @@ def test_writers_at_once_keep_every_key_and_readers_never_see_a_torn_file(
     tmp_path: Path,
 ) -> None:
     """On two cores the unlocked read-modify-write lost keys in every round before (of 18
-    added, 3-12 were missing from keys.toml), so ten rounds: a lost key anywhere fails."""
+    added, 7-13 were missing from keys.toml; a writer crashed on the shared temporary name in
+    8 of 10), so ten rounds: a lost key or a failed read anywhere fails."""
     for round_ in range(ROUNDS):
         root = tmp_path / f"round{round_}"
         made, torn = writers_at_once(root)
