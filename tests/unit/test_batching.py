@@ -84,3 +84,18 @@ def test_a_fixed_pacer_is_the_old_chunking() -> None:
     pacer = Pacer(5000)
     assert not pacer.varies
     assert [len(b) for b in pacer.chunks(iter(range(12_345)))] == [5000, 5000, 2345]
+
+
+def test_an_untimed_pacer_sizes_by_what_waits_alone() -> None:
+    """A command's (no lease): large batches however slow they are, and no timing, so its
+    read-ahead may read a batch before the one before it is written."""
+    clock = Clock()
+    pacer = Pacer(5000, 20_000, budget_s=6.0, clock=clock, timed=False)
+    assert pacer.varies and not pacer.times
+    assert Pacer(5000, 20_000).times and not Pacer(20_000, 20_000, timed=False).times
+    pacer.expect(100_000)
+    sizes = []
+    for batch in pacer.chunks(iter(range(100_000))):
+        sizes.append(len(batch))
+        clock.now += len(batch) * 1e-3  # 20 s a large batch: a timed pacer cuts to 6000
+    assert sizes == [20_000] * 5

@@ -11,6 +11,11 @@ lapsed after `LEASE_TTL_S` without a renewal), so a batch must not outlast the l
 batch is cut to what the batches before it say fits in `BUDGET_S`, never below the normal
 size. The first large batch has nothing measured before it: decision 0040 has how long one
 takes on a 1M home under load.
+
+Commands (`Projector.run`: `keel audit project`, the pipeline's and verify's catch-up) size
+their batches the same way but untimed (`timed=False`): they hold no lease, so nothing bounds a
+batch's time, and their read-ahead (keel.audit.prefetch) stays on, which a timed batch could
+not have (it would time its read only). Decision 0040's "commands" section has the figures.
 """
 
 from __future__ import annotations
@@ -52,7 +57,8 @@ class Pacer:
     """Batch sizes for one fold as it goes: `expect` what waits (the lag at the start), ask
     `size` before each batch and say what it `took` after it is written. A batch that came
     back full says more may wait; one that came back short, that the fold reached the log's
-    end. Measures each batch of at least the normal size, so the next one fits the budget."""
+    end. A timed pacer (a lease holder's) measures each batch of at least the normal size, so
+    the next one fits the budget; an untimed one (a command's) sizes by what waits alone."""
 
     def __init__(
         self,
@@ -60,9 +66,11 @@ class Pacer:
         large: int | None = None,
         budget_s: float = BUDGET_S,
         clock: Callable[[], float] = time.monotonic,
+        timed: bool = True,
     ) -> None:
         self.normal, self.large = normal, large or normal
         self.budget_s, self.clock = budget_s, clock
+        self.timed = timed
         self.behind = 0
         self.seconds_per_event: float | None = None
         self._asked, self._started = normal, 0.0
@@ -70,6 +78,12 @@ class Pacer:
     @property
     def varies(self) -> bool:
         return self.large > self.normal
+
+    @property
+    def times(self) -> bool:
+        """Whether batch sizes depend on how long batches take (then a batch must be read,
+        folded and written between `size` and `took`: no read-ahead)."""
+        return self.varies and self.timed
 
     def expect(self, behind: int) -> None:
         self.behind = behind
@@ -82,7 +96,7 @@ class Pacer:
         return self._asked
 
     def took(self, n: int) -> None:
-        if n >= self.normal:
+        if self.timed and n >= self.normal:
             self.seconds_per_event = (self.clock() - self._started) / n
         if n < self._asked:
             self.behind = 0

@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 # this many the cache starts over, so memory stays bounded on any log.
 _CACHE_LIMIT = 200_000
 _SEED_WINDOW = 64  # audit-topic records read for the newest checkpoint
+NORMAL_BATCH = 5000  # events a batch once caught up (a live event waits for its batch)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Projector:
         views: ViewStore,
         codec: Codec,
         name: str = "audit",
-        batch_size: int = 5000,
+        batch_size: int | None = None,
         as_of_ms: int | None = None,
         trees: bool = True,
         signer: Signer | None = None,
@@ -115,7 +116,13 @@ class Projector:
         prefetch_reads: a catch-up reads its next batch on a second thread (keel.audit.prefetch;
         default $KEEL_FOLD_PREFETCH, on)."""
         self.log, self.views, self.codec, self.name = log, views, codec, name
-        self.batch_size, self.as_of_ms, self.trees = batch_size, as_of_ms, trees
+        # batch_size: the normal batch (a live event's wait; None: NORMAL_BATCH). A command's
+        # catch-up folds batching.CATCH_UP a batch while more than one normal batch waits
+        # (decision 0040); a caller that sets batch_size gets that size throughout (tests of
+        # batch boundaries; the rebuild, which sets 20000 itself).
+        self.batch_size = NORMAL_BATCH if batch_size is None else batch_size
+        self.catch_up_batch = batching.CATCH_UP if batch_size is None else batch_size
+        self.as_of_ms, self.trees = as_of_ms, trees
         self.signer, self.code_version = signer, code_version
         self.witness, self.reset = witness, reset
         self.trust = trust or (signer.trust if signer is not None else Trust())
@@ -296,7 +303,8 @@ class Projector:
         on_batch: Callable[[Progress], None] | None,
         pacer: batching.Pacer | None = None,
     ) -> None:
-        pacer = pacer or batching.Pacer(self.batch_size)  # commands: the normal size
+        if pacer is None:  # a command's: larger batches while far behind, untimed (no lease)
+            pacer = batching.Pacer(self.batch_size, self.catch_up_batch, timed=False)
         # bounded work up to the log's end: the cycle collector waits for it (gcpause)
         with gcpause.paused():
             for _ in range(1000):  # bounded: each retry means another writer made progress
@@ -307,7 +315,7 @@ class Projector:
                         pacer.expect(batching.lag(ends, s.positions))
                     # Not while the pacer sizes batches by their measured time (the service's
                     # catch-up): read ahead, a batch's time would be its read's only.
-                    ahead = self.prefetch and not pacer.varies
+                    ahead = self.prefetch and not pacer.times
                     with prefetch.batches(pacer.chunks(records), ahead) as batches:
                         for batch in batches:
                             self._step(s, batch, on_batch)
