@@ -31,6 +31,7 @@ from keel.signing import (
     admin_lock,
     keys_lock,
     load_trust,
+    replacing,
     write_keys,
 )
 from keel.topics import EVENT_TOPICS, topic_for
@@ -59,15 +60,8 @@ def _admin(admin_dir: Path, keys_file: Path) -> tuple[PublicKey, Any]:
     key, private = made
     with keys_lock(keys_file):  # inside the admin lock: that order only (see keys_lock)
         trust = load_trust(keys_file)
-        if key.id not in trust.keys:
-            # one admin key per project file: an older one is retired (the trail says so)
-            keys = [
-                PublicKey(k.identity, k.id, k.public, "retired", k.created)
-                if k.identity == ADMIN_IDENTITY and k.status == "active"
-                else k
-                for k in trust.keys.values()
-            ]
-            write_keys(keys_file, [*keys, key], trust.adopted)
+        if key.id not in trust.keys:  # one admin key per project file: an older one retired
+            write_keys(keys_file, replacing(trust.keys.values(), key), trust.adopted)
     return key, private
 
 

@@ -592,6 +592,18 @@ def load_private(keys_dir: Path) -> PrivateKeys:
     return PrivateKeys({p.stem.rsplit(".", 1)[-1]: p for p in sorted(keys_dir.glob("*.key"))})
 
 
+def replacing(keys: Iterable[PublicKey], key: PublicKey) -> list[PublicKey]:
+    """`keys` with `key` added as its identity's one active key: the active one before it is
+    retired (the trail says so), never dropped, so what it signed still verifies."""
+    kept = [
+        PublicKey(k.identity, k.id, k.public, "retired", k.created)
+        if k.identity == key.identity and k.status == "active"
+        else k
+        for k in keys
+    ]
+    return [*kept, key]
+
+
 def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
     """A new active key for `identity`; its previous active key becomes retired (rotation:
     events it signed stay valid). Writes the private key (0600) and updates keys.toml under
@@ -620,13 +632,7 @@ def create_key(identity: str, keys_file: Path, keys_dir: Path) -> PublicKey:
     try:
         with keys_lock(keys_file):
             trust = load_trust(keys_file)
-            keys = [
-                PublicKey(k.identity, k.id, k.public, "retired", k.created)
-                if k.identity == identity and k.status == "active"
-                else k
-                for k in trust.keys.values()
-            ]
-            write_keys(keys_file, [*keys, key], trust.adopted)
+            write_keys(keys_file, replacing(trust.keys.values(), key), trust.adopted)
     except BaseException:
         path.unlink()  # a private key keys.toml never listed would only mislead
         raise

@@ -11,7 +11,6 @@ together on one project, whose trail must then agree with keys.toml."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import pytest
 
 from keel import dirlock
 from keel.errors import KeelError
-from keel.signing import DEFAULT_ROLES, create_key, keys_lock, load_private, load_trust
+from keel.signing import create_key, keys_lock, load_private, load_trust
+from tests.faults import test_admin_key_race as race
 
 pytestmark = pytest.mark.faults
 KEEL = str(Path(sys.executable).with_name("keel"))
@@ -138,18 +138,8 @@ def test_writers_at_once_keep_every_key_and_readers_never_see_a_torn_file(
 
 
 def project(root: Path) -> dict[str, str]:
-    """A project with the services' keys in keys.toml, recorded in its trail; the env that
-    points `keel` at it (its own admin directory)."""
-    (root / "proj").mkdir(parents=True)
-    for identity in DEFAULT_ROLES:
-        create_key(identity, root / "proj" / "keys.toml", root / "keys")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env.update(
-        KEEL_HOME=str(root / "home"),
-        KEEL_PROJECT=str(root / "proj" / "keel.toml"),
-        KEEL_KEYS_DIR=str(root / "keys"),
-        KEEL_ADMIN_DIR=str(root / "admin"),
-    )
+    """test_admin_key_race's project (its own admin directory), recorded in its trail."""
+    env = race.project(root, root / "admin")
     keel(env, "keys", "record", "--json")
     return env
 
