@@ -133,7 +133,8 @@ class Projector:
     def run(
         self, on_batch: Callable[[Progress], None] | None = None, checkpoint: bool = True
     ) -> Progress:
-        """Fold everything up to the log's current end, batch by batch; then publish a
+        """Fold everything up to the log's current end, batch by batch (batching.CATCH_UP a
+        batch while more than a normal batch waits: decision 0040); then publish a
         checkpoint if the trees grew (checkpoint=False: leave that to a later run).
         While a projector service holds these views' lease, only it folds them: wait for it
         to reach the log's end instead (bounded; Progress.folded_by names it)."""
