@@ -49,6 +49,18 @@ def signer_in(d: Path) -> Signer:
     return load_signer(d)
 
 
+def signed_sqlite_log(d: Path, codec: Codec, n: int, mix: str = "deployments") -> Signer:
+    """`fill`'s n signed events in a SQLite log at d/log.db, signed by a new signer in d
+    (`signer_in`), which is returned."""
+    signer = signer_in(d)
+    log = SqliteEventLog(d / "log.db")
+    try:
+        fill(log, codec, n, signer, mix)
+    finally:
+        log.close()
+    return signer
+
+
 def load_signer(d: Path) -> Signer:
     """The signer signer_in(d) made, loaded again (e.g. in another process)."""
     return Signer(load_trust(d / "keys.toml", d / "keel.toml"), load_private(d / "private"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.bench_projector import fill, signer_in
+from bench.bench_projector import signed_sqlite_log
 from keel.audit.projector import Progress, Projector
 from keel.bootstrap import sign_all
 from keel.codec import Codec
@@ -36,11 +36,8 @@ def _trust(signer: Signer) -> Trust:
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory, codec: Codec) -> tuple[Path, Signer]:
     d = tmp_path_factory.mktemp("command-catch-up")
-    signer = signer_in(d)
-    log = SqliteEventLog(d / "log.db")
-    fill(log, codec, EVENTS, signer)  # steps 0..22,499: an artifact and its deployment each
-    log.close()
-    return d, signer
+    # steps 0..22,499: an artifact and its deployment each
+    return d, signed_sqlite_log(d, codec, EVENTS)
 
 
 def _fold(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.bench_projector import fill, signer_in
+from bench.bench_projector import signed_sqlite_log
 from keel.audit.projector import Progress, Projector
 from keel.codec import Codec
 from keel.log.sqlite import SqliteEventLog
@@ -31,11 +31,7 @@ def _trust(signer: Signer) -> Trust:
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory, codec: Codec) -> tuple[Path, Signer]:
     d = tmp_path_factory.mktemp("prefetch")
-    signer = signer_in(d)
-    log = SqliteEventLog(d / "log.db")
-    fill(log, codec, EVENTS, signer, "pipeline")
-    log.close()
-    return d, signer
+    return d, signed_sqlite_log(d, codec, EVENTS, "pipeline")
 
 
 def test_prefetch_on_and_off_fold_equal_views(
