@@ -125,33 +125,45 @@ def fold_stages(
 def backend_rows(
     backend: str,
     log: EventLog,
-    fresh_views: Callable[[str], ViewStore],
+    fresh_views: Callable[..., ViewStore],
     codec: Codec,
     signer: Signer,
     raw: float,
     n: int,
     rounds: int,
+    folds: tuple[str, ...] = ("python", "native"),
+    page_sizes: tuple[int, ...] = (0,),
 ) -> list[dict[str, Any]]:
+    """Each fold of `folds` into fresh views, alternating, `rounds` times; with more than one
+    of `page_sizes` (SQLite views: a new file's page size, 0 SQLite's default) each fold runs
+    at each size in turn (decision 0041's page-size comparison)."""
     rows = []
-    for fold in ("python", "native") * rounds:
-        views = fresh_views(fold)
-        # a cold Trust per fold, as a fresh projector has: one Ed25519 verification per chunk
-        trust = Trust(signer.trust.keys.values(), signer.trust.roles)
-        row = fold_stages(log, views, codec, trust, fold)
-        rows.append(
-            {
-                "backend": backend,
-                "events": n,
-                **row,
-                "raw_ev_per_s": raw,
-                "ratio": row["ev_per_s"] / raw,
-            }
-        )
-        views.clear()
+    for fold in folds * rounds:
+        for size in page_sizes:
+            views = fresh_views(fold) if size == 0 else fresh_views(fold, size)
+            # a cold Trust per fold, as a fresh projector has: one Ed25519 verification per chunk
+            trust = Trust(signer.trust.keys.values(), signer.trust.roles)
+            row = fold_stages(log, views, codec, trust, fold)
+            rows.append(
+                {
+                    "backend": backend,
+                    "events": n,
+                    "page_size": size,
+                    **row,
+                    "raw_ev_per_s": raw,
+                    "ratio": row["ev_per_s"] / raw,
+                }
+            )
+            views.clear()
+            if isinstance(views, SqliteViewStore) and len(page_sizes) > 1:
+                # a new file for the next fold: a cleared one keeps its page size and free pages
+                views.close()
+                for f in views.path.parent.glob(views.path.name + "*"):
+                    f.unlink()
     return rows
 
 
-Backend = tuple[str, EventLog, Callable[[str], ViewStore], Signer, float]
+Backend = tuple[str, EventLog, Callable[..., ViewStore], Signer, float]
 
 
 def backends(
@@ -170,7 +182,9 @@ def backends(
             yield (
                 "sqlite -> sqlite",
                 log,
-                lambda k: SqliteViewStore(Path(d) / f"views-{k}.db"),
+                lambda k, page_size=0: SqliteViewStore(
+                    Path(d) / f"views-{k}-{page_size}.db", page_size=page_size
+                ),
                 signer,
                 raw,
             )
@@ -208,12 +222,30 @@ def main(argv: list[str] | None = None) -> None:
         help="the log's events: deployments (the earlier figures' mix) or a retraining "
         "pipeline's history (bench.pipeline_mix)",
     )
+    ap.add_argument("--folds", default="python,native", help="the cores to fold with, in turn")
+    ap.add_argument(
+        "--page-size",
+        default="0",
+        help="SQLite views: a new file's page size, or several (e.g. 0,8192) each fold runs "
+        "at in turn; 0 is SQLite's default (4096)",
+    )
     args = ap.parse_args(argv)
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
     codec, n = Codec(load_registry()), args.events
     rows: list[dict[str, Any]] = []
     for backend, log, views_for, signer, raw in backends(codec, n, args.mix, "native", args):
-        rows += backend_rows(backend, log, views_for, codec, signer, raw, n, args.rounds)
+        rows += backend_rows(
+            backend,
+            log,
+            views_for,
+            codec,
+            signer,
+            raw,
+            n,
+            args.rounds,
+            tuple(args.folds.split(",")),
+            tuple(int(s) for s in args.page_size.split(",")),
+        )
     report(
         "native_fold" if args.mix == "deployments" else f"native_fold_{args.mix}",
         f"fold cores stage by stage, {n:,} events, mix {args.mix} (signatures and trees on)",

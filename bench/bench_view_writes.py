@@ -10,7 +10,7 @@ projector's store opens them) in variants, each timed (CPU of this process and w
     norowid    every row, docs as a WITHOUT ROWID table (one B-tree a document, not two)
     nofsync    every row, synchronous=NORMAL (the WAL fsynced at checkpoints only)
     bigcache   every row, a 512 MiB page cache
-    page1k, page2k, page8k   every row, a new file of that page size (SQLite's default 4096)
+    page1k, page2k, page8k, page16k   every row, a new file of that page size (SQLite's default 4096)
     noscore    every row, without the idx_score index (answers need it; what it costs)
     batch20k   every row, four batches a transaction (the service's catch-up size, 0040)
 
@@ -19,13 +19,16 @@ automatic checkpoint off, the WAL's growth (the distinct pages the batch dirtied
 whole) read, then checkpointed and truncated; untimed.
 
 Each variant replays the same captured batches, in the same order, one transaction a batch.
-Variants alternate over --rounds. Results: bench/results/<name>.json.
+Variants alternate over --rounds. With --reads, each replayed file is then read back (reads())
+so a variant that writes faster is seen not to answer slower. Results:
+bench/results/<name>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +36,10 @@ from typing import Any
 
 from bench.bench_projector import fill, signer_in
 from bench.common import report
+from keel.audit import keys as audit_keys
+from keel.audit import view_queries
 from keel.audit.projector import Projector
+from keel.audit.readmodel import ReadModel
 from keel.codec import Codec
 from keel.log.sqlite import SqliteEventLog
 from keel.schemas.registry import load_registry
@@ -56,7 +62,7 @@ VARIANTS = (
     "noscore",
     "batch20k",
 )
-PAGE = {"page1k": 1024, "page2k": 2048, "page8k": 8192}
+PAGE = {"page1k": 1024, "page2k": 2048, "page8k": 8192, "page16k": 16384}
 
 
 def capture(n: int, mix: str, d: Path) -> list[Batch]:
@@ -92,7 +98,7 @@ SQL = {
 }
 
 
-def replay(batches: list[Batch], variant: str, path: Path) -> dict[str, float]:
+def replay(batches: list[Batch], variant: str, path: Path, read: bool = False) -> dict[str, float]:
     store = vs.SqliteViewStore(path, page_size=PAGE.get(variant, 0))
     db = store._db
     if variant == "norowid":
@@ -119,9 +125,74 @@ def replay(batches: list[Batch], variant: str, path: Path) -> dict[str, float]:
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     store.close()
     size = sum(f.stat().st_size for f in path.parent.glob(path.name + "*"))
+    out = {"cpu_s": cpu, "wall_s": wall, "file_mb": size / 1e6}
+    if read:
+        out.update(reads(path))
     for f in path.parent.glob(path.name + "*"):
         f.unlink()
-    return {"cpu_s": cpu, "wall_s": wall, "file_mb": size / 1e6}
+    return out
+
+
+def reads(path: Path, sample: int = 20_000) -> dict[str, float]:
+    """A read-heavy pass over a replayed views file, opened anew as a reader opens it (SQLite's
+    page cache empty, the OS's warm), CPU and wall by part: `docs` every model's document and
+    its evaluations, then `sample` random recorded events (ReadModel: a document by a random
+    key); `caused` the same events' effects (an index range on a random name); `registry`
+    every family's registry history paged through 50 at a time (index range + documents);
+    `inventory` artifacts:* paged through 100 at a time (one long index range)."""
+    store = vs.SqliteViewStore(path)
+    db = store._db
+    models = [k[6:] for (k,) in db.execute("SELECT key FROM docs WHERE key LIKE 'model:%'")]
+    events = [k[6:] for (k,) in db.execute("SELECT key FROM docs WHERE key LIKE 'event:%'")]
+    families = [
+        n[9:] for (n,) in db.execute("SELECT DISTINCT name FROM idx WHERE name LIKE 'registry:%'")
+    ]
+    picked = random.Random(41).sample(events, min(sample, len(events)))
+    rm = ReadModel(store)
+    out: dict[str, float] = {}
+
+    def timed(part: str, fn: Any) -> None:
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        out[f"read_{part}_cpu_s"] = time.process_time() - c0
+        out[f"read_{part}_wall_s"] = time.perf_counter() - t0
+
+    def docs() -> None:
+        for m in models:
+            assert rm.model(m) is not None
+            rm.evaluations(m)
+        for e in picked:
+            rm.event(e)
+
+    def caused() -> None:
+        for e in picked:
+            rm.caused(e)
+
+    def registry() -> None:
+        for f in families:
+            offset = 0
+            while page := view_queries.registry_history(store, f, offset=offset, limit=50):
+                offset += len(page)
+
+    def inventory() -> None:
+        offset = 0
+        while page := store.index_range(audit_keys.artifacts(), offset=offset, limit=100):
+            offset += len(page)
+            if offset >= 20_000:  # OFFSET scans from the start: a deep page costs its depth
+                break
+
+    for part, fn in (("docs", docs), ("caused", caused), ("registry", registry),
+                     ("inventory", inventory)):  # fmt: skip
+        timed(part, fn)
+    out["read_cpu_s"] = sum(v for k, v in out.items() if k.endswith("_cpu_s"))
+    out["read_wall_s"] = sum(v for k, v in out.items() if k.endswith("_wall_s"))
+    out["read_models"], out["read_events"], out["read_families"] = (
+        len(models),
+        len(picked),
+        len(families),
+    )
+    store.close()
+    return out
 
 
 def _family(index: str) -> str:
@@ -162,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--name", default="view_writes")
     ap.add_argument("--pages", action="store_true", help="WAL bytes a batch by table, untimed")
+    ap.add_argument("--reads", action="store_true", help="then a read pass on each replayed file")
     args = ap.parse_args(argv)
     n = args.events
     rows: list[dict[str, Any]] = []
@@ -181,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         for r in range(args.rounds):
             for variant in args.variants.split(","):
-                out = replay(batches, variant, Path(d) / f"views-{variant}.db")
+                out = replay(batches, variant, Path(d) / f"views-{variant}.db", args.reads)
                 row = {"variant": variant, "round": r, "events": n, **out,
                        "cpu_us_per_event": out["cpu_s"] / n * 1e6,
                        "wall_us_per_event": out["wall_s"] / n * 1e6}  # fmt: skip
