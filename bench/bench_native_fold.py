@@ -132,15 +132,16 @@ def backend_rows(
     n: int,
     rounds: int,
     folds: tuple[str, ...] = ("python", "native"),
-    page_sizes: tuple[int, ...] = (0,),
+    page_sizes: tuple[int | None, ...] = (None,),
 ) -> list[dict[str, Any]]:
     """Each fold of `folds` into fresh views, alternating, `rounds` times; with more than one
-    of `page_sizes` (SQLite views: a new file's page size, 0 SQLite's default) each fold runs
+    of `page_sizes` (SQLite views: a new file's page size; None the product's, 0 SQLite's
+    default) each fold runs
     at each size in turn (decision 0041's page-size comparison)."""
     rows = []
     for fold in folds * rounds:
         for size in page_sizes:
-            views = fresh_views(fold) if size == 0 else fresh_views(fold, size)
+            views = fresh_views(fold) if size is None else fresh_views(fold, size)
             # a cold Trust per fold, as a fresh projector has: one Ed25519 verification per chunk
             trust = Trust(signer.trust.keys.values(), signer.trust.roles)
             row = fold_stages(log, views, codec, trust, fold)
@@ -182,7 +183,7 @@ def backends(
             yield (
                 "sqlite -> sqlite",
                 log,
-                lambda k, page_size=0: SqliteViewStore(
+                lambda k, page_size=None: SqliteViewStore(
                     Path(d) / f"views-{k}-{page_size}.db", page_size=page_size
                 ),
                 signer,
@@ -225,9 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--folds", default="python,native", help="the cores to fold with, in turn")
     ap.add_argument(
         "--page-size",
-        default="0",
+        default="",
         help="SQLite views: a new file's page size, or several (e.g. 0,8192) each fold runs "
-        "at in turn; 0 is SQLite's default (4096)",
+        "at in turn; 0 is SQLite's default (4096), none given the product's (NEW_PAGE_SIZE)",
     )
     args = ap.parse_args(argv)
     assert foldcore.native_available(), "keel_fold is not built: make install (needs cargo)"
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             n,
             args.rounds,
             tuple(args.folds.split(",")),
-            tuple(int(s) for s in args.page_size.split(",")),
+            tuple(int(s) for s in args.page_size.split(",")) if args.page_size else (None,),
         )
     report(
         "native_fold" if args.mix == "deployments" else f"native_fold_{args.mix}",

@@ -3,7 +3,8 @@
 writes, then replayed into fresh live views (WAL, synchronous=FULL, the 64 MiB cache: as the
 projector's store opens them) in variants, each timed (CPU of this process and wall):
 
-    all        every row, as the product writes them
+    all        every row, as the product writes them into a file of SQLite's default page
+               (4096: every views file made before decision 0041's "Page size (H5)")
     docs       only the documents (docs: key TEXT PRIMARY KEY, a rowid table + its key index)
     idx        only the index entries (idx WITHOUT ROWID + idx_score)
     sets       only the applied set (each event's ID, a random key)

@@ -114,17 +114,30 @@ def _convert_idx(db: sqlite3.Connection) -> None:
 _BUILD_CACHE_KIB = 1024 * 1024
 _LIVE_CACHE_KIB = 65536
 
+# A new live views file's page size (SQLite's default: 4096). A fold's random-key rows each
+# dirty a page once the B-trees outgrow the batch; larger pages mean fewer levels and splits.
+# Decision 0041, "Page size (H5)", quiet (load ~1), alternated with 4096, CPU of the pipeline
+# mix's writes replayed: 200k -2..-27% in 7 of 7 rounds, 1M -4/-19/-22%; the read-heavy pass
+# after each -5..-8% at 1M (even at 200k). 16 KiB wrote as fast but read 17-33% slower at 1M
+# (a random document costs a whole page). A file that exists keeps the page size it was made
+# with (SQLite changes it only by a VACUUM, which a WAL file refuses); `building` files (a
+# rebuild's spill, copied row by row into the views) keep SQLite's default: not measured.
+NEW_PAGE_SIZE = 8192
+
 
 class SqliteViewStore:
-    def __init__(self, path: Path, *, building: bool = False, page_size: int = 0) -> None:
+    def __init__(self, path: Path, *, building: bool = False, page_size: int | None = None) -> None:
         """building: a file only this store reads until `replace_from` copies it into the live
         views (see `rebuilding`): no journal, no fsync, a large page cache; page_size: a new
-        file's (0: SQLite's default)."""
+        file's (None: NEW_PAGE_SIZE for live views, SQLite's default for `building`; 0:
+        SQLite's default). An existing file keeps its own."""
         self.path = Path(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False, timeout=30
         )
+        if page_size is None:
+            page_size = 0 if building else NEW_PAGE_SIZE
         if page_size:
             self._db.execute(f"PRAGMA page_size={int(page_size)}")
         if building:
