@@ -118,7 +118,7 @@ _LIVE_CACHE_KIB = 65536
 # dirty a page once the B-trees outgrow the batch; larger pages mean fewer levels and splits.
 # Decision 0041, "Page size (H5)", quiet (load ~1), alternated with 4096, CPU of the pipeline
 # mix's writes replayed: 200k -2..-27% in 7 of 7 rounds, 1M -4/-19/-22%; the read-heavy pass
-# after each -5..-8% at 1M (even at 200k). 16 KiB wrote as fast but read 17-33% slower at 1M
+# after each -5..-8% at 1M (±10% at 200k). 16 KiB wrote as fast but read 17-33% slower at 1M
 # (a random document costs a whole page). A file that exists keeps the page size it was made
 # with (SQLite changes it only by a VACUUM, which a WAL file refuses); `building` files (a
 # rebuild's spill, copied row by row into the views) keep SQLite's default: not measured.
