@@ -18,6 +18,9 @@ from pathlib import Path
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
+BATCH = 5000
+
+
 def kill_repeatedly(
     env: dict[str, str],
     applied: Callable[[], int],
@@ -34,7 +37,9 @@ def kill_repeatedly(
     while killed < kills and time.monotonic() < deadline:
         target = min(total - 1, applied() + rnd.randint(1, 2 * total // (3 * kills)))
         proc = subprocess.Popen(
-            [KEEL, "audit", "project", "--json"],
+            # 5000 a batch throughout: a kill lands after a batch's commit, and at the default
+            # 20,000 a batch while far behind (decision 0040) a 200k fold has only ~10 of them
+            [KEEL, "audit", "project", "--json", "--batch", str(BATCH)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
